@@ -1,0 +1,142 @@
+"""Structured-config schemas for the Hydra entry points, registered in the ConfigStore.
+
+YAML files under ``conf/`` extend these schemas (``defaults: [base_<name>, _self_]``), so a
+misspelt key or a value of the wrong type fails when the config is composed, before any work.
+Each group node carries a ``_target_`` that :func:`hydra.utils.instantiate` calls at the edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+import numpy as np
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class ToyConfig:
+    _target_: str = MISSING
+    name: str = MISSING
+    L: int = 16
+    dim: int = 2
+    q: int = 2
+    J: Any = 1.0
+    h: Any = 0.0
+    geometry: str = "hypercubic"
+    R: int = 1
+
+
+@dataclass
+class IsingConfig(ToyConfig):
+    _target_: str = "toy_models.ising.make"
+    name: str = "ising"
+
+
+@dataclass
+class PottsConfig(ToyConfig):
+    _target_: str = "toy_models.potts.make"
+    name: str = "potts"
+    q: int = 3
+
+
+@dataclass
+class TokenLatticeConfig(ToyConfig):
+    _target_: str = "toy_models.token_lattice.make"
+    name: str = "token_lattice"
+    geometry: str = "chain"
+    dim: int = 1
+    q: int = 3
+    W: Any = MISSING
+    b: Any = None
+    h: Any = None
+
+
+@dataclass
+class MeanFieldConfig(ToyConfig):
+    _target_: str = "toy_models.mean_field.make"
+    name: str = "mean_field"
+    geometry: str = "complete"
+    dim: int = 0
+    L: int = 64
+
+
+@dataclass
+class SamplerConfig:
+    _target_: str = "phasejax.samplers.make"
+    name: str = MISSING
+
+
+@dataclass
+class WolffConfig(SamplerConfig):
+    name: str = "wolff"
+    clusters_per_step: int = 1
+
+
+@dataclass
+class TemperingConfig(SamplerConfig):
+    name: str = "tempering"
+    base: str = "metropolis"
+
+
+@dataclass
+class TemperatureConfig:
+    """A grid from ``start`` to ``stop`` (``linear`` or ``geometric``), or explicit ``points``."""
+
+    start: float = 1.5
+    stop: float = 3.5
+    num: int = 9
+    spacing: str = "linear"
+    points: Optional[List[float]] = None
+
+
+@dataclass
+class RunConfig:
+    n_replicas: int = 4
+    n_therm: int = 200
+    n_measure: int = 1000
+    thin: int = 1
+    seed: int = 0
+    progress: bool = True
+    site_histograms: bool = True
+
+
+@dataclass
+class SweepConfig:
+    toy: ToyConfig = MISSING
+    sampler: SamplerConfig = MISSING
+    temperatures: TemperatureConfig = field(default_factory=TemperatureConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def temperature_grid(cfg) -> np.ndarray:
+    """The temperatures a :class:`TemperatureConfig` describes, checked to be finite and > 0."""
+    if cfg.points is not None:
+        T = np.asarray(list(cfg.points), float)
+    else:
+        if cfg.num < 1:
+            raise ValueError(f"temperatures.num={cfg.num} must be >= 1")
+        if cfg.spacing == "linear":
+            T = np.linspace(cfg.start, cfg.stop, cfg.num)
+        elif cfg.spacing == "geometric":
+            if cfg.start <= 0 or cfg.stop <= 0:
+                raise ValueError(f"geometric temperatures need start, stop > 0; got "
+                                 f"{cfg.start}, {cfg.stop}")
+            T = np.geomspace(cfg.start, cfg.stop, cfg.num)
+        else:
+            raise ValueError(f"temperatures.spacing={cfg.spacing!r}; expected 'linear' or 'geometric'")
+    if T.size == 0 or not np.all(np.isfinite(T)) or np.any(T <= 0):
+        raise ValueError(f"every temperature must be finite and > 0; got {T.tolist()}")
+    return T
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_sweep", node=SweepConfig)
+    for name, node in (("ising", IsingConfig), ("potts", PottsConfig),
+                       ("token_lattice", TokenLatticeConfig), ("mean_field", MeanFieldConfig)):
+        cs.store(group="toy", name=f"base_{name}", node=node)
+    cs.store(group="sampler", name="base_sampler", node=SamplerConfig)
+    cs.store(group="sampler", name="base_wolff", node=WolffConfig)
+    cs.store(group="sampler", name="base_tempering", node=TemperingConfig)

@@ -1,0 +1,73 @@
+"""Atomic result files: written to a temporary file beside the target, then renamed.
+
+A reader (or a resumed sweep) therefore sees either no file or a complete one, never half a
+table. :func:`is_finished` is how a job recognises its own finished result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ""):
+    """Yield a temporary path in ``path``'s folder; rename it to ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_table(path, rows: Sequence[dict], columns: Sequence[str] | None = None) -> Path:
+    """Write dict rows as CSV atomically; ``columns`` fixes the order (default: first-seen)."""
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="raise")
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: _fmt(r.get(k, "")) for k in columns})
+    return Path(path)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return repr(v)
+    return v
+
+
+def read_table(path) -> list[dict]:
+    """Rows of a CSV written by :func:`write_table`; numeric fields come back as floats."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k, v in r.items():
+            try:
+                r[k] = float(v)
+            except (TypeError, ValueError):
+                pass
+    return rows
+
+
+def write_json(path, obj) -> Path:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True))
+    return Path(path)
+
+
+def is_finished(folder, names: Iterable[str]) -> bool:
+    """True when every named result file exists in ``folder`` (they only appear complete)."""
+    return all((Path(folder) / n).is_file() for n in names)

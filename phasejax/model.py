@@ -1,0 +1,226 @@
+"""The energy-model protocol every sampler works through, and its coupling-matrix form.
+
+A model is a frozen dataclass registered as a pytree: its arrays (couplings, fields) are
+leaves, so a sweep over them reuses one compilation; its lattice and ``q`` are static.
+Tokens are integer arrays of shape ``lattice.shape`` with values in ``[0, q)``.
+
+What samplers need from a model (:class:`EnergyModel`):
+
+* :meth:`~EnergyModel.delta_energy` — ``E(s with s_i -> t_i) - E(s)`` for every site ``i``
+  alone (Metropolis, two-state heat-bath); never an ``(N, q)`` array.
+* :meth:`~EnergyModel.local_energies` — the energy of each of the ``q`` tokens at each site,
+  with the rest held fixed (heat-bath for ``q > 2``).
+* :meth:`~EnergyModel.energy` — the total energy.
+* :meth:`~EnergyModel.field_energy` and :meth:`~EnergyModel.bond_couplings` — for cluster
+  moves, which need the couplings to be Potts-like: on every bond of shell ``r`` the energy is
+  ``-K_r δ(s_i, s_j)`` plus a constant, with ``K_r >= 0``; single-site terms stay as fields.
+
+:class:`CouplingModel` implements all of it for the general token lattice
+
+.. math:: E(s) = -\\sum_{r}\\sum_{\\langle ij\\rangle_r} W_r[s_i, s_j] - \\sum_i b[s_i] - \\sum_i h_i[s_i],
+
+where ``<ij>_r`` runs over the bonds of shell ``r`` (each once). On the complete graph every
+pair is a bond and carries ``W/N`` (mean-field scaling, so the energy is extensive).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from phasejax.lattice import Lattice
+
+TOKEN_DTYPE = jnp.int8
+
+
+def static_field(**kwargs):
+    """A dataclass field that is pytree metadata (static under ``jit``)."""
+    return dataclasses.field(metadata={"static": True}, **kwargs)
+
+
+def register_model(cls):
+    """Register a frozen dataclass as a pytree; fields made with :func:`static_field` are static."""
+    fields = dataclasses.fields(cls)
+    meta = [f.name for f in fields if f.metadata.get("static")]
+    data = [f.name for f in fields if not f.metadata.get("static")]
+    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+
+
+class NotPottsLike(ValueError):
+    """The model's couplings cannot be written as ``-K δ(s_i, s_j)`` with ``K >= 0``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EnergyModel:
+    """Abstract energy model on a lattice of ``q``-token sites."""
+
+    lattice: Lattice = static_field()
+    q: int = static_field()
+
+    name = "abstract"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.lattice.shape
+
+    @property
+    def n_sites(self) -> int:
+        return self.lattice.n_sites
+
+    def delta_energy(self, s: jax.Array, t: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def local_energies(self, s: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def energy(self, s: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def field_energy(self, t: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def bond_couplings(self) -> jax.Array:
+        raise NotPottsLike(f"{self.name} does not provide Potts-like bond couplings")
+
+    def random_tokens(self, key: jax.Array) -> jax.Array:
+        """Tokens drawn uniformly at random (an infinite-temperature start)."""
+        return jax.random.randint(key, self.shape, 0, self.q).astype(TOKEN_DTYPE)
+
+    def token_counts(self, s: jax.Array) -> jax.Array:
+        """Number of sites holding each token, shape ``(q,)`` int32."""
+        flat = s.reshape(-1).astype(jnp.int32)
+        return jnp.zeros(self.q, jnp.int32).at[flat].add(1)
+
+
+def _gather(table: jax.Array, row: jax.Array, col: jax.Array, q: int) -> jax.Array:
+    """``table[row, col]`` for a small ``(q, q)`` table, via a flat index."""
+    return table.reshape(-1)[row.astype(jnp.int32) * q + col.astype(jnp.int32)]
+
+
+@register_model
+@dataclasses.dataclass(frozen=True)
+class CouplingModel(EnergyModel):
+    """General token lattice: coupling matrices ``W`` per bond shell, bias ``b``, site field ``h``.
+
+    Attributes:
+      W: ``(n_shells, q, q)`` float32, symmetric in the last two axes.
+      b: ``(q,)`` float32 per-token bias (energy ``-b[s]`` per site).
+      h: ``(*lattice.shape, q)`` float32 per-site field, or ``None``.
+    """
+
+    W: jax.Array = None
+    b: jax.Array = None
+    h: Optional[jax.Array] = None
+
+    name = "token_lattice"
+
+    # -------------------------------------------------------------- helpers
+    def _neighbours(self, s):
+        """Yield ``(shell, neighbour tokens)`` for both ends of every forward direction."""
+        for axis, shift, shell in self.lattice.directions:
+            yield shell, jnp.roll(s, -shift, axis)
+            yield shell, jnp.roll(s, shift, axis)
+
+    def _site_field(self, t):
+        e = -self.b[t.astype(jnp.int32)]
+        if self.h is not None:
+            e = e - jnp.take_along_axis(self.h, t.astype(jnp.int32)[..., None], -1)[..., 0]
+        return e
+
+    # -------------------------------------------------------------- protocol
+    def field_energy(self, t):
+        return self._site_field(t)
+
+    def delta_energy(self, s, t):
+        de = self._site_field(t) - self._site_field(s)
+        if self.lattice.kind == "complete":
+            n = self.n_sites
+            W = self.W[0]
+            wc = W @ self.token_counts(s).astype(W.dtype)
+            si, ti = s.astype(jnp.int32), t.astype(jnp.int32)
+            return de - (wc[ti] - _gather(W, ti, si, self.q) - wc[si] + _gather(W, si, si, self.q)) / n
+        for shell, nb in self._neighbours(s):
+            W = self.W[shell]
+            de = de + _gather(W, s, nb, self.q) - _gather(W, t, nb, self.q)
+        return de
+
+    def local_energies(self, s):
+        e = -jnp.broadcast_to(self.b, (*self.shape, self.q))
+        if self.h is not None:
+            e = e - self.h
+        si = s.astype(jnp.int32)
+        if self.lattice.kind == "complete":
+            W = self.W[0]
+            wc = W @ self.token_counts(s).astype(W.dtype)
+            return e - (wc[None, :] - W[si]) / self.n_sites
+        for shell, nb in self._neighbours(s):
+            e = e - self.W[shell][nb.astype(jnp.int32)]
+        return e
+
+    def energy(self, s):
+        e = jnp.sum(self._site_field(s))
+        if self.lattice.kind == "complete":
+            W = self.W[0]
+            c = self.token_counts(s).astype(W.dtype)
+            return e - (c @ W @ c - jnp.diagonal(W) @ c) / (2 * self.n_sites)
+        for axis, shift, shell in self.lattice.directions:
+            e = e - jnp.sum(_gather(self.W[shell], s, jnp.roll(s, -shift, axis), self.q))
+        return e
+
+    def bond_couplings(self):
+        """Per-shell ``K_r`` such that ``W_r = K_r I + const`` (divided by ``N`` on the complete graph)."""
+        W = self.W
+        if not isinstance(W, jax.core.Tracer):
+            Wn = np.asarray(W)
+            q = self.q
+            off = ~np.eye(q, dtype=bool)
+            diag_ok = np.allclose(Wn[:, np.arange(q), np.arange(q)], Wn[:, :1, :1][:, :, 0])
+            off_ok = q == 1 or np.allclose(Wn[:, off], Wn[:, 0:1, 1])
+            K = Wn[:, 0, 0] - Wn[:, 0, 1]
+            if not (diag_ok and off_ok) or np.any(K < 0):
+                raise NotPottsLike(
+                    f"{self.name}: cluster moves need every coupling matrix to be K*I + c with "
+                    f"K >= 0 (ferromagnetic Potts form); got W =\n{Wn}")
+        K = W[:, 0, 0] - W[:, 0, 1]
+        if self.lattice.kind == "complete":
+            K = K / self.n_sites
+        return K
+
+
+def validate_coupling_arrays(lattice: Lattice, q: int, W, b, h=None):
+    """Check shapes, symmetry and finiteness of token-lattice arrays; return them as float32.
+
+    Raises ``ValueError`` naming the offending value. ``W`` may be ``(q, q)`` (same on every
+    shell) or ``(n_shells, q, q)``.
+    """
+    if not isinstance(q, (int, np.integer)) or q < 2:
+        raise ValueError(f"number of tokens q={q!r} must be an integer >= 2")
+    if q > 127:
+        raise ValueError(f"q={q} exceeds the int8 token range (at most 127 tokens)")
+    W = np.asarray(W, dtype=np.float32)
+    if W.shape == (q, q):
+        W = np.broadcast_to(W, (lattice.n_shells, q, q)).copy()
+    if W.shape != (lattice.n_shells, q, q):
+        raise ValueError(
+            f"coupling matrix W has shape {W.shape}; expected ({q}, {q}) or "
+            f"({lattice.n_shells}, {q}, {q}) for q={q} and {lattice.n_shells} bond shell(s)")
+    if not np.allclose(W, np.swapaxes(W, -1, -2)):
+        raise ValueError(f"coupling matrix W must be symmetric; got W =\n{W}")
+    b = np.asarray(b, dtype=np.float32)
+    if b.shape != (q,):
+        raise ValueError(f"bias/field vector has length {b.shape}; expected ({q},) for q={q}")
+    arrays = [W, b]
+    if h is not None:
+        h = np.asarray(h, dtype=np.float32)
+        want = (*lattice.shape, q)
+        if h.shape != want:
+            raise ValueError(f"per-site field h has shape {h.shape}; expected {want}")
+        arrays.append(h)
+    for name, a in zip(("W", "b", "h"), arrays):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} has non-finite entries")
+    return jnp.asarray(W), jnp.asarray(b), (None if h is None else jnp.asarray(h))

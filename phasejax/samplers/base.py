@@ -1,0 +1,53 @@
+"""Types shared by the samplers.
+
+A sampler is an ``init`` / ``step`` pair of pure functions::
+
+    state = sampler.init(key, model)
+    state, info = sampler.step(key, state, model, temperature)
+
+``model`` (a pytree of couplings and fields) and ``temperature`` are call arguments, so one
+compilation serves a whole sweep or schedule. ``step`` acts on one system; the driver batches.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+
+
+class LatticeState(NamedTuple):
+    tokens: jax.Array  # (*lattice.shape,) int8, values in [0, q)
+
+
+class StepInfo(NamedTuple):
+    acceptance: jax.Array  # () float32: fraction of sites changed by the step
+
+
+class Sampler(NamedTuple):
+    """``init(key, model) -> state``; ``step(key, state, model, temperature) -> (state, info)``.
+
+    ``ensemble`` samplers (parallel tempering) hold one configuration per temperature and take
+    the whole temperature ladder in ``step``; their state's ``tokens`` has a leading
+    temperature axis.
+    """
+
+    init: Callable
+    step: Callable
+    name: str
+    ensemble: bool = False
+
+
+def init_random(key, model) -> LatticeState:
+    return LatticeState(model.random_tokens(key))
+
+
+def check_temperature(temperature) -> None:
+    """Raise a clear error for a concrete non-positive or non-finite temperature."""
+    import numpy as np
+
+    if isinstance(temperature, jax.core.Tracer):
+        return
+    t = np.asarray(temperature)
+    if not np.all(np.isfinite(t)) or np.any(t <= 0):
+        raise ValueError(f"temperature must be finite and > 0; got {t}")

@@ -1,0 +1,41 @@
+"""Energy models on token lattices. Add a module here to add a model.
+
+Each module defines a factory decorated with :func:`register`; :func:`make` builds any model
+by name, and every sampler, observable and sweep works on it unchanged because models speak
+only :class:`phasejax.model.EnergyModel`'s protocol.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Callable
+
+REGISTRY: dict[str, Callable] = {}
+
+
+def register(name: str):
+    def wrap(factory):
+        REGISTRY[name] = factory
+        return factory
+    return wrap
+
+
+def _discover():
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+def make(name: str, **kwargs):
+    """Build the model registered as ``name`` with the factory's keyword arguments."""
+    if name not in REGISTRY:
+        _discover()
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}")
+    return REGISTRY[name](**kwargs)
+
+
+def available() -> list[str]:
+    _discover()
+    return sorted(REGISTRY)

@@ -1,0 +1,44 @@
+"""q-state Potts model: ``E = -J Σ_<ij> δ(s_i, s_j) - Σ_i h[s_i]``.
+
+On the square lattice with ``J = 1`` the transition is at ``T_c = 1 / ln(1 + √q)``,
+continuous for ``q <= 4`` and first order above.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from phasejax.model import CouplingModel, register_model, validate_coupling_arrays
+from toy_models import register
+from toy_models._geometry import lattice_for
+
+
+def critical_temperature_2d(q: int, J: float = 1.0) -> float:
+    return J / np.log1p(np.sqrt(q))
+
+
+@register_model
+@dataclasses.dataclass(frozen=True)
+class Potts(CouplingModel):
+    name = "potts"
+
+
+@register("potts")
+def make(L: int, q: int = 3, dim: int = 2, J: float = 1.0, h=0.0, geometry: str = "hypercubic",
+         R: int = 1, **_) -> Potts:
+    """Potts model; ``h`` is a scalar (field on token 0) or a length-``q`` field vector."""
+    lat = lattice_for(geometry, L, dim, R)
+    if not isinstance(q, (int, np.integer)) or q < 2:
+        raise ValueError(f"number of tokens q={q!r} must be an integer >= 2")
+    J = np.broadcast_to(np.asarray(J, np.float32), (lat.n_shells,))
+    W = J[:, None, None] * np.eye(q, dtype=np.float32)
+    h = np.asarray(h, np.float32)
+    b = np.zeros(q, np.float32)
+    if h.ndim == 0:
+        b[0] = h
+    else:
+        b = h
+    W, b, _ = validate_coupling_arrays(lat, q, W, b)
+    return Potts(lattice=lat, q=q, W=W, b=b)
