@@ -26,6 +26,7 @@ from phasejax import io, observables, plot
 from phasejax.driver import simulate
 
 log = logging.getLogger(__name__)
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 register_configs()
 
 RESULT_FILES = ("observables.csv", "observables.png")

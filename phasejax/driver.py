@@ -35,6 +35,7 @@ class Trace(NamedTuple):
     n_sites: int
     q: int
     wall_time: float              # seconds spent in measured sweeps (after compilation)
+    n_devices: int                # devices the chains were sharded over
 
 
 def _chunking(n: int, max_chunks: int = 20) -> tuple[int, int]:
@@ -84,6 +85,8 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
     n_T, q, N = T.size, model.q, model.n_sites
     if sampler.ensemble and n_T < 2:
         raise ValueError("parallel tempering needs at least two temperatures")
+    if sampler.cluster:
+        model.bond_couplings()  # raises NotPottsLike, naming the couplings, before compiling
 
     k_init, k_run = jax.random.split(key)
     if sampler.ensemble:
@@ -101,7 +104,9 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
         states = states._replace(tokens=jnp.zeros_like(states.tokens))
 
     n_dev = jax.local_device_count()
+    used_devices = 1
     if shard and n_dev > 1 and n_chains % n_dev == 0:
+        used_devices = n_dev
         mesh = jax.make_mesh((n_dev,), ("chains",), axis_types=(jax.sharding.AxisType.Auto,))
         spec = NamedSharding(mesh, P("chains"))
         states = jax.device_put(states, spec)
@@ -192,7 +197,7 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
         if site_np is not None:
             site_np = site_np[:, 0].reshape(n_T, n_replicas, N, q)
         sa = None
-    return Trace(T, E, cnt, site_np, acc, sa, N, q, wall)
+    return Trace(T, E, cnt, site_np, acc, sa, N, q, wall, used_devices)
 
 
 class _Progress:

@@ -36,6 +36,7 @@ class Sampler(NamedTuple):
     step: Callable
     name: str
     ensemble: bool = False
+    cluster: bool = False  # needs Potts-like couplings (model.bond_couplings())
 
 
 def init_random(key, model) -> LatticeState:

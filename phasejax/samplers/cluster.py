@@ -86,7 +86,7 @@ def swendsen_wang() -> Sampler:
         changed = jnp.mean((new != s_flat).astype(jnp.float32))
         return LatticeState(new.reshape(model.shape)), StepInfo(changed)
 
-    return Sampler(init_random, step, "swendsen_wang")
+    return Sampler(init_random, step, "swendsen_wang", cluster=True)
 
 
 def wolff(clusters_per_step: int = 1) -> Sampler:
@@ -124,4 +124,4 @@ def wolff(clusters_per_step: int = 1) -> Sampler:
         return (LatticeState(s.reshape(model.shape)),
                 StepInfo(changed.astype(jnp.float32) / model.n_sites))
 
-    return Sampler(init_random, step, "wolff")
+    return Sampler(init_random, step, "wolff", cluster=True)

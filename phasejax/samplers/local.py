@@ -97,7 +97,9 @@ def metropolis(attempt: float | None = None) -> Sampler:
                 mask = mask & coin
             t = _proposal(model, s, words[-1])
             accept = mask & (u < jnp.exp(-beta * model.delta_energy(s, t)))
-            return jnp.where(accept, t, s), jnp.sum(accept & (t != s), dtype=jnp.int32)
+            new = jnp.where(accept, t, s)
+            # counted from the result, so XLA need not recompute the acceptance to count it
+            return new, jnp.sum(new != s, dtype=jnp.int32)
 
         s, changed = _colour_sweep(k_order, model, state.tokens, update)
         return LatticeState(s), StepInfo(changed.astype(jnp.float32) / model.n_sites)

@@ -66,4 +66,4 @@ def tempering(base: Sampler, n_temperatures: int) -> Sampler:
             1 - state.parity)
         return new, TemperingInfo(info.acceptance, swap)
 
-    return Sampler(init, step, "tempering", ensemble=True)
+    return Sampler(init, step, "tempering", ensemble=True, cluster=base.cluster)
