@@ -100,6 +100,7 @@ class RunConfig:
     seed: int = 0
     progress: bool = True
     site_histograms: bool = True
+    start: str = "random"
 
 
 @dataclass

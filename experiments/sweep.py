@@ -3,14 +3,21 @@
     python -m experiments.sweep                                 # embedded default
     python -m experiments.sweep -m toy=ising toy.L=8,16 sampler=wolff,metropolis
 
-Each job writes into its Hydra output folder, atomically, ``observables.csv`` (one row per
-temperature × observable) and ``observables.png``; a job whose results already exist skips
-itself, so rerunning a sweep only computes what is missing.
+Each job writes into its Hydra output folder, atomically, ``timeseries.npz`` (energies and
+token counts of every sample, for reweighting), ``observables.csv`` (one row per temperature ×
+observable) and ``observables.png``; a job whose results already exist skips itself, so
+rerunning a sweep only computes what is missing. At the end of a multirun the jobs are
+aggregated by :mod:`experiments.compare` (finite-size scaling, phase diagrams).
+
+For resume tests, ``PHASEJAX_FAULT="<text>:<sweeps>"`` kills (SIGKILL) any job whose output
+folder name contains ``<text>`` once it has done ``<sweeps>`` sweeps.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -29,7 +36,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 register_configs()
 
-RESULT_FILES = ("observables.csv", "observables.png")
+RESULT_FILES = ("timeseries.npz", "observables.csv", "observables.png")
 COLUMNS = ("model", "q", "dim", "L", "geometry", "J", "h", "sampler", "T", "observable", "mean",
            "stderr", "tau_int", "n_samples", "n_replicas", "seed")
 
@@ -42,13 +49,30 @@ def build(cfg: DictConfig):
     return model, sampler, T
 
 
+def _fault_injection(out: Path):
+    """``on_chunk`` hook that kills this job as ``PHASEJAX_FAULT`` asks (resume tests)."""
+    spec = os.environ.get("PHASEJAX_FAULT")
+    if not spec:
+        return None
+    text, _, sweeps = spec.rpartition(":")
+    if text not in out.name:
+        return None
+
+    def hook(done, total):
+        if done >= int(sweeps):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
 def run_toy(cfg: DictConfig, out: Path) -> list[dict]:
     model, sampler, T = build(cfg)
     r = cfg.run
     t0 = time.perf_counter()
     trace = simulate(jax.random.key(r.seed), model, sampler, T, n_replicas=r.n_replicas,
                      n_therm=r.n_therm, n_measure=r.n_measure, thin=r.thin,
-                     site_histograms=r.site_histograms, progress=r.progress)
+                     site_histograms=r.site_histograms, progress=r.progress,
+                     start=r.start, on_chunk=_fault_injection(out))
     log.info("%s/%s: %d temperatures x %d replicas, %d sweeps in %.1fs", cfg.toy.name,
              cfg.sampler.name, T.size, r.n_replicas, r.n_therm + r.n_measure,
              time.perf_counter() - t0)
@@ -58,6 +82,9 @@ def run_toy(cfg: DictConfig, out: Path) -> list[dict]:
                 geometry=model.lattice.kind, J=str(J), h=str(h), sampler=sampler.name,
                 n_replicas=r.n_replicas, seed=r.seed)
     rows = [{**meta, **row} for row in observables.summarise(trace)]
+    io.write_npz(out / "timeseries.npz", temperatures=trace.temperatures, energy=trace.energy,
+                 counts=trace.counts, n_sites=trace.n_sites, q=trace.q, L=model.lattice.L,
+                 dim=model.lattice.spatial_dim)
     io.write_table(out / "observables.csv", rows, COLUMNS)
     title = f"{cfg.toy.name} q={model.q} L={model.lattice.L} ({sampler.name})"
     plot.plot_observables(rows, out / "observables.png", title=title)

@@ -62,7 +62,7 @@ def _validate(temperatures, n_replicas, n_therm, n_measure, thin):
 def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replicas: int = 1,
              n_therm: int = 100, n_measure: int = 1000, thin: int = 1,
              site_histograms: bool = True, progress: bool = False, shard: bool = True,
-             start: str = "random") -> Trace:
+             start: str = "random", on_chunk=None) -> Trace:
     """Thermalise ``n_therm`` steps, then record ``n_measure`` samples ``thin`` steps apart.
 
     Args:
@@ -78,6 +78,7 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
       start: ``"random"`` (hot start: uniform tokens) or ``"ordered"`` (cold start: every site
         token 0). Below a transition a hot start can trap local samplers in long-lived domain
         walls; a cold start avoids that.
+      on_chunk: called as ``on_chunk(done, total)`` after every chunk of sweeps.
     """
     T = _validate(temperatures, n_replicas, n_therm, n_measure, thin)
     if start not in ("random", "ordered"):
@@ -150,7 +151,7 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
                 lambda *a: run_chunk(*a, length=length, record=record))
         return compiled[(length, record)]
 
-    bar = _Progress(n_therm + n_measure, enabled=progress)
+    bar = _Progress(n_therm + n_measure, enabled=progress, on_update=on_chunk)
     chunk_index = 0
     if n_therm:
         k_chunks, length = _chunking(n_therm)
@@ -203,12 +204,15 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
 class _Progress:
     """A minimal stderr progress bar (no dependency; quiet when disabled)."""
 
-    def __init__(self, total: int, enabled: bool):
+    def __init__(self, total: int, enabled: bool, on_update=None):
         self.total, self.done, self.enabled = total, 0, enabled
+        self.on_update = on_update
         self.start = time.perf_counter()
 
     def update(self, n: int):
         self.done += n
+        if self.on_update is not None:
+            self.on_update(self.done, self.total)
         if self.enabled:
             frac = self.done / max(self.total, 1)
             el = time.perf_counter() - self.start

@@ -68,6 +68,15 @@ def write_json(path, obj) -> Path:
     return Path(path)
 
 
+def write_npz(path, **arrays) -> Path:
+    """``numpy.savez_compressed`` atomically."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        import numpy as np
+
+        np.savez_compressed(tmp, **arrays)
+    return Path(path)
+
+
 def is_finished(folder, names: Iterable[str]) -> bool:
     """True when every named result file exists in ``folder`` (they only appear complete)."""
     return all((Path(folder) / n).is_file() for n in names)

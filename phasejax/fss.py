@@ -1,0 +1,290 @@
+"""Finite-size scaling: critical point, exponents and the order of a transition.
+
+Input: for each linear size ``L`` a :class:`~phasejax.reweight.Reweighter` built from runs
+over a temperature window (observables ``m = <|m|>`` sample, ``m2``, ``m4``). Every curve is
+continuous in ``T`` through reweighting, so peaks and crossings fall between simulated points.
+
+* **Binder crossings**: ``U₄(T; L₁) = U₄(T; L₂)`` for neighbouring sizes; ``T_c`` is the
+  crossing of the two largest sizes.
+* **Peak scaling**: ``χ_max ∝ L^{γ/ν}``, ``max dU₄/dT ∝ L^{1/ν}``, ``<|m|>(T_c) ∝ L^{-β/ν}``
+  and ``C_max`` (power law fitted; for the 2D Ising model it grows like ``ln L``).
+* **Data collapse**: ``<|m|> L^{β/ν}`` against ``(T - T_c) L^{1/ν}`` for all sizes on one
+  curve; the quality ``S`` (Houdayer & Hartmann 2004: mean squared distance of each point from
+  the other sizes' interpolated curves, in units of the errors) is minimised with scipy.
+* **Order**: at the largest size, the energy distribution at the temperature where its two
+  peaks have equal height is double-peaked at a first-order transition; the latent heat is the
+  distance between the peaks. The minimum of the energy cumulant ``V = 1 - <E⁴>/(3<E²>²)``
+  stays below ``2/3`` there and tends to ``2/3`` at a continuous one.
+
+Errors come from a bootstrap over time blocks (every quantity recomputed per resample).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Dict, List, Sequence
+
+import numpy as np
+from scipy import optimize
+
+from phasejax.reweight import Reweighter
+
+CURVES = ("energy", "specific_heat", "abs_magnetisation", "susceptibility", "binder",
+          "energy_binder")
+
+
+def derived(avg: Dict[str, np.ndarray], T: np.ndarray, N: int) -> Dict[str, np.ndarray]:
+    """Per-site thermodynamic curves from reweighted raw moments."""
+    E, E2, E4 = avg["E"], avg["E2"], avg["E4"]
+    m, m2, m4 = avg["m"], avg["m2"], avg["m4"]
+    return {
+        "energy": E / N,
+        "specific_heat": (E2 - E**2) / (N * T**2),
+        "abs_magnetisation": m,
+        "susceptibility": N * (m2 - m**2) / T,
+        "binder": 1.0 - m4 / (3.0 * m2**2),
+        "energy_binder": 1.0 - E4 / (3.0 * E2**2),
+    }
+
+
+class SizeData:
+    """Reweighting of one lattice size plus its number of sites."""
+
+    def __init__(self, L: int, n_sites: int, T, energy, m, n_blocks: int = 16):
+        self.L, self.N = int(L), int(n_sites)
+        m = np.asarray(m, np.float64)
+        self.rw = Reweighter(T, energy, {"m": m, "m2": m**2, "m4": m**4}, n_blocks=n_blocks)
+
+    @property
+    def T_range(self):
+        return self.rw.T[0], self.rw.T[-1]
+
+    def curves(self, T, state=None):
+        T = np.atleast_1d(np.asarray(T, np.float64))
+        return derived(self.rw.averages(T, state), T, self.N)
+
+    def curves_with_errors(self, T):
+        """``name -> (mean, jackknife error)`` on the grid ``T``."""
+        full = self.curves(T)
+        jk = [self.curves(T, s) for s in self.rw.jackknife_states()]
+        B = len(jk)
+        out = {}
+        for k, v in full.items():
+            vals = np.stack([j[k] for j in jk])
+            out[k] = (v, np.sqrt((B - 1) / B * ((vals - vals.mean(0)) ** 2).sum(0)))
+        return out
+
+
+def _grid(lo, hi, n=400):
+    return np.linspace(lo, hi, n)
+
+
+def peak(size: SizeData, name: str, state=None, sign: float = 1.0):
+    """``(T*, value*)`` of the maximum of ``sign * curve`` inside the simulated window."""
+    lo, hi = size.T_range
+    T = _grid(lo, hi)
+    y = sign * size.curves(T, state)[name]
+    i = int(np.nanargmax(y))
+    if state is None and i in (0, T.size - 1):
+        warnings.warn(f"L={size.L}: the {name} peak lies at the edge of the simulated window "
+                      f"[{lo:.4g}, {hi:.4g}]; widen the temperature range", stacklevel=2)
+    a, b = T[max(i - 1, 0)], T[min(i + 1, T.size - 1)]
+    if b > a:
+        res = optimize.minimize_scalar(lambda t: -sign * size.curves([t], state)[name][0],
+                                       bounds=(a, b), method="bounded",
+                                       options={"xatol": 1e-7 * hi})
+        return float(res.x), float(sign * -res.fun)
+    return float(T[i]), float(y[i])
+
+
+def max_binder_slope(size: SizeData, state=None):
+    """``max_T |dU₄/dT|`` (central differences on a fine grid)."""
+    lo, hi = size.T_range
+    T = _grid(lo, hi, 800)
+    u = size.curves(T, state)["binder"]
+    return float(np.max(np.abs(np.gradient(u, T))))
+
+
+def binder_crossing(a: SizeData, b: SizeData, state_a=None, state_b=None):
+    """Temperature where the Binder cumulants of two sizes cross (``nan`` if they do not)."""
+    lo = max(a.T_range[0], b.T_range[0])
+    hi = min(a.T_range[1], b.T_range[1])
+    T = _grid(lo, hi)
+    d = a.curves(T, state_a)["binder"] - b.curves(T, state_b)["binder"]
+    s = np.sign(d)
+    idx = np.nonzero(s[:-1] * s[1:] < 0)[0]
+    if idx.size == 0:
+        return float("nan"), float("nan")
+    # the crossing nearest the middle of the window is the critical one
+    i = idx[np.argmin(np.abs(T[idx] - 0.5 * (lo + hi)))]
+    f = lambda t: a.curves([t], state_a)["binder"][0] - b.curves([t], state_b)["binder"][0]
+    t = optimize.brentq(f, T[i], T[i + 1], xtol=1e-9)
+    return float(t), float(a.curves([t], state_a)["binder"][0])
+
+
+def fit_power(L, y, yerr=None):
+    """``y = A L^x``: returns ``(x, A)`` from a (weighted) straight line in log-log."""
+    L, y = np.asarray(L, float), np.asarray(y, float)
+    w = None if yerr is None else np.asarray(y) / np.maximum(np.asarray(yerr, float), 1e-300)
+    coef = np.polyfit(np.log(L), np.log(y), 1, w=w)
+    return float(coef[0]), float(np.exp(coef[1]))
+
+
+def _quantities(sizes: Sequence[SizeData], states=None) -> Dict[str, float]:
+    """Every FSS number from one set of states (``None``: the full data)."""
+    states = states or [None] * len(sizes)
+    Ls = np.array([s.L for s in sizes], float)
+    out: Dict[str, float] = {}
+    crossings = [binder_crossing(sizes[i], sizes[i + 1], states[i], states[i + 1])
+                 for i in range(len(sizes) - 1)]
+    for i, (t, u) in enumerate(crossings):
+        out[f"crossing_T_{sizes[i].L}_{sizes[i + 1].L}"] = t
+        out[f"crossing_U4_{sizes[i].L}_{sizes[i + 1].L}"] = u
+    Tc, U4c = crossings[-1] if crossings else (float("nan"), float("nan"))
+    out["T_c"], out["binder_at_T_c"] = Tc, U4c
+    chi = [peak(s, "susceptibility", st) for s, st in zip(sizes, states)]
+    C = [peak(s, "specific_heat", st) for s, st in zip(sizes, states)]
+    slope = [max_binder_slope(s, st) for s, st in zip(sizes, states)]
+    for s, (tc, vc), (th, vh), sl in zip(sizes, chi, C, slope):
+        out[f"chi_max_{s.L}"], out[f"T_chi_max_{s.L}"] = vc, tc
+        out[f"C_max_{s.L}"], out[f"T_C_max_{s.L}"] = vh, th
+        out[f"dU4dT_max_{s.L}"] = sl
+    if len(sizes) >= 2:
+        out["gamma_over_nu"] = fit_power(Ls, [v for _, v in chi])[0]
+        out["one_over_nu"] = fit_power(Ls, slope)[0]
+        out["alpha_over_nu"] = fit_power(Ls, [v for _, v in C])[0]
+        if np.isfinite(Tc):
+            mags = []
+            for s, st in zip(sizes, states):
+                lo, hi = s.T_range
+                mags.append(s.curves([min(max(Tc, lo), hi)], st)["abs_magnetisation"][0])
+            out["beta_over_nu"] = -fit_power(Ls, mags)[0]
+        else:
+            out["beta_over_nu"] = float("nan")
+    return out
+
+
+def collapse(sizes: Sequence[SizeData], Tc0: float, nu0: float, bnu0: float,
+             window: float = 1.5, n_points: int = 40):
+    """Data collapse of ``<|m|>``; returns ``(T_c, ν, β/ν, S_min)``.
+
+    Points lie at ``x = (T - T_c) L^{1/ν}`` in ``|x| <= window`` (in units of the starting
+    guess), with ``y = <|m|> L^{β/ν}`` and jackknife errors. ``S`` is the Houdayer–Hartmann
+    quality: ``≈ 1`` for a collapse within errors.
+    """
+    data = []
+    for s in sizes:
+        lo, hi = s.T_range
+        half = window * s.L ** (-1.0 / nu0)
+        T = np.linspace(max(lo, Tc0 - half), min(hi, Tc0 + half), n_points)
+        ce = s.curves_with_errors(T)["abs_magnetisation"]
+        data.append((s.L, T, ce[0], np.maximum(ce[1], 1e-12)))
+
+    def quality(p):
+        Tc, nu, bnu = p
+        if nu <= 0.05:
+            return 1e9
+        pts = [((T - Tc) * L ** (1 / nu), m * L**bnu, e * L**bnu) for L, T, m, e in data]
+        total, count = 0.0, 0
+        for i, (x, y, dy) in enumerate(pts):
+            for j, (x2, y2, dy2) in enumerate(pts):
+                if i == j:
+                    continue
+                inside = (x >= x2[0]) & (x <= x2[-1])
+                if not inside.any():
+                    continue
+                yi = np.interp(x[inside], x2, y2)
+                di = np.interp(x[inside], x2, dy2)
+                total += np.sum((y[inside] - yi) ** 2 / (dy[inside] ** 2 + di**2))
+                count += int(inside.sum())
+        return total / count if count else 1e9
+
+    res = optimize.minimize(quality, [Tc0, nu0, bnu0], method="Nelder-Mead",
+                            options={"xatol": 1e-6, "fatol": 1e-6, "maxiter": 4000})
+    Tc, nu, bnu = res.x
+    return float(Tc), float(nu), float(bnu), float(res.fun)
+
+
+def transition_order(size: SizeData, dip_ratio: float = 0.9) -> Dict[str, object]:
+    """Classify a transition from the energy distribution of one (the largest) size.
+
+    Finds the temperature at which ``P(e)`` has two peaks of equal height; if there is one
+    and the valley between them is lower than ``dip_ratio`` times the peaks, the transition is
+    called first order and the latent heat per site is the distance of the peaks. Otherwise
+    it is called continuous. Also reports the minimum of the energy cumulant ``V``.
+    """
+    lo, hi = size.T_range
+    T = _grid(lo, hi, 200)
+    V = size.curves(T)["energy_binder"]
+    i = int(np.argmin(V))
+    evidence: Dict[str, object] = {"L": size.L, "energy_binder_min": float(V[i]),
+                                   "T_energy_binder_min": float(T[i])}
+
+    def peaks_at(t, bins=40, min_separation=4):
+        e, p = size.rw.energy_distribution(t)
+        e = e / size.N
+        keep = p > 1e-6 * p.max()
+        edges = np.linspace(e[keep].min(), e[keep].max() + 1e-12, bins + 1)
+        h = np.histogram(e, edges, weights=p)[0]
+        kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+        h = np.convolve(h, kernel / kernel.sum(), mode="same")
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        cand = [k for k in range(1, bins - 1) if h[k] >= h[k - 1] and h[k] > h[k + 1]
+                and h[k] > 0.05 * h.max()]
+        pk = []  # local maxima closer than min_separation bins are one peak
+        for k in sorted(cand, key=lambda k: -h[k]):
+            if all(abs(k - j) >= min_separation for j in pk):
+                pk.append(k)
+        return centres, h, pk
+
+    def imbalance(t):
+        c, h, pk = peaks_at(t)
+        if len(pk) < 2:
+            return None
+        a, b = sorted(pk, key=lambda k: -h[k])[:2]
+        lo_k, hi_k = sorted((a, b))
+        return float(np.log(h[lo_k] / h[hi_k]))  # > 0: the low-energy (ordered) peak is higher
+
+    scan = [(t, imbalance(t)) for t in _grid(lo, hi, 60)]
+    bimodal = [(t, d) for t, d in scan if d is not None]
+    evidence["double_peaked"] = bool(bimodal)
+    if bimodal:
+        ts = np.array([t for t, _ in bimodal])
+        ds = np.array([d for _, d in bimodal])
+        j = int(np.argmin(np.abs(ds)))
+        t_eq = float(ts[j])
+        c, h, pk = peaks_at(t_eq)
+        a, b = sorted(sorted(pk, key=lambda k: -h[k])[:2])
+        valley = float(h[a:b + 1].min())
+        ratio = valley / float(min(h[a], h[b]))
+        evidence.update(T_equal_height=t_eq, valley_over_peak=ratio,
+                        latent_heat=float(c[b] - c[a]), peak_energies=[float(c[a]), float(c[b])])
+        first = ratio < dip_ratio
+    else:
+        first = False
+    evidence["order"] = "first order" if first else "continuous"
+    return evidence
+
+
+def analyse(sizes: Sequence[SizeData], n_bootstrap: int = 40, seed: int = 0,
+            collapse_fit: bool = True) -> Dict[str, object]:
+    """All FSS results with bootstrap errors; sizes sorted by ``L``."""
+    sizes = sorted(sizes, key=lambda s: s.L)
+    best = _quantities(sizes)
+    boots: List[Dict[str, float]] = []
+    gens = [s.rw.bootstrap_states(n_bootstrap, seed + i) for i, s in enumerate(sizes)]
+    for states in zip(*gens):
+        boots.append(_quantities(sizes, list(states)))
+    err = {k: float(np.nanstd([b[k] for b in boots], ddof=1)) for k in best}
+    result: Dict[str, object] = {
+        "sizes": [s.L for s in sizes], "method": "multiple-histogram reweighting; "
+        f"Binder crossing of the two largest sizes; peak fits in log-log; bootstrap over "
+        f"{n_bootstrap} block resamples",
+        "values": best, "errors": err,
+    }
+    if collapse_fit and len(sizes) >= 3 and np.isfinite(best["T_c"]):
+        nu0 = 1.0 / best["one_over_nu"] if best["one_over_nu"] > 0 else 1.0
+        Tc, nu, bnu, S = collapse(sizes, best["T_c"], nu0, best["beta_over_nu"])
+        result["collapse"] = {"T_c": Tc, "nu": nu, "beta_over_nu": bnu, "quality": S}
+    result["transition"] = transition_order(sizes[-1])
+    return result

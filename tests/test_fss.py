@@ -1,0 +1,72 @@
+"""Finite-size scaling against known critical points and exponents (small sizes)."""
+
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+import toy_models
+from phasejax import fss, samplers
+from phasejax.driver import simulate
+from phasejax.exact import ISING_2D_TC
+from phasejax.observables import order_parameter
+
+
+def size_data(name, L, T, seed=0, n_measure=2000, **kw):
+    model = toy_models.make(name, L=L, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr = simulate(jax.random.key(seed + L), model, samplers.make("swendsen_wang"), T,
+                      n_replicas=4, n_therm=200, n_measure=n_measure, site_histograms=False,
+                      start="ordered")
+    return fss.SizeData(L, model.n_sites, T, tr.energy, order_parameter(tr.counts, model.n_sites))
+
+
+@pytest.fixture(scope="module")
+def ising_result():
+    T = np.linspace(2.1, 2.6, 20)
+    sizes = [size_data("ising", L, T) for L in (8, 16, 32)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sizes, fss.analyse(sizes, n_bootstrap=20)
+
+
+def test_ising_2d_critical_point_and_exponents(ising_result):
+    _, res = ising_result
+    v, e = res["values"], res["errors"]
+    assert abs(v["T_c"] / ISING_2D_TC - 1) < 0.005, (v["T_c"], e["T_c"])
+    assert abs(v["gamma_over_nu"] / 1.75 - 1) < 0.05, v["gamma_over_nu"]
+    assert abs(v["beta_over_nu"] / 0.125 - 1) < 0.20, v["beta_over_nu"]
+    assert abs(v["binder_at_T_c"] - 0.6107) < 0.03
+    assert 0 < e["T_c"] < 0.01 and 0 < e["gamma_over_nu"] < 0.1
+    col = res["collapse"]
+    assert abs(col["T_c"] / ISING_2D_TC - 1) < 0.01 and 0.8 < col["nu"] < 1.25
+    assert res["transition"]["order"] == "continuous"
+    assert res["sizes"] == [8, 16, 32]
+
+
+def test_potts_q3_critical_temperature_and_order():
+    T = np.linspace(0.95, 1.05, 14)
+    sizes = [size_data("potts", L, T, q=3) for L in (8, 16, 32)]
+    Tc_exact = 1 / np.log(1 + np.sqrt(3))
+    t, _ = fss.binder_crossing(sizes[1], sizes[2])
+    assert abs(t / Tc_exact - 1) < 0.01
+    assert fss.transition_order(sizes[-1])["order"] == "continuous"
+
+
+@pytest.mark.parametrize("q,L,window", [(10, 16, (0.69, 0.712)), (6, 32, (0.795, 0.82))])
+def test_potts_large_q_is_first_order(q, L, window):
+    T = np.linspace(*window, 12)
+    ev = fss.transition_order(size_data("potts", L, T, q=q, n_measure=3000))
+    assert ev["order"] == "first order", ev
+    assert ev["latent_heat"] > 0.1 and ev["valley_over_peak"] < 0.9
+
+
+@pytest.mark.slow
+def test_potts_q10_latent_heat():
+    """Exact latent heat of the q=10 Potts model (Baxter): 0.696 per site."""
+    T = np.linspace(0.695, 0.707, 12)
+    ev = fss.transition_order(size_data("potts", 48, T, q=10, n_measure=6000))
+    assert ev["order"] == "first order"
+    assert abs(ev["latent_heat"] / 0.696 - 1) < 0.15, ev
