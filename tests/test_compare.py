@@ -1,0 +1,127 @@
+"""Aggregation of sweeps, phase diagrams, launchers, and resuming a sweep after a killed job."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from conftest import ROOT
+from experiments.config import register_configs
+
+register_configs()
+from phasejax.io import read_table
+
+TINY = ["run.n_replicas=2", "run.progress=false", "run.site_histograms=false"]
+
+
+def run_module(module, *args, cwd, env_extra=None):
+    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def job_dirs(folder):
+    return sorted(p for p in Path(folder).iterdir() if (p / ".hydra").is_dir())
+
+
+def finished(job):
+    return all((job / f).is_file() for f in ("timeseries.npz", "observables.csv",
+                                               "observables.png"))
+
+
+def test_killed_job_is_redone_and_finished_jobs_are_not(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=parallel", "toy.L=4,6,8", "sampler=metropolis",
+            "run.n_therm=20", "run.n_measure=60", "temperatures.num=3", *TINY,
+            f"hydra.sweep.dir={out}"]
+    first = run_module("experiments.sweep", *args, cwd=tmp_path,
+                       env_extra={"PHASEJAX_FAULT": "toy.L=8:30"})
+    assert first.returncode != 0  # the killed worker fails the multirun
+    jobs = job_dirs(out)
+    killed = [j for j in jobs if j.name.endswith("toy.L=8")]
+    assert len(killed) == 1 and not finished(killed[0])
+    assert not (killed[0] / "observables.csv").exists()
+    done_before = {j: (j / "observables.csv").stat().st_mtime_ns for j in jobs if finished(j)}
+    assert done_before, "at least one job finished before the kill"
+
+    second = run_module("experiments.sweep", *args, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    jobs = job_dirs(out)
+    assert len(jobs) == 3 and all(finished(j) for j in jobs)
+    for j, t in done_before.items():
+        assert (j / "observables.csv").stat().st_mtime_ns == t, f"{j.name} was recomputed"
+    assert not list(out.rglob("*.part*"))
+    # the aggregation ran at the end of the successful multirun
+    res = json.loads((out / "fss.json").read_text())
+    assert res["sizes"] == [4, 6, 8]
+
+
+def test_compare_writes_summary_fss_and_figures(tmp_path):
+    out = tmp_path / "fss"
+    r = run_module("experiments.sweep", "-m", "experiment=fss_ising2d", "toy.L=6,10",
+                   "temperatures.num=12", "run.n_measure=400", *TINY,
+                   f"hydra.sweep.dir={out}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for f in ("fss.json", "summary.csv", "binder_crossing.png", "peaks_vs_L.png",
+              "energy_histogram.png"):
+        (out / f).unlink()
+    r = run_module("experiments.compare", str(out), "--bootstrap", "8", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "T_c =" in r.stdout
+    res = json.loads((out / "fss.json").read_text())
+    assert res["sizes"] == [6, 10] and "bootstrap" in res["method"]
+    assert 2.0 < res["values"]["T_c"] < 2.6 and res["errors"]["T_c"] > 0
+    assert res["family"]["name"] == "ising"
+    for f in ("binder_crossing.png", "peaks_vs_L.png", "energy_histogram.png"):
+        assert (out / f).stat().st_size > 10_000
+    rows = read_table(out / "summary.csv")
+    assert len({r["job"] for r in rows}) == 2
+    assert len(rows) == sum(len(read_table(j / "observables.csv")) for j in job_dirs(out))
+
+
+def test_phase_diagram_over_coupling(tmp_path):
+    out = tmp_path / "phase"
+    r = run_module("experiments.sweep", "-m", "experiment=phase_ising_TJ", "toy.L=8",
+                   "toy.J=0.6,0.8,1.0", "temperatures.start=1.2", "temperatures.stop=3.4",
+                   "temperatures.num=23", "run.n_measure=600", *TINY,
+                   f"hydra.sweep.dir={out}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    pd = json.loads((out / "phase_diagram.json").read_text())
+    assert pd["parameter"] == "toy.J" and pd["values"] == [0.6, 0.8, 1.0]
+    ratio = np.array(pd["T_boundary"]) / np.array(pd["values"])
+    assert np.std(ratio) / np.mean(ratio) < 0.05          # T*(J) ∝ J
+    assert 2.2 < np.mean(ratio) < 2.8                      # near T_c = 2.269 J at L = 8
+    assert (out / "phase_diagram.png").stat().st_size > 10_000
+
+
+def test_compare_reports_bad_folders(tmp_path):
+    r = run_module("experiments.compare", str(tmp_path / "missing"), cwd=tmp_path)
+    assert r.returncode == 2 and "is not a folder" in r.stderr
+    r = run_module("experiments.compare", str(tmp_path), cwd=tmp_path)
+    assert r.returncode == 2 and "no finished sweep jobs" in r.stderr
+
+
+def test_compare_fails_loudly_without_histogram_overlap(tmp_path):
+    out = tmp_path / "gap"
+    r = run_module("experiments.sweep", "-m", "toy.L=12,16", "sampler=swendsen_wang",
+                   "temperatures.points=[1.5,3.5]", "run.n_measure=100", "run.n_therm=20",
+                   *TINY, f"hydra.sweep.dir={out}", cwd=tmp_path)
+    assert r.returncode == 0
+    r = run_module("experiments.compare", str(out), cwd=tmp_path)
+    assert r.returncode == 1
+    assert "overlap" in r.stderr and (out / "summary.csv").is_file()
+
+
+@pytest.mark.parametrize("launcher,target", [("slurm", "SlurmLauncher"),
+                                             ("local", "LocalLauncher"),
+                                             ("parallel", "JoblibLauncher")])
+def test_launcher_configs_compose(launcher, target):
+    with initialize_config_dir(config_dir=os.path.join(ROOT, "conf"), version_base=None):
+        cfg = compose("sweep", overrides=[f"hydra/launcher={launcher}"],
+                      return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(target)
