@@ -164,14 +164,10 @@ def _quantities(sizes: Sequence[SizeData], states=None) -> Dict[str, float]:
     return out
 
 
-def collapse(sizes: Sequence[SizeData], Tc0: float, nu0: float, bnu0: float,
-             window: float = 1.5, n_points: int = 40):
-    """Data collapse of ``<|m|>``; returns ``(T_c, ν, β/ν, S_min)``.
-
-    Points lie at ``x = (T - T_c) L^{1/ν}`` in ``|x| <= window`` (in units of the starting
-    guess), with ``y = <|m|> L^{β/ν}`` and jackknife errors. ``S`` is the Houdayer–Hartmann
-    quality: ``≈ 1`` for a collapse within errors.
-    """
+def collapse_data(sizes: Sequence[SizeData], Tc0: float, nu0: float, window: float = 1.5,
+                  n_points: int = 40):
+    """Points for :func:`collapse`: per size ``(L, T, <|m|>, jackknife error)`` on a grid with
+    ``|T - T_c| L^{1/ν} <= window`` (starting guesses ``T_c``, ``ν``)."""
     data = []
     for s in sizes:
         lo, hi = s.T_range
@@ -179,6 +175,16 @@ def collapse(sizes: Sequence[SizeData], Tc0: float, nu0: float, bnu0: float,
         T = np.linspace(max(lo, Tc0 - half), min(hi, Tc0 + half), n_points)
         ce = s.curves_with_errors(T)["abs_magnetisation"]
         data.append((s.L, T, ce[0], np.maximum(ce[1], 1e-12)))
+    return data
+
+
+def collapse(data, Tc0: float, nu0: float, bnu0: float):
+    """Data collapse of ``<|m|>``; returns ``(T_c, ν, β/ν, S_min)``.
+
+    ``data`` comes from :func:`collapse_data`. Points ``x = (T - T_c) L^{1/ν}``,
+    ``y = <|m|> L^{β/ν}``; ``S`` is the Houdayer–Hartmann quality: ``≈ 1`` for a collapse
+    within errors.
+    """
 
     def quality(p):
         Tc, nu, bnu = p
@@ -284,7 +290,18 @@ def analyse(sizes: Sequence[SizeData], n_bootstrap: int = 40, seed: int = 0,
     }
     if collapse_fit and len(sizes) >= 3 and np.isfinite(best["T_c"]):
         nu0 = 1.0 / best["one_over_nu"] if best["one_over_nu"] > 0 else 1.0
-        Tc, nu, bnu, S = collapse(sizes, best["T_c"], nu0, best["beta_over_nu"])
-        result["collapse"] = {"T_c": Tc, "nu": nu, "beta_over_nu": bnu, "quality": S}
+        data = collapse_data(sizes, best["T_c"], nu0)
+        Tc, nu, bnu, S = collapse(data, best["T_c"], nu0, best["beta_over_nu"])
+        # bootstrap: the same grid and errors, resampled means
+        fits = []
+        gens = [s.rw.bootstrap_states(n_bootstrap, seed + 1000 + i) for i, s in enumerate(sizes)]
+        for states in zip(*gens):
+            resampled = [(L, T, s.curves(T, st)["abs_magnetisation"], dy)
+                         for (L, T, _, dy), s, st in zip(data, sizes, states)]
+            fits.append(collapse(resampled, Tc, nu, bnu)[:3])
+        err = np.std(np.array(fits), axis=0, ddof=1)
+        result["collapse"] = {"T_c": Tc, "nu": nu, "beta_over_nu": bnu, "quality": S,
+                              "errors": {"T_c": float(err[0]), "nu": float(err[1]),
+                                         "beta_over_nu": float(err[2])}}
     result["transition"] = transition_order(sizes[-1])
     return result

@@ -42,6 +42,7 @@ def test_ising_2d_critical_point_and_exponents(ising_result):
     assert 0 < e["T_c"] < 0.01 and 0 < e["gamma_over_nu"] < 0.1
     col = res["collapse"]
     assert abs(col["T_c"] / ISING_2D_TC - 1) < 0.01 and 0.8 < col["nu"] < 1.25
+    assert all(0 < col["errors"][k] < 0.2 for k in ("T_c", "nu", "beta_over_nu"))
     assert res["transition"]["order"] == "continuous"
     assert res["sizes"] == [8, 16, 32]
 
