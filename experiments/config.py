@@ -7,12 +7,16 @@ Each group node carries a ``_target_`` that :func:`hydra.utils.instantiate` call
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+from phasejax.alignment import AlignmentProtocol
 
 
 @dataclass
@@ -103,12 +107,53 @@ class RunConfig:
     start: str = "random"
 
 
+def _alignment_config():
+    """The protocol's own fields (less ``seed``, which comes from ``run.seed``) as a schema."""
+    hints = typing.get_type_hints(AlignmentProtocol)
+    fields = [(f.name, hints[f.name], f.default) for f in dataclasses.fields(AlignmentProtocol)
+              if f.name != "seed"]
+    return dataclasses.make_dataclass("AlignmentConfig", fields)
+
+
+AlignmentConfig = _alignment_config()
+
+
+@dataclass
+class CommittorConfig:
+    L: int = 48
+    T: float = 1.2
+    h: float = 0.1
+    radii: List[float] = field(default_factory=lambda: [2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14])
+    replicas: int = 64
+    steps: int = 300
+    pin_steps: int = 0
+
+
+@dataclass
+class RateConfig:
+    L: int = 32
+    T: float = 1.5
+    fields: List[float] = field(default_factory=lambda: [0.19, 0.22, 0.26, 0.31])
+    replicas: int = 32
+    steps: int = 3000
+    record_every: int = 10
+
+
+@dataclass
+class NucleationConfig:
+    committor: CommittorConfig = field(default_factory=CommittorConfig)
+    rate: RateConfig = field(default_factory=RateConfig)
+
+
 @dataclass
 class SweepConfig:
+    kind: str = "equilibrium"  # equilibrium | nucleation | alignment
     toy: ToyConfig = MISSING
     sampler: SamplerConfig = MISSING
     temperatures: TemperatureConfig = field(default_factory=TemperatureConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    nucleation: NucleationConfig = field(default_factory=NucleationConfig)
 
 
 def temperature_grid(cfg) -> np.ndarray:

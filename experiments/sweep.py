@@ -91,15 +91,28 @@ def run_toy(cfg: DictConfig, out: Path) -> list[dict]:
     return rows
 
 
+KINDS = ("equilibrium", "nucleation", "alignment")
+
+
 @hydra.main(version_base=None, config_path="../conf", config_name="sweep")
 def main(cfg: DictConfig) -> None:
     out = Path(HydraConfig.get().runtime.output_dir)
-    if io.is_finished(out, RESULT_FILES):
+    if cfg.kind not in KINDS:
+        raise ValueError(f"kind={cfg.kind!r}; expected one of {KINDS}")
+    if cfg.kind == "equilibrium":
+        files, job = RESULT_FILES, run_toy
+    elif cfg.kind == "nucleation":
+        from experiments import nucleation
+        files, job = nucleation.RESULT_FILES, nucleation.run
+    else:
+        from experiments import alignment
+        files, job = alignment.RESULT_FILES, alignment.run
+    if io.is_finished(out, files):
         log.info("results already in %s; skipping", out)
         return
-    run_toy(cfg, out)
-    log.info("wrote %s", out / "observables.csv")
-    print(f"table:  {out / 'observables.csv'}\nfigure: {out / 'observables.png'}")
+    job(cfg, out)
+    for f in files:
+        print(f"{f:>22}: {out / f}")
 
 
 if __name__ == "__main__":

@@ -134,3 +134,51 @@ def thermodynamics(E, T) -> Thermodynamics:
     U = jnp.sum(p * E, -1)
     var = jnp.sum(p * (E - U[..., None]) ** 2, -1)
     return Thermodynamics(p, U, var / T[:, 0] ** 2, entropy(p), -T[:, 0] * logZ)
+
+
+# ----------------------------------------------------------------------------- phases
+PROMPT_DEPENDENCE_MAX = 0.10   # I / H(mean): below, prompts no longer move the answer
+SEED_OVERLAP_MIN = 0.95        # Bhattacharyya of the mean answer distribution to the seed
+SUPPORT_RETENTION_MIN = 0.90   # mass kept on the seed's options
+PHASES = ("liquid", "nucleated", "settled", "collapsed")
+
+
+class PhaseStatistics(NamedTuple):
+    prompt_dependence: float   # I(prompt; answer) / H(mean answer distribution)
+    seed_overlap: float        # Bhattacharyya(mean distribution, seed)
+    support_retention: float   # Σ_{k: p0_k > ε} mean_k
+    js_to_seed: float          # JS(mean distribution, seed)
+
+
+def phase_statistics(family, seed, eps: float = 1e-3) -> PhaseStatistics:
+    """The statistics :func:`phase_label` reads, from a ``(J, K)`` family and a seed ``p₀``."""
+    P = np.asarray(family, np.float64)
+    P = P / P.sum(-1, keepdims=True)
+    mean = P.mean(0)
+    H = float(entropy(mean))
+    dep = float(mutual_information(P)) / H if H > 1e-12 else 0.0
+    return PhaseStatistics(dep, float(bhattacharyya(mean, seed)),
+                           float(support_retention(mean, seed, eps)),
+                           float(js_divergence(mean, seed)))
+
+
+def phase_label(stats: PhaseStatistics) -> str:
+    """Liquid, nucleated, settled or collapsed — the documented rule shared by both sides.
+
+    * **liquid** — ``I/H ≥ 0.10``: the prompt still explains at least a tenth of the answer
+      entropy, i.e. different prompts give materially different distributions (a pretrained
+      model's many promptable distributions; a token lattice in quenched random fields).
+    * otherwise the prompts agree, and the common distribution is compared with the seed ``p₀``:
+      **nucleated** if its Bhattacharyya overlap with ``p₀`` is ``≥ 0.95`` (at most about a 5%
+      total-variation-scale difference: the distribution *is* the seed's);
+      **settled** if it moved off ``p₀`` but keeps ``≥ 90%`` of its mass on ``p₀``'s options
+      (redistribution within the seed's support, the signature of RL after SFT);
+      **collapsed** if it left the seed's support (neither story applies).
+    """
+    if stats.prompt_dependence >= PROMPT_DEPENDENCE_MAX:
+        return "liquid"
+    if stats.seed_overlap >= SEED_OVERLAP_MIN:
+        return "nucleated"
+    if stats.support_retention >= SUPPORT_RETENTION_MIN:
+        return "settled"
+    return "collapsed"

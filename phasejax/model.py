@@ -91,9 +91,13 @@ class EnergyModel:
         return jax.random.randint(key, self.shape, 0, self.q).astype(TOKEN_DTYPE)
 
     def token_counts(self, s: jax.Array) -> jax.Array:
-        """Number of sites holding each token, shape ``(q,)`` int32."""
-        flat = s.reshape(-1).astype(jnp.int32)
-        return jnp.zeros(self.q, jnp.int32).at[flat].add(1)
+        """Number of sites holding each token, shape ``(q,)`` int32.
+
+        A fused comparison-and-sum rather than a scatter-add: XLA's CPU scatter is serial.
+        """
+        flat = s.reshape(-1)
+        tokens = jnp.arange(self.q, dtype=flat.dtype)
+        return jnp.sum(flat[:, None] == tokens[None, :], axis=0, dtype=jnp.int32)
 
 
 def _gather(table: jax.Array, row: jax.Array, col: jax.Array, q: int) -> jax.Array:

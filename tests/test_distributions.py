@@ -65,3 +65,17 @@ def test_thermodynamics_of_a_two_level_system():
     assert close(th.entropy, np.log(2 * np.cosh(b)) - b * np.tanh(b), 1e-5)
     assert close(th.free_energy, -T * np.log(2 * np.cosh(b)), 1e-5)
     assert close(th.p.sum(-1), 1.0)
+
+
+def test_phase_label_rule():
+    seed = np.array([0.6, 0.3, 0.1, 0.0, 0.0])
+    liquid = np.eye(5) * 0.8 + 0.04
+    assert D.phase_label(D.phase_statistics(liquid, seed)) == "liquid"
+    nucleated = np.tile([0.58, 0.31, 0.11, 0.0, 0.0], (6, 1))
+    assert D.phase_label(D.phase_statistics(nucleated, seed)) == "nucleated"
+    settled = np.tile([0.15, 0.8, 0.05, 0.0, 0.0], (6, 1))
+    st = D.phase_statistics(settled, seed)
+    assert st.seed_overlap < 0.95 and st.support_retention == pytest.approx(1.0, abs=1e-6)
+    assert D.phase_label(st) == "settled"
+    collapsed = np.tile([0.05, 0.05, 0.0, 0.9, 0.0], (6, 1))
+    assert D.phase_label(D.phase_statistics(collapsed, seed)) == "collapsed"

@@ -1,6 +1,7 @@
 """Hydra entry point: every config composes and instantiates; a tiny multirun writes results."""
 
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -93,3 +94,45 @@ def test_bad_config_fails_fast_with_a_clear_message(tmp_path, override, message)
     assert res.returncode != 0
     assert message in res.stderr + res.stdout
     assert not (tmp_path / "run" / "observables.csv").exists()
+
+
+EXPERIMENTS = sorted(p.stem for p in Path(ROOT, "conf", "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_preset_composes(experiment):
+    cfg = composed(f"experiment={experiment}")
+    assert cfg.kind in ("equilibrium", "nucleation", "alignment")
+    if cfg.kind == "equilibrium":
+        build(cfg)
+
+
+def test_alignment_preset_writes_its_results(tmp_path):
+    out = tmp_path / "align"
+    res = sweep("experiment=alignment_toy", "alignment.liquid_steps=200",
+                "alignment.nucleation_steps=300", "alignment.settling_steps=300",
+                "alignment.L=8", "run.progress=false", f"hydra.run.dir={out}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    stages = json.loads((out / "stages.json").read_text())
+    assert set(stages["stages"]) == {"liquid", "nucleation", "settling"}
+    assert stages["stages"]["liquid"]["phase"] == "liquid"
+    rows = read_table(out / "alignment.csv")
+    assert {r["stage"] for r in rows} == {"liquid", "nucleation", "settling"}
+    assert max(r["step"] for r in rows) == 799
+    assert (out / "alignment.png").stat().st_size > 20_000
+
+
+def test_nucleation_preset_writes_its_results(tmp_path):
+    out = tmp_path / "nuc"
+    res = sweep("experiment=nucleation_ising2d", "nucleation.committor.L=24",
+                "nucleation.committor.radii=[2,6,10]", "nucleation.committor.replicas=8",
+                "nucleation.committor.steps=100", "nucleation.rate.L=16",
+                "nucleation.rate.fields=[0.3,0.4]", "nucleation.rate.replicas=4",
+                "nucleation.rate.steps=300", "run.progress=false", f"hydra.run.dir={out}",
+                cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads((out / "nucleation.json").read_text())
+    assert summary["committor"]["R_cnt"] == pytest.approx(7.729, abs=1e-3)
+    assert len(read_table(out / "committor.csv")) == 3
+    assert len(read_table(out / "nucleation_times.csv")) == 8
+    assert (out / "nucleation.png").stat().st_size > 20_000

@@ -37,6 +37,7 @@ class Sampler(NamedTuple):
     name: str
     ensemble: bool = False
     cluster: bool = False  # needs Potts-like couplings (model.bond_couplings())
+    pinnable: bool = False  # step accepts frozen=mask (sites that keep their tokens)
 
 
 def init_random(key, model) -> LatticeState:

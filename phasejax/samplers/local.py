@@ -75,6 +75,9 @@ def _proposal(model, s, words):
 def metropolis(attempt: float | None = None) -> Sampler:
     """Checkerboard Metropolis for any model and any ``q``.
 
+    ``step`` takes an optional boolean ``frozen`` mask: those sites keep their tokens (pinned
+    seeds).
+
     Args:
       attempt: probability that a site of the active colour attempts its move (resolution
         1/256). ``None``: 1/2 on chains, 1 elsewhere.
@@ -82,7 +85,7 @@ def metropolis(attempt: float | None = None) -> Sampler:
     if attempt is not None and not 0.0 < attempt <= 1.0:
         raise ValueError(f"attempt={attempt!r} must be in (0, 1]")
 
-    def step(key, state, model, temperature):
+    def step(key, state, model, temperature, frozen=None):
         beta = 1.0 / jnp.asarray(temperature, jnp.float32)
         key, k_order = jax.random.split(key)
         words = random_words(key, model.shape, 1 if model.q == 2 else 2)
@@ -95,6 +98,8 @@ def metropolis(attempt: float | None = None) -> Sampler:
         def update(s, mask):
             if p_attempt < 1.0:
                 mask = mask & coin
+            if frozen is not None:
+                mask = mask & ~frozen
             t = _proposal(model, s, words[-1])
             accept = mask & (u < jnp.exp(-beta * model.delta_energy(s, t)))
             new = jnp.where(accept, t, s)
@@ -104,13 +109,13 @@ def metropolis(attempt: float | None = None) -> Sampler:
         s, changed = _colour_sweep(k_order, model, state.tokens, update)
         return LatticeState(s), StepInfo(changed.astype(jnp.float32) / model.n_sites)
 
-    return Sampler(init_random, step, "metropolis")
+    return Sampler(init_random, step, "metropolis", pinnable=True)
 
 
 def heatbath() -> Sampler:
     """Checkerboard heat-bath (Gibbs) sampler for any model and any ``q``."""
 
-    def step(key, state, model, temperature):
+    def step(key, state, model, temperature, frozen=None):
         beta = 1.0 / jnp.asarray(temperature, jnp.float32)
         key, k_order = jax.random.split(key)
         u = unit_float(random_words(key, model.shape)[0])
@@ -125,10 +130,12 @@ def heatbath() -> Sampler:
                 cdf = jnp.cumsum(w, -1)
                 x = u * cdf[..., -1]
                 new = jnp.sum(cdf[..., :-1] <= x[..., None], -1).astype(s.dtype)
+            if frozen is not None:
+                mask = mask & ~frozen
             new = jnp.where(mask, new, s)
             return new, jnp.sum(new != s, dtype=jnp.int32)
 
         s, changed = _colour_sweep(k_order, model, state.tokens, update)
         return LatticeState(s), StepInfo(changed.astype(jnp.float32) / model.n_sites)
 
-    return Sampler(init_random, step, "heatbath")
+    return Sampler(init_random, step, "heatbath", pinnable=True)
