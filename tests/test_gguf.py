@@ -81,3 +81,28 @@ def test_bad_model_files(tmp_path):
     truncated.write_bytes(embedded_model_path().read_bytes()[:200_000])
     with pytest.raises(ModelFileError, match="truncated or corrupt"):
         read(truncated)
+
+
+def test_random_number_distribution_of_the_real_model(smollm):
+    import warnings
+
+    from phasejax import distributions as D
+    from phasejax.probe import tasks as T
+    from phasejax.probe.scoring import render_chat, score
+
+    model, c, tk, template = smollm
+    task = T.load("number_1_10")
+    opts = [tk.encode(f" {o}.").ids for o in task.options]
+    assert opts[0][:1] == opts[9][:1] and opts[0] != opts[9][:len(opts[0])]  # "1." vs "10."
+    fam = []
+    for p in task.prompts[:2]:
+        text = render_chat(template, task.user_message(p), task.answer_prefix)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d = score(model, tk.encode(text).ids, opts, temperatures=[1e-3, 1.0])
+        assert np.allclose(d.p.sum(-1), 1.0)
+        assert 0.01 < d.captured[1] < 1.0
+        assert d.p[0].max() > 0.99            # T -> 0: one option
+        fam.append(d.p[1])
+    H = float(D.entropy(np.mean(fam, 0)))
+    assert 0.5 < H < np.log(10)               # a spread, non-uniform distribution
