@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from phasejax.probe.gguf_loader import (ModelFileError, embedded_model_path, load_model, read,
+from phasejax.probe.gguf_loader import (ModelFileError, embedded_model_path, load_gguf as load_model, read,
                                         unpermute)
 
 

@@ -8,15 +8,15 @@ import pytest
 from flax import nnx
 
 from phasejax.probe import tasks as T
-from phasejax.probe.llama import Llama, LlamaConfig
+from phasejax.probe.decoder import Decoder, DecoderConfig
 from phasejax.probe.scoring import LowCapturedMass, render_chat, score
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    c = LlamaConfig(vocab_size=11, hidden_size=16, intermediate_size=32, num_layers=2,
+    c = DecoderConfig(vocab_size=11, hidden_size=16, intermediate_size=32, num_layers=2,
                     num_heads=4, num_kv_heads=2)
-    return Llama(c, nnx.Rngs(3))
+    return Decoder(c, nnx.Rngs(3))
 
 
 def test_all_single_tokens_capture_all_mass(tiny):

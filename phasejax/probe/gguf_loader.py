@@ -10,21 +10,17 @@ collected and raised once, naming the tensors.
 from __future__ import annotations
 
 import importlib.util
-import re
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from phasejax.probe.llama import Llama, LlamaConfig
+from phasejax.probe.decoder import Decoder, DecoderConfig
+from phasejax.probe.weights import ModelFileError, Rule, assign, identity, transpose
 
 SUPPORTED = ("llama",)
 GGUF_MAGIC = b"GGUF"
-
-
-class ModelFileError(ValueError):
-    """A model file that cannot be used, with the reason."""
 
 
 def embedded_model_path() -> Path:
@@ -71,101 +67,69 @@ def read(path):
     return reader, arch
 
 
-def config_from(reader, arch: str) -> LlamaConfig:
+def config_from(reader, arch: str) -> DecoderConfig:
     g = lambda k, d=None: _field(reader, f"{arch}.{k}", d)
     n_head = int(g("attention.head_count"))
     d = int(g("embedding_length"))
     names = {t.name for t in reader.tensors}
     vocab = g("vocab_size") or len(_field(reader, "tokenizer.ggml.tokens"))
-    return LlamaConfig(vocab_size=int(vocab), hidden_size=d,
-                       intermediate_size=int(g("feed_forward_length")),
-                       num_layers=int(g("block_count")), num_heads=n_head,
-                       num_kv_heads=int(g("attention.head_count_kv", n_head)),
-                       rope_theta=float(g("rope.freq_base", 10000.0)),
-                       rms_eps=float(g("attention.layer_norm_rms_epsilon", 1e-5)),
-                       tie_embeddings="output.weight" not in names,
-                       max_position=int(g("context_length", 4096)),
-                       head_dim=int(g("rope.dimension_count", d // n_head)))
+    return DecoderConfig(family="llama", vocab_size=int(vocab), hidden_size=d,
+                         intermediate_size=int(g("feed_forward_length")),
+                         num_layers=int(g("block_count")), num_heads=n_head,
+                         num_kv_heads=int(g("attention.head_count_kv", n_head)),
+                         rope_theta=float(g("rope.freq_base", 10000.0)),
+                         norm_eps=float(g("attention.layer_norm_rms_epsilon", 1e-5)),
+                         tie_embeddings="output.weight" not in names,
+                         max_position=int(g("context_length", 4096)),
+                         head_dim=int(g("rope.dimension_count", d // n_head)))
 
 
-RULES = [  # (GGUF name pattern, module path template, transform)
-    (r"token_embd\.weight", "embed_tokens.embedding", "none"),
-    (r"output_norm\.weight", "norm.weight", "none"),
-    (r"output\.weight", "lm_head.kernel", "T"),
-    (r"blk\.(\d+)\.attn_norm\.weight", "layers.{0}.input_layernorm.weight", "none"),
-    (r"blk\.(\d+)\.ffn_norm\.weight", "layers.{0}.post_attention_layernorm.weight", "none"),
-    (r"blk\.(\d+)\.attn_q\.weight", "layers.{0}.self_attn.q_proj.kernel", "q"),
-    (r"blk\.(\d+)\.attn_k\.weight", "layers.{0}.self_attn.k_proj.kernel", "k"),
-    (r"blk\.(\d+)\.attn_v\.weight", "layers.{0}.self_attn.v_proj.kernel", "T"),
-    (r"blk\.(\d+)\.attn_output\.weight", "layers.{0}.self_attn.o_proj.kernel", "T"),
-    (r"blk\.(\d+)\.ffn_gate\.weight", "layers.{0}.mlp.gate_proj.kernel", "T"),
-    (r"blk\.(\d+)\.ffn_up\.weight", "layers.{0}.mlp.up_proj.kernel", "T"),
-    (r"blk\.(\d+)\.ffn_down\.weight", "layers.{0}.mlp.down_proj.kernel", "T"),
-]
+def rules_for(c: DecoderConfig) -> list[Rule]:
+    q = lambda w: (unpermute(w, c.num_heads).T,)
+    k = lambda w: (unpermute(w, c.num_kv_heads).T,)
+    blk = r"blk\.(\d+)\."
+    return [
+        Rule(r"token_embd\.weight", ("embed_tokens.embedding",), identity),
+        Rule(r"output_norm\.weight", ("norm.weight",), identity),
+        Rule(r"output\.weight", ("lm_head.kernel",), transpose),
+        Rule(blk + r"attn_norm\.weight", ("layers.{0}.input_layernorm.weight",), identity),
+        Rule(blk + r"ffn_norm\.weight", ("layers.{0}.post_attention_layernorm.weight",),
+             identity),
+        Rule(blk + r"attn_q\.weight", ("layers.{0}.self_attn.q_proj.kernel",), q),
+        Rule(blk + r"attn_k\.weight", ("layers.{0}.self_attn.k_proj.kernel",), k),
+        Rule(blk + r"attn_v\.weight", ("layers.{0}.self_attn.v_proj.kernel",), transpose),
+        Rule(blk + r"attn_output\.weight", ("layers.{0}.self_attn.o_proj.kernel",), transpose),
+        Rule(blk + r"ffn_gate\.weight", ("layers.{0}.mlp.gate_proj.kernel",), transpose),
+        Rule(blk + r"ffn_up\.weight", ("layers.{0}.mlp.up_proj.kernel",), transpose),
+        Rule(blk + r"ffn_down\.weight", ("layers.{0}.mlp.down_proj.kernel",), transpose),
+        Rule(r"rope_freqs\.weight", (), identity),
+    ]
 
 
-def _target(model, path):
-    obj = model
-    for part in path.split("."):
-        obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
-    return obj
-
-
-def load_model(path, dtype=jnp.float32):
+def load_gguf(path, dtype=jnp.float32):
     """``(model, config, tokenizer, chat_template)`` from a llama GGUF file."""
     import gguf
 
     reader, arch = read(path)
     c = config_from(reader, arch)
-    model = Llama(c, nnx.Rngs(0), dtype)
-    errors, filled = [], set()
-    for t in reader.tensors:
-        for pattern, template, how in RULES:
-            m = re.fullmatch(pattern, t.name)
-            if m:
-                break
-        else:
-            errors.append(f"{t.name}: no mapping rule")
-            continue
-        target = template.format(*m.groups())
-        try:
-            w = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), np.float32)
-            if how == "q":
-                w = unpermute(w, c.num_heads).T
-            elif how == "k":
-                w = unpermute(w, c.num_kv_heads).T
-            elif how == "T":
-                w = w.T
-            param = _target(model, target)
-            if param[...].shape != w.shape:
-                raise ValueError(f"shape {w.shape} does not fit {param[...].shape}")
-            param[...] = jnp.asarray(w, dtype)
-            filled.add(target)
-        except Exception as e:
-            errors.append(f"{t.name} -> {target}: {type(e).__name__}: {e}")
-    expected = {p for p, _ in _param_paths(model)}
-    missing = sorted(expected - filled)
-    if missing:
-        errors.append(f"parameters with no tensor in the file: {missing[:6]}"
-                      + (" …" if len(missing) > 6 else ""))
-    if errors:
-        raise ModelFileError(f"{path}: {len(errors)} conversion error(s):\n  " +
-                             "\n  ".join(errors))
-    return model, c, tokenizer_from(reader), _field(reader, "tokenizer.chat_template")
+    tokenizer = tokenizer_from(reader, path)
+    model = Decoder(c, nnx.Rngs(0), dtype)
+    tensors = ((t.name, lambda t=t: gguf.quants.dequantize(t.data, t.tensor_type))
+               for t in reader.tensors)
+    assign(model, tensors, rules_for(c), path, dtype)
+    return model, c, tokenizer, _field(reader, "tokenizer.chat_template")
 
 
-def _param_paths(model):
-    for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param)):
-        yield ".".join(str(p) for p in path), None
-
-
-def tokenizer_from(reader):
+def tokenizer_from(reader, source="GGUF file"):
     """A ``tokenizers`` byte-level BPE built from the GGUF vocabulary and merges."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     model_type = _field(reader, "tokenizer.ggml.model")
+    if model_type is None or _field(reader, "tokenizer.ggml.tokens") is None:
+        raise ModelFileError(f"{source}: the file carries no tokenizer (tokenizer.ggml.* "
+                             "metadata is missing)")
     if model_type != "gpt2":
-        raise ModelFileError(f"tokenizer model {model_type!r} is not supported (byte-level "
+        raise ModelFileError(f"{source}: tokenizer model {model_type!r} is not supported (byte-level "
                              "BPE 'gpt2' only)")
     tokens = list(_field(reader, "tokenizer.ggml.tokens"))
     merges = [tuple(m.split(" ", 1)) for m in _field(reader, "tokenizer.ggml.merges")]

@@ -1,0 +1,195 @@
+"""Load a local Hugging Face model folder into the Flax decoder, without torch.
+
+A folder holds ``config.json``, the weights (``model.safetensors``, or shards listed by
+``model.safetensors.index.json``), ``tokenizer.json`` and a chat template (``chat_template.jinja``
+or the ``chat_template`` entry of ``tokenizer_config.json``). ``config.json`` may omit values
+equal to the architecture's defaults; the defaults below are Hugging Face's for each family.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax.numpy as jnp
+from flax import nnx
+
+from phasejax.probe import safetensors_io
+from phasejax.probe.decoder import Decoder, DecoderConfig
+from phasejax.probe.weights import ModelFileError, Rule, assign, identity, split, transpose
+
+MODEL_TYPES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3",
+               "olmo2": "olmo2", "gpt2": "gpt2", "smollm2": "llama"}
+
+_LLAMA_RULES = [
+    Rule(r"model\.embed_tokens\.weight", ("embed_tokens.embedding",), identity),
+    Rule(r"model\.norm\.weight", ("norm.weight",), identity),
+    Rule(r"model\.layers\.(\d+)\.(input_layernorm|post_attention_layernorm|"
+         r"post_feedforward_layernorm)\.weight", ("layers.{0}.{1}.weight",), identity),
+    Rule(r"model\.layers\.(\d+)\.self_attn\.([qkvo]_proj)\.weight",
+         ("layers.{0}.self_attn.{1}.kernel",), transpose),
+    Rule(r"model\.layers\.(\d+)\.self_attn\.([qkvo]_proj)\.bias",
+         ("layers.{0}.self_attn.{1}.bias",), identity),
+    Rule(r"model\.layers\.(\d+)\.self_attn\.([qk]_norm)\.weight",
+         ("layers.{0}.self_attn.{1}.weight",), identity),
+    Rule(r"model\.layers\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)\.weight",
+         ("layers.{0}.mlp.{1}.kernel",), transpose),
+    Rule(r"model\.layers\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)\.bias",
+         ("layers.{0}.mlp.{1}.bias",), identity),
+    Rule(r"model\.rotary_emb\.inv_freq|model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq",
+         (), identity),
+]
+
+_T = r"(?:transformer\.)?"
+_GPT2_RULES = [   # GPT-2 stores Conv1D weights as (in, out): already Flax's kernel layout
+    Rule(_T + r"wte\.weight", ("embed_tokens.embedding",), identity),
+    Rule(_T + r"wpe\.weight", ("embed_positions.embedding",), identity),
+    Rule(_T + r"ln_f\.(weight|bias)", ("norm.{0}",), identity),
+    Rule(_T + r"h\.(\d+)\.ln_1\.(weight|bias)", ("layers.{0}.input_layernorm.{1}",), identity),
+    Rule(_T + r"h\.(\d+)\.ln_2\.(weight|bias)", ("layers.{0}.post_attention_layernorm.{1}",),
+         identity),
+    Rule(_T + r"h\.(\d+)\.attn\.c_attn\.weight",
+         tuple(f"layers.{{0}}.self_attn.{p}_proj.kernel" for p in "qkv"), split(3, 1)),
+    Rule(_T + r"h\.(\d+)\.attn\.c_attn\.bias",
+         tuple(f"layers.{{0}}.self_attn.{p}_proj.bias" for p in "qkv"), split(3, 0)),
+    Rule(_T + r"h\.(\d+)\.attn\.c_proj\.weight", ("layers.{0}.self_attn.o_proj.kernel",),
+         identity),
+    Rule(_T + r"h\.(\d+)\.attn\.c_proj\.bias", ("layers.{0}.self_attn.o_proj.bias",), identity),
+    Rule(_T + r"h\.(\d+)\.mlp\.c_fc\.weight", ("layers.{0}.mlp.up_proj.kernel",), identity),
+    Rule(_T + r"h\.(\d+)\.mlp\.c_fc\.bias", ("layers.{0}.mlp.up_proj.bias",), identity),
+    Rule(_T + r"h\.(\d+)\.mlp\.c_proj\.weight", ("layers.{0}.mlp.down_proj.kernel",), identity),
+    Rule(_T + r"h\.(\d+)\.mlp\.c_proj\.bias", ("layers.{0}.mlp.down_proj.bias",), identity),
+    Rule(_T + r"h\.\d+\.attn\.(masked_)?bias", (), identity),   # causal-mask buffers
+]
+
+
+def rules_for(c: DecoderConfig) -> list[Rule]:
+    rules = [r for r in (_GPT2_RULES if c.family == "gpt2" else _LLAMA_RULES)
+             if not r.pattern.startswith("lm_head")]
+    # tied checkpoints may still carry a copy of the embedding as lm_head
+    rules.append(Rule(r"lm_head\.weight", () if c.tie_embeddings else ("lm_head.kernel",),
+                      transpose))
+    return rules
+
+
+def _rope(cfg: dict):
+    params = dict(cfg.get("rope_parameters") or {})
+    theta = params.pop("rope_theta", cfg.get("rope_theta", 10000.0))
+    scaling = cfg.get("rope_scaling") or params
+    scaling = {k: v for k, v in dict(scaling).items() if k != "rope_theta"}
+    if "type" in scaling and "rope_type" not in scaling:
+        scaling["rope_type"] = scaling.pop("type")
+    if scaling.get("rope_type", "default") == "default":
+        return float(theta), None
+    return float(theta), tuple(sorted(scaling.items()))
+
+
+def config_from_hf(cfg: dict, source="config.json") -> DecoderConfig:
+    """A :class:`DecoderConfig` from a Hugging Face ``config.json`` dictionary."""
+    model_type = cfg.get("model_type")
+    family = MODEL_TYPES.get(model_type)
+    if family is None:
+        raise ModelFileError(f"{source}: model_type {model_type!r} is not supported "
+                             f"(supported: {sorted(MODEL_TYPES)})")
+    try:
+        if family == "gpt2":
+            act = cfg.get("activation_function", "gelu_new")
+            if act not in ("gelu_new", "gelu_pytorch_tanh"):
+                raise ModelFileError(f"{source}: GPT-2 activation {act!r} is not supported")
+            d = cfg["n_embd"]
+            return DecoderConfig(
+                family="gpt2", vocab_size=cfg["vocab_size"], hidden_size=d,
+                intermediate_size=cfg.get("n_inner") or 4 * d, num_layers=cfg["n_layer"],
+                num_heads=cfg["n_head"], num_kv_heads=cfg["n_head"], norm="layer",
+                norm_eps=cfg.get("layer_norm_epsilon", 1e-5), positions="learned",
+                activation="gelu_tanh", qkv_bias=True, out_bias=True, mlp_bias=True,
+                tie_embeddings=cfg.get("tie_word_embeddings", True),
+                max_position=cfg.get("n_positions", 1024))
+        if cfg.get("hidden_act", "silu") != "silu":
+            raise ModelFileError(f"{source}: activation {cfg['hidden_act']!r} is not supported")
+        if cfg.get("use_sliding_window"):
+            raise ModelFileError(f"{source}: per-layer sliding windows are not supported")
+        theta, scaling = _rope(cfg)
+        heads = cfg["num_attention_heads"]
+        bias = cfg.get("attention_bias", False)
+        return DecoderConfig(
+            family=family, vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
+            intermediate_size=cfg["intermediate_size"], num_layers=cfg["num_hidden_layers"],
+            num_heads=heads, num_kv_heads=cfg.get("num_key_value_heads") or heads,
+            head_dim=cfg.get("head_dim"),
+            norm_eps=cfg.get("rms_norm_eps", 1e-5 if family == "olmo2" else 1e-6),
+            post_norm=family == "olmo2", rope_theta=theta, rope_scaling=scaling,
+            qkv_bias=True if family == "qwen2" else bias,
+            out_bias=False if family == "qwen2" else bias,
+            mlp_bias=cfg.get("mlp_bias", False),
+            qk_norm={"qwen3": "head", "olmo2": "full"}.get(family),
+            sliding_window=cfg.get("sliding_window") if family == "mistral" else None,
+            tie_embeddings=cfg.get("tie_word_embeddings", False),
+            max_position=cfg.get("max_position_embeddings", 4096))
+    except KeyError as e:
+        raise ModelFileError(f"{source}: required entry {e} is missing") from e
+    except ValueError as e:
+        if isinstance(e, ModelFileError):
+            raise
+        raise ModelFileError(f"{source}: {e}") from e
+
+
+def weight_files(folder: Path) -> list[Path]:
+    index = folder / "model.safetensors.index.json"
+    single = folder / "model.safetensors"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        missing = [s for s in shards if not (folder / s).is_file()]
+        if missing:
+            raise ModelFileError(f"{folder}: shards named in the index are missing: {missing}")
+        return [folder / s for s in shards]
+    if single.is_file():
+        return [single]
+    raise ModelFileError(f"{folder}: no model.safetensors or model.safetensors.index.json "
+                         "(PyTorch .bin weights are not read)")
+
+
+def tokenizer_from_folder(folder: Path):
+    from tokenizers import Tokenizer
+
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise ModelFileError(f"{folder}: tokenizer.json is missing (the probe needs the "
+                             "model's tokenizer)")
+    return Tokenizer.from_file(str(path))
+
+
+def chat_template_from_folder(folder: Path) -> str | None:
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text()
+    tc = folder / "tokenizer_config.json"
+    if tc.is_file():
+        template = json.loads(tc.read_text()).get("chat_template")
+        if isinstance(template, list):   # named templates: take the default one
+            template = {t["name"]: t["template"] for t in template}.get("default")
+        return template
+    return None
+
+
+def load_folder(folder, dtype=jnp.float32, tokenizer: bool = True):
+    """``(model, config, tokenizer, chat_template)`` from a Hugging Face model folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no model folder at {folder}")
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise ModelFileError(f"{folder}: config.json is missing")
+    c = config_from_hf(json.loads(cfg_path.read_text()), str(cfg_path))
+    files = weight_files(folder)
+    tk = tokenizer_from_folder(folder) if tokenizer else None
+    try:
+        tensors = {}
+        for f in files:
+            tensors.update(safetensors_io.read(f))
+    except safetensors_io.SafetensorsError as e:
+        raise ModelFileError(str(e)) from e
+    model = Decoder(c, nnx.Rngs(0), dtype)
+    assign(model, ((k, lambda v=v: v) for k, v in tensors.items()), rules_for(c), folder,
+           dtype)
+    return model, c, tk, chat_template_from_folder(folder)
