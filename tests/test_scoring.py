@@ -65,3 +65,22 @@ def test_chat_rendering_with_prefill():
     assert text == "<s>user: Pick a number.</s><s>assistant: My number is"
     task = T.load("number_1_10")
     assert task.answers("chat")[0] == " 1" + T.END_OF_TURN
+
+
+def test_batched_prompts_share_the_prefix_and_match_one_by_one(tiny):
+    from phasejax.probe.scoring import score_prompts
+
+    prompts = [[1, 2, 3], [4], [5, 6, 7, 8, 9, 1, 2], [3, 3]]
+    opts = [[4, 5], [4, 6], [7], [8, 9, 10]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowCapturedMass)
+        batched = score_prompts(tiny, prompts, opts, temperatures=[0.5, 2.0], max_rows=8)
+        for p, d in zip(prompts, batched):
+            for k, o in enumerate(opts):   # full-sequence forward, no cache, no padding
+                full = np.asarray(tiny(jnp.asarray([p + o])))[0].astype(np.float64)
+                for i, t in enumerate([0.5, 2.0]):
+                    z = full / t
+                    lz = z - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1,
+                                    keepdims=True)) - z.max(-1, keepdims=True)
+                    want = sum(lz[len(p) - 1 + j, tok] for j, tok in enumerate(o))
+                    assert d.log_prob[i, k] == pytest.approx(want, abs=1e-4)

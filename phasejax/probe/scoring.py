@@ -22,7 +22,9 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 from jax.scipy.special import logsumexp
+from scipy.special import logsumexp as np_logsumexp
 
 LOW_CAPTURED_MASS = 0.05
 
@@ -51,59 +53,103 @@ def check_options(option_ids: Sequence[Sequence[int]]):
                                  "the other")
 
 
-def score(model, prompt_ids: Sequence[int], option_ids: Sequence[Sequence[int]],
-          temperatures=(1.0,), max_length: int | None = None) -> AnswerDistribution:
-    """Exact option probabilities after ``prompt_ids`` at each temperature (one pass)."""
+def _bucket(n: int, step: int = 16) -> int:
+    """Round widths up so that prompts of similar length share one compilation."""
+    return max(step, -(-n // step) * step)
+
+
+def score_prompts(model, prompts: Sequence[Sequence[int]], option_ids: Sequence[Sequence[int]],
+                  temperatures=(1.0,), max_length: int | None = None,
+                  max_rows: int = 512) -> list[AnswerDistribution]:
+    """Exact option probabilities after each prompt, every temperature from one pass.
+
+    Prompts are left-padded into a batch and run once into a KV cache; the cache is repeated for
+    the ``K`` options, which then run as one ``(prompts·K, option width)`` chunk, so the prompt
+    is read once per prompt, not once per option. At most ``max_rows`` option rows per call.
+    """
     check_options(option_ids)
     T = np.asarray(temperatures, np.float64).reshape(-1)
-    if np.any(T <= 0) or not np.all(np.isfinite(T)):
+    if T.size == 0 or np.any(T <= 0) or not np.all(np.isfinite(T)):
         raise ValueError(f"temperatures must be finite and > 0; got {T.tolist()}")
-    P = list(prompt_ids)
+    prompts = [list(p) for p in prompts]
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise ValueError("every prompt needs at least one token")
+    config = getattr(model, "config", None)
+    if max_length is None and config is not None:
+        max_length = config.max_position
     K = len(option_ids)
-    width = len(P) + max(len(o) for o in option_ids)
-    if max_length is not None and width > max_length:
-        raise ValueError(f"prompt of {len(P)} tokens plus the longest option needs {width} "
-                         f"positions; the model's context is {max_length}")
-    tokens = np.zeros((K, width), np.int32)
-    mask = np.zeros((K, width), bool)
-    target = np.zeros((K, width), bool)
+    w_opt = max(len(o) for o in option_ids)
+    longest = max(len(p) for p in prompts)
+    if max_length is not None and longest + w_opt > max_length:
+        raise ValueError(f"a prompt of {longest} tokens plus the longest option needs "
+                         f"{longest + w_opt} positions; the model's context is {max_length}")
+    w_prompt = _bucket(longest)
+    if max_length is not None:
+        w_prompt = min(w_prompt, max_length - w_opt)
+    opt = np.zeros((K, w_opt), np.int32)
+    opt_mask = np.zeros((K, w_opt), bool)
     for k, o in enumerate(option_ids):
-        seq = P + list(o)
-        tokens[k, :len(seq)] = seq
-        mask[k, :len(seq)] = True
-        target[k, len(P):len(seq)] = True
-    logits = np.asarray(_forward(model, jnp.asarray(tokens), jnp.asarray(mask)), np.float64)
-    # logits at position t predict token t+1
-    pred = logits[:, :-1]                                        # (K, W-1, V)
-    tgt = tokens[:, 1:]
-    sel = target[:, 1:]
-    l_tgt = np.take_along_axis(pred, tgt[..., None], -1)[..., 0]  # (K, W-1)
-    logp = np.empty((T.size, K))
-    for i, t in enumerate(T):
-        lp = l_tgt / t - np.asarray(logsumexp(pred / t, axis=-1))
-        logp[i] = np.where(sel, lp, 0.0).sum(-1)
-    captured = np.exp(logsumexp(logp, axis=-1))
-    p = np.exp(logp - logsumexp(logp, axis=-1, keepdims=True))
-    low = captured < LOW_CAPTURED_MASS
-    if np.any(low):
-        warnings.warn(f"captured mass {captured[low].min():.3g} < {LOW_CAPTURED_MASS} at "
-                      f"T={T[low].tolist()}: the renormalised distribution describes a rare "
-                      "event (consider an answer prefix)", LowCapturedMass, stacklevel=2)
-    return AnswerDistribution(T, logp, captured, p)
+        opt[k, :len(o)] = o
+        opt_mask[k, :len(o)] = True
+    per_call = max(1, min(len(prompts), max_rows // K))
+    logp = []
+    for start in range(0, len(prompts), per_call):
+        chunk = prompts[start:start + per_call]
+        toks = np.zeros((per_call, w_prompt), np.int32)
+        mask = np.zeros((per_call, w_prompt), bool)
+        for b, p in enumerate(chunk):
+            toks[b, w_prompt - len(p):] = p
+            mask[b, w_prompt - len(p):] = True
+        for b in range(len(chunk), per_call):   # pad the last chunk: same shapes, no recompile
+            toks[b], mask[b] = toks[0], mask[0]
+        lp = _score_chunk(nnx.split(model), jnp.asarray(toks), jnp.asarray(mask),
+                          jnp.asarray(opt), jnp.asarray(opt_mask),
+                          jnp.asarray(T, jnp.float32))
+        logp.append(np.asarray(lp, np.float64)[:, :len(chunk)])
+    logp = np.concatenate(logp, 1)                                  # (n_T, n_prompts, K)
+    out = []
+    for i in range(len(prompts)):
+        lp = logp[:, i]
+        captured = np.exp(np_logsumexp(lp, axis=-1))
+        p = np.exp(lp - np_logsumexp(lp, axis=-1, keepdims=True))
+        out.append(AnswerDistribution(T, lp, np.asarray(captured), np.asarray(p)))
+    lowest = min(float(d.captured.min()) for d in out)
+    if lowest < LOW_CAPTURED_MASS:
+        warnings.warn(f"captured mass down to {lowest:.3g} < {LOW_CAPTURED_MASS}: the "
+                      "renormalised distribution describes a rare event (consider an answer "
+                      "prefix)", LowCapturedMass, stacklevel=2)
+    return out
+
+
+def score(model, prompt_ids: Sequence[int], option_ids: Sequence[Sequence[int]],
+          temperatures=(1.0,), max_length: int | None = None) -> AnswerDistribution:
+    """Exact option probabilities after one prompt at each temperature."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LowCapturedMass)
+        (d,) = score_prompts(model, [prompt_ids], option_ids, temperatures, max_length)
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=2)
+    return d
 
 
 @jax.jit
-def _jit_forward(graphdef_state, tokens, mask):
-    from flax import nnx
+def _score_chunk(graph_state, toks, mask, opt, opt_mask, temperatures):
+    model = nnx.merge(*graph_state)
+    B, K = toks.shape[0], opt.shape[0]
+    cache = model.init_cache(B, toks.shape[1] + opt.shape[1])
+    logits, cache = model(toks, mask, cache)
+    last = logits[:, -1]                                            # (B, V) predicts token 0
+    rows = jnp.tile(opt, (B, 1))                                    # row b·K + k: option k
+    rows_mask = jnp.tile(opt_mask, (B, 1))
+    out, _ = model(rows, rows_mask, cache.repeat(K))
+    pred = jnp.concatenate([jnp.repeat(last, K, axis=0)[:, None], out[:, :-1]], 1)
+    picked = jnp.take_along_axis(pred, rows[..., None], -1)[..., 0]  # (B·K, W)
 
-    model = nnx.merge(*graphdef_state)
-    return model(tokens, mask)
+    def at(t):
+        lp = picked / t - logsumexp(pred / t, axis=-1)
+        return jnp.where(rows_mask, lp, 0.0).sum(-1).reshape(B, K)
 
-
-def _forward(model, tokens, mask):
-    from flax import nnx
-
-    return _jit_forward(nnx.split(model), tokens, mask)
+    return jax.lax.map(at, temperatures)                            # (n_T, B, K)
 
 
 def render_chat(template: str, user: str, assistant_prefix: str = "") -> str:
