@@ -27,13 +27,13 @@ def smollm():
 
 
 def test_config_and_tokenizer_of_the_embedded_model(smollm):
-    model, c, tk, template = smollm
+    model, c, tk, template, stop = smollm
     assert (c.num_layers, c.hidden_size, c.num_heads, c.num_kv_heads) == (30, 576, 9, 3)
     assert c.tie_embeddings and c.vocab_size == 49152 and c.rope_theta == 100000.0
     assert tk.encode("<|im_start|>").ids == [1] and tk.encode("<|im_end|>").ids == [2]
     assert tk.encode("10 apples").ids[:2] == tk.encode("1").ids + tk.encode("0").ids
     assert tk.decode(tk.encode("Hello, world!").ids) == "Hello, world!"
-    assert "<|im_start|>" in template
+    assert "<|im_start|>" in template and stop == (2,)
 
 
 def greedy(model, ids, n_new, width=48):
@@ -55,7 +55,7 @@ def greedy(model, ids, n_new, width=48):
 
 
 def test_real_model_answers_and_greedy_agrees_with_scored_argmax(smollm):
-    model, c, tk, _ = smollm
+    model, c, tk, _, stop = smollm
     prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
     ids = tk.encode(prompt).ids
     out, first = greedy(model, ids, 7)
@@ -90,7 +90,7 @@ def test_random_number_distribution_of_the_real_model(smollm):
     from phasejax.probe import tasks as T
     from phasejax.probe.scoring import render_chat, score
 
-    model, c, tk, template = smollm
+    model, c, tk, template, stop = smollm
     task = T.load("number_1_10")
     opts = [tk.encode(f" {o}.").ids for o in task.options]
     assert opts[0][:1] == opts[9][:1] and opts[0] != opts[9][:len(opts[0])]  # "1." vs "10."

@@ -302,19 +302,20 @@ class Decoder(nnx.Module):
             rope = (jnp.cos(ang), jnp.sin(ang))
         else:
             x = x + self.embed_positions(positions)
-        new_k, new_v = [], []
+        ck = cv = None
+        if cache is not None:
+            ck, cv = cache.k, cache.v
         for i, layer in enumerate(self.layers):
             if cache is None:
                 kv = lambda k, v: (k, v)
             else:
                 def kv(k, v, i=i):
-                    K = jax.lax.dynamic_update_slice(cache.k[i], k.astype(cache.k.dtype),
-                                                     (0, cache.index, 0, 0))
-                    V = jax.lax.dynamic_update_slice(cache.v[i], v.astype(cache.v.dtype),
-                                                     (0, cache.index, 0, 0))
-                    new_k.append(K)
-                    new_v.append(V)
-                    return K, V
+                    # write into the stacked buffers in place; read back this layer's slice
+                    nonlocal ck, cv
+                    at = (i, 0, cache.index, 0, 0)
+                    ck = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype)[None], at)
+                    cv = jax.lax.dynamic_update_slice(cv, v.astype(cv.dtype)[None], at)
+                    return ck[i], cv[i]
             x = layer(x, rope, kv, attend)
         x = self.norm(x)
         if c.tie_embeddings:
@@ -323,6 +324,6 @@ class Decoder(nnx.Module):
             logits = self.lm_head(x).astype(jnp.float32)
         if cache is None:
             return logits
-        new = KVCache(jnp.stack(new_k), jnp.stack(new_v), key_valid, key_pos,
+        new = KVCache(ck, cv, key_valid, key_pos,
                       cache.index + S, start + mask.sum(-1, dtype=jnp.int32))
         return logits, new

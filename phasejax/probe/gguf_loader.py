@@ -107,7 +107,7 @@ def rules_for(c: DecoderConfig) -> list[Rule]:
 
 
 def load_gguf(path, dtype=jnp.float32):
-    """``(model, config, tokenizer, chat_template)`` from a llama GGUF file."""
+    """``(model, config, tokenizer, chat_template, stop_ids)`` from a llama GGUF file."""
     import gguf
 
     reader, arch = read(path)
@@ -117,7 +117,14 @@ def load_gguf(path, dtype=jnp.float32):
     tensors = ((t.name, lambda t=t: gguf.quants.dequantize(t.data, t.tensor_type))
                for t in reader.tensors)
     assign(model, tensors, rules_for(c), path, dtype)
-    return model, c, tokenizer, _field(reader, "tokenizer.chat_template")
+    return (model, c, tokenizer, _field(reader, "tokenizer.chat_template"),
+            stop_ids_from(reader))
+
+
+def stop_ids_from(reader) -> tuple:
+    """End-of-sequence and end-of-turn ids from the file's tokenizer metadata."""
+    ids = [_field(reader, f"tokenizer.ggml.{k}_token_id") for k in ("eos", "eot")]
+    return tuple(dict.fromkeys(int(i) for i in ids if i is not None))
 
 
 def tokenizer_from(reader, source="GGUF file"):

@@ -173,7 +173,7 @@ def chat_template_from_folder(folder: Path) -> str | None:
 
 
 def load_folder(folder, dtype=jnp.float32, tokenizer: bool = True):
-    """``(model, config, tokenizer, chat_template)`` from a Hugging Face model folder."""
+    """``(model, config, tokenizer, chat_template, stop_ids)`` from a Hugging Face folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no model folder at {folder}")
@@ -192,4 +192,16 @@ def load_folder(folder, dtype=jnp.float32, tokenizer: bool = True):
     model = Decoder(c, nnx.Rngs(0), dtype)
     assign(model, ((k, lambda v=v: v) for k, v in tensors.items()), rules_for(c), folder,
            dtype)
-    return model, c, tk, chat_template_from_folder(folder)
+    return model, c, tk, chat_template_from_folder(folder), stop_ids_from_folder(folder)
+
+
+def stop_ids_from_folder(folder) -> tuple:
+    """End-of-sequence ids from ``generation_config.json``, else ``config.json``."""
+    folder = Path(folder)
+    for name in ("generation_config.json", "config.json"):
+        f = folder / name
+        if f.is_file():
+            eos = json.loads(f.read_text()).get("eos_token_id")
+            if eos is not None:
+                return tuple(int(e) for e in (eos if isinstance(eos, list) else [eos]))
+    return ()

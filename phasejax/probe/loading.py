@@ -19,6 +19,7 @@ class LoadedModel(NamedTuple):
     config: DecoderConfig
     tokenizer: Any             # tokenizers.Tokenizer
     chat_template: str | None  # Jinja source, None for base models without one
+    stop_ids: tuple = ()       # end-of-sequence / end-of-turn token ids
 
 
 def resolve_dtype(dtype):

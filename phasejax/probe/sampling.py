@@ -43,16 +43,23 @@ def filter_logits(logits, temperature, top_k: int = 0, top_p=1.0):
     return jnp.where(keep | (top_p >= 1.0), z, neg)
 
 
-def sample_token(key, logits, temperature, top_k: int = 0, top_p=1.0):
-    """One token per row; greedy where ``temperature == 0``."""
-    z = filter_logits(logits, temperature, top_k, top_p)
-    drawn = jax.random.categorical(key, z, axis=-1)
+def sample_token(key, logits, temperature, top_k: int = 0, top_p=1.0, filtered: bool = True):
+    """One token per row by inverting the CDF with one uniform; greedy where ``T == 0``.
+
+    ``filtered=False`` skips the top-k/top-p sort (plain temperature sampling).
+    """
+    z = (filter_logits(logits, temperature, top_k, top_p) if filtered
+         else logits / jnp.maximum(temperature, jnp.float32(1e-30)))
+    w = jnp.exp(z - jnp.max(z, -1, keepdims=True))
+    cdf = jnp.cumsum(w, -1)
+    u = jax.random.uniform(key, (logits.shape[0], 1), jnp.float32) * cdf[:, -1:]
+    drawn = jnp.minimum(jnp.sum(cdf <= u, -1), logits.shape[-1] - 1)
     return jnp.where(temperature > 0, drawn, jnp.argmax(logits, -1)).astype(jnp.int32)
 
 
-@partial(jax.jit, static_argnames=("max_new", "n_samples", "top_k"))
+@partial(jax.jit, static_argnames=("max_new", "n_samples", "top_k", "filtered"))
 def _generate(graph_state, key, toks, mask, temperature, top_p, stop, pad_id, *, max_new,
-              n_samples, top_k):
+              n_samples, top_k, filtered):
     model = nnx.merge(*graph_state)
     B = toks.shape[0]
     cache = model.init_cache(B, toks.shape[1] + max_new)
@@ -63,7 +70,8 @@ def _generate(graph_state, key, toks, mask, temperature, top_p, stop, pad_id, *,
 
     def step(carry, t):
         last, cache, done = carry
-        tok = sample_token(jax.random.fold_in(key, t), last, temperature, top_k, top_p)
+        tok = sample_token(jax.random.fold_in(key, t), last, temperature, top_k, top_p,
+                           filtered)
         tok = jnp.where(done, pad_id, tok)
         live = ~done
         done = done | jnp.isin(tok, stop)
@@ -115,7 +123,8 @@ def generate(model, key, prompts: Sequence[Sequence[int]], max_new_tokens: int,
             t, n, d = _generate(graph_state, jax.random.fold_in(key, chunk), jnp.asarray(toks),
                                 jnp.asarray(mask), jnp.float32(temperature),
                                 jnp.float32(top_p), stop, jnp.int32(pad_id),
-                                max_new=max_new_tokens, n_samples=samples, top_k=top_k)
+                                max_new=max_new_tokens, n_samples=samples, top_k=top_k,
+                                filtered=bool(top_k) or top_p < 1.0)
             chunk += 1
             take = min(samples, n_samples - s0)
             shape = (per_call, samples)
