@@ -146,14 +146,40 @@ class NucleationConfig:
 
 
 @dataclass
+class LMConfig:
+    path: str = "embedded"           # GGUF file, HF folder, or "embedded" (SmolLM2-135M GGUF)
+    dtype: str = "float32"           # float32 | bfloat16
+    name: Optional[str] = None       # label in tables (default: file or folder name)
+    checkpoints: List[str] = field(default_factory=list)   # a chain: measured in order
+
+
+@dataclass
+class ProbeConfig:
+    form: str = "auto"               # chat | completion | auto
+    temperatures: List[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0, 1.5, 2.0])
+    prompts: Optional[List[str]] = None
+    answer_prefix: Optional[str] = None
+    lengths: List[int] = field(default_factory=lambda: [4, 8])
+    n_samples: int = 100
+    top_k: int = 0
+    top_p: float = 1.0
+    max_rows: int = 512
+    bootstrap: int = 200
+    seed_distribution: Optional[List[float]] = None
+
+
+@dataclass
 class SweepConfig:
-    kind: str = "equilibrium"  # equilibrium | nucleation | alignment
+    kind: str = "equilibrium"  # equilibrium | nucleation | alignment | probe
     toy: ToyConfig = MISSING
     sampler: SamplerConfig = MISSING
     temperatures: TemperatureConfig = field(default_factory=TemperatureConfig)
     run: RunConfig = field(default_factory=RunConfig)
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     nucleation: NucleationConfig = field(default_factory=NucleationConfig)
+    lm: LMConfig = field(default_factory=LMConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    task: Any = None
 
 
 def temperature_grid(cfg) -> np.ndarray:

@@ -91,7 +91,7 @@ def run_toy(cfg: DictConfig, out: Path) -> list[dict]:
     return rows
 
 
-KINDS = ("equilibrium", "nucleation", "alignment")
+KINDS = ("equilibrium", "nucleation", "alignment", "probe")
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="sweep")
@@ -104,9 +104,12 @@ def main(cfg: DictConfig) -> None:
     elif cfg.kind == "nucleation":
         from experiments import nucleation
         files, job = nucleation.RESULT_FILES, nucleation.run
-    else:
+    elif cfg.kind == "alignment":
         from experiments import alignment
         files, job = alignment.RESULT_FILES, alignment.run
+    else:
+        from experiments import probe
+        files, job = probe.RESULT_FILES, probe.run
     if io.is_finished(out, files):
         log.info("results already in %s; skipping", out)
         return

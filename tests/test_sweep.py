@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from conftest import ROOT
 from experiments.sweep import COLUMNS, build
 from phasejax.io import read_table
+from phasejax.probe import tasks
 
 TOYS = sorted(p.stem for p in Path(ROOT, "conf", "toy").glob("*.yaml"))
 SAMPLERS = sorted(p.stem for p in Path(ROOT, "conf", "sampler").glob("*.yaml"))
@@ -102,9 +103,13 @@ EXPERIMENTS = sorted(p.stem for p in Path(ROOT, "conf", "experiment").glob("*.ya
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_preset_composes(experiment):
     cfg = composed(f"experiment={experiment}")
-    assert cfg.kind in ("equilibrium", "nucleation", "alignment")
+    assert cfg.kind in ("equilibrium", "nucleation", "alignment", "probe")
     if cfg.kind == "equilibrium":
         build(cfg)
+    if cfg.kind == "probe":
+        from experiments.probe import settings_from
+        settings_from(cfg)
+        assert cfg.task.name in tasks.available()
 
 
 def test_alignment_preset_writes_its_results(tmp_path):
@@ -136,3 +141,11 @@ def test_nucleation_preset_writes_its_results(tmp_path):
     assert len(read_table(out / "committor.csv")) == 3
     assert len(read_table(out / "nucleation_times.csv")) == 8
     assert (out / "nucleation.png").stat().st_size > 20_000
+
+
+@pytest.mark.parametrize("task", tasks.available())
+def test_every_task_composes_as_a_config_group(task):
+    cfg = composed("experiment=probe", f"task={task}")
+    from omegaconf import OmegaConf
+    t = tasks.from_dict(OmegaConf.to_container(cfg.task))
+    assert t.name == task

@@ -27,7 +27,7 @@ HERE = Path(__file__).parent
 VOCAB = 96
 COMMON = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-              rms_norm_eps=1e-6)
+              rms_norm_eps=1e-6, bos_token_id=None, eos_token_id=1, pad_token_id=0)
 CASES = {
     "llama": ("LlamaConfig", "LlamaForCausalLM",
               dict(COMMON, tie_word_embeddings=False, rope_theta=500000.0)),
@@ -44,7 +44,8 @@ CASES = {
     "olmo2": ("Olmo2Config", "Olmo2ForCausalLM",
               dict(COMMON, tie_word_embeddings=False, rms_norm_eps=1e-5)),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel",
-             dict(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64)),
+             dict(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64,
+                  bos_token_id=None, eos_token_id=1)),
 }
 CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</s>{% endfor %}"
                  "{% if add_generation_prompt %}<assistant>{% endif %}")
@@ -57,6 +58,7 @@ def tokenizer() -> Tokenizer:
     tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
                                                 pre_tokenizers.Digits(individual_digits=True)])
+    tk.add_special_tokens(words[:4])
     return tk
 
 

@@ -1,0 +1,100 @@
+"""The language-model probe as a sweep job (``experiment=probe``; groups ``lm=``, ``task=``, ``probe=``).
+
+Writes ``observables.csv`` — the toy's tidy schema with ``L`` = sequence length (1 for a single
+answer) and ``T`` = sampling temperature, one row per model × prompt × T × observable (``prompt``
+is a variant id, ``mean`` for the average over variants, ``all`` for statistics across them) —
+plus ``distributions.npz`` (choice tasks: ``p``, ``log_prob``, ``captured`` per checkpoint;
+sequence tasks: the parsed items) and ``probe.png``. With ``lm.checkpoints`` set, every
+checkpoint is measured in order into the same table (column ``checkpoint``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from phasejax import io, plot
+from phasejax.probe import tasks
+from phasejax.probe.loading import resolve_dtype, resolve_path
+from phasejax.probe.measure import COLUMNS, ProbeSettings, measure
+
+log = logging.getLogger(__name__)
+RESULT_FILES = ("observables.csv", "distributions.npz", "probe.png")
+CHOICE_PANELS = ("entropy", "order_parameter", "energy", "specific_heat", "captured_mass",
+                 "mutual_information")
+SEQUENCE_PANELS = ("abs_magnetisation", "binder", "susceptibility", "m2", "item_entropy",
+                   "parse_rate")
+
+
+def settings_from(cfg) -> ProbeSettings:
+    p = OmegaConf.to_container(cfg.probe, resolve=True)
+    p["temperatures"] = tuple(float(t) for t in p["temperatures"])
+    p["lengths"] = tuple(int(n) for n in p["lengths"])
+    for key in ("prompts", "seed_distribution"):
+        if p[key] is not None:
+            p[key] = tuple(p[key])
+    if not p["temperatures"] or min(p["temperatures"]) <= 0:
+        raise ValueError(f"probe.temperatures must be positive; got {p['temperatures']}")
+    if any(n < 1 for n in p["lengths"]):
+        raise ValueError(f"probe.lengths must be positive; got {p['lengths']}")
+    return ProbeSettings(**p, seed=int(cfg.run.seed))
+
+
+def chain_from(cfg) -> list[tuple[str, Path]]:
+    """``(name, path)`` per checkpoint, every path checked before any model is loaded."""
+    paths = list(cfg.lm.checkpoints) or [cfg.lm.path]
+    out, missing = [], []
+    for p in paths:
+        try:
+            path = resolve_path(p)
+        except FileNotFoundError as e:
+            missing.append(str(e))
+            continue
+        if not path.exists():
+            missing.append(str(path))
+        name = cfg.lm.name if cfg.lm.name and len(paths) == 1 else path.stem
+        out.append((name, path))
+    if missing:
+        raise FileNotFoundError(f"model path(s) not found: {missing}")
+    return out
+
+
+def run(cfg, out: Path) -> list[dict]:
+    from phasejax.probe.loading import load_model
+
+    if cfg.task is None:
+        raise ValueError("no task: pick one with task=<name> (see conf/task/)")
+    task = tasks.from_dict(OmegaConf.to_container(cfg.task, resolve=True))
+    settings = settings_from(cfg)
+    if settings.seed_distribution is not None and len(settings.seed_distribution) != len(
+            task.options):
+        raise ValueError(f"probe.seed_distribution has {len(settings.seed_distribution)} "
+                         f"entries; task {task.name} has {len(task.options)} options")
+    resolve_dtype(cfg.lm.dtype)
+    chain = chain_from(cfg)
+    rows, arrays = [], {}
+    for i, (name, path) in enumerate(chain):
+        t0 = time.perf_counter()
+        lm = load_model(path, cfg.lm.dtype)
+        log.info("[%d/%d] %s loaded in %.1fs", i + 1, len(chain), name, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        r, a = measure(lm, task, settings, name, progress=log.info)
+        log.info("[%d/%d] %s: %s measured in %.1fs", i + 1, len(chain), name, task.name,
+                 time.perf_counter() - t0)
+        rows += [dict(r, checkpoint=i) for r in r]
+        arrays.update({f"{i}/{k}": v for k, v in a.items()})
+    io.write_npz(out / "distributions.npz", **arrays)
+    io.write_table(out / "observables.csv", rows, ("checkpoint",) + COLUMNS)
+    summary = [r for r in rows if r["prompt"] in ("mean", "all")]
+    if task.kind == "sequence":
+        plot.plot_observables(summary, out / "probe.png", title=f"{task.name}",
+                              panels=SEQUENCE_PANELS, group="L")
+    else:
+        plot.plot_observables(summary, out / "probe.png", title=f"{task.name}",
+                              panels=CHOICE_PANELS,
+                              group="model" if len(chain) > 1 else None)
+    return rows
