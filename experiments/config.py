@@ -166,6 +166,7 @@ class ProbeConfig:
     max_rows: int = 512
     bootstrap: int = 200
     seed_distribution: Optional[List[float]] = None
+    max_new_tokens: int = 8
 
 
 @dataclass

@@ -106,3 +106,17 @@ def test_random_number_distribution_of_the_real_model(smollm):
         fam.append(d.p[1])
     H = float(D.entropy(np.mean(fam, 0)))
     assert 0.5 < H < np.log(10)               # a spread, non-uniform distribution
+
+
+def test_cached_sampler_greedy_matches_full_forward_greedy(smollm):
+    import jax
+
+    from phasejax.probe.sampling import decode, generate
+
+    model, c, tk, _, stop = smollm
+    prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    ids = tk.encode(prompt).ids
+    out, _ = greedy(model, ids, 7)
+    g = generate(model, jax.random.key(0), [ids], 7, temperature=0.0, stop_ids=stop)
+    assert g.tokens[0, 0].tolist() == out
+    assert "Paris" in decode(tk, g)[0][0]

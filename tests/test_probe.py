@@ -92,7 +92,7 @@ def test_bad_input_fails_before_loading(tmp_path):
         probe_job.run(probe_cfg("probe.temperatures=[0.0,1.0]"), tmp_path)
     lm = load_model(PARITY / "qwen2")
     with pytest.raises(ValueError, match="open-ended"):
-        measure(lm, tasks.load("first_name"), ProbeSettings())
+        measure_choice(lm, tasks.load("first_name"), ProbeSettings())
     with pytest.raises(ValueError, match="no prompts"):
         measure(lm, tasks.load("coin_flip"), ProbeSettings(prompts=("v0", "zz")))
     long = tasks.from_dict(dict(name="long", kind="choice", options=["1", "2"],
@@ -140,3 +140,28 @@ def test_sequence_job_on_a_tiny_model(tmp_path):
     rates = [float(r["mean"]) for r in table if r["observable"] == "parse_rate"]
     assert len(rates) == 2 * 3 and all(0 <= x <= 1 for x in rates)
     assert {int(r["L"]) for r in table} == {2, 3}
+
+
+def test_open_task_counts_parsed_answers(monkeypatch):
+    from phasejax.probe import measure as M
+
+    lm = load_model(PARITY / "qwen2")
+    task = tasks.load("first_name")
+    texts = [" Emma.", " Liam", " Emma!", " 42", " Emma", " Noah"]
+
+    def fake_decode(tokenizer, g):
+        return [[texts[i % len(texts)] for i in range(g.tokens.shape[1])]
+                for _ in range(g.tokens.shape[0])]
+
+    monkeypatch.setattr(M, "decode", fake_decode)
+    rows, arrays = M.measure_open(lm, task, ProbeSettings(form="completion",
+                                                          temperatures=(1.0,), n_samples=6,
+                                                          prompts=("v0", "v1")))
+    get = {(r["prompt"], r["observable"]): r for r in rows}
+    assert get[("v0", "parse_rate")]["mean"] == pytest.approx(5 / 6)
+    p = np.array([3, 1, 1]) / 5
+    assert get[("v0", "entropy")]["mean"] == pytest.approx(-(p * np.log(p)).sum(), abs=1e-6)
+    assert get[("v1", "top1_mass")]["mean"] == pytest.approx(0.6)
+    assert get[("all", "mutual_information")]["mean"] == pytest.approx(0.0, abs=1e-6)
+    assert get[("all", "n_unique")]["mean"] == 3
+    assert arrays["answers_T1"].tolist() == ["Emma", "Liam", "Noah"]

@@ -9,6 +9,9 @@ every option is a single token, ``p_T ∝ exp(−E/T)`` exactly and ``C = dU/dT`
 ``I(prompt; answer)``, mean pairwise JS, number of distinct distributions, and (with a seed
 distribution) overlap, support retention, JS to the seed and the phase label.
 
+*Open tasks* (first names, …) — sampled: empirical answer distributions per prompt
+(:func:`measure_open`).
+
 *Sequence tasks* — sampled: ``n`` answers per prompt at each ``T`` and length ``N``, parsed into
 items; per answer the Potts order parameter ``m = (q max_k n_k / N − 1)/(q − 1)``; moments
 ``⟨|m|⟩, ⟨m²⟩, ⟨m⁴⟩``, Binder ``U₄ = 1 − ⟨m⁴⟩/(3⟨m²⟩²)`` and ``χ = N(⟨m²⟩ − ⟨|m|⟩²)/T`` over
@@ -49,6 +52,7 @@ class ProbeSettings:
     max_rows: int = 512
     bootstrap: int = 200
     seed_distribution: Optional[tuple] = None   # choice tasks: p₀ over the options
+    max_new_tokens: int = 8                  # open tasks: tokens generated per answer
 
 
 def resolve_form(lm, form: str) -> str:
@@ -130,7 +134,7 @@ def measure_choice(lm, task, settings: ProbeSettings, name: str = "model"):
         raise ValueError(f"task {task.name!r} is a sequence task; use measure_sequences")
     if task.kind == "open":
         raise ValueError(f"task {task.name!r} is open-ended: its answers cannot be enumerated; "
-                         "sample it with phasejax.probe.sampling.generate")
+                         "use measure_open (sampling)")
     form = resolve_form(lm, settings.form)
     prompts = selected_prompts(task, settings.prompts)
     T = np.asarray(settings.temperatures, float)
@@ -163,7 +167,9 @@ def measure_choice(lm, task, settings: ProbeSettings, name: str = "model"):
         per = {"entropy": np.asarray(D.entropy(Pt), float),
                "normalised_entropy": np.asarray(D.normalised_entropy(Pt), float),
                "order_parameter": np.asarray(D.order_parameter(Pt), float),
-               "top1_mass": Pt.max(-1), "captured_mass": captured[:, t],
+               "top1_mass": Pt.max(-1),
+               "top3_mass": np.asarray(D.top_k_mass(Pt, min(3, K)), float),
+               "captured_mass": captured[:, t],
                "energy": U, "specific_heat": C}
         for j, p in enumerate(prompts):
             for obs, v in per.items():
@@ -237,9 +243,7 @@ def measure_sequences(lm, task, settings: ProbeSettings, name: str = "model", pr
     prompts = selected_prompts(task, settings.prompts)
     q = len(task.options)
     meta = dict(model=name, task=task.name, form=form)
-    stop = list(lm.stop_ids)
-    if form == "chat":
-        stop = list(dict.fromkeys(stop + [end_of_turn_id(lm)]))
+    stop = _stop_ids(lm, form)
     rows, arrays = [], {}
     key = jax.random.key(settings.seed)
     sep_tokens = max(1, len(lm.tokenizer.encode(task.separator, add_special_tokens=False).ids))
@@ -282,8 +286,83 @@ def measure_sequences(lm, task, settings: ProbeSettings, name: str = "model", pr
     return rows, arrays
 
 
+def _stop_ids(lm, form):
+    stop = list(lm.stop_ids)
+    if form == "chat":
+        stop = list(dict.fromkeys(stop + [end_of_turn_id(lm)]))
+    return stop
+
+
+def _bootstrap_entropy(samples: np.ndarray, n_boot: int, rng) -> float:
+    if samples.size < 2:
+        return np.nan
+    boots = samples[rng.integers(0, samples.size, size=(n_boot, samples.size))]
+    H = [float(D.entropy(np.unique(b, return_counts=True)[1] / b.size)) for b in boots]
+    return float(np.std(H, ddof=1))
+
+
+def measure_open(lm, task, settings: ProbeSettings, name: str = "model", progress=None):
+    """Sampled answer distributions of an open task (e.g. first names): ``(rows, arrays)``.
+
+    Answers are parsed with the task's ``answer_pattern``; the empirical distribution over the
+    answers seen gives plug-in entropy (bootstrap error), top-1 mass and the number of distinct
+    answers per prompt, and across prompts ``I(prompt; answer)`` over the union of answers.
+    """
+    if task.kind != "open":
+        raise ValueError(f"task {task.name!r} is not an open task")
+    form = resolve_form(lm, settings.form)
+    prompts = selected_prompts(task, settings.prompts)
+    meta = dict(model=name, task=task.name, form=form)
+    ids = [encode_prompt(lm, prompt_text(lm, task, p, form,
+                                         answer_prefix=settings.answer_prefix), form)
+           for p in prompts]
+    rows, arrays = [], {}
+    rng = np.random.default_rng(settings.seed)
+    key = jax.random.key(settings.seed)
+    for t_index, temp in enumerate(settings.temperatures):
+        t0 = time.perf_counter()
+        g = generate(lm.model, jax.random.fold_in(key, t_index), ids, settings.max_new_tokens,
+                     temperature=float(temp), top_k=settings.top_k, top_p=settings.top_p,
+                     stop_ids=_stop_ids(lm, form), n_samples=settings.n_samples,
+                     max_rows=settings.max_rows)
+        parsed = [[task.parse(t) for t in per] for per in decode(lm.tokenizer, g)]
+        vocab = sorted({a for per in parsed for a in per if a is not None})
+        index = {a: i for i, a in enumerate(vocab)}
+        counts = np.zeros((len(prompts), max(len(vocab), 1)))
+        for j, per in enumerate(parsed):
+            ok = np.asarray([index[a] for a in per if a is not None], np.int64)
+            n_all = len(per)
+            rows.append(_row(meta, prompts[j].id, 1, temp, "parse_rate", ok.size / n_all,
+                             n=n_all))
+            if ok.size == 0:
+                continue
+            counts[j] = np.bincount(ok, minlength=counts.shape[1])
+            p = counts[j] / ok.size
+            rows.append(_row(meta, prompts[j].id, 1, temp, "entropy", D.entropy(p),
+                             _bootstrap_entropy(ok, settings.bootstrap, rng), ok.size))
+            rows.append(_row(meta, prompts[j].id, 1, temp, "top1_mass", p.max(), n=ok.size))
+            rows.append(_row(meta, prompts[j].id, 1, temp, "n_unique", (p > 0).sum(),
+                             n=ok.size))
+        answered = counts.sum(-1) > 0
+        if answered.sum() >= 1 and vocab:
+            P = counts[answered] / counts[answered].sum(-1, keepdims=True)
+            across = {"mutual_information": float(D.mutual_information(P)),
+                      "n_distinct": D.n_distinct(P), "n_unique": len(vocab),
+                      "entropy_of_mean": float(D.entropy(P.mean(0)))}
+            for obs, v in across.items():
+                rows.append(_row(meta, "all", 1, temp, obs, v, n=int(answered.sum())))
+        arrays[f"answers_T{temp:g}"] = np.asarray(vocab if vocab else [""])
+        arrays[f"counts_T{temp:g}"] = counts
+        if progress:
+            progress(f"T={temp:g}: {len(vocab)} distinct answers "
+                     f"({time.perf_counter() - t0:.1f}s)")
+    return rows, arrays
+
+
 def measure(lm, task, settings: ProbeSettings, name: str = "model", progress=None):
     """Dispatch on the task kind; returns ``(rows, arrays)`` in :data:`COLUMNS`."""
     if task.kind == "sequence":
         return measure_sequences(lm, task, settings, name, progress)
+    if task.kind == "open":
+        return measure_open(lm, task, settings, name, progress)
     return measure_choice(lm, task, settings, name)
