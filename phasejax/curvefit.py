@@ -1,0 +1,178 @@
+"""Fit a toy chain's parameters to measured curves ``O(T, N)`` by weighted least squares.
+
+The toy is an open chain of ``N`` tokens (``q`` states) with a Potts coupling and a field
+along a fixed profile,
+
+.. math:: E(s) = −J Σ_i δ(s_i, s_{i+1}) − a Σ_i f[s_i],
+
+observed at toy temperature ``τ·T`` (``T`` the data's temperature). Its observables are exact
+(enumeration of the ``q^N`` sequences): Potts ``m = (q max_k n_k/N − 1)/(q − 1)`` moments,
+Binder ``U₄``, ``χ = N(⟨m²⟩ − ⟨|m|⟩²)/T``, energy and specific heat per site, entropy per
+site of the sequence distribution and the entropy of the token frequencies. Parameters
+``θ = (J, a, τ)`` minimise ``Σ ((O_toy − O_data)/σ)²`` (``scipy.optimize.least_squares``);
+uncertainties come from the covariance ``(JᵀJ)⁻¹`` of the weighted residuals, and
+``χ²/dof`` reports the goodness of fit.
+
+Identifiability: Boltzmann weights depend on ``J/τ`` and ``a/τ`` only, so order-parameter
+curves alone fix those ratios; ``τ`` is fitted only when an energy-scaled observable (energy
+or specific heat, whose scale the data fix — for a language model ``E = −ln p``) is among the
+fitted ones, and is held at its starting value otherwise. The field is fitted only when a
+profile is given, the coupling only when some ``N > 1``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import NamedTuple, Sequence
+
+import numpy as np
+from scipy import optimize
+
+PARAMETERS = ("J", "field", "tscale")
+ENERGY_SCALED = ("energy", "specific_heat")
+MAX_STATES = 2_000_000
+
+
+class CurveFit(NamedTuple):
+    names: tuple            # parameter names
+    values: np.ndarray      # best fit
+    errors: np.ndarray      # one-sigma, from the covariance
+    covariance: np.ndarray
+    chi2: float
+    dof: int
+    success: bool
+
+    def as_dict(self) -> dict:
+        out = {n: float(v) for n, v in zip(self.names, self.values)}
+        out.update({f"{n}_err": float(e) for n, e in zip(self.names, self.errors)})
+        out.update(chi2=self.chi2, dof=self.dof, chi2_per_dof=self.chi2 / max(self.dof, 1))
+        return out
+
+
+_CONFIGS: dict = {}
+
+
+def _configurations(q: int, N: int) -> np.ndarray:
+    if q**N > MAX_STATES:
+        raise ValueError(f"q^N = {q}^{N} sequences are too many to enumerate "
+                         f"(limit {MAX_STATES}); use shorter lengths")
+    key = (q, N)
+    if key not in _CONFIGS:
+        _CONFIGS[key] = np.array(list(itertools.product(range(q), repeat=N)), np.int8)
+    return _CONFIGS[key]
+
+
+def chain_observables(J: float, field: float, T: float, N: int, q: int,
+                      profile: Sequence[float] | None = None) -> dict:
+    """Exact observables of the open Potts chain at temperature ``T`` (already scaled)."""
+    s = _configurations(q, N)
+    f = np.zeros(q) if profile is None else np.asarray(profile, float)
+    bonds = (s[:, 1:] == s[:, :-1]).sum(1)
+    E = -J * bonds - field * f[s].sum(1)
+    logw = -E / T
+    logw -= logw.max()
+    w = np.exp(logw)
+    Z = w.sum()
+    p = w / Z
+    counts = np.stack([(s == k).sum(1) for k in range(q)], 1)
+    m = (q * counts.max(1) / N - 1.0) / (q - 1.0)
+    a, b, c = (p * m).sum(), (p * m**2).sum(), (p * m**4).sum()
+    U = (p * E).sum()
+    freq = (p[:, None] * counts).sum(0) / N
+    nz = p > 0
+    return dict(abs_magnetisation=a, m2=b, m4=c, binder=1.0 - c / (3.0 * b * b),
+                susceptibility=N * (b - a * a) / T, energy=U / N,
+                specific_heat=((p * E**2).sum() - U**2) / (T * T * N),
+                entropy=-(p[nz] * np.log(p[nz])).sum() / N,
+                item_entropy=-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
+
+
+def toy_curves(theta, points, q: int, profile=None) -> np.ndarray:
+    """Toy value of each ``(observable, N, T)`` in ``points`` at ``θ = (J, a, τ)``."""
+    J, a, tau = theta
+    cache = {}
+    out = np.empty(len(points))
+    for i, (obs, N, T) in enumerate(points):
+        key = (int(N), float(T))
+        if key not in cache:
+            cache[key] = chain_observables(J, a, tau * T, int(N), q, profile)
+        out[i] = cache[key][obs]
+    return out
+
+
+def fit_chain_curves(rows: Sequence[dict], q: int, observables: Sequence[str],
+                     profile=None, theta0=(0.5, 1.0, 1.0),
+                     bounds=((-5.0, -10.0, 0.05), (5.0, 10.0, 20.0))) -> CurveFit:
+    """Least-squares fit of ``(J, field, tscale)`` to tidy ``rows`` ``{observable, L, T, mean,
+    stderr}`` (``L`` = sequence length ``N``); rows without a finite positive error are skipped.
+    """
+    data = [r for r in rows if r["observable"] in observables
+            and np.isfinite(float(r["stderr"])) and float(r["stderr"]) > 0
+            and np.isfinite(float(r["mean"]))]
+    if len(data) <= len(PARAMETERS):
+        raise ValueError(f"{len(data)} usable data points for {len(PARAMETERS)} parameters "
+                         f"(observables {list(observables)})")
+    points = [(r["observable"], int(float(r["L"])), float(r["T"])) for r in data]
+    y = np.array([float(r["mean"]) for r in data])
+    err = np.array([float(r["stderr"]) for r in data])
+    free = [0] if max(n for _, n, _ in points) > 1 else []   # one site: no bonds, no J
+    if profile is not None:
+        free.append(1)
+    if any(o in ENERGY_SCALED for o in observables):
+        free.append(2)
+    full = np.array(theta0, float)
+
+    def residuals(x):
+        th = full.copy()
+        th[free] = x
+        return (toy_curves(th, points, q, profile) - y) / err
+
+    lo = np.array(bounds[0], float)[free]
+    hi = np.array(bounds[1], float)[free]
+    res = optimize.least_squares(residuals, full[free], bounds=(lo, hi), x_scale="jac")
+    values = full.copy()
+    values[free] = res.x
+    cov = np.full((3, 3), np.nan)
+    try:
+        sub = np.linalg.inv(res.jac.T @ res.jac)
+        cov[np.ix_(free, free)] = sub
+    except np.linalg.LinAlgError:
+        pass
+    errors = np.sqrt(np.clip(np.diag(cov), 0, None))
+    errors[[i for i in range(3) if i not in free]] = 0.0
+    chi2 = float(np.sum(res.fun**2))
+    return CurveFit(PARAMETERS, values, errors, cov, chi2, len(y) - len(free), bool(res.success))
+
+
+def plot_fit(rows: Sequence[dict], fit: CurveFit, q: int, observables: Sequence[str], path,
+             profile=None, title: str = ""):
+    """Goodness-of-fit figure: data ± error per ``N`` with the fitted toy's exact curves."""
+    import matplotlib.pyplot as plt
+
+    from phasejax.plot import _save
+
+    fig, axes = plt.subplots(1, len(observables), figsize=(4.3 * len(observables), 3.4),
+                             squeeze=False)
+    sizes = sorted({int(float(r["L"])) for r in rows if r["observable"] in observables})
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, obs in zip(axes[0], observables):
+        for c, N in zip(itertools.cycle(colours), sizes):
+            sel = sorted((r for r in rows if r["observable"] == obs
+                          and int(float(r["L"])) == N), key=lambda r: float(r["T"]))
+            if not sel:
+                continue
+            T = np.array([float(r["T"]) for r in sel])
+            ax.errorbar(T, [float(r["mean"]) for r in sel],
+                        yerr=np.nan_to_num([float(r["stderr"]) for r in sel]), fmt="o",
+                        ms=3, capsize=2, color=c, label=f"N={N}")
+            grid = np.linspace(T.min(), T.max(), 60)
+            ax.plot(grid, toy_curves(fit.values, [(obs, N, t) for t in grid], q, profile),
+                    color=c, lw=1)
+        ax.set_xlabel("temperature $T$")
+        ax.set_ylabel(obs)
+        ax.legend(fontsize=7)
+    d = fit.as_dict()
+    fig.suptitle((title + "  " if title else "") + f"J={d['J']:.3g}±{d['J_err']:.2g}, "
+                 f"a={d['field']:.3g}±{d['field_err']:.2g}, τ={d['tscale']:.3g}±"
+                 f"{d['tscale_err']:.2g}, χ²/dof={d['chi2_per_dof']:.2f}", fontsize=9)
+    return _save(fig, path)
