@@ -13,11 +13,12 @@ site of the sequence distribution and the entropy of the token frequencies. Para
 uncertainties come from the covariance ``(JᵀJ)⁻¹`` of the weighted residuals, and
 ``χ²/dof`` reports the goodness of fit.
 
-Identifiability: Boltzmann weights depend on ``J/τ`` and ``a/τ`` only, so order-parameter
-curves alone fix those ratios; ``τ`` is fitted only when an energy-scaled observable (energy
-or specific heat, whose scale the data fix — for a language model ``E = −ln p``) is among the
-fitted ones, and is held at its starting value otherwise. The field is fitted only when a
-profile is given, the coupling only when some ``N > 1``.
+Identifiability: Boltzmann weights depend on ``J/τ`` and ``a/τ`` only, so one of the three
+sets the energy unit and is held fixed at its starting value: ``J`` (usually 1, as for the
+Ising model) when some ``N > 1``, the field scale when every ``N = 1`` (one answer: no bonds).
+The temperature scale ``τ`` is always fitted, the field scale too when a profile is given and
+``N > 1``. Energy-scaled observables are compared in data units, ``E_data = E_toy/τ``
+(for a language model ``E = −ln p`` at ``T = 1``); ``C`` is the same in both units.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import numpy as np
 from scipy import optimize
 
 PARAMETERS = ("J", "field", "tscale")
-ENERGY_SCALED = ("energy", "specific_heat")
 MAX_STATES = 2_000_000
 
 
@@ -80,7 +80,8 @@ def chain_observables(J: float, field: float, T: float, N: int, q: int,
     U = (p * E).sum()
     freq = (p[:, None] * counts).sum(0) / N
     nz = p > 0
-    return dict(abs_magnetisation=a, m2=b, m4=c, binder=1.0 - c / (3.0 * b * b),
+    return dict(order_parameter=(q * freq.max() - 1.0) / (q - 1.0), top1_mass=freq.max(),
+                abs_magnetisation=a, m2=b, m4=c, binder=1.0 - c / (3.0 * b * b),
                 susceptibility=N * (b - a * a) / T, energy=U / N,
                 specific_heat=((p * E**2).sum() - U**2) / (T * T * N),
                 entropy=-(p[nz] * np.log(p[nz])).sum() / N,
@@ -96,12 +97,12 @@ def toy_curves(theta, points, q: int, profile=None) -> np.ndarray:
         key = (int(N), float(T))
         if key not in cache:
             cache[key] = chain_observables(J, a, tau * T, int(N), q, profile)
-        out[i] = cache[key][obs]
+        out[i] = cache[key][obs] / (tau if obs == "energy" else 1.0)
     return out
 
 
 def fit_chain_curves(rows: Sequence[dict], q: int, observables: Sequence[str],
-                     profile=None, theta0=(0.5, 1.0, 1.0),
+                     profile=None, theta0=(1.0, 1.0, 1.0),
                      bounds=((-5.0, -10.0, 0.05), (5.0, 10.0, 20.0))) -> CurveFit:
     """Least-squares fit of ``(J, field, tscale)`` to tidy ``rows`` ``{observable, L, T, mean,
     stderr}`` (``L`` = sequence length ``N``); rows without a finite positive error are skipped.
@@ -115,11 +116,8 @@ def fit_chain_curves(rows: Sequence[dict], q: int, observables: Sequence[str],
     points = [(r["observable"], int(float(r["L"])), float(r["T"])) for r in data]
     y = np.array([float(r["mean"]) for r in data])
     err = np.array([float(r["stderr"]) for r in data])
-    free = [0] if max(n for _, n, _ in points) > 1 else []   # one site: no bonds, no J
-    if profile is not None:
-        free.append(1)
-    if any(o in ENERGY_SCALED for o in observables):
-        free.append(2)
+    sites = max(n for _, n, _ in points)
+    free = [2] + ([1] if profile is not None and sites > 1 else [])
     full = np.array(theta0, float)
 
     def residuals(x):

@@ -22,7 +22,7 @@ def test_two_site_chain_by_hand():
 
 
 def test_recovers_coupling_field_and_temperature_scale():
-    truth = np.array([0.7, 0.4, 1.3])
+    truth = np.array([1.0, 0.4, 1.3])          # J = 1 sets the energy unit
     profile = [1.0, 0.0]
     rng = np.random.default_rng(0)
     sigma = {"abs_magnetisation": 0.01, "binder": 0.02, "energy": 0.01}
@@ -35,21 +35,23 @@ def test_recovers_coupling_field_and_temperature_scale():
                                  stderr=s))
     fit = fit_chain_curves(rows, 2, list(sigma), profile=profile)
     assert fit.success
-    z = (fit.values - truth) / fit.errors
+    assert fit.values[0] == 1.0 and fit.errors[0] == 0.0
+    z = (fit.values[1:] - truth[1:]) / fit.errors[1:]
     assert np.all(np.abs(z) < 4), (fit.values, fit.errors)
-    assert np.all(fit.errors < 0.2 * np.abs(truth))
+    assert np.all(fit.errors[1:] < 0.2 * np.abs(truth[1:]))
     assert 0.4 < fit.chi2 / fit.dof < 2.0
 
 
-def test_order_parameter_curves_fix_only_ratios():
-    """Without an energy-scaled observable, τ stays fixed and J/τ is what is measured."""
-    truth = np.array([0.7, 0.0, 1.3])
-    rows = [dict(observable=obs, L=N, T=T, mean=toy_curves(truth, [(obs, N, T)], 2)[0],
-                 stderr=0.01)
-            for N in (4, 6) for T in (0.6, 1.0, 1.5) for obs in ("abs_magnetisation", "binder")]
-    fit = fit_chain_curves(rows, 2, ["abs_magnetisation", "binder"], theta0=(0.5, 0.0, 1.0))
-    assert fit.values[2] == 1.0 and fit.errors[2] == 0.0
-    assert fit.values[0] == pytest.approx(0.7 / 1.3, abs=1e-3)
+def test_the_energy_unit_is_fixed_and_only_ratios_matter():
+    """(J, τ) and (2J, 2τ) give the same order-parameter curves; J = 1 picks one of them."""
+    a = toy_curves(np.array([1.0, 0.0, 1.3]), [("binder", 6, 0.8), ("entropy", 6, 1.2)], 2)
+    b = toy_curves(np.array([2.0, 0.0, 2.6]), [("binder", 6, 0.8), ("entropy", 6, 1.2)], 2)
+    assert np.allclose(a, b)
+    rows = [dict(observable=o, L=N, T=T, mean=toy_curves(np.array([0.5, 0.0, 1.3]),
+                                                          [(o, N, T)], 2)[0], stderr=0.01)
+            for N in (4, 6) for T in (0.6, 1.0, 1.5) for o in ("abs_magnetisation", "binder")]
+    fit = fit_chain_curves(rows, 2, ["abs_magnetisation", "binder"])
+    assert fit.values[2] == pytest.approx(1.3 / 0.5, rel=1e-3)       # τ/J recovered
 
 
 def test_too_few_points_and_too_many_states():
@@ -61,13 +63,24 @@ def test_too_few_points_and_too_many_states():
 
 
 def test_single_site_fits_field_and_temperature_scale_from_heat_capacity():
-    """N = 1 (one answer): no coupling; m, S fix a/τ and C fixes a — both recovered."""
+    """N = 1 (one answer): no bonds; the field scale is the unit and τ is recovered."""
     profile = np.log([0.4, 0.3, 0.2, 0.1])
     profile -= profile.mean()
     truth = np.array([0.0, 1.5, 1.2])
-    obs = ("abs_magnetisation", "entropy", "specific_heat")
+    obs = ("order_parameter", "entropy", "specific_heat")
     rows = [dict(observable=o, L=1, T=T, mean=toy_curves(truth, [(o, 1, T)], 4, profile)[0],
                  stderr=0.002) for T in np.linspace(0.3, 2.0, 8) for o in obs]
-    fit = fit_chain_curves(rows, 4, obs, profile=profile, theta0=(0.0, 1.0, 1.0))
-    assert fit.values[0] == 0.0 and fit.errors[0] == 0.0
-    assert np.allclose(fit.values[1:], truth[1:], rtol=1e-3)
+    fit = fit_chain_curves(rows, 4, obs, profile=profile, theta0=(0.0, 1.5, 1.0))
+    assert list(fit.errors[:2]) == [0.0, 0.0] and fit.errors[2] > 0
+    assert fit.values[2] == pytest.approx(1.2, rel=1e-3)
+
+
+def test_goodness_of_fit_figure(tmp_path):
+    from phasejax.curvefit import plot_fit
+
+    truth = np.array([1.0, 0.0, 1.3])
+    rows = [dict(observable="binder", L=N, T=T, mean=toy_curves(truth, [("binder", N, T)], 2)[0],
+                 stderr=0.01) for N in (4, 6) for T in (0.6, 1.0, 1.5)]
+    fit = fit_chain_curves(rows, 2, ["binder"])
+    path = plot_fit(rows, fit, 2, ["binder"], tmp_path / "fit.png")
+    assert path.stat().st_size > 10_000
