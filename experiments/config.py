@@ -171,7 +171,7 @@ class ProbeConfig:
 
 @dataclass
 class SweepConfig:
-    kind: str = "equilibrium"  # equilibrium | nucleation | alignment | probe
+    kind: str = "main"  # main | equilibrium | nucleation | alignment | probe
     toy: ToyConfig = MISSING
     sampler: SamplerConfig = MISSING
     temperatures: TemperatureConfig = field(default_factory=TemperatureConfig)

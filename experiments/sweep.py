@@ -1,7 +1,7 @@
 """Toy sweep: simulate a token lattice over a temperature grid and write tidy results.
 
-    python -m experiments.sweep                                 # embedded default
-    python -m experiments.sweep -m toy=ising toy.L=8,16 sampler=wolff,metropolis
+    python -m experiments.sweep                       # embedded default (experiments.main_job)
+    python -m experiments.sweep -m kind=equilibrium toy=ising toy.L=8,16 sampler=wolff,metropolis
 
 Each job writes into its Hydra output folder, atomically, ``timeseries.npz`` (energies and
 token counts of every sample, for reweighting), ``observables.csv`` (one row per temperature ×
@@ -91,7 +91,7 @@ def run_toy(cfg: DictConfig, out: Path) -> list[dict]:
     return rows
 
 
-KINDS = ("equilibrium", "nucleation", "alignment", "probe")
+KINDS = ("main", "equilibrium", "nucleation", "alignment", "probe")
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="sweep")
@@ -99,7 +99,10 @@ def main(cfg: DictConfig) -> None:
     out = Path(HydraConfig.get().runtime.output_dir)
     if cfg.kind not in KINDS:
         raise ValueError(f"kind={cfg.kind!r}; expected one of {KINDS}")
-    if cfg.kind == "equilibrium":
+    if cfg.kind == "main":
+        from experiments import main_job
+        files, job = main_job.RESULT_FILES, main_job.run
+    elif cfg.kind == "equilibrium":
         files, job = RESULT_FILES, run_toy
     elif cfg.kind == "nucleation":
         from experiments import nucleation
@@ -116,6 +119,9 @@ def main(cfg: DictConfig) -> None:
     job(cfg, out)
     for f in files:
         print(f"{f:>22}: {out / f}")
+    if cfg.kind == "main":
+        for sub in ("toy/observables.csv", "probe/observables.csv", "probe/probe.png"):
+            print(f"{sub:>22}: {out / sub}")
 
 
 if __name__ == "__main__":

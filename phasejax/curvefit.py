@@ -89,14 +89,20 @@ def chain_observables(J: float, field: float, T: float, N: int, q: int,
 
 
 def toy_curves(theta, points, q: int, profile=None) -> np.ndarray:
-    """Toy value of each ``(observable, N, T)`` in ``points`` at ``θ = (J, a, τ)``."""
+    """Toy value of each ``(observable, N, T)`` in ``points`` at ``θ = (J, a, τ)``.
+
+    A 2D ``profile`` ``(replicas, q)`` is quenched disorder: one field profile per replica
+    (per prompt variant), observables averaged over replicas.
+    """
     J, a, tau = theta
+    profiles = [None] if profile is None else np.atleast_2d(np.asarray(profile, float))
     cache = {}
     out = np.empty(len(points))
     for i, (obs, N, T) in enumerate(points):
         key = (int(N), float(T))
         if key not in cache:
-            cache[key] = chain_observables(J, a, tau * T, int(N), q, profile)
+            per = [chain_observables(J, a, tau * T, int(N), q, f) for f in profiles]
+            cache[key] = {k: float(np.mean([d[k] for d in per])) for k in per[0]}
         out[i] = cache[key][obs] / (tau if obs == "energy" else 1.0)
     return out
 

@@ -16,7 +16,7 @@ from experiments.config import register_configs
 register_configs()
 from phasejax.io import read_table
 
-TINY = ["run.n_replicas=2", "run.progress=false", "run.site_histograms=false"]
+TINY = ["kind=equilibrium", "run.n_replicas=2", "run.progress=false", "run.site_histograms=false"]
 
 
 def run_module(module, *args, cwd, env_extra=None):

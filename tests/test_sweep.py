@@ -47,7 +47,7 @@ def sweep(*args, cwd):
                           capture_output=True, text=True, timeout=900)
 
 
-TINY = ["run.n_therm=10", "run.n_measure=40", "run.n_replicas=2", "temperatures.num=3",
+TINY = ["kind=equilibrium", "run.n_therm=10", "run.n_measure=40", "run.n_replicas=2", "temperatures.num=3",
         "run.progress=false"]
 
 

@@ -1,0 +1,70 @@
+"""The embedded default: ``python -m experiments.sweep`` with no arguments.
+
+Four steps into one output folder, each in its own sub-folder so that each is also a valid
+job of its kind: ``toy/`` (a small toy-lattice sweep, ``kind=equilibrium``), ``probe/`` (the
+language-model probe on ``lm`` and ``task``, ``kind=probe``), then ``fit.csv`` / ``fit.json``
+(the quenched single-site toy fitted to the model's m(T), S(T), C(T), see
+:mod:`phasejax.toy_vs_lm`) and ``comparison.png`` (model and fitted toy side by side, with the
+toy sweep). A finished step is not recomputed when the job is rerun.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from phasejax import io
+from phasejax.toy_vs_lm import fit_choice, fit_rows, plot_side_by_side
+
+log = logging.getLogger(__name__)
+RESULT_FILES = ("fit.csv", "fit.json", "comparison.png")
+
+
+def run(cfg, out: Path) -> dict:
+    from experiments import probe, sweep
+
+    if cfg.task is None or cfg.task.kind != "choice":
+        raise ValueError("the default job fits a choice task (task=number_1_10, coin_flip, …); "
+                         f"got {None if cfg.task is None else cfg.task.kind!r}")
+    probe.settings_from(cfg)
+    probe.chain_from(cfg)
+    timings = {}
+    steps = (("toy", sweep.RESULT_FILES, sweep.run_toy), ("probe", probe.RESULT_FILES, probe.run))
+    for name, files, job in steps:
+        t0 = time.perf_counter()
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        if io.is_finished(folder, files):
+            log.info("%s: results already in %s", name, folder)
+        else:
+            log.info("%s: running", name)
+            job(cfg, folder)
+        timings[name] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    toy_rows = io.read_table(out / "toy" / "observables.csv")
+    lm_rows = io.read_table(out / "probe" / "observables.csv")
+    arrays = np.load(out / "probe" / "distributions.npz")
+    results, table = [], []
+    for ck in sorted({int(r["checkpoint"]) for r in lm_rows}):
+        fit, data, profiles = fit_choice(lm_rows, arrays[f"{ck}/log_prob"],
+                                         arrays[f"{ck}/temperatures"], checkpoint=ck)
+        model = data[0]["model"] if data else str(ck)
+        table += fit_rows(fit, checkpoint=ck, model=model, task=cfg.task.name)
+        results.append(dict(checkpoint=ck, model=model, **fit.as_dict()))
+        if ck == 0:
+            first = (fit, data, profiles, model)
+    timings["fit"] = time.perf_counter() - t0
+    io.write_table(out / "fit.csv", table,
+                   ["checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof"])
+    fit, data, profiles, model = first
+    plot_side_by_side(data, fit, profiles, toy_rows, out / "comparison.png",
+                      title=f"{model} on {cfg.task.name} vs toy ({cfg.toy.name} sweep below)")
+    summary = dict(task=cfg.task.name, toy=cfg.toy.name, fits=results, timings_s=timings)
+    io.write_json(out / "fit.json", summary)
+    for r in results:
+        log.info("%s: tau = %.4f +- %.4f, chi2/dof = %.2f", r["model"], r["tscale"],
+                 r["tscale_err"], r["chi2_per_dof"])
+    return summary

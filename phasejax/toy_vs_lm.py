@@ -1,0 +1,87 @@
+"""One answer, two descriptions: a language model's temperature curves and the fitted toy's.
+
+For a choice task the dictionary reads each prompt variant as one replica of a quenched field:
+replica ``j`` is a single ``K``-state site in the field ``f_j = ln p_j(·)`` (the model's option
+log-probabilities at ``T = 1``, centred), observed at toy temperature ``τ·T``. If sampling at
+temperature ``T`` were exactly Boltzmann in those log-probabilities (true for one-token options),
+the fit would return ``τ = 1``; multi-token options sampled token by token at temperature ``T``
+deviate, and ``τ`` measures by how much. The fitted observables are the prompt-averaged order
+parameter ``m(T)``, entropy ``S(T)`` and specific heat ``C(T)``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy.special import logsumexp
+
+from phasejax.curvefit import CurveFit, fit_chain_curves, toy_curves
+
+CHOICE_OBSERVABLES = ("order_parameter", "entropy", "specific_heat")
+
+
+def prompt_profiles(log_prob: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
+    """``(prompts, K)`` centred log-probabilities at the temperature closest to 1."""
+    i = int(np.argmin(np.abs(np.asarray(temperatures) - 1.0)))
+    lp = log_prob[:, i] - logsumexp(log_prob[:, i], axis=-1, keepdims=True)
+    lp = lp * temperatures[i]          # back to T = 1 units when 1 is not on the grid
+    return lp - lp.mean(-1, keepdims=True)
+
+
+def fit_choice(rows: Sequence[dict], log_prob: np.ndarray, temperatures,
+               observables: Sequence[str] = CHOICE_OBSERVABLES, model: str | None = None,
+               checkpoint=None):
+    """Fit ``τ`` of the quenched single-site toy to the prompt-averaged curves of ``rows``.
+
+    Returns ``(fit, data_rows, profiles)``. ``rows`` is the probe's tidy table (one model, or
+    select it with ``model``/``checkpoint``); ``log_prob`` ``(prompts, T, K)`` its arrays.
+    """
+    T = np.asarray(temperatures, float)
+    data = [r for r in rows if r["prompt"] == "mean" and r["observable"] in observables
+            and (model is None or r["model"] == model)
+            and (checkpoint is None or int(r["checkpoint"]) == checkpoint)]
+    profiles = prompt_profiles(np.asarray(log_prob, float), T)
+    data = [dict(r, L=1) for r in data]
+    fit = fit_chain_curves(data, profiles.shape[1], list(observables), profile=profiles,
+                           theta0=(0.0, 1.0, 1.0), bounds=((-1, 0, 0.05), (1, 2, 20.0)))
+    return fit, data, profiles
+
+
+def fit_rows(fit: CurveFit, **labels) -> list[dict]:
+    """The fit as tidy rows ``{parameter, value, error, chi2, dof}`` plus ``labels``."""
+    return [dict(labels, parameter=n, value=float(v), error=float(e), chi2=fit.chi2,
+                 dof=fit.dof) for n, v, e in zip(fit.names, fit.values, fit.errors)]
+
+
+def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str = ""):
+    """Top: the model's curves with the fitted toy. Bottom: the toy lattice sweep."""
+    import matplotlib.pyplot as plt
+
+    from phasejax.plot import LABELS, _save
+
+    K = profiles.shape[1]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for ax, obs in zip(axes[0], CHOICE_OBSERVABLES):
+        sel = sorted((r for r in data if r["observable"] == obs), key=lambda r: float(r["T"]))
+        T = np.array([float(r["T"]) for r in sel])
+        ax.errorbar(T, [float(r["mean"]) for r in sel],
+                    yerr=np.nan_to_num([float(r["stderr"]) for r in sel]), fmt="o", ms=4,
+                    capsize=2, color="C0", label="language model")
+        grid = np.linspace(T.min(), T.max(), 80)
+        ax.plot(grid, toy_curves(fit.values, [(obs, 1, t) for t in grid], K, profiles),
+                color="C3", lw=1.5, label=f"toy, τ = {fit.values[2]:.3f}")
+        ax.set_xlabel("sampling temperature $T$")
+        ax.set_ylabel(LABELS.get(obs, obs))
+        ax.legend(fontsize=8)
+    for ax, obs in zip(axes[1], ("abs_magnetisation", "specific_heat", "binder")):
+        sel = sorted((r for r in toy_rows if r["observable"] == obs),
+                     key=lambda r: float(r["T"]))
+        ax.errorbar([float(r["T"]) for r in sel], [float(r["mean"]) for r in sel],
+                    yerr=np.nan_to_num([float(r["stderr"]) for r in sel]), marker="s", ms=3,
+                    capsize=2, color="k")
+        ax.set_xlabel("toy temperature $T$")
+        ax.set_ylabel(LABELS.get(obs, obs))
+    axes[1][0].set_title("toy lattice sweep", fontsize=9, loc="left")
+    fig.suptitle(title + f"   χ²/dof = {fit.chi2 / max(fit.dof, 1):.2f}", fontsize=10)
+    return _save(fig, path)
