@@ -62,9 +62,32 @@ def run(cfg, out: Path) -> dict:
     fit, data, profiles, model = first
     plot_side_by_side(data, fit, profiles, toy_rows, out / "comparison.png",
                       title=f"{model} on {cfg.task.name} vs toy ({cfg.toy.name} sweep below)")
+    if len(results) > 1:
+        plot_chain(results, out / "chain.png", cfg.task.name)
     summary = dict(task=cfg.task.name, toy=cfg.toy.name, fits=results, timings_s=timings)
     io.write_json(out / "fit.json", summary)
     for r in results:
         log.info("%s: tau = %.4f +- %.4f, chi2/dof = %.2f", r["model"], r["tscale"],
                  r["tscale_err"], r["chi2_per_dof"])
     return summary
+
+
+def plot_chain(results, path, task: str):
+    """The fitted temperature scale and goodness of fit along a checkpoint chain."""
+    import matplotlib.pyplot as plt
+
+    from phasejax.plot import _save
+
+    x = np.arange(len(results))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a.errorbar(x, [r["tscale"] for r in results], yerr=[r["tscale_err"] for r in results],
+               marker="o", capsize=3)
+    a.axhline(1.0, color="0.6", lw=0.8, ls="--")
+    a.set_ylabel("toy temperature scale τ")
+    b.plot(x, [r["chi2_per_dof"] for r in results], marker="s")
+    b.set_yscale("log")
+    b.set_ylabel("χ²/dof")
+    for ax in (a, b):
+        ax.set_xticks(x, [r["model"] for r in results], rotation=30, fontsize=8)
+    fig.suptitle(f"{task}: fitted toy along the checkpoint chain", fontsize=10)
+    return _save(fig, path)

@@ -109,9 +109,13 @@ def toy_curves(theta, points, q: int, profile=None) -> np.ndarray:
 
 def fit_chain_curves(rows: Sequence[dict], q: int, observables: Sequence[str],
                      profile=None, theta0=(1.0, 1.0, 1.0),
-                     bounds=((-5.0, -10.0, 0.05), (5.0, 10.0, 20.0))) -> CurveFit:
+                     bounds=((-5.0, -10.0, 0.05), (5.0, 10.0, 20.0)),
+                     fixed: str | None = None) -> CurveFit:
     """Least-squares fit of ``(J, field, tscale)`` to tidy ``rows`` ``{observable, L, T, mean,
     stderr}`` (``L`` = sequence length ``N``); rows without a finite positive error are skipped.
+
+    ``fixed`` names the parameter that sets the energy unit (``"J"``, ``"field"`` or
+    ``"tscale"``); by default ``J`` when some ``N > 1`` and the field otherwise.
     """
     data = [r for r in rows if r["observable"] in observables
             and np.isfinite(float(r["stderr"])) and float(r["stderr"]) > 0
@@ -123,7 +127,13 @@ def fit_chain_curves(rows: Sequence[dict], q: int, observables: Sequence[str],
     y = np.array([float(r["mean"]) for r in data])
     err = np.array([float(r["stderr"]) for r in data])
     sites = max(n for _, n, _ in points)
-    free = [2] + ([1] if profile is not None and sites > 1 else [])
+    if fixed is None:
+        free = [2] + ([1] if profile is not None and sites > 1 else [])
+    else:
+        if fixed not in PARAMETERS:
+            raise ValueError(f"fixed={fixed!r} not in {PARAMETERS}")
+        free = [i for i, n in enumerate(PARAMETERS) if n != fixed
+                and not (n == "J" and sites == 1) and not (n == "field" and profile is None)]
     full = np.array(theta0, float)
 
     def residuals(x):

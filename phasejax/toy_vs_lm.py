@@ -19,6 +19,7 @@ from scipy.special import logsumexp
 from phasejax.curvefit import CurveFit, fit_chain_curves, toy_curves
 
 CHOICE_OBSERVABLES = ("order_parameter", "entropy", "specific_heat")
+SEQUENCE_OBSERVABLES = ("abs_magnetisation", "binder")
 
 
 def prompt_profiles(log_prob: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
@@ -85,3 +86,51 @@ def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str 
     axes[1][0].set_title("toy lattice sweep", fontsize=9, loc="left")
     fig.suptitle(title + f"   χ²/dof = {fit.chi2 / max(fit.dof, 1):.2f}", fontsize=10)
     return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- sequences
+def item_profile(items_by_T: dict, q: int, temperatures) -> np.ndarray:
+    """Centred log frequencies of the items generated at the temperature closest to 1."""
+    T = min(temperatures, key=lambda t: abs(t - 1.0))
+    items = np.concatenate([np.asarray(v).ravel() for (n, t), v in items_by_T.items()
+                            if t == T and np.size(v)] or [np.zeros(0, int)])
+    counts = np.bincount(items, minlength=q) + 0.5           # add-½ keeps unseen items finite
+    f = np.log(counts / counts.sum())
+    return f - f.mean()
+
+
+def fit_sequences(rows: Sequence[dict], q: int, profile=None,
+                  observables: Sequence[str] = SEQUENCE_OBSERVABLES, checkpoint=None) -> CurveFit:
+    """Coupling ``J`` and field scale ``a`` of the open toy chain, in the model's own
+    temperature units (``τ = 1``), fitted to the sequence rows ``⟨|m|⟩(T, N)``, ``U₄(T, N)``."""
+    data = [r for r in rows if r["prompt"] == "all" and r["observable"] in observables
+            and (checkpoint is None or int(r["checkpoint"]) == checkpoint)]
+    return fit_chain_curves(data, q, list(observables), profile=profile,
+                            theta0=(0.2, 0.5 if profile is not None else 0.0, 1.0),
+                            fixed="tscale")
+
+
+def binder_crossings(curves: dict) -> list[dict]:
+    """``{N: (T, U₄)}`` → where consecutive sizes' Binder curves cross (linear interpolation).
+
+    A crossing is the finite-size estimate of a transition temperature; none is reported when
+    the curves do not cross on the grid (as for a one-dimensional chain, which has no
+    transition at ``T > 0``).
+    """
+    sizes = sorted(curves)
+    out = []
+    for a, b in zip(sizes, sizes[1:]):
+        Ta, Ua = map(np.asarray, curves[a])
+        Tb, Ub = map(np.asarray, curves[b])
+        grid = np.intersect1d(Ta, Tb)
+        d = np.interp(grid, Tb, Ub) - np.interp(grid, Ta, Ua)
+        T_cross = None
+        zero = np.flatnonzero(d == 0)
+        sign = np.flatnonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)
+        if zero.size and (not sign.size or zero[0] <= sign[0]):
+            T_cross = float(grid[zero[0]])
+        elif sign.size:
+            i = sign[0]
+            T_cross = float(grid[i] - d[i] * (grid[i + 1] - grid[i]) / (d[i + 1] - d[i]))
+        out.append(dict(N1=int(a), N2=int(b), T_cross=T_cross))
+    return out

@@ -61,3 +61,21 @@ def test_default_main_job_runs_and_writes_content(tmp_path):
                   "temperatures.num=4", "run.progress=false", "probe=quick",
                   f"hydra.run.dir={out}", cwd=tmp_path)
     assert again.returncode == 0 and "already" in again.stderr + again.stdout
+
+
+def test_checkpoint_chain_gives_one_fit_per_checkpoint(tmp_path):
+    from experiments import main_job
+    from test_sweep import composed
+
+    chain = ",".join(str(PARITY / n) for n in ("qwen2", "olmo2", "llama"))
+    cfg = composed("lm=chain", f"lm.checkpoints=[{chain}]", "probe=quick", "task=coin_flip",
+                   "run.n_therm=10", "run.n_measure=40", "run.n_replicas=2",
+                   "temperatures.num=3", "run.progress=false")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowCapturedMass)
+        summary = main_job.run(cfg, tmp_path)
+    assert [f["model"] for f in summary["fits"]] == ["qwen2", "olmo2", "llama"]
+    assert all(f["tscale_err"] > 0 for f in summary["fits"])
+    table = read_table(tmp_path / "fit.csv")
+    assert len(table) == 3 * 3
+    assert (tmp_path / "chain.png").stat().st_size > 10_000
