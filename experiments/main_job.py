@@ -3,21 +3,24 @@
 Four steps into one output folder, each in its own sub-folder so that each is also a valid
 job of its kind: ``toy/`` (a small toy-lattice sweep, ``kind=equilibrium``), ``probe/`` (the
 language-model probe on ``lm`` and ``task``, ``kind=probe``), then ``fit.csv`` / ``fit.json``
-(the quenched single-site toy fitted to the model's m(T), S(T), C(T), see
-:mod:`phasejax.toy_vs_lm`) and ``comparison.png`` (model and fitted toy side by side, with the
-toy sweep). A finished step is not recomputed when the job is rerun.
+(choice tasks: the quenched single-site toy fitted to the model's m(T), S(T), C(T); sequence
+tasks: the open toy chain fitted to ⟨|m|⟩(T, N) and U₄(T, N), pseudo-likelihood couplings per
+temperature, Binder crossings and susceptibility-peak scaling for model and toy — see
+:mod:`phasejax.toy_vs_lm`) and ``comparison.png`` (model and fitted toy side by side). A finished step is not recomputed when the job is rerun.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
 import numpy as np
 
 from phasejax import io
-from phasejax.toy_vs_lm import fit_choice, fit_rows, plot_side_by_side
+from phasejax.toy_vs_lm import (compare_sequences, fit_choice, fit_rows,
+                                 plot_sequence_comparison, plot_side_by_side)
 
 log = logging.getLogger(__name__)
 RESULT_FILES = ("fit.csv", "fit.json", "comparison.png")
@@ -26,9 +29,10 @@ RESULT_FILES = ("fit.csv", "fit.json", "comparison.png")
 def run(cfg, out: Path) -> dict:
     from experiments import probe, sweep
 
-    if cfg.task is None or cfg.task.kind != "choice":
-        raise ValueError("the default job fits a choice task (task=number_1_10, coin_flip, …); "
-                         f"got {None if cfg.task is None else cfg.task.kind!r}")
+    if cfg.task is None or cfg.task.kind not in ("choice", "sequence"):
+        raise ValueError("the job fits a choice task (task=number_1_10, coin_flip, …) or a "
+                         "sequence task (digit_sequence, coin_sequence); got "
+                         f"{None if cfg.task is None else cfg.task.kind!r}")
     probe.settings_from(cfg)
     probe.chain_from(cfg)
     timings = {}
@@ -47,6 +51,8 @@ def run(cfg, out: Path) -> dict:
     toy_rows = io.read_table(out / "toy" / "observables.csv")
     lm_rows = io.read_table(out / "probe" / "observables.csv")
     arrays = np.load(out / "probe" / "distributions.npz")
+    if cfg.task.kind == "sequence":
+        return _sequences(cfg, out, toy_rows, lm_rows, arrays, timings, t0)
     results, table = [], []
     for ck in sorted({int(r["checkpoint"]) for r in lm_rows}):
         fit, data, profiles = fit_choice(lm_rows, arrays[f"{ck}/log_prob"],
@@ -72,18 +78,56 @@ def run(cfg, out: Path) -> dict:
     return summary
 
 
-def plot_chain(results, path, task: str):
-    """The fitted temperature scale and goodness of fit along a checkpoint chain."""
+def _items(arrays, ck: int) -> dict:
+    out = {}
+    for key in arrays.files:
+        m = re.fullmatch(rf"{ck}/items_N(\d+)_T(.+)", key)
+        if m:
+            out[(int(m.group(1)), float(m.group(2)))] = arrays[key]
+    return out
+
+
+def _sequences(cfg, out: Path, toy_rows, lm_rows, arrays, timings, t0) -> dict:
+    """Sequence tasks: curve fit and pseudo-likelihood per checkpoint, shared FSS analysis."""
+    q = len(cfg.task.options)
+    results, table = [], []
+    for ck in sorted({int(r["checkpoint"]) for r in lm_rows}):
+        res = compare_sequences(lm_rows, _items(arrays, ck), q, checkpoint=ck)
+        model = next(r["model"] for r in lm_rows if int(r["checkpoint"]) == ck)
+        fit = res.pop("_fit")
+        table += fit_rows(fit, checkpoint=ck, model=model, task=cfg.task.name)
+        results.append(dict(checkpoint=ck, model=model, **fit.as_dict(),
+                            plm=res["plm"], sides=res["sides"]))
+        if ck == 0:
+            first = (res, model)
+    timings["fit"] = time.perf_counter() - t0
+    io.write_table(out / "fit.csv", table,
+                   ["checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof"])
+    res, model = first
+    plot_sequence_comparison([r for r in lm_rows if int(r["checkpoint"]) == 0], res,
+                             out / "comparison.png", title=f"{model} on {cfg.task.name}")
+    if len(results) > 1:
+        plot_chain(results, out / "chain.png", cfg.task.name, parameter="J")
+    summary = dict(task=cfg.task.name, toy=cfg.toy.name, fits=results, timings_s=timings)
+    io.write_json(out / "fit.json", summary)
+    for r in results:
+        log.info("%s: J = %.4f +- %.4f, a = %.4f +- %.4f, chi2/dof = %.2f", r["model"], r["J"],
+                 r["J_err"], r["field"], r["field_err"], r["chi2_per_dof"])
+    return summary
+
+
+def plot_chain(results, path, task: str, parameter: str = "tscale"):
+    """A fitted parameter and the goodness of fit along a checkpoint chain."""
     import matplotlib.pyplot as plt
 
     from phasejax.plot import _save
 
     x = np.arange(len(results))
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
-    a.errorbar(x, [r["tscale"] for r in results], yerr=[r["tscale_err"] for r in results],
+    a.errorbar(x, [r[parameter] for r in results], yerr=[r[f"{parameter}_err"] for r in results],
                marker="o", capsize=3)
-    a.axhline(1.0, color="0.6", lw=0.8, ls="--")
-    a.set_ylabel("toy temperature scale τ")
+    a.set_ylabel({"tscale": "toy temperature scale τ", "J": "toy coupling J"}.get(parameter,
+                                                                                 parameter))
     b.plot(x, [r["chi2_per_dof"] for r in results], marker="s")
     b.set_yscale("log")
     b.set_ylabel("χ²/dof")

@@ -11,6 +11,7 @@ parameter ``m(T)``, entropy ``S(T)`` and specific heat ``C(T)``.
 
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import numpy as np
@@ -134,3 +135,112 @@ def binder_crossings(curves: dict) -> list[dict]:
             T_cross = float(grid[i] - d[i] * (grid[i + 1] - grid[i]) / (d[i + 1] - d[i]))
         out.append(dict(N1=int(a), N2=int(b), T_cross=T_cross))
     return out
+
+
+def peak_scaling(rows: Sequence[dict], observable: str = "susceptibility") -> dict:
+    """Peak of ``observable(T)`` per size and the slope of ``ln peak`` against ``ln N``
+    (the exponent ratio, e.g. ``γ/ν`` for ``χ``), with its least-squares error."""
+    sizes = sorted({int(float(r["L"])) for r in rows if r["observable"] == observable})
+    peaks = []
+    for N in sizes:
+        sel = [r for r in rows if r["observable"] == observable and int(float(r["L"])) == N
+               and np.isfinite(float(r["mean"]))]
+        if sel:
+            best = max(sel, key=lambda r: float(r["mean"]))
+            peaks.append(dict(N=N, T_peak=float(best["T"]), peak=float(best["mean"])))
+    out = dict(observable=observable, peaks=peaks, slope=None, slope_err=None)
+    good = [p for p in peaks if p["peak"] > 0]
+    if len(good) >= 2:
+        x = np.log([p["N"] for p in good])
+        y = np.log([p["peak"] for p in good])
+        if len(good) >= 3:
+            coef, cov = np.polyfit(x, y, 1, cov=True)
+            out.update(slope=float(coef[0]), slope_err=float(np.sqrt(cov[0, 0])))
+        else:
+            out.update(slope=float((y[1] - y[0]) / (x[1] - x[0])))
+    return out
+
+
+def binder_curves(rows: Sequence[dict]) -> dict:
+    """``{N: (T, U₄)}`` from tidy rows."""
+    out = {}
+    for N in sorted({int(float(r["L"])) for r in rows if r["observable"] == "binder"}):
+        sel = sorted((r for r in rows if r["observable"] == "binder"
+                      and int(float(r["L"])) == N and np.isfinite(float(r["mean"]))),
+                     key=lambda r: float(r["T"]))
+        if len(sel) >= 2:
+            out[N] = (np.array([float(r["T"]) for r in sel]),
+                      np.array([float(r["mean"]) for r in sel]))
+    return out
+
+
+def toy_rows(theta, q: int, profile, sizes, temperatures,
+             observables=("abs_magnetisation", "binder", "susceptibility", "item_entropy")):
+    """The fitted toy's exact curves as tidy rows (``prompt="all"``, zero error)."""
+    rows = []
+    for N in sizes:
+        for T in temperatures:
+            vals = toy_curves(theta, [(o, N, T) for o in observables], q, profile)
+            rows += [dict(prompt="all", L=int(N), T=float(T), observable=o, mean=float(v),
+                          stderr=0.0) for o, v in zip(observables, vals)]
+    return rows
+
+
+def compare_sequences(lm_rows: Sequence[dict], items: dict, q: int, checkpoint: int = 0,
+                      R: int = 1, n_boot: int = 20) -> dict:
+    """Both fits and the shared finite-size analysis for one checkpoint's sequence rows.
+
+    ``items`` maps ``(N, T)`` to the parsed ``(samples, N)`` token arrays. Returns the curve
+    fit, pseudo-likelihood fits per temperature (longest ``N``), the fitted toy's rows on the
+    same grid, and for both sides Binder crossings and susceptibility-peak scaling.
+    """
+    from phasejax.inverse import fit_chain
+
+    rows = [r for r in lm_rows if r["prompt"] == "all"
+            and int(r.get("checkpoint", 0)) == checkpoint]
+    temps = sorted({float(r["T"]) for r in rows})
+    sizes = sorted({int(float(r["L"])) for r in rows})
+    profile = item_profile(items, q, temps)
+    fit = fit_sequences(rows, q, profile)
+    plm = []
+    for (N, T), seqs in sorted(items.items()):
+        if N == max(sizes) and len(seqs) >= 8 and N > R:
+            f = fit_chain(seqs, q, R=R, periodic=False, n_boot=n_boot)
+            plm.append(dict(N=N, T=T, n_sequences=len(seqs), J=f.J.tolist(),
+                            J_err=f.J_err.tolist(), h=f.h.tolist(), h_err=f.h_err.tolist()))
+    toy = toy_rows(fit.values, q, profile, sizes, temps)
+    sides = {}
+    for side, r in (("model", rows), ("toy", toy)):
+        sides[side] = dict(binder_crossings=binder_crossings(binder_curves(r)),
+                           susceptibility_peaks=peak_scaling(r))
+    return dict(fit=fit.as_dict(), profile=profile.tolist(), plm=plm, toy_rows=toy,
+                sides=sides, sizes=sizes, temperatures=temps, _fit=fit)
+
+
+def plot_sequence_comparison(lm_rows, result: dict, path, title: str = ""):
+    """Model points and fitted-toy curves side by side, per sequence length."""
+    import matplotlib.pyplot as plt
+
+    from phasejax.plot import LABELS, _save
+
+    obs = ("abs_magnetisation", "binder", "susceptibility")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, o in zip(axes, obs):
+        for c, N in zip(itertools.cycle(colours), result["sizes"]):
+            sel = sorted((r for r in lm_rows if r["prompt"] == "all" and r["observable"] == o
+                          and int(float(r["L"])) == N), key=lambda r: float(r["T"]))
+            if sel:
+                ax.errorbar([float(r["T"]) for r in sel], [float(r["mean"]) for r in sel],
+                            yerr=np.nan_to_num([float(r["stderr"]) for r in sel]), fmt="o",
+                            ms=4, capsize=2, color=c, label=f"model N={N}")
+            toy = sorted((r for r in result["toy_rows"] if r["observable"] == o
+                          and r["L"] == N), key=lambda r: r["T"])
+            ax.plot([r["T"] for r in toy], [r["mean"] for r in toy], color=c, lw=1.2)
+        ax.set_xlabel("sampling temperature $T$")
+        ax.set_ylabel(LABELS.get(o, o))
+        ax.legend(fontsize=7)
+    f = result["fit"]
+    fig.suptitle(f"{title}  toy: J={f['J']:.3g}±{f['J_err']:.2g}, a={f['field']:.3g}±"
+                 f"{f['field_err']:.2g} (lines), χ²/dof={f['chi2_per_dof']:.2f}", fontsize=9)
+    return _save(fig, path)

@@ -79,3 +79,63 @@ def test_checkpoint_chain_gives_one_fit_per_checkpoint(tmp_path):
     table = read_table(tmp_path / "fit.csv")
     assert len(table) == 3 * 3
     assert (tmp_path / "chain.png").stat().st_size > 10_000
+
+
+def list_writer(tmp_path, bias=4.0, ratio=0.6):
+    """A GPT-2 checkpoint that writes i.i.d. digit lists: ln_f passes only its bias, and the
+    tied embedding puts "0" and "1" far above every other token."""
+    import shutil
+
+    from phasejax.probe import safetensors_io
+
+    d = tmp_path / "lister"
+    shutil.copytree(PARITY / "gpt2", d)
+    t = safetensors_io.read(d / "model.safetensors")
+    t = {k: np.array(v) for k, v in t.items()}
+    u = np.zeros(t["transformer.ln_f.bias"].shape, np.float32)
+    u[0] = 1.0
+    t["transformer.ln_f.weight"][:] = 0.0
+    t["transformer.ln_f.bias"][:] = bias * u
+    wte = t["transformer.wte.weight"]
+    wte[:, 0] = -3.0
+    wte[5, 0], wte[6, 0] = 1.0, ratio                 # tokens "0" and "1"
+    safetensors_io.write(d / "model.safetensors", t)
+    return d
+
+
+def test_sequence_comparison_end_to_end_on_a_list_writing_model(tmp_path):
+    """p(0)/p(1) = exp(bias·(1 − ratio)/T) per token, independently: both fits must see a field
+    and no coupling; the model's curves, the toy's and the FSS summaries all get written."""
+    from omegaconf import OmegaConf
+
+    from experiments import main_job
+    from test_sweep import composed
+
+    model = list_writer(tmp_path)
+    cfg = composed(f"lm.path={model}", "probe.form=completion", "probe.lengths=[4,6]",
+                   "probe.temperatures=[1.0,1.5,2.5]", "probe.n_samples=48",
+                   "probe.prompts=[v0,v1]", "run.n_therm=10", "run.n_measure=40",
+                   "run.n_replicas=2", "temperatures.num=3", "run.progress=false")
+    OmegaConf.update(cfg, "task", dict(
+        name="bits", kind="sequence", options=["0", "1"], separator=" ",
+        prompts=[{"id": f"v{i}", "chat": f"write {{n}} bits {i}"} for i in range(8)]),
+        merge=False)
+    out = tmp_path / "job"
+    summary = main_job.run(cfg, out)
+    (fit,) = summary["fits"]
+    assert abs(fit["J"]) < 4 * fit["J_err"] + 0.05             # independent tokens
+    assert fit["field"] * 2.0 > 0                              # "0" favoured along the profile
+    (plm_T1, *_rest) = fit["plm"]
+    assert plm_T1["T"] == 1.0 and plm_T1["n_sequences"] == 96
+    J = np.array(plm_T1["J"])
+    assert np.all(np.abs(J) < 4.5 * np.array(plm_T1["J_err"]) + 0.05)
+    h = np.array(plm_T1["h"])                                   # ln p(0)/p(1) = 1.6 at T = 1
+    assert h[0] - h[1] == pytest.approx(1.6, abs=4 * np.hypot(*plm_T1["h_err"]) + 0.1)
+    for side in ("model", "toy"):
+        peaks = fit["sides"][side]["susceptibility_peaks"]["peaks"]
+        assert [p["N"] for p in peaks] == [4, 6]
+    table = read_table(out / "probe" / "observables.csv")
+    rate = {(int(float(r["L"])), float(r["T"])): float(r["mean"]) for r in table
+            if r["observable"] == "parse_rate"}
+    assert rate[(4, 1.0)] == 1.0 and rate[(6, 2.5)] < rate[(6, 1.0)]   # hotter: stray tokens
+    assert (out / "comparison.png").stat().st_size > 30_000
