@@ -103,6 +103,8 @@ def _sequences(cfg, out: Path, toy_rows, lm_rows, arrays, timings, t0) -> dict:
     timings["fit"] = time.perf_counter() - t0
     io.write_table(out / "fit.csv", table,
                    ["checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof"])
+    io.write_table(out / "fss.csv", fss_rows(results),
+                   ["checkpoint", "model", "side", "quantity", "N", "value", "error", "T"])
     res, model = first
     plot_sequence_comparison([r for r in lm_rows if int(r["checkpoint"]) == 0], res,
                              out / "comparison.png", title=f"{model} on {cfg.task.name}")
@@ -114,6 +116,24 @@ def _sequences(cfg, out: Path, toy_rows, lm_rows, arrays, timings, t0) -> dict:
         log.info("%s: J = %.4f +- %.4f, a = %.4f +- %.4f, chi2/dof = %.2f", r["model"], r["J"],
                  r["J_err"], r["field"], r["field_err"], r["chi2_per_dof"])
     return summary
+
+
+def fss_rows(results) -> list[dict]:
+    """Binder crossings and susceptibility peaks of model and toy as one tidy table."""
+    rows = []
+    for r in results:
+        for side, fss in r["sides"].items():
+            base = dict(checkpoint=r["checkpoint"], model=r["model"], side=side)
+            for c in fss["binder_crossings"]:
+                rows.append(dict(base, quantity="binder_crossing", N=f"{c['N1']}-{c['N2']}",
+                                 value=c["T_cross"], error=None, T=c["T_cross"]))
+            peaks = fss["susceptibility_peaks"]
+            for p in peaks["peaks"]:
+                rows.append(dict(base, quantity="chi_peak", N=p["N"], value=p["peak"],
+                                 error=None, T=p["T_peak"]))
+            rows.append(dict(base, quantity="chi_peak_slope", N="", value=peaks["slope"],
+                             error=peaks["slope_err"], T=None))
+    return rows
 
 
 def plot_chain(results, path, task: str, parameter: str = "tscale"):
