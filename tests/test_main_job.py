@@ -139,3 +139,7 @@ def test_sequence_comparison_end_to_end_on_a_list_writing_model(tmp_path):
             if r["observable"] == "parse_rate"}
     assert rate[(4, 1.0)] == 1.0 and rate[(6, 2.5)] < rate[(6, 1.0)]   # hotter: stray tokens
     assert (out / "comparison.png").stat().st_size > 30_000
+    fss = read_table(out / "fss.csv")
+    assert {(r["side"], r["quantity"]) for r in fss} >= {
+        ("model", "chi_peak"), ("toy", "chi_peak"), ("model", "binder_crossing"),
+        ("toy", "chi_peak_slope")}
