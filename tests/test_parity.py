@@ -164,3 +164,19 @@ def test_safetensors_roundtrip_with_bfloat16(tmp_path):
     raw = raw.encode() + b" " * (-len(raw) % 8)
     path.write_bytes(len(raw).to_bytes(8, "little") + raw + bf16.tobytes())
     assert np.array_equal(safetensors_io.read(path)["b"], a)
+
+
+@pytest.mark.parametrize("name", ["llama", "qwen2", "qwen3", "olmo2", "mistral"])
+def test_saved_folder_reloads_with_identical_logits(tmp_path, name):
+    from phasejax.probe.hf_writer import save_folder
+
+    lm = load_model(PARITY / name)
+    out = save_folder(lm.model, tmp_path / "saved", lm.tokenizer, lm.chat_template,
+                      eos_token_id=1)
+    back = load_model(out)
+    ref = np.load(PARITY / name / "reference.npz")
+    ids = jnp.asarray(ref["input_ids"], jnp.int32)
+    mask = jnp.asarray(ref["attention_mask"], bool)
+    assert back.config == lm.config
+    assert np.array_equal(np.asarray(back.model(ids, mask)), np.asarray(lm.model(ids, mask)))
+    assert back.stop_ids == (1,) and back.chat_template == lm.chat_template
