@@ -171,7 +171,7 @@ class ProbeConfig:
 
 @dataclass
 class SweepConfig:
-    kind: str = "main"  # main | equilibrium | nucleation | alignment | probe
+    kind: str = "main"  # main | equilibrium | nucleation | alignment | probe | crystallize
     toy: ToyConfig = MISSING
     sampler: SamplerConfig = MISSING
     temperatures: TemperatureConfig = field(default_factory=TemperatureConfig)
@@ -181,6 +181,7 @@ class SweepConfig:
     lm: LMConfig = field(default_factory=LMConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     task: Any = None
+    crystallize: Any = None
 
 
 def temperature_grid(cfg) -> np.ndarray:

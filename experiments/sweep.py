@@ -91,7 +91,7 @@ def run_toy(cfg: DictConfig, out: Path) -> list[dict]:
     return rows
 
 
-KINDS = ("main", "equilibrium", "nucleation", "alignment", "probe")
+KINDS = ("main", "equilibrium", "nucleation", "alignment", "probe", "crystallize")
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="sweep")
@@ -110,6 +110,9 @@ def main(cfg: DictConfig) -> None:
     elif cfg.kind == "alignment":
         from experiments import alignment
         files, job = alignment.RESULT_FILES, alignment.run
+    elif cfg.kind == "crystallize":
+        from experiments import crystallize
+        files, job = crystallize.RESULT_FILES, crystallize.run
     else:
         from experiments import probe
         files, job = probe.RESULT_FILES, probe.run

@@ -1,0 +1,1 @@
+"""Post-training of probe decoders: synthetic pretraining corpus, pretraining, SFT, RL."""

@@ -1,0 +1,145 @@
+"""Next-token training of a probe decoder with optax: pretraining and supervised fine-tuning.
+
+``train`` runs AdamW with linear warm-up and cosine decay on padded token rows; the loss is the
+mean cross-entropy over the positions a ``loss_mask`` selects (all real tokens for pretraining,
+the assistant's reply for SFT). Batches are drawn inside the compiled step from the key, so a
+run is reproducible from its seed. Every ``checkpoint_every`` steps the model is saved as a
+Hugging Face folder (loadable by the probe) next to the optimizer state; a rerun resumes from
+the last complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from phasejax import io
+
+
+class TrainLog(NamedTuple):
+    steps: np.ndarray          # (n,) step numbers of the recorded losses
+    loss: np.ndarray           # (n,) mean loss over the recording window
+    tokens_per_s: float        # trained (loss-bearing) tokens per second, compile excluded
+    checkpoints: list          # [(step, folder)]
+
+
+def encode(tokenizer, docs: Sequence[str], width: int, reply_after: Optional[int] = None):
+    """``(tokens, attention, loss_mask)`` arrays ``(n, width)``, right-padded.
+
+    With ``reply_after`` (a token id such as ``<assistant>``) only tokens after its last
+    occurrence carry loss — the SFT convention; otherwise every real token after the first.
+    """
+    n = len(docs)
+    tokens = np.zeros((n, width), np.int32)
+    att = np.zeros((n, width), bool)
+    for i, d in enumerate(docs):
+        ids = tokenizer.encode(d).ids
+        if len(ids) > width:
+            raise ValueError(f"document {i} has {len(ids)} tokens; width is {width}")
+        tokens[i, :len(ids)] = ids
+        att[i, :len(ids)] = True
+    loss = att.copy()
+    loss[:, 0] = False
+    if reply_after is not None:
+        for i in range(n):
+            hits = np.flatnonzero(tokens[i] == reply_after)
+            if hits.size == 0:
+                raise ValueError(f"document {i} has no reply marker (token {reply_after})")
+            loss[i, :hits[-1] + 1] = False
+    return tokens, att, loss
+
+
+def schedule(lr: float, steps: int, warmup: int):
+    return optax.warmup_cosine_decay_schedule(0.0, lr, max(1, warmup), max(steps, warmup + 1),
+                                              end_value=0.1 * lr)
+
+
+def _ckpt_dirs(folder: Path):
+    return sorted((p for p in folder.glob("step_*") if (p / "opt_state.npz").is_file()),
+                  key=lambda p: int(re.search(r"step_(\d+)", p.name).group(1)))
+
+
+def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 32,
+          lr: float = 3e-3, warmup: int = 20, weight_decay: float = 0.01,
+          checkpoint_every: int = 0, folder=None, save: Optional[Callable] = None,
+          log_every: int = 10, progress: Optional[Callable] = None) -> TrainLog:
+    """Train ``model`` in place; ``save(model, folder)`` writes a checkpoint folder."""
+    tx = optax.adamw(schedule(lr, steps, warmup), weight_decay=weight_decay)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    opt_state = tx.init(params)
+    start = 0
+    folder = None if folder is None else Path(folder)
+    if folder is not None and _ckpt_dirs(folder):
+        last = _ckpt_dirs(folder)[-1]
+        start = int(re.search(r"step_(\d+)", last.name).group(1))
+        params, opt_state = _restore(last, params, opt_state)
+        nnx.update(model, params)
+        if progress:
+            progress(f"resumed from {last.name}")
+    data = (jnp.asarray(tokens), jnp.asarray(attention), jnp.asarray(loss_mask, jnp.float32))
+
+    def loss_fn(p, idx):
+        m = nnx.merge(graphdef, p, rest)
+        t, a, w = (x[idx] for x in data)
+        logits = m(t, a)[:, :-1]
+        nll = -jnp.take_along_axis(jax.nn.log_softmax(logits, -1), t[:, 1:, None], -1)[..., 0]
+        return jnp.sum(nll * w[:, 1:]) / jnp.maximum(jnp.sum(w[:, 1:]), 1.0)
+
+    @jax.jit
+    def step(p, s, k):
+        idx = jax.random.randint(k, (batch,), 0, data[0].shape[0])
+        loss, g = jax.value_and_grad(loss_fn)(p, idx)
+        updates, s = tx.update(g, s, p)
+        return optax.apply_updates(p, updates), s, loss
+
+    losses, recorded, window = [], [], []
+    checkpoints = []
+    tokens_per_step = float(np.mean(loss_mask.sum(1))) * batch
+    t_run, n_timed = 0.0, 0
+    for i in range(start, steps):
+        t0 = time.perf_counter()
+        with jax.numpy_dtype_promotion("standard"):   # optax mixes int counts and floats
+            params, opt_state, loss = step(params, opt_state, jax.random.fold_in(key, i))
+        window.append(float(loss))
+        if i > start:                      # the first step compiles
+            t_run += time.perf_counter() - t0
+            n_timed += 1
+        if (i + 1) % log_every == 0 or i + 1 == steps:
+            recorded.append(i + 1)
+            losses.append(float(np.mean(window)))
+            window = []
+            if progress:
+                progress(f"step {i + 1}/{steps} loss {losses[-1]:.4f}")
+        if folder is not None and checkpoint_every and ((i + 1) % checkpoint_every == 0
+                                                        or i + 1 == steps):
+            nnx.update(model, params)
+            path = folder / f"step_{i + 1:06d}"
+            if save is not None:
+                save(model, path)
+            _store(path, params, opt_state)
+            checkpoints.append((i + 1, path))
+    nnx.update(model, params)
+    rate = tokens_per_step * n_timed / t_run if t_run > 0 else float("nan")
+    return TrainLog(np.asarray(recorded), np.asarray(losses), rate, checkpoints)
+
+
+def _store(path: Path, params, opt_state):
+    leaves = jax.tree.leaves((params, opt_state))
+    io.write_npz(path / "opt_state.npz", **{f"a{i}": np.asarray(x) for i, x in enumerate(leaves)})
+
+
+def _restore(path: Path, params, opt_state):
+    with np.load(path / "opt_state.npz") as f:
+        arrays = [f[f"a{i}"] for i in range(len(f.files))]
+    treedef = jax.tree.structure((params, opt_state))
+    if treedef.num_leaves != len(arrays):
+        raise ValueError(f"{path}: optimizer state does not match this model and optimizer")
+    return jax.tree.unflatten(treedef, [jnp.asarray(a) for a in arrays])
