@@ -98,6 +98,17 @@ def run(cfg, out: Path) -> dict:
     rows, train_rows, timings, rates = [], [], {}, {}
     offset = 0
 
+    def measure_folder(folder: Path, stage: str):
+        """Every checkpoint on disk (a resumed run measures the earlier ones too)."""
+        from phasejax.probe.loading import load_model
+        from phasejax.train.loop import _ckpt_dirs
+
+        for path in _ckpt_dirs(folder):
+            step = int(path.name.split("_")[-1])
+            ck = load_model(path)
+            rows.append(phase_row(LoadedModel(ck.model, dc, tk, C.CHAT_TEMPLATE, (eot,)),
+                                  task, seed, stage, step, offset + step))
+
     def measure(stage, step):
         rows.append(phase_row(lm, task, seed, stage, step, offset + step))
         r = rows[-1]
@@ -121,11 +132,7 @@ def run(cfg, out: Path) -> dict:
         rates[f"{stage}_tokens_per_s"] = tl.tokens_per_s
         train_rows += [dict(stage=stage, step=int(a), total_step=offset + int(a),
                             quantity="loss", value=float(b)) for a, b in zip(tl.steps, tl.loss)]
-        for step, path in tl.checkpoints:
-            from phasejax.probe.loading import load_model
-            lm_ck = load_model(path)
-            rows.append(phase_row(LoadedModel(lm_ck.model, dc, tk, C.CHAT_TEMPLATE, (eot,)),
-                                  task, seed, stage, step, offset + step))
+        measure_folder(ckpt / stage, stage)
         log.info("%s: %d steps in %.1fs, %.0f tokens/s; final phase %s", stage, s.steps,
                  timings[stage], tl.tokens_per_s, rows[-1]["phase"])
         offset += s.steps
@@ -139,18 +146,15 @@ def run(cfg, out: Path) -> dict:
     for k, v in c.reward.items():
         reward[C.OPTIONS.index(str(k))] = float(v)
 
-    def on_step(i):
-        if i % s.checkpoint_every == 0 or i == s.steps:
-            save(model, ckpt / "rl" / f"step_{i:06d}")
-            measure("rl", i)
-
     t0 = time.perf_counter()
     rl = grpo(model, reference, jax.random.fold_in(key, 99), prompts, options, reward,
               steps=s.steps, group=s.group, prompts_per_step=s.prompts_per_step, beta=s.beta,
-              lr=s.lr, log_every=max(1, s.checkpoint_every // 2), on_step=on_step,
+              lr=s.lr, log_every=max(1, s.checkpoint_every // 2),
+              checkpoint_every=s.checkpoint_every, folder=ckpt / "rl", save=save,
               progress=log.info)
     timings["rl"] = time.perf_counter() - t0
     rates["rl_answers_per_s"] = rl.answers_per_s
+    measure_folder(ckpt / "rl", "rl")
     for q, vals in (("reward", rl.reward), ("kl", rl.kl)):
         train_rows += [dict(stage="rl", step=int(a), total_step=offset + int(a), quantity=q,
                             value=float(b)) for a, b in zip(rl.steps, vals)]

@@ -94,3 +94,26 @@ def test_bad_configuration_fails_before_training(tmp_path):
         C.sft_documents(C.World(), [0.5, 0.5], 10)
     with pytest.raises(ValueError, match="no reply marker"):
         encode(C.tokenizer(C.World()), ["hello world"], 8, reply_after=3)
+
+
+def test_killed_run_resumes_from_its_checkpoints(run):
+    """Lose the last SFT checkpoint and all of RL; the rerun resumes and ends where the
+    uninterrupted run ended (runs last: it rewrites the fixture's folder)."""
+    import shutil
+
+    from experiments import crystallize
+
+    out, first = run
+    shutil.rmtree(out / "checkpoints" / "rl")
+    shutil.rmtree(out / "checkpoints" / "sft" / "step_000100")
+    again = crystallize.run(composed("experiment=crystallize", *SMALL), out)
+    for stage in ("pretrain", "sft", "rl"):
+        a, b = first["final"][stage], again["final"][stage]
+        assert a["phase"] == b["phase"] and a["step"] == b["step"]
+        for k, v in a.items():
+            if isinstance(v, float):
+                assert b[k] == pytest.approx(v, rel=1e-4, abs=1e-6), (stage, k)
+    table = read_table(out / "crystallization.csv")
+    steps = {s: sorted({int(r["step"]) for r in table if r["stage"] == s})
+             for s in ("pretrain", "sft", "rl")}
+    assert steps == {"pretrain": [200, 400], "sft": [50, 100], "rl": [8, 16]}

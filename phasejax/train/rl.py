@@ -14,6 +14,7 @@ which keeps the policy near the SFT model.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Sequence
 
 import jax
@@ -35,10 +36,17 @@ class RLLog(NamedTuple):
 def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
          option_ids: Sequence[Sequence[int]], reward: Sequence[float], *, steps: int,
          group: int = 16, prompts_per_step: int = 8, beta: float = 0.05, lr: float = 1e-3,
-         reward_other: float = 0.0, log_every: int = 5,
-         on_step: Optional[Callable[[int], None]] = None,
+         reward_other: float = 0.0, log_every: int = 5, checkpoint_every: int = 0,
+         folder=None, save: Optional[Callable] = None,
          progress: Optional[Callable] = None) -> RLLog:
-    """Train ``model`` in place against ``reference`` (frozen)."""
+    """Train ``model`` in place against ``reference`` (frozen).
+
+    With ``folder`` and ``checkpoint_every``, the model (``save(model, path)``) and optimizer
+    state are written every ``checkpoint_every`` steps and a rerun resumes from the last one;
+    step ``i`` draws its prompts and answers from ``(key, i)`` alone, so a resumed run
+    continues exactly as an uninterrupted one would.
+    """
+    from phasejax.train.loop import _ckpt_dirs, _restore, _store
     reward = np.asarray(reward, np.float32)
     if reward.shape != (len(option_ids),):
         raise ValueError(f"reward has {reward.size} entries for {len(option_ids)} options")
@@ -49,6 +57,15 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     ref_graph, ref_params, ref_rest = nnx.split(reference, nnx.Param, ...)
     opt_state = tx.init(params)
+    start = 0
+    folder = None if folder is None else Path(folder)
+    if folder is not None and _ckpt_dirs(folder):
+        last = _ckpt_dirs(folder)[-1]
+        start = int(last.name.split("_")[-1])
+        params, opt_state = _restore(last, params, opt_state)
+        nnx.update(model, params)
+        if progress:
+            progress(f"rl resumed from {last.name}")
 
     def seq_logp(gd, p, r, toks, mask, n_prompt):
         m = nnx.merge(gd, p, r)
@@ -71,12 +88,13 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
         updates, s = tx.update(g, s, p)
         return optax.apply_updates(p, updates), s, kl
 
-    rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+    seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     rec_steps, rec_reward, rec_kl, window_r, window_k = [], [], [], [], []
     t_run, n_ans = 0.0, 0
-    for i in range(steps):
+    for i in range(start, steps):
         t0 = time.perf_counter()
         nnx.update(model, params)
+        rng = np.random.default_rng([seed, i])
         pick = rng.choice(len(prompts), size=prompts_per_step, replace=len(prompts) <
                           prompts_per_step)
         batch = [prompts[j] for j in pick]
@@ -100,7 +118,7 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
                                            jnp.asarray(mask), jnp.asarray(adv))
         window_r.append(float(r.mean()))
         window_k.append(float(kl))
-        if i > 0:
+        if i > start:
             t_run += time.perf_counter() - t0
             n_ans += r.size
         if (i + 1) % log_every == 0 or i + 1 == steps:
@@ -111,9 +129,13 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
             if progress:
                 progress(f"rl step {i + 1}/{steps} reward {rec_reward[-1]:.3f} "
                          f"kl {rec_kl[-1]:.4f}")
-        if on_step is not None:
+        if folder is not None and checkpoint_every and ((i + 1) % checkpoint_every == 0
+                                                        or i + 1 == steps):
             nnx.update(model, params)
-            on_step(i + 1)
+            path = folder / f"step_{i + 1:06d}"
+            if save is not None:
+                save(model, path)
+            _store(path, params, opt_state)
     nnx.update(model, params)
     return RLLog(np.asarray(rec_steps), np.asarray(rec_reward), np.asarray(rec_kl),
                  n_ans / t_run if t_run > 0 else float("nan"))
