@@ -75,15 +75,8 @@ def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 
     tx = optax.adamw(schedule(lr, steps, warmup), weight_decay=weight_decay)
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     opt_state = tx.init(params)
-    start = 0
     folder = None if folder is None else Path(folder)
-    if folder is not None and _ckpt_dirs(folder):
-        last = _ckpt_dirs(folder)[-1]
-        start = int(re.search(r"step_(\d+)", last.name).group(1))
-        params, opt_state = _restore(last, params, opt_state)
-        nnx.update(model, params)
-        if progress:
-            progress(f"resumed from {last.name}")
+    start, params, opt_state = resume(model, params, opt_state, folder, progress)
     data = (jnp.asarray(tokens), jnp.asarray(attention), jnp.asarray(loss_mask, jnp.float32))
 
     def loss_fn(p, idx):
@@ -118,17 +111,41 @@ def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 
             window = []
             if progress:
                 progress(f"step {i + 1}/{steps} loss {losses[-1]:.4f}")
-        if folder is not None and checkpoint_every and ((i + 1) % checkpoint_every == 0
-                                                        or i + 1 == steps):
-            nnx.update(model, params)
-            path = folder / f"step_{i + 1:06d}"
-            if save is not None:
-                save(model, path)
-            _store(path, params, opt_state)
+        path = checkpoint(model, params, opt_state, folder, i + 1, checkpoint_every, steps,
+                          save)
+        if path is not None:
             checkpoints.append((i + 1, path))
     nnx.update(model, params)
     rate = tokens_per_step * n_timed / t_run if t_run > 0 else float("nan")
     return TrainLog(np.asarray(recorded), np.asarray(losses), rate, checkpoints)
+
+
+def resume(model, params, opt_state, folder: Optional[Path], progress=None):
+    """``(start step, params, opt_state)`` from the last complete checkpoint in ``folder``."""
+    if folder is None or not _ckpt_dirs(folder):
+        return 0, params, opt_state
+    last = _ckpt_dirs(folder)[-1]
+    params, opt_state = _restore(last, params, opt_state)
+    nnx.update(model, params)
+    if progress:
+        progress(f"resumed from {last.name}")
+    return int(re.search(r"step_(\d+)", last.name).group(1)), params, opt_state
+
+
+def checkpoint(model, params, opt_state, folder: Optional[Path], step: int, every: int,
+               steps: int, save: Optional[Callable] = None) -> Optional[Path]:
+    """Write ``folder/step_N`` (model via ``save``, then optimizer state) when it is due.
+
+    The optimizer state is written last, so a folder counts as complete only once it has it.
+    """
+    if folder is None or not every or (step % every and step != steps):
+        return None
+    nnx.update(model, params)
+    path = folder / f"step_{step:06d}"
+    if save is not None:
+        save(model, path)
+    _store(path, params, opt_state)
+    return path
 
 
 def _store(path: Path, params, opt_state):

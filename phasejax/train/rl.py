@@ -46,7 +46,7 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
     step ``i`` draws its prompts and answers from ``(key, i)`` alone, so a resumed run
     continues exactly as an uninterrupted one would.
     """
-    from phasejax.train.loop import _ckpt_dirs, _restore, _store
+    from phasejax.train.loop import checkpoint, resume
     reward = np.asarray(reward, np.float32)
     if reward.shape != (len(option_ids),):
         raise ValueError(f"reward has {reward.size} entries for {len(option_ids)} options")
@@ -57,15 +57,8 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     ref_graph, ref_params, ref_rest = nnx.split(reference, nnx.Param, ...)
     opt_state = tx.init(params)
-    start = 0
     folder = None if folder is None else Path(folder)
-    if folder is not None and _ckpt_dirs(folder):
-        last = _ckpt_dirs(folder)[-1]
-        start = int(last.name.split("_")[-1])
-        params, opt_state = _restore(last, params, opt_state)
-        nnx.update(model, params)
-        if progress:
-            progress(f"rl resumed from {last.name}")
+    start, params, opt_state = resume(model, params, opt_state, folder, progress)
 
     def seq_logp(gd, p, r, toks, mask, n_prompt):
         m = nnx.merge(gd, p, r)
@@ -129,13 +122,7 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
             if progress:
                 progress(f"rl step {i + 1}/{steps} reward {rec_reward[-1]:.3f} "
                          f"kl {rec_kl[-1]:.4f}")
-        if folder is not None and checkpoint_every and ((i + 1) % checkpoint_every == 0
-                                                        or i + 1 == steps):
-            nnx.update(model, params)
-            path = folder / f"step_{i + 1:06d}"
-            if save is not None:
-                save(model, path)
-            _store(path, params, opt_state)
+        checkpoint(model, params, opt_state, folder, i + 1, checkpoint_every, steps, save)
     nnx.update(model, params)
     return RLLog(np.asarray(rec_steps), np.asarray(rec_reward), np.asarray(rec_kl),
                  n_ans / t_run if t_run > 0 else float("nan"))
