@@ -16,9 +16,9 @@ Hugging Face folders under ``checkpoints/`` that ``lm.path=`` can load.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -35,6 +35,7 @@ from phasejax.probe.hf_writer import save_folder
 from phasejax.probe.loading import LoadedModel
 from phasejax.probe.measure import ProbeSettings, encode_options, encode_prompt, measure_choice
 from phasejax.probe.measure import prompt_text
+from phasejax.probe.scoring import LowCapturedMass
 from phasejax.train import corpus as C
 from phasejax.train.loop import encode, train
 from phasejax.train.rl import grpo
@@ -63,11 +64,9 @@ def check(cfg, world: C.World):
 
 
 def phase_row(lm, task, seed, stage, step, total_step):
-    with np.errstate(all="ignore"):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _, arr = measure_choice(lm, task, ProbeSettings(temperatures=(1.0,)))
+    with warnings.catch_warnings():      # an untrained model captures little mass
+        warnings.simplefilter("ignore", LowCapturedMass)
+        _, arr = measure_choice(lm, task, ProbeSettings(temperatures=(1.0,)))
     P = arr["p"][:, 0]
     st = D.phase_statistics(P, seed)
     return dict(stage=stage, step=step, total_step=total_step,

@@ -98,11 +98,11 @@ def encode_prompt(lm, text: str, form: str) -> list[int]:
 def encode_options(lm, task, form: str) -> list[list[int]]:
     """Token ids of ``" option" + terminator`` (end of turn resolved to the model's token)."""
     term = task.terminator.get(form) or ""
+    eot = end_of_turn_id(lm) if term == tasks_mod.END_OF_TURN else None   # one render
     out = []
     for o in task.options:
-        if term == tasks_mod.END_OF_TURN:
-            ids = lm.tokenizer.encode(f" {o}", add_special_tokens=False).ids
-            ids = ids + [end_of_turn_id(lm)]
+        if eot is not None:
+            ids = lm.tokenizer.encode(f" {o}", add_special_tokens=False).ids + [eot]
         else:
             ids = lm.tokenizer.encode(f" {o}{term}", add_special_tokens=False).ids
         out.append(ids)
