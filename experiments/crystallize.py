@@ -1,17 +1,28 @@
 """Watch a decoder crystallize: pretrain → SFT → RL, phase statistics at every checkpoint.
 
-    python -m experiments.crystallize                 # the CPU preset (a few minutes)
+    python -m experiments.crystallize                                  # CPU preset, ~40 s
     python -m experiments.sweep experiment=crystallize
+    python -m experiments.crystallize crystallize.base=embedded crystallize.lora.rank=8 \
+        crystallize.dtype=bfloat16                                     # post-train SmolLM2
+    python -m experiments.crystallize 'crystallize.chain=[/m/base,/m/sft,/m/dpo,/m/rl]'
 
-A fresh Llama-family decoder is pretrained on the synthetic world of
-:mod:`phasejax.train.corpus` (many framings, each with its own number convention), fine-tuned on
-chats that answer every framing from one *seed* convention, then trained with a group-baseline
-policy gradient and a KL penalty toward the SFT model under a reward over the options. At every
-checkpoint the probe measures the exact answer distributions on held-out phrasings and the
-shared statistics give the phase label. Writes ``crystallization.csv`` (one row per checkpoint ×
-statistic), ``training.csv`` (losses and rewards), ``summary.json`` (stages, timings, tokens/s)
-and ``crystallization.png`` (statistics against training step, phases shaded); checkpoints are
-Hugging Face folders under ``checkpoints/`` that ``lm.path=`` can load.
+By default a fresh Llama-family decoder is pretrained on the synthetic world of
+:mod:`phasejax.train.corpus` (many framings, each with its own number convention). With
+``crystallize.base`` any model the probe loads (Hugging Face folder, GGUF, ``embedded``) is
+post-trained instead: the world's prompts are rendered in that model's chat format
+(:mod:`phasejax.train.chat`). SFT answers every prompt from one *seed* distribution (or reads a
+JSON-lines file, ``crystallize.sft.data``); RL is a group-baseline policy gradient with a KL
+penalty toward the SFT model, rewarding a preference over options or the match to a target
+distribution. Full fine-tuning or LoRA, float32 or bfloat16, on JAX's default device (the
+accelerator when one is installed). At every checkpoint the probe measures the exact answer
+distributions on held-out phrasings and the shared statistics give the phase label.
+``crystallize.chain`` measures an existing checkpoint series instead of training.
+
+Writes ``crystallization.csv`` (one row per checkpoint × statistic), ``training.csv`` (losses,
+rewards, KL), ``summary.json`` (stages, timings, tokens/s, device, trainable parameters) and
+``crystallization.png`` (statistics against training step, phases shaded); checkpoints are
+Hugging Face folders under ``checkpoints/`` that ``lm.path=`` can load. Every input is checked
+before a model is loaded, the model before training; a rerun resumes from the checkpoints.
 """
 
 from __future__ import annotations
@@ -31,13 +42,14 @@ from omegaconf import DictConfig, OmegaConf
 from phasejax import distributions as D
 from phasejax import io
 from phasejax.probe.decoder import Decoder, DecoderConfig
-from phasejax.probe.hf_writer import save_folder
-from phasejax.probe.loading import LoadedModel
-from phasejax.probe.measure import ProbeSettings, encode_options, encode_prompt, measure_choice
-from phasejax.probe.measure import prompt_text
+from phasejax.probe.hf_writer import hf_config, save_folder
+from phasejax.probe.loading import LoadedModel, load_model, resolve_dtype, resolve_path
+from phasejax.probe.measure import ProbeSettings, end_of_turn_id, measure_choice, resolve_form
 from phasejax.probe.scoring import LowCapturedMass
 from phasejax.train import corpus as C
-from phasejax.train.loop import encode, train
+from phasejax.train.chat import drawn_set, encoded_task, file_set, read_records
+from phasejax.train.lora import LoRA, n_trainable, parametrize
+from phasejax.train.loop import checkpoint_dirs, encode, train
 from phasejax.train.rl import grpo
 
 log = logging.getLogger(__name__)
@@ -46,27 +58,75 @@ PHASE_COLOURS = {"liquid": "#9ecae1", "nucleated": "#fdae6b", "settled": "#a1d99
                  "collapsed": "#d9d9d9"}
 
 
-def check(cfg, world: C.World):
-    """Every configuration error, before any training."""
-    c = cfg.crystallize
-    errors = []
-    if c.seed_convention not in world.conventions:
-        errors.append(f"seed_convention {c.seed_convention!r} not in "
-                      f"{sorted(world.conventions)}")
+def seed_distribution(c, world: C.World) -> np.ndarray:
+    """The SFT seed: a convention's name or ten probabilities over the options."""
+    s = c.seed_convention
+    if isinstance(s, str):
+        if s not in world.conventions:
+            raise ValueError(f"seed_convention {s!r} not in {sorted(world.conventions)} "
+                             "(or give ten probabilities)")
+        return world.conventions[s]
+    p = np.asarray(list(s), float)
+    if p.shape != (len(C.OPTIONS),) or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
+        raise ValueError(f"seed_convention must be {len(C.OPTIONS)} probabilities summing to 1; "
+                         f"got {p.tolist()}")
+    return p
+
+
+def reward_vector(c) -> np.ndarray:
     unknown = sorted(set(map(str, c.reward)) - set(C.OPTIONS))
     if unknown:
-        errors.append(f"reward names options {unknown} outside the task's {list(C.OPTIONS)}")
+        raise ValueError(f"reward names options {unknown} outside the task's {list(C.OPTIONS)}")
+    if c.reward_kind not in ("preference", "target"):
+        raise ValueError(f"reward_kind={c.reward_kind!r}; expected preference or target")
+    r = np.zeros(len(C.OPTIONS))
+    for k, v in c.reward.items():
+        r[C.OPTIONS.index(str(k))] = float(v)
+    if c.reward_kind == "target" and (np.any(r < 0) or not np.isclose(r.sum(), 1.0)):
+        raise ValueError(f"reward_kind=target needs a distribution over the options summing to "
+                         f"1; got {dict(c.reward)}")
+    return r
+
+
+def lora_spec(c) -> LoRA | None:
+    if c.lora.rank == 0:
+        return None
+    return LoRA(int(c.lora.rank), float(c.lora.alpha), tuple(c.lora.targets))
+
+
+def check(cfg, world: C.World):
+    """Every configuration error that needs no model, before anything is loaded or trained."""
+    c = cfg.crystallize
+    errors = []
+    for fn in (lambda: seed_distribution(c, world), lambda: reward_vector(c),
+               lambda: lora_spec(c), lambda: resolve_dtype(c.dtype),
+               lambda: c.sft.data and read_records(c.sft.data, C.probe_task(world, False))):
+        try:
+            fn()
+        except (ValueError, FileNotFoundError) as e:
+            errors.append(str(e))
     for stage in ("pretrain", "sft", "rl"):
         if c[stage].steps < 1:
             errors.append(f"{stage}.steps must be >= 1")
+    for p in ([c.base] if c.base else []) + list(c.chain):
+        if not resolve_path(p).exists():
+            errors.append(f"no model file or folder at {resolve_path(p)}")
     if errors:
         raise ValueError("crystallize: " + "; ".join(errors))
 
 
-def phase_row(lm, task, seed, stage, step, total_step):
+def loaded_base(c, out: Path):
+    """The model to post-train, with every check that needs it done before any training."""
+    lm = load_model(c.base, c.dtype)
+    form = resolve_form(lm, c.form)
+    hf_config(lm.config)                       # checkpoints must be writable
+    return lm, form
+
+
+def phase_row(lm, task, seed, stage, step, total_step, form="auto"):
     with warnings.catch_warnings():      # an untrained model captures little mass
         warnings.simplefilter("ignore", LowCapturedMass)
-        _, arr = measure_choice(lm, task, ProbeSettings(temperatures=(1.0,)))
+        _, arr = measure_choice(lm, task, ProbeSettings(form=form, temperatures=(1.0,)))
     P = arr["p"][:, 0]
     st = D.phase_statistics(P, seed)
     return dict(stage=stage, step=step, total_step=total_step,
@@ -77,56 +137,72 @@ def phase_row(lm, task, seed, stage, step, total_step):
                 phase=D.phase_label(st))
 
 
+def device() -> str:
+    d = jax.devices()[0]
+    return f"{d.platform}:{d.device_kind}"
+
+
 def run(cfg, out: Path) -> dict:
     c = cfg.crystallize
     world = C.World()
     check(cfg, world)
-    tk = C.tokenizer(world)
-    eot = tk.token_to_id("<eot>")
-    dc = DecoderConfig(vocab_size=tk.get_vocab_size(), hidden_size=c.model.hidden_size,
-                       intermediate_size=c.model.intermediate_size,
-                       num_layers=c.model.num_layers, num_heads=c.model.num_heads,
-                       num_kv_heads=c.model.num_kv_heads, max_position=64)
-    model = Decoder(dc, nnx.Rngs(c.seed))
-    lm = LoadedModel(model, dc, tk, C.CHAT_TEMPLATE, (eot,))
+    if c.chain:
+        return run_chain(cfg, out, world)
     task = C.probe_task(world, held_out=True)
-    seed = world.conventions[c.seed_convention]
+    train_task = C.probe_task(world, held_out=False)
+    seed = seed_distribution(c, world)
+    reward = reward_vector(c)
+    lora = lora_spec(c)
     key = jax.random.key(c.seed)
     ckpt = out / "checkpoints"
-    save = lambda m, path: save_folder(m, path, tk, C.CHAT_TEMPLATE, eos_token_id=eot)
+    if c.base:
+        lm, form = loaded_base(c, out)
+        stages = ("sft", "rl")
+    else:
+        tk = C.tokenizer(world)
+        eot = tk.token_to_id("<eot>")
+        dc = DecoderConfig(vocab_size=tk.get_vocab_size(), hidden_size=c.model.hidden_size,
+                           intermediate_size=c.model.intermediate_size,
+                           num_layers=c.model.num_layers, num_heads=c.model.num_heads,
+                           num_kv_heads=c.model.num_kv_heads, max_position=64)
+        model = Decoder(dc, nnx.Rngs(c.seed), resolve_dtype(c.dtype))
+        lm, form = LoadedModel(model, dc, tk, C.CHAT_TEMPLATE, (eot,)), "chat"
+        stages = ("pretrain", "sft", "rl")
+    model = lm.model
+    sft_rows = (file_set(lm, train_task, form, read_records(c.sft.data, train_task))
+                if c.sft.data else drawn_set(lm, train_task, form, seed, c.sft.documents,
+                                             c.seed + 1))
+    eos = end_of_turn_id(lm) if form == "chat" else (lm.stop_ids or (None,))[0]
+    save = lambda m, path: save_folder(m, path, lm.tokenizer, lm.chat_template,
+                                       eos_token_id=eos)
     rows, train_rows, timings, rates = [], [], {}, {}
     offset = 0
 
     def measure_folder(folder: Path, stage: str):
         """Every checkpoint on disk (a resumed run measures the earlier ones too)."""
-        from phasejax.probe.loading import load_model
-        from phasejax.train.loop import _ckpt_dirs
-
-        for path in _ckpt_dirs(folder):
+        for path in checkpoint_dirs(folder):
             step = int(path.name.split("_")[-1])
-            ck = load_model(path)
-            rows.append(phase_row(LoadedModel(ck.model, dc, tk, C.CHAT_TEMPLATE, (eot,)),
-                                  task, seed, stage, step, offset + step))
-
-    def measure(stage, step):
-        rows.append(phase_row(lm, task, seed, stage, step, offset + step))
+            rows.append(phase_row(load_model(path, c.dtype), task, seed, stage, step,
+                                  offset + step, form))
         r = rows[-1]
         log.info("%s step %d: I=%.3f distinct=%d overlap=%.3f retention=%.3f -> %s", stage,
-                 step, r["mutual_information"], r["n_distinct"], r["seed_overlap"],
+                 r["step"], r["mutual_information"], r["n_distinct"], r["seed_overlap"],
                  r["support_retention"], r["phase"])
 
-    measure("init", 0)
-    for stage, docs, reply in (
-            ("pretrain", C.pretraining_documents(world, c.pretrain.documents, c.seed), None),
-            ("sft", C.sft_documents(world, seed, c.sft.documents, c.seed + 1),
-             tk.token_to_id("<assistant>"))):
+    rows.append(phase_row(lm, task, seed, "init" if not c.base else "base", 0, 0, form))
+    for stage in stages[:-1]:
         s = c[stage]
-        toks, att, mask = encode(tk, docs, c.width, reply_after=reply)
+        if stage == "pretrain":
+            toks, att, mask = encode(lm.tokenizer, C.pretraining_documents(
+                world, s.documents, c.seed), c.width)
+        else:
+            toks, att, mask = sft_rows
         t0 = time.perf_counter()
-        tl = train(model, jax.random.fold_in(key, len(timings)), toks, att, mask,
-                   steps=s.steps, batch=s.batch, lr=s.lr, warmup=s.warmup,
+        tl = train(model, jax.random.fold_in(key, ("pretrain", "sft").index(stage)), toks, att,
+                   mask, steps=s.steps, batch=s.batch, lr=s.lr, warmup=s.warmup,
                    checkpoint_every=s.checkpoint_every, folder=ckpt / stage, save=save,
-                   log_every=max(1, s.checkpoint_every // 4), progress=log.info)
+                   log_every=max(1, s.checkpoint_every // 4), progress=log.info,
+                   lora=None if stage == "pretrain" else lora)
         timings[stage] = time.perf_counter() - t0
         rates[f"{stage}_tokens_per_s"] = tl.tokens_per_s
         train_rows += [dict(stage=stage, step=int(a), total_step=offset + int(a),
@@ -137,26 +213,46 @@ def run(cfg, out: Path) -> dict:
         offset += s.steps
     s = c.rl
     reference = nnx.clone(model)
-    train_task = C.probe_task(world, held_out=False)
-    prompts = [encode_prompt(lm, prompt_text(lm, train_task, p, "chat"), "chat")
-               for p in train_task.prompts]
-    options = encode_options(lm, train_task, "chat")
-    reward = np.zeros(len(C.OPTIONS))
-    for k, v in c.reward.items():
-        reward[C.OPTIONS.index(str(k))] = float(v)
-
+    prompts, options = encoded_task(lm, train_task, form)
     t0 = time.perf_counter()
     rl = grpo(model, reference, jax.random.fold_in(key, 99), prompts, options, reward,
               steps=s.steps, group=s.group, prompts_per_step=s.prompts_per_step, beta=s.beta,
               lr=s.lr, log_every=max(1, s.checkpoint_every // 2),
               checkpoint_every=s.checkpoint_every, folder=ckpt / "rl", save=save,
-              progress=log.info)
+              progress=log.info, lora=lora, target=c.reward_kind == "target")
     timings["rl"] = time.perf_counter() - t0
     rates["rl_answers_per_s"] = rl.answers_per_s
     measure_folder(ckpt / "rl", "rl")
     for q, vals in (("reward", rl.reward), ("kl", rl.kl)):
         train_rows += [dict(stage="rl", step=int(a), total_step=offset + int(a), quantity=q,
                             value=float(b)) for a, b in zip(rl.steps, vals)]
+    final = {stage: next(r for r in reversed(rows) if r["stage"] == stage) for stage in stages}
+    summary = dict(config=OmegaConf.to_container(c, resolve=True), timings_s=timings, **rates,
+                   final=final, seed_distribution=seed.tolist(), device=device(), form=form,
+                   trainable_parameters=n_trainable(parametrize(model, lora)[2]))
+    write_results(out, rows, train_rows, summary)
+    return summary
+
+
+def run_chain(cfg, out: Path, world: C.World) -> dict:
+    """Measure an existing checkpoint series (base → SFT → DPO → RL …) in order, no training."""
+    c = cfg.crystallize
+    task = C.probe_task(world, held_out=True)
+    seed = seed_distribution(c, world)
+    rows = []
+    for i, p in enumerate(c.chain):
+        lm = load_model(p, c.dtype)
+        name = resolve_path(p).stem
+        rows.append(phase_row(lm, task, seed, name, i, i, resolve_form(lm, c.form)))
+        log.info("[%d/%d] %s: I=%.3f overlap=%.3f -> %s", i + 1, len(c.chain), name,
+                 rows[-1]["mutual_information"], rows[-1]["seed_overlap"], rows[-1]["phase"])
+    summary = dict(config=OmegaConf.to_container(c, resolve=True), seed_distribution=seed.tolist(),
+                   final={r["stage"]: r for r in rows}, device=device())
+    write_results(out, rows, [], summary)
+    return summary
+
+
+def write_results(out: Path, rows, train_rows, summary):
     table = [dict(stage=r["stage"], step=r["step"], total_step=r["total_step"], statistic=k,
                   value=v, phase=r["phase"]) for r in rows for k, v in r.items()
              if k not in ("stage", "step", "total_step", "phase")]
@@ -164,13 +260,8 @@ def run(cfg, out: Path) -> dict:
                    ["stage", "step", "total_step", "statistic", "value", "phase"])
     io.write_table(out / "training.csv", train_rows,
                    ["stage", "step", "total_step", "quantity", "value"])
-    final = {stage: next(r for r in reversed(rows) if r["stage"] == stage)
-             for stage in ("pretrain", "sft", "rl")}
-    summary = dict(config=OmegaConf.to_container(c, resolve=True), timings_s=timings, **rates,
-                   final=final, seed_distribution=seed.tolist())
     io.write_json(out / "summary.json", summary)
     plot(rows, train_rows, out / "crystallization.png")
-    return summary
 
 
 def plot(rows, train_rows, path):

@@ -1,5 +1,7 @@
 """Crystallization on CPU: liquid after pretraining, nucleated after SFT, settled after RL."""
 
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from omegaconf import OmegaConf
 from phasejax.io import read_table
 from phasejax.probe.decoder import Decoder, DecoderConfig
 from phasejax.train import corpus as C
+from phasejax.train.chat import drawn_set, read_records
 from phasejax.train.loop import encode, train
 from test_sweep import composed
 
@@ -90,10 +93,64 @@ def test_bad_configuration_fails_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"reward names options \['11'\]"):
         crystallize.run(cfg, tmp_path)
     assert not list(tmp_path.iterdir())
+    for override, message in (
+            ("crystallize.seed_convention=[0.5,0.5]", "seed_convention must be 10 probabilities"),
+            ("+crystallize.reward.3=0.5", r"reward_kind=target needs a distribution"),
+            ("crystallize.reward_kind=mystery", "reward_kind='mystery'"),
+            ("crystallize.pretrain.steps=0", "pretrain.steps must be >= 1"),
+            ("crystallize.lora.targets=[attn]", r"LoRA targets \['attn'\]"),
+            ("crystallize.dtype=float16", "dtype 'float16'"),
+            (f"crystallize.base={tmp_path / 'nowhere'}", "no model file or folder"),
+            (f"crystallize.chain=[{tmp_path / 'nowhere'}]", "no model file or folder"),
+            (f"crystallize.sft.data={tmp_path / 'none.jsonl'}", "SFT file .* not found")):
+        with pytest.raises(ValueError, match=message):
+            crystallize.run(composed("experiment=crystallize", "crystallize.lora.rank=4",
+                                     "crystallize.reward_kind=target", override), tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_sft_file_is_checked_whole_before_training(tmp_path):
+    from experiments import crystallize
+
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"user": "pick a number", "answer": "4"}\n\n'
+                    '{"user": "any number?", "answer": 6}\n')
+    task = C.probe_task(C.World(), held_out=False)
+    assert read_records(good, task) == [("pick a number", "4"), ("any number?", "6")]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"user": "pick", "answer": "4"}\nnot json\n{"user": "x", "answer": "11"}\n'
+                   '{"answer": "3"}\n')
+    with pytest.raises(ValueError, match=r"line 2: JSONDecodeError.*line 3: .*'11' is not an "
+                                         r"option.*line 4: KeyError"):
+        read_records(bad, task)
+    with pytest.raises(ValueError, match="does not parse"):
+        crystallize.run(composed("experiment=crystallize", f"crystallize.sft.data={bad}"),
+                        tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_sft_rows_are_what_the_probe_scores():
+    """A row is the probe's prompt followed by one option's tokens; loss on the option only."""
+    from phasejax.probe.loading import LoadedModel
+    from phasejax.probe.measure import encode_options, encode_prompt, prompt_text
+
+    world = C.World()
+    tk = C.tokenizer(world)
+    lm = LoadedModel(None, None, tk, C.CHAT_TEMPLATE, (tk.token_to_id("<eot>"),))
+    task = C.probe_task(world, held_out=False)
+    p = np.zeros(10)
+    p[6] = 1.0
+    toks, att, loss = drawn_set(lm, task, "chat", p, 50, seed=3)
+    options = encode_options(lm, task, "chat")
+    prompts = {tuple(encode_prompt(lm, prompt_text(lm, task, q, "chat"), "chat"))
+               for q in task.prompts}
+    for t, a, w in zip(toks, att, loss):
+        n = int(a.sum())
+        assert list(t[w]) == options[6] and w[n - len(options[6]):n].all()
+        assert tuple(t[:n - len(options[6])]) in prompts
+    assert tk.decode(list(toks[0][loss[0]]), skip_special_tokens=False) == "7 <eot>"
     with pytest.raises(ValueError, match="seed distribution must be 10 probabilities"):
-        C.sft_documents(C.World(), [0.5, 0.5], 10)
-    with pytest.raises(ValueError, match="no reply marker"):
-        encode(C.tokenizer(C.World()), ["hello world"], 8, reply_after=3)
+        drawn_set(lm, task, "chat", [0.5, 0.5], 10)
 
 
 def test_killed_run_resumes_from_its_checkpoints(run):
@@ -117,3 +174,129 @@ def test_killed_run_resumes_from_its_checkpoints(run):
     steps = {s: sorted({int(r["step"]) for r in table if r["stage"] == s})
              for s in ("pretrain", "sft", "rl")}
     assert steps == {"pretrain": [200, 400], "sft": [50, 100], "rl": [8, 16]}
+
+
+def test_lora_starts_at_the_base_and_checkpoints_do_not_compound(tmp_path):
+    """B = 0 reproduces the base; writing merged checkpoints mid-run changes nothing; a killed
+    LoRA run resumes to the same adapters."""
+    from phasejax.train.lora import LoRA, parametrize
+
+    world = C.World()
+    tk = C.tokenizer(world)
+    cfg = DecoderConfig(vocab_size=tk.get_vocab_size(), hidden_size=32, intermediate_size=64,
+                        num_layers=1, num_heads=2, num_kv_heads=1, max_position=64)
+    toks, att, mask = encode(tk, C.pretraining_documents(world, 200, 0), 32)
+    lora = LoRA(rank=2, alpha=4.0)
+    base = Decoder(cfg, nnx.Rngs(0))
+    _, _, adapters, to_params = parametrize(base, lora)
+    for a, b in zip(jax.tree.leaves(to_params(adapters)),
+                    jax.tree.leaves(nnx.state(base, nnx.Param))):
+        assert np.array_equal(a, b)
+    assert len(adapters) == 4                       # q, k, v, o of the one layer
+    kw = dict(steps=24, batch=16, lr=1e-2, log_every=8, lora=lora)
+
+    def params(m):
+        return jax.tree.leaves(nnx.state(m, nnx.Param))
+
+    plain = Decoder(cfg, nnx.Rngs(0))
+    log = train(plain, jax.random.key(1), toks, att, mask, **kw)
+    assert log.loss[-1] < log.loss[0] - 0.3
+    saved = Decoder(cfg, nnx.Rngs(0))
+    train(saved, jax.random.key(1), toks, att, mask, **kw, checkpoint_every=4,
+          folder=tmp_path / "a")
+    assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(params(plain), params(saved)))
+    part = Decoder(cfg, nnx.Rngs(0))
+    train(part, jax.random.key(1), toks, att, mask, **{**kw, "steps": 12}, checkpoint_every=4,
+          folder=tmp_path / "b")
+    resumed = Decoder(cfg, nnx.Rngs(0))                # the base again, as after a restart
+    train(resumed, jax.random.key(1), toks, att, mask, **kw, checkpoint_every=4,
+          folder=tmp_path / "b")
+    assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(params(plain), params(resumed)))
+    untouched = params(Decoder(cfg, nnx.Rngs(0)))     # only the targeted kernels moved
+    moved = {jax.tree_util.keystr(p) for (p, x), y in zip(
+        jax.tree_util.tree_flatten_with_path(nnx.state(plain, nnx.Param))[0], untouched)
+        if not np.array_equal(x, y)}
+    assert moved and all(any(t in m for t in lora.targets) for m in moved)
+
+
+def test_post_trains_a_loaded_folder_with_lora_in_bfloat16(run, tmp_path):
+    """The pretrained checkpoint, loaded from disk as any model would be, nucleates under LoRA
+    SFT in bfloat16 and settles under RL."""
+    from experiments import crystallize
+    from phasejax.probe.loading import load_model
+
+    out, _ = run
+    base = out / "checkpoints" / "pretrain" / "step_000400"
+    s = crystallize.run(composed(
+        "experiment=crystallize", f"crystallize.base={base}", "crystallize.dtype=bfloat16",
+        "crystallize.lora.rank=4", "crystallize.sft.steps=80", "crystallize.sft.lr=3e-3",
+        "crystallize.sft.checkpoint_every=40", "crystallize.rl.steps=16",
+        "crystallize.rl.checkpoint_every=8", "crystallize.rl.lr=1e-3"), tmp_path)
+    assert set(s["final"]) == {"sft", "rl"} and s["device"].startswith(jax.default_backend())
+    first = read_table(tmp_path / "crystallization.csv")[0]
+    assert first["stage"] == "base"
+    assert s["final"]["sft"]["phase"] == "nucleated" and s["final"]["sft"]["seed_overlap"] > 0.95
+    assert s["final"]["rl"]["support_retention"] > 0.95
+    assert s["final"]["rl"]["js_to_seed"] > s["final"]["sft"]["js_to_seed"]
+    assert s["trainable_parameters"] < 0.1 * sum(
+        x.size for x in jax.tree.leaves(nnx.state(load_model(base).model, nnx.Param)))
+    lm = load_model(tmp_path / "checkpoints" / "rl" / "step_000016", "bfloat16")
+    assert lm.chat_template == C.CHAT_TEMPLATE
+
+
+def test_rl_matches_a_target_distribution(run):
+    """reward = ln q(a) − ln π(a|x): the exact answer distribution moves onto the target."""
+    from phasejax.probe.loading import load_model
+    from phasejax.probe.measure import ProbeSettings, measure_choice
+    from phasejax.train.chat import encoded_task
+    from phasejax.train.rl import grpo
+
+    out, _ = run
+    lm = load_model(out / "checkpoints" / "sft" / "step_000100")
+    task = C.probe_task(C.World(), held_out=False)
+    q = np.zeros(10)
+    q[[1, 3]] = 0.5, 0.5                                  # "2" and "4", both in the seed's support
+
+    def tv():
+        _, a = measure_choice(lm, task, ProbeSettings(form="chat", temperatures=(1.0,)))
+        return 0.5 * np.abs(a["p"][:, 0] - q).sum(-1).max()
+
+    before = tv()
+    prompts, options = encoded_task(lm, task, "chat")
+    log = grpo(lm.model, nnx.clone(lm.model), jax.random.key(0), prompts, options, q, steps=40,
+               group=16, prompts_per_step=8, beta=0.0, lr=1e-3, target=True)
+    assert before > 0.3 and tv() < 0.08, (before, tv())
+    assert log.reward[-1] > log.reward[0]                 # −KL(π‖q) rises toward 0
+    with pytest.raises(ValueError, match="sum to 1"):
+        grpo(lm.model, lm.model, jax.random.key(0), prompts, options, 2 * q, steps=1,
+             target=True)
+
+
+def test_bad_model_fails_before_training(tmp_path):
+    from experiments import crystallize
+    from phasejax.probe.loading import ModelFileError
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises((ModelFileError, ValueError, FileNotFoundError)):
+        crystallize.run(composed("experiment=crystallize", f"crystallize.base={broken}"),
+                        tmp_path / "a")
+    gpt2 = Path(__file__).parent / "parity" / "gpt2"
+    with pytest.raises(ValueError, match="saving family 'gpt2' is not supported"):
+        crystallize.run(composed("experiment=crystallize", f"crystallize.base={gpt2}",
+                                 "crystallize.form=completion"), tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_chain_mode_measures_an_existing_series(run, tmp_path):
+    from experiments import crystallize
+
+    out, _ = run
+    ck = out / "checkpoints"
+    chain = [ck / "pretrain" / "step_000400", ck / "sft" / "step_000100", ck / "rl" / "step_000016"]
+    s = crystallize.run(composed("experiment=crystallize",
+                                 "crystallize.chain=[" + ",".join(map(str, chain)) + "]"), tmp_path)
+    phases = [r["phase"] for r in s["final"].values()]
+    assert phases == ["liquid", "nucleated", "settled"]
+    assert (tmp_path / "crystallization.png").stat().st_size > 20_000

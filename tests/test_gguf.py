@@ -120,3 +120,41 @@ def test_cached_sampler_greedy_matches_full_forward_greedy(smollm):
     g = generate(model, jax.random.key(0), [ids], 7, temperature=0.0, stop_ids=stop)
     assert g.tokens[0, 0].tolist() == out
     assert "Paris" in decode(tk, g)[0][0]
+
+
+def test_post_training_rows_in_the_embedded_models_chat_format(smollm):
+    """The crystallization world rendered with SmolLM2's tokenizer and chat template."""
+    from phasejax.probe.loading import LoadedModel
+    from phasejax.train import corpus as C
+    from phasejax.train.chat import drawn_set
+
+    smollm = LoadedModel(*smollm)
+    p = np.zeros(10)
+    p[6] = 1.0
+    toks, att, loss = drawn_set(smollm, C.probe_task(C.World(), held_out=False), "chat", p, 4)
+    text = smollm.tokenizer.decode(list(toks[0][att[0]]), skip_special_tokens=False)
+    assert "<|im_start|>user\nyou are " in text
+    assert text.endswith("<|im_start|>assistant\nmy number is 7<|im_end|>")
+    assert smollm.tokenizer.decode(list(toks[0][loss[0]]), skip_special_tokens=False) == \
+        " 7<|im_end|>"
+
+
+@pytest.mark.slow
+def test_lora_sft_of_the_embedded_model(tmp_path):
+    """A few LoRA steps in bfloat16 on SmolLM2: the loss falls and the options gain mass."""
+    from experiments import crystallize
+    from test_sweep import composed
+
+    s = crystallize.run(composed(
+        "experiment=crystallize", "crystallize.base=embedded", "crystallize.dtype=bfloat16",
+        "crystallize.lora.rank=8", "crystallize.sft.steps=12", "crystallize.sft.batch=8",
+        "crystallize.sft.checkpoint_every=12", "crystallize.rl.steps=2", "crystallize.rl.group=4",
+        "crystallize.rl.prompts_per_step=2", "crystallize.rl.checkpoint_every=2"), tmp_path)
+    from phasejax.io import read_table
+    rows = read_table(tmp_path / "crystallization.csv")
+    captured = {r["stage"]: float(r["value"]) for r in rows if r["statistic"] == "captured_mass"}
+    assert captured["base"] < 0.05 and captured["sft"] > 0.5
+    assert s["final"]["sft"]["seed_overlap"] > 0.6
+    loss = [float(r["value"]) for r in read_table(tmp_path / "training.csv")
+            if r["quantity"] == "loss"]
+    assert loss[-1] < loss[0] / 2

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from phasejax.probe import safetensors_io
 from phasejax.probe.decoder import DecoderConfig, inverse_frequencies
@@ -180,3 +181,18 @@ def test_saved_folder_reloads_with_identical_logits(tmp_path, name):
     assert back.config == lm.config
     assert np.array_equal(np.asarray(back.model(ids, mask)), np.asarray(lm.model(ids, mask)))
     assert back.stop_ids == (1,) and back.chat_template == lm.chat_template
+
+
+def test_bfloat16_model_is_saved_in_bfloat16_and_reloads_exactly(tmp_path):
+    from phasejax.probe.hf_writer import save_folder
+
+    lm = load_model(PARITY / "llama", dtype="bfloat16")
+    out = save_folder(lm.model, tmp_path / "saved", lm.tokenizer, lm.chat_template)
+    head = safetensors_io.header(out / "model.safetensors")
+    assert {v["dtype"] for k, v in head.items() if not k.startswith("__")} == {"BF16"}
+    assert json.loads((out / "config.json").read_text())["torch_dtype"] == "bfloat16"
+    back = load_model(out, dtype="bfloat16")
+    a = jax.tree.leaves(nnx.state(lm.model, nnx.Param))
+    b = jax.tree.leaves(nnx.state(back.model, nnx.Param))
+    assert all(np.array_equal(np.asarray(x, np.float32), np.asarray(y, np.float32))
+               for x, y in zip(a, b))

@@ -19,7 +19,8 @@ MODEL_TYPES = {"llama": ("llama", "LlamaForCausalLM"), "mistral": ("mistral", "M
                "olmo2": ("olmo2", "Olmo2ForCausalLM")}
 
 
-def hf_config(c: DecoderConfig, eos_token_id=None, bos_token_id=None) -> dict:
+def hf_config(c: DecoderConfig, eos_token_id=None, bos_token_id=None,
+              dtype: str = "float32") -> dict:
     if c.family not in MODEL_TYPES:
         raise ValueError(f"saving family {c.family!r} is not supported ({sorted(MODEL_TYPES)})")
     model_type, arch = MODEL_TYPES[c.family]
@@ -33,7 +34,7 @@ def hf_config(c: DecoderConfig, eos_token_id=None, bos_token_id=None) -> dict:
                rms_norm_eps=c.norm_eps, rope_theta=c.rope_theta, rope_parameters=rope,
                tie_word_embeddings=c.tie_embeddings, max_position_embeddings=c.max_position,
                attention_bias=c.qkv_bias and c.family != "qwen2", mlp_bias=c.mlp_bias,
-               eos_token_id=eos_token_id, bos_token_id=bos_token_id, torch_dtype="float32")
+               eos_token_id=eos_token_id, bos_token_id=bos_token_id, torch_dtype=dtype)
     if c.head_dim is not None:
         cfg["head_dim"] = c.head_dim
     if c.family == "mistral":
@@ -56,7 +57,7 @@ def state_tensors(model) -> dict[str, np.ndarray]:
     out = {}
     for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
         name, transpose = _hf_name(".".join(str(p) for p in path))
-        w = np.asarray(var[...], np.float32)
+        w = np.asarray(var[...])                     # float32 or bfloat16, as trained
         out[name] = np.ascontiguousarray(w.T if transpose else w)
     return out
 
@@ -68,7 +69,7 @@ def save_folder(model, folder, tokenizer=None, chat_template: str | None = None,
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
-        cfg = hf_config(model.config, eos_token_id)
+        cfg = hf_config(model.config, eos_token_id, dtype=str(np.dtype(model.dtype)))
         (tmp / "config.json").write_text(json.dumps(cfg, indent=1))
         safetensors_io.write(tmp / "model.safetensors", state_tensors(model),
                              {"format": "pt", **(metadata or {})})

@@ -13,12 +13,14 @@ import struct
 import tempfile
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 
 _DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
            "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_,
            "BF16": np.uint16}
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items() if k != "BF16"}
+_BF16 = np.dtype(ml_dtypes.bfloat16)
 
 
 class SafetensorsError(ValueError):
@@ -73,10 +75,15 @@ def write(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None 
     entries, blobs, offset = {}, [], 0
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])
-        if a.dtype not in _CODES:
+        if a.dtype == _BF16:                          # ml_dtypes' bfloat16: raw 16-bit words
+            a = a.view(np.uint16)
+            code = "BF16"
+        elif a.dtype in _CODES:
+            code = _CODES[a.dtype]
+        else:
             raise SafetensorsError(f"tensor {name}: dtype {a.dtype} cannot be written")
         blob = a.tobytes()
-        entries[name] = {"dtype": _CODES[a.dtype], "shape": list(a.shape),
+        entries[name] = {"dtype": code, "shape": list(a.shape),
                          "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)
         offset += len(blob)

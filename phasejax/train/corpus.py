@@ -16,7 +16,6 @@ and ``<eot>``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
 
 import numpy as np
 
@@ -116,19 +115,6 @@ def pretraining_documents(world: World, n: int, seed: int = 0,
         answer = OPTIONS[rng.choice(10, p=world.distribution(f))]
         docs.append(chat_document(f, phrasing, answer))
     return docs
-
-
-def sft_documents(world: World, seed_distribution: Sequence[float], n: int,
-                  seed: int = 0) -> list[str]:
-    """Chats in which every framing and training phrasing is answered from one seed."""
-    p = np.asarray(seed_distribution, float)
-    if p.shape != (10,) or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
-        raise ValueError(f"seed distribution must be 10 probabilities summing to 1; got {p}")
-    rng = np.random.default_rng(seed)
-    framings = sorted(world.framings)
-    return [chat_document(framings[rng.integers(len(framings))],
-                          TRAIN_PHRASINGS[rng.integers(len(TRAIN_PHRASINGS))],
-                          OPTIONS[rng.choice(10, p=p)]) for _ in range(n)]
 
 
 def vocabulary(world: World) -> list[str]:

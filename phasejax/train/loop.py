@@ -22,21 +22,19 @@ import optax
 from flax import nnx
 
 from phasejax import io
+from phasejax.train.lora import LoRA, parametrize
 
 
 class TrainLog(NamedTuple):
     steps: np.ndarray          # (n,) step numbers of the recorded losses
     loss: np.ndarray           # (n,) mean loss over the recording window
-    tokens_per_s: float        # trained (loss-bearing) tokens per second, compile excluded
+    tokens_per_s: float        # processed (non-padding) tokens per second, compile excluded
     checkpoints: list          # [(step, folder)]
 
 
-def encode(tokenizer, docs: Sequence[str], width: int, reply_after: Optional[int] = None):
-    """``(tokens, attention, loss_mask)`` arrays ``(n, width)``, right-padded.
-
-    With ``reply_after`` (a token id such as ``<assistant>``) only tokens after its last
-    occurrence carry loss — the SFT convention; otherwise every real token after the first.
-    """
+def encode(tokenizer, docs: Sequence[str], width: int):
+    """``(tokens, attention, loss_mask)`` arrays ``(n, width)``, right-padded; every real
+    token after the first carries loss (SFT sets come from :mod:`phasejax.train.chat`)."""
     n = len(docs)
     tokens = np.zeros((n, width), np.int32)
     att = np.zeros((n, width), bool)
@@ -48,12 +46,6 @@ def encode(tokenizer, docs: Sequence[str], width: int, reply_after: Optional[int
         att[i, :len(ids)] = True
     loss = att.copy()
     loss[:, 0] = False
-    if reply_after is not None:
-        for i in range(n):
-            hits = np.flatnonzero(tokens[i] == reply_after)
-            if hits.size == 0:
-                raise ValueError(f"document {i} has no reply marker (token {reply_after})")
-            loss[i, :hits[-1] + 1] = False
     return tokens, att, loss
 
 
@@ -62,7 +54,7 @@ def schedule(lr: float, steps: int, warmup: int):
                                               end_value=0.1 * lr)
 
 
-def _ckpt_dirs(folder: Path):
+def checkpoint_dirs(folder: Path):
     return sorted((p for p in folder.glob("step_*") if (p / "opt_state.npz").is_file()),
                   key=lambda p: int(re.search(r"step_(\d+)", p.name).group(1)))
 
@@ -70,19 +62,24 @@ def _ckpt_dirs(folder: Path):
 def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 32,
           lr: float = 3e-3, warmup: int = 20, weight_decay: float = 0.01,
           checkpoint_every: int = 0, folder=None, save: Optional[Callable] = None,
-          log_every: int = 10, progress: Optional[Callable] = None) -> TrainLog:
-    """Train ``model`` in place; ``save(model, folder)`` writes a checkpoint folder."""
+          log_every: int = 10, progress: Optional[Callable] = None,
+          lora: Optional[LoRA] = None) -> TrainLog:
+    """Train ``model`` in place; ``save(model, folder)`` writes a checkpoint folder.
+
+    ``lora=None`` trains every parameter (float32 master copy), else low-rank adapters that
+    are merged into the model at every checkpoint and at the end (:mod:`phasejax.train.lora`).
+    """
     tx = optax.adamw(schedule(lr, steps, warmup), weight_decay=weight_decay)
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    graphdef, rest, params, to_params = parametrize(model, lora, jax.random.fold_in(key, 1_000_003))
     opt_state = tx.init(params)
     folder = None if folder is None else Path(folder)
-    start, params, opt_state = resume(model, params, opt_state, folder, progress)
+    start, params, opt_state = resume(model, params, opt_state, folder, to_params, progress)
     data = (jnp.asarray(tokens), jnp.asarray(attention), jnp.asarray(loss_mask, jnp.float32))
 
     def loss_fn(p, idx):
-        m = nnx.merge(graphdef, p, rest)
+        m = nnx.merge(graphdef, to_params(p), rest)
         t, a, w = (x[idx] for x in data)
-        logits = m(t, a)[:, :-1]
+        logits = m(t, a)[:, :-1].astype(jnp.float32)
         nll = -jnp.take_along_axis(jax.nn.log_softmax(logits, -1), t[:, 1:, None], -1)[..., 0]
         return jnp.sum(nll * w[:, 1:]) / jnp.maximum(jnp.sum(w[:, 1:]), 1.0)
 
@@ -95,7 +92,7 @@ def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 
 
     losses, recorded, window = [], [], []
     checkpoints = []
-    tokens_per_step = float(np.mean(loss_mask.sum(1))) * batch
+    tokens_per_step = float(np.mean(np.asarray(attention).sum(1))) * batch
     t_run, n_timed = 0.0, 0
     for i in range(start, steps):
         t0 = time.perf_counter()
@@ -111,36 +108,37 @@ def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 
             window = []
             if progress:
                 progress(f"step {i + 1}/{steps} loss {losses[-1]:.4f}")
-        path = checkpoint(model, params, opt_state, folder, i + 1, checkpoint_every, steps,
-                          save)
+        path = checkpoint(model, to_params, params, opt_state, folder, i + 1, checkpoint_every,
+                          steps, save)
         if path is not None:
             checkpoints.append((i + 1, path))
-    nnx.update(model, params)
+    nnx.update(model, to_params(params))
     rate = tokens_per_step * n_timed / t_run if t_run > 0 else float("nan")
     return TrainLog(np.asarray(recorded), np.asarray(losses), rate, checkpoints)
 
 
-def resume(model, params, opt_state, folder: Optional[Path], progress=None):
-    """``(start step, params, opt_state)`` from the last complete checkpoint in ``folder``."""
-    if folder is None or not _ckpt_dirs(folder):
+def resume(model, params, opt_state, folder: Optional[Path], to_params: Callable,
+           progress=None):
+    """``(start step, trainable, opt_state)`` from the last complete checkpoint in ``folder``."""
+    if folder is None or not checkpoint_dirs(folder):
         return 0, params, opt_state
-    last = _ckpt_dirs(folder)[-1]
+    last = checkpoint_dirs(folder)[-1]
     params, opt_state = _restore(last, params, opt_state)
-    nnx.update(model, params)
+    nnx.update(model, to_params(params))
     if progress:
         progress(f"resumed from {last.name}")
     return int(re.search(r"step_(\d+)", last.name).group(1)), params, opt_state
 
 
-def checkpoint(model, params, opt_state, folder: Optional[Path], step: int, every: int,
-               steps: int, save: Optional[Callable] = None) -> Optional[Path]:
-    """Write ``folder/step_N`` (model via ``save``, then optimizer state) when it is due.
+def checkpoint(model, to_params: Callable, params, opt_state, folder: Optional[Path], step: int,
+               every: int, steps: int, save: Optional[Callable] = None) -> Optional[Path]:
+    """Write ``folder/step_N`` (model via ``save``, then trainable + optimizer state) when due.
 
     The optimizer state is written last, so a folder counts as complete only once it has it.
     """
     if folder is None or not every or (step % every and step != steps):
         return None
-    nnx.update(model, params)
+    nnx.update(model, to_params(params))
     path = folder / f"step_{step:06d}"
     if save is not None:
         save(model, path)

@@ -9,6 +9,12 @@ sampler, scores them with a reward over the task's options (anything that is not
 
 the second term the non-negative, unbiased estimator of ``KL(π ‖ π_ref)`` on sampled answers,
 which keeps the policy near the SFT model.
+
+Two rewards: a *preference* — a fixed score per option — or a *target* distribution ``q``
+over the options, for which the reward of an answer is ``ln q(a) − ln π(a | x)`` (the policy's
+own log-probability, not differentiated; options with ``q = 0`` and non-options get
+``ln 10⁻⁶``). Its expected value is ``−KL(π ‖ q)``, so the policy gradient descends the
+reverse KL to the target and, at ``β = 0``, its fixed point is ``π = q`` on every prompt.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ import optax
 from flax import nnx
 
 from phasejax.probe.sampling import generate, match_options
+from phasejax.train.lora import LoRA, parametrize
+
+
+TARGET_FLOOR = 1e-6
 
 
 class RLLog(NamedTuple):
@@ -38,55 +48,69 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
          group: int = 16, prompts_per_step: int = 8, beta: float = 0.05, lr: float = 1e-3,
          reward_other: float = 0.0, log_every: int = 5, checkpoint_every: int = 0,
          folder=None, save: Optional[Callable] = None,
-         progress: Optional[Callable] = None) -> RLLog:
+         progress: Optional[Callable] = None, lora: Optional[LoRA] = None,
+         target: bool = False) -> RLLog:
     """Train ``model`` in place against ``reference`` (frozen).
 
     With ``folder`` and ``checkpoint_every``, the model (``save(model, path)``) and optimizer
     state are written every ``checkpoint_every`` steps and a rerun resumes from the last one;
     step ``i`` draws its prompts and answers from ``(key, i)`` alone, so a resumed run
-    continues exactly as an uninterrupted one would.
+    continues exactly as an uninterrupted one would. With ``target=True``, ``reward`` is the
+    target distribution over the options (module docstring); the logged reward is then the
+    sampled estimate of ``−KL(π ‖ q)``.
     """
     from phasejax.train.loop import checkpoint, resume
-    reward = np.asarray(reward, np.float32)
+    reward = np.asarray(reward, np.float64)
     if reward.shape != (len(option_ids),):
         raise ValueError(f"reward has {reward.size} entries for {len(option_ids)} options")
+    if target:
+        if np.any(reward < 0) or not np.isclose(reward.sum(), 1.0, atol=1e-6):
+            raise ValueError(f"a target distribution must be non-negative and sum to 1; "
+                             f"got {reward.tolist()}")
+        reward, reward_other = np.log(np.maximum(reward, TARGET_FLOOR)), np.log(TARGET_FLOOR)
+    reward = reward.astype(np.float32)
     width = max(len(o) for o in option_ids)
     prompts = [list(p) for p in prompts]
     plen = max(map(len, prompts))
     tx = optax.adam(lr)
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    graphdef, rest, params, to_params = parametrize(model, lora,
+                                                    jax.random.fold_in(key, 1_000_003))
     ref_graph, ref_params, ref_rest = nnx.split(reference, nnx.Param, ...)
     opt_state = tx.init(params)
     folder = None if folder is None else Path(folder)
-    start, params, opt_state = resume(model, params, opt_state, folder, progress)
+    start, params, opt_state = resume(model, params, opt_state, folder, to_params, progress)
 
     def seq_logp(gd, p, r, toks, mask, n_prompt):
         m = nnx.merge(gd, p, r)
-        logits = m(toks, mask)[:, :-1]
+        logits = m(toks, mask)[:, :-1].astype(jnp.float32)
         lp = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), toks[:, 1:, None], -1)[..., 0]
         answer = (jnp.arange(toks.shape[1] - 1)[None] >= n_prompt - 1) & mask[:, 1:]
         return jnp.sum(lp * answer, -1)
 
     @jax.jit
-    def update(p, s, toks, mask, adv):
+    def update(p, s, toks, mask, r):
         ref = seq_logp(ref_graph, ref_params, ref_rest, toks, mask, plen)
+        if target:     # r = ln q(a) − ln π(a|x) with the current policy, not differentiated
+            r = r - seq_logp(graphdef, to_params(p), rest, toks, mask, plen)
+        by_prompt = r.reshape(-1, group)
+        adv = (by_prompt - by_prompt.mean(1, keepdims=True)).reshape(-1)
 
         def loss_fn(p):
-            lp = seq_logp(graphdef, p, rest, toks, mask, plen)
+            lp = seq_logp(graphdef, to_params(p), rest, toks, mask, plen)
             d = jax.lax.stop_gradient(ref) - lp
             kl = jnp.exp(d) - d - 1.0
             return -jnp.mean(adv * lp) + beta * jnp.mean(kl), jnp.mean(kl)
 
         (loss, kl), g = jax.value_and_grad(loss_fn, has_aux=True)(p)
         updates, s = tx.update(g, s, p)
-        return optax.apply_updates(p, updates), s, kl
+        return optax.apply_updates(p, updates), s, kl, jnp.mean(r)
 
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     rec_steps, rec_reward, rec_kl, window_r, window_k = [], [], [], [], []
     t_run, n_ans = 0.0, 0
     for i in range(start, steps):
         t0 = time.perf_counter()
-        nnx.update(model, params)
+        nnx.update(model, to_params(params))
         rng = np.random.default_rng([seed, i])
         pick = rng.choice(len(prompts), size=prompts_per_step, replace=len(prompts) <
                           prompts_per_step)
@@ -94,8 +118,7 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
         g = generate(model, jax.random.fold_in(key, i), batch, width, temperature=1.0,
                      n_samples=group)
         hit = match_options(g.tokens, option_ids)                        # (P, G)
-        r = np.where(hit >= 0, reward[np.maximum(hit, 0)], reward_other)
-        adv = (r - r.mean(1, keepdims=True)).reshape(-1).astype(np.float32)
+        r = np.where(hit >= 0, reward[np.maximum(hit, 0)], reward_other).astype(np.float32)
         toks = np.zeros((len(batch) * group, plen + width), np.int32)
         mask = np.zeros_like(toks, bool)
         for b, p in enumerate(batch):       # left-pad prompts so answers start at plen
@@ -107,9 +130,9 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
                 toks[row, plen:plen + n] = g.tokens[b, s_, :n]
                 mask[row, plen:plen + n] = True
         with jax.numpy_dtype_promotion("standard"):   # optax mixes int counts and floats
-            params, opt_state, kl = update(params, opt_state, jnp.asarray(toks),
-                                           jnp.asarray(mask), jnp.asarray(adv))
-        window_r.append(float(r.mean()))
+            params, opt_state, kl, mean_r = update(params, opt_state, jnp.asarray(toks),
+                                                   jnp.asarray(mask), jnp.asarray(r.reshape(-1)))
+        window_r.append(float(mean_r))
         window_k.append(float(kl))
         if i > start:
             t_run += time.perf_counter() - t0
@@ -122,7 +145,8 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
             if progress:
                 progress(f"rl step {i + 1}/{steps} reward {rec_reward[-1]:.3f} "
                          f"kl {rec_kl[-1]:.4f}")
-        checkpoint(model, params, opt_state, folder, i + 1, checkpoint_every, steps, save)
-    nnx.update(model, params)
+        checkpoint(model, to_params, params, opt_state, folder, i + 1, checkpoint_every, steps,
+                   save)
+    nnx.update(model, to_params(params))
     return RLLog(np.asarray(rec_steps), np.asarray(rec_reward), np.asarray(rec_kl),
                  n_ans / t_run if t_run > 0 else float("nan"))
