@@ -61,13 +61,14 @@ def run(cfg, out: Path) -> dict:
         table += fit_rows(fit, checkpoint=ck, model=model, task=cfg.task.name)
         results.append(dict(checkpoint=ck, model=model, **fit.as_dict()))
         if ck == 0:
-            first = (fit, data, profiles, model)
+            first = (fit, data, profiles, model, arrays[f"{ck}/p"], arrays[f"{ck}/temperatures"])
     timings["fit"] = time.perf_counter() - t0
     io.write_table(out / "fit.csv", table,
                    ["checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof"])
-    fit, data, profiles, model = first
+    fit, data, profiles, model, p, temperatures = first
     plot_side_by_side(data, fit, profiles, toy_rows, out / "comparison.png",
-                      title=f"{model} on {cfg.task.name} vs toy ({cfg.toy.name} sweep below)")
+                      title=f"{model} on {cfg.task.name} vs toy ({cfg.toy.name} sweep below)",
+                      p=p, temperatures=temperatures)
     if len(results) > 1:
         plot_chain(results, out / "chain.png", cfg.task.name)
     summary = dict(task=cfg.task.name, toy=cfg.toy.name, fits=results, timings_s=timings)
@@ -133,6 +134,22 @@ def fss_rows(results) -> list[dict]:
                                  error=None, T=p["T_peak"]))
             rows.append(dict(base, quantity="chi_peak_slope", N="", value=peaks["slope"],
                              error=peaks["slope_err"], T=None))
+            rw = fss.get("reweighting")
+            if rw is None:
+                continue
+            if "error" in rw:
+                log.warning("reweighting FSS of the sampled toy failed: %s", rw["error"])
+                rows.append(dict(base, quantity="reweighting_failed", N="", value=None,
+                                 error=None, T=None))
+                continue
+            for p in rw["chi_peaks"]:
+                rows.append(dict(base, quantity="chi_peak_reweighted", N=p["N"],
+                                 value=p["peak"], error=None, T=p["T_peak"]))
+            for k in ("T_c", "binder_at_T_c", "gamma_over_nu", "one_over_nu",
+                      "alpha_over_nu", "beta_over_nu"):
+                rows.append(dict(base, quantity=f"reweighted_{k}", N="",
+                                 value=rw[k]["value"], error=rw[k]["error"],
+                                 T=rw[k]["value"] if k == "T_c" else None))
     return rows
 
 

@@ -56,14 +56,21 @@ def fit_rows(fit: CurveFit, **labels) -> list[dict]:
                  dof=fit.dof) for n, v, e in zip(fit.names, fit.values, fit.errors)]
 
 
-def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str = ""):
-    """Top: the model's curves with the fitted toy. Bottom: the toy lattice sweep."""
+def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str = "",
+                      p=None, temperatures=None):
+    """Top: the model's curves with the fitted toy. Middle (with the model's per-prompt
+    distributions ``p`` ``(prompts, T, K)``): the phase diagrams side by side — the order
+    parameter over (temperature, prompt variant) for the model and for the fitted toy, whose
+    replicas are the variants' quenched fields. Bottom: the toy lattice sweep."""
     import matplotlib.pyplot as plt
 
+    from phasejax import distributions as D
+    from phasejax.curvefit import chain_observables
     from phasejax.plot import LABELS, _save
 
     K = profiles.shape[1]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    rows = 3 if p is not None else 2
+    fig, axes = plt.subplots(rows, 3, figsize=(13, 3.5 * rows))
     for ax, obs in zip(axes[0], CHOICE_OBSERVABLES):
         sel = sorted((r for r in data if r["observable"] == obs), key=lambda r: float(r["T"]))
         T = np.array([float(r["T"]) for r in sel])
@@ -76,7 +83,31 @@ def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str 
         ax.set_xlabel("sampling temperature $T$")
         ax.set_ylabel(LABELS.get(obs, obs))
         ax.legend(fontsize=8)
-    for ax, obs in zip(axes[1], ("abs_magnetisation", "specific_heat", "binder")):
+    if p is not None:
+        T = np.asarray(temperatures, float)
+        m_model = np.asarray(D.order_parameter(np.asarray(p)))           # (prompts, T)
+        order = np.argsort(-m_model[:, int(np.argmin(np.abs(T - 1.0)))])
+        grid = np.linspace(T.min(), T.max(), 60)
+        J, a, tau = fit.values
+        m_toy = np.array([[chain_observables(J, a, tau * t, 1, K, f)["order_parameter"]
+                           for t in grid] for f in profiles])
+        for ax, m, x, label in ((axes[1][0], m_model, T, "language model"),
+                                (axes[1][1], m_toy, grid, f"fitted toy, τ = {tau:.3f}")):
+            im = ax.pcolormesh(_edges(x), np.arange(len(order) + 1), m[order], cmap="viridis",
+                               vmin=0, vmax=1, shading="flat")
+            fig.colorbar(im, ax=ax, label="order parameter $m$")
+            ax.set_xlabel("sampling temperature $T$")
+            ax.set_ylabel("prompt variant (by $m$ at $T=1$)")
+            ax.set_title(f"{label}: ordered (bright) vs disordered", fontsize=9)
+        ax = axes[1][2]
+        ax.plot(T, m_model.mean(0), "o", color="C0", label="model, mean over variants")
+        ax.plot(grid, m_toy.mean(0), color="C3", label="toy")
+        ax.fill_between(T, m_model.min(0), m_model.max(0), color="C0", alpha=0.2,
+                        label="model, range over variants")
+        ax.set_xlabel("sampling temperature $T$")
+        ax.set_ylabel("order parameter $m$")
+        ax.legend(fontsize=7)
+    for ax, obs in zip(axes[-1], ("abs_magnetisation", "specific_heat", "binder")):
         sel = sorted((r for r in toy_rows if r["observable"] == obs),
                      key=lambda r: float(r["T"]))
         ax.errorbar([float(r["T"]) for r in sel], [float(r["mean"]) for r in sel],
@@ -84,9 +115,16 @@ def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str 
                     capsize=2, color="k")
         ax.set_xlabel("toy temperature $T$")
         ax.set_ylabel(LABELS.get(obs, obs))
-    axes[1][0].set_title("toy lattice sweep", fontsize=9, loc="left")
+    axes[-1][0].set_title("toy lattice sweep", fontsize=9, loc="left")
     fig.suptitle(title + f"   χ²/dof = {fit.chi2 / max(fit.dof, 1):.2f}", fontsize=10)
     return _save(fig, path)
+
+
+def _edges(x):
+    x = np.asarray(x, float)
+    mid = (x[1:] + x[:-1]) / 2
+    return np.concatenate([[x[0] - (mid[0] - x[0]) if x.size > 1 else x[0] - 0.5], mid,
+                           [x[-1] + (x[-1] - mid[-1]) if x.size > 1 else x[-1] + 0.5]])
 
 
 # ----------------------------------------------------------------------------- sequences
@@ -186,13 +224,81 @@ def toy_rows(theta, q: int, profile, sizes, temperatures,
     return rows
 
 
+def simulate_toy(theta, q: int, profile, sizes, temperatures, key=None,
+                 n_samples: int = 4000, n_blocks: int = 4):
+    """The fitted toy sampled (exactly, :mod:`phasejax.chain_sampler`) at every size and
+    temperature: ``(rows, size_data)``.
+
+    ``rows`` are tidy rows like the probe's (``prompt="all"``, moments with bootstrap errors by
+    the probe's own :func:`~phasejax.probe.measure.sequence_moments`); ``size_data`` are
+    :class:`phasejax.fss.SizeData` for the reweighting finite-size scaling, in the model's
+    temperature units (toy temperature ``τT``, energies divided by ``τ``).
+    """
+    import jax
+
+    from phasejax.chain_sampler import chain_energy, potts_m, sample_chain
+    from phasejax.fss import SizeData
+    from phasejax.probe.measure import sequence_moments
+
+    J, a, tau = (float(x) for x in theta)
+    f = np.zeros(q) if profile is None else np.asarray(profile, float)
+    if f.ndim != 1:
+        raise ValueError("simulate_toy takes one field profile (q,), not quenched profiles")
+    key = jax.random.key(0) if key is None else key
+    T = np.asarray(sorted(temperatures), float)
+    per = n_samples // n_blocks
+    rows, data = [], []
+    for N in sorted(sizes):
+        E = np.empty((T.size, n_blocks, per))
+        M = np.empty_like(E)
+        for i, t in enumerate(T):
+            s = sample_chain(jax.random.fold_in(key, 1000 * N + i), J, a * f, tau * t, N,
+                             n_blocks * per)
+            E[i] = (chain_energy(s, J, a * f) / tau).reshape(n_blocks, per)
+            m = potts_m(s, q)
+            M[i] = m.reshape(n_blocks, per)
+            mom = sequence_moments(m, N, t, n_boot=50, seed=i)
+            rows += [dict(prompt="all", L=int(N), T=float(t), observable=k, mean=v,
+                          stderr=e) for k, (v, e) in mom.items()]
+        data.append(SizeData(N, N, T, E, M, n_blocks=n_blocks))
+    return rows, data
+
+
+def reweighting_fss(size_data, n_bootstrap: int = 20) -> dict:
+    """:func:`phasejax.fss.analyse` on the sampled toy, reduced to what the tables show; a
+    failure (e.g. histograms that do not overlap) is reported, not raised."""
+    import warnings
+
+    from phasejax import fss
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = fss.analyse(size_data, n_bootstrap=n_bootstrap, collapse_fit=False)
+    except Exception as e:                         # noqa: BLE001 — reported in the table
+        return dict(error=f"{type(e).__name__}: {e}")
+    keep = ("T_c", "binder_at_T_c", "gamma_over_nu", "one_over_nu", "alpha_over_nu",
+            "beta_over_nu")
+    out = {k: dict(value=float(res["values"][k]), error=float(res["errors"][k]))
+           for k in keep if k in res["values"]}
+    out["chi_peaks"] = [dict(N=N, T_peak=float(res["values"][f"T_chi_max_{N}"]),
+                             peak=float(res["values"][f"chi_max_{N}"])) for N in res["sizes"]]
+    out["order"] = res["transition"]["order"]
+    out["method"] = res["method"]
+    return out
+
+
 def compare_sequences(lm_rows: Sequence[dict], items: dict, q: int, checkpoint: int = 0,
-                      R: int = 1, n_boot: int = 20) -> dict:
+                      R: int = 1, n_boot: int = 20, toy_sizes: Sequence[int] | None = None,
+                      toy_samples: int = 4000) -> dict:
     """Both fits and the shared finite-size analysis for one checkpoint's sequence rows.
 
     ``items`` maps ``(N, T)`` to the parsed ``(samples, N)`` token arrays. Returns the curve
-    fit, pseudo-likelihood fits per temperature (longest ``N``), the fitted toy's rows on the
-    same grid, and for both sides Binder crossings and susceptibility-peak scaling.
+    fit, pseudo-likelihood fits per temperature (longest ``N``), the fitted toy's exact rows on
+    the model's grid, the fitted toy *sampled* at ``toy_sizes`` (default: the model's lengths
+    and 2×, 4×, 8× the longest) on a dense temperature grid, and for every side Binder
+    crossings and susceptibility-peak scaling by the same row functions — plus, for the
+    sampled toy, the reweighting finite-size scaling of the lattice simulations.
     """
     from phasejax.inverse import fit_chain
 
@@ -209,24 +315,34 @@ def compare_sequences(lm_rows: Sequence[dict], items: dict, q: int, checkpoint: 
             plm.append(dict(N=N, T=T, n_sequences=len(seqs), J=f.J.tolist(),
                             J_err=f.J_err.tolist(), h=f.h.tolist(), h_err=f.h_err.tolist()))
     toy = toy_rows(fit.values, q, profile, sizes, temps)
+    big = max(sizes)
+    toy_sizes = sorted(set(toy_sizes or sizes + [2 * big, 4 * big, 8 * big]))
+    dense = np.linspace(min(temps), max(temps), 4 * len(temps) + 1)
+    mc_rows, mc_data = simulate_toy(fit.values, q, profile, toy_sizes, dense,
+                                    n_samples=toy_samples)
     sides = {}
-    for side, r in (("model", rows), ("toy", toy)):
+    for side, r in (("model", rows), ("toy", toy), ("toy_sampled", mc_rows)):
         sides[side] = dict(binder_crossings=binder_crossings(binder_curves(r)),
                            susceptibility_peaks=peak_scaling(r))
+    sides["toy_sampled"]["reweighting"] = reweighting_fss(mc_data)
     return dict(fit=fit.as_dict(), profile=profile.tolist(), plm=plm, toy_rows=toy,
-                sides=sides, sizes=sizes, temperatures=temps, _fit=fit)
+                toy_sampled_rows=mc_rows, toy_sizes=toy_sizes, sides=sides, sizes=sizes,
+                temperatures=temps, _fit=fit)
 
 
 def plot_sequence_comparison(lm_rows, result: dict, path, title: str = ""):
-    """Model points and fitted-toy curves side by side, per sequence length."""
+    """Top: model points and fitted-toy curves per sequence length. Bottom: the phase
+    diagrams side by side — ``⟨|m|⟩`` over (temperature, length) for the model and for the
+    sampled toy, each with its susceptibility-peak line ``T*(N)`` — and ``T*(N)`` of every
+    side on one axis (the finite-size phase boundary)."""
     import matplotlib.pyplot as plt
 
     from phasejax.plot import LABELS, _save
 
     obs = ("abs_magnetisation", "binder", "susceptibility")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(2, 3, figsize=(14, 8))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, o in zip(axes, obs):
+    for ax, o in zip(axes[0], obs):
         for c, N in zip(itertools.cycle(colours), result["sizes"]):
             sel = sorted((r for r in lm_rows if r["prompt"] == "all" and r["observable"] == o
                           and int(float(r["L"])) == N), key=lambda r: float(r["T"]))
@@ -240,7 +356,55 @@ def plot_sequence_comparison(lm_rows, result: dict, path, title: str = ""):
         ax.set_xlabel("sampling temperature $T$")
         ax.set_ylabel(LABELS.get(o, o))
         ax.legend(fontsize=7)
+    sides = result["sides"]
+    for ax, rows, label, peaks in (
+            (axes[1][0], [r for r in lm_rows if r["prompt"] == "all"], "language model",
+             sides["model"]["susceptibility_peaks"]["peaks"]),
+            (axes[1][1], result["toy_sampled_rows"], "fitted toy (sampled)",
+             sides["toy_sampled"].get("reweighting", {}).get("chi_peaks")
+             or sides["toy_sampled"]["susceptibility_peaks"]["peaks"])):
+        _phase_map(ax, rows, label, peaks)
+    ax = axes[1][2]
+    for side, marker, label in (("model", "o", "model (grid)"), ("toy", "s", "toy exact (grid)"),
+                                ("toy_sampled", "^", "toy sampled (grid)")):
+        pk = sides[side]["susceptibility_peaks"]["peaks"]
+        ax.plot([p["N"] for p in pk], [p["T_peak"] for p in pk], marker=marker, ls=":",
+                label=label)
+    rw = sides["toy_sampled"].get("reweighting", {})
+    if rw.get("chi_peaks"):
+        ax.plot([p["N"] for p in rw["chi_peaks"]], [p["T_peak"] for p in rw["chi_peaks"]],
+                "k-", label="toy sampled (reweighted)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("sequence length $N$")
+    ax.set_ylabel("$T^*(N)$: peak of χ")
+    ax.legend(fontsize=7)
     f = result["fit"]
     fig.suptitle(f"{title}  toy: J={f['J']:.3g}±{f['J_err']:.2g}, a={f['field']:.3g}±"
                  f"{f['field_err']:.2g} (lines), χ²/dof={f['chi2_per_dof']:.2f}", fontsize=9)
     return _save(fig, path)
+
+
+def _phase_map(ax, rows, label, peaks):
+    """``⟨|m|⟩`` over (T, N) as a map, one band per length, with the χ-peak line on top."""
+    sel = [r for r in rows if r["observable"] == "abs_magnetisation"
+           and np.isfinite(float(r["mean"]))]
+    sizes = sorted({int(float(r["L"])) for r in sel})
+    temps = sorted({float(r["T"]) for r in sel})
+    if not sizes or len(temps) < 2:
+        ax.set_title(f"{label}: no data", fontsize=9)
+        return
+    grid = np.full((len(sizes), len(temps)), np.nan)
+    for r in sel:
+        grid[sizes.index(int(float(r["L"]))), temps.index(float(r["T"]))] = float(r["mean"])
+    im = ax.pcolormesh(_edges(temps), np.arange(len(sizes) + 1), grid, cmap="viridis", vmin=0,
+                       vmax=1, shading="flat")
+    ax.figure.colorbar(im, ax=ax, label="⟨|m|⟩")
+    ax.set_yticks(np.arange(len(sizes)) + 0.5, [str(n) for n in sizes])
+    pos = {n: i + 0.5 for i, n in enumerate(sizes)}
+    pk = [p for p in peaks if p["N"] in pos and np.isfinite(p["T_peak"])]
+    ax.plot([p["T_peak"] for p in pk], [pos[p["N"]] for p in pk], "w--o", ms=4,
+            label="$T^*(N)$, χ peak")
+    ax.set_xlabel("sampling temperature $T$")
+    ax.set_ylabel("sequence length $N$")
+    ax.set_title(f"{label}: ordered (bright) vs disordered", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")

@@ -142,4 +142,9 @@ def test_sequence_comparison_end_to_end_on_a_list_writing_model(tmp_path):
     fss = read_table(out / "fss.csv")
     assert {(r["side"], r["quantity"]) for r in fss} >= {
         ("model", "chi_peak"), ("toy", "chi_peak"), ("model", "binder_crossing"),
-        ("toy", "chi_peak_slope")}
+        ("toy", "chi_peak_slope"), ("toy_sampled", "chi_peak_reweighted"),
+        ("toy_sampled", "reweighted_gamma_over_nu")}
+    sampled = fit["sides"]["toy_sampled"]
+    assert [p["N"] for p in sampled["reweighting"]["chi_peaks"]] == [4, 6, 12, 24, 48]
+    # independent tokens: no transition, so no crossing of the two largest sizes
+    assert not np.isfinite(sampled["reweighting"]["T_c"]["value"])
