@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from phasejax import io
-from phasejax.toy_vs_lm import (compare_sequences, fit_choice, fit_rows,
+from phasejax.toy_vs_lm import (choice_transitions, compare_sequences, fit_choice, fit_rows,
                                  plot_sequence_comparison, plot_side_by_side)
 
 log = logging.getLogger(__name__)
-RESULT_FILES = ("fit.csv", "fit.json", "comparison.png")
+RESULT_FILES = ("fit.csv", "fit.json", "fss.csv", "comparison.png")
+FSS_COLUMNS = ("checkpoint", "model", "side", "quantity", "N", "value", "error", "T")
 
 
 def run(cfg, out: Path) -> dict:
@@ -53,18 +54,21 @@ def run(cfg, out: Path) -> dict:
     arrays = np.load(out / "probe" / "distributions.npz")
     if cfg.task.kind == "sequence":
         return _sequences(cfg, out, toy_rows, lm_rows, arrays, timings, t0)
-    results, table = [], []
+    results, table, transitions = [], [], []
     for ck in sorted({int(r["checkpoint"]) for r in lm_rows}):
         fit, data, profiles = fit_choice(lm_rows, arrays[f"{ck}/log_prob"],
                                          arrays[f"{ck}/temperatures"], checkpoint=ck)
         model = data[0]["model"] if data else str(ck)
         table += fit_rows(fit, checkpoint=ck, model=model, task=cfg.task.name)
-        results.append(dict(checkpoint=ck, model=model, **fit.as_dict()))
+        melt = choice_transitions(data, fit, profiles)
+        transitions += [dict(r, checkpoint=ck, model=model, N=1) for r in melt]
+        results.append(dict(checkpoint=ck, model=model, **fit.as_dict(), transitions=melt))
         if ck == 0:
             first = (fit, data, profiles, model, arrays[f"{ck}/p"], arrays[f"{ck}/temperatures"])
     timings["fit"] = time.perf_counter() - t0
     io.write_table(out / "fit.csv", table,
                    ["checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof"])
+    io.write_table(out / "fss.csv", transitions, FSS_COLUMNS)
     fit, data, profiles, model, p, temperatures = first
     plot_side_by_side(data, fit, profiles, toy_rows, out / "comparison.png",
                       title=f"{model} on {cfg.task.name} vs toy ({cfg.toy.name} sweep below)",
@@ -104,8 +108,7 @@ def _sequences(cfg, out: Path, toy_rows, lm_rows, arrays, timings, t0) -> dict:
     timings["fit"] = time.perf_counter() - t0
     io.write_table(out / "fit.csv", table,
                    ["checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof"])
-    io.write_table(out / "fss.csv", fss_rows(results),
-                   ["checkpoint", "model", "side", "quantity", "N", "value", "error", "T"])
+    io.write_table(out / "fss.csv", fss_rows(results), FSS_COLUMNS)
     res, model = first
     plot_sequence_comparison([r for r in lm_rows if int(r["checkpoint"]) == 0], res,
                              out / "comparison.png", title=f"{model} on {cfg.task.name}")

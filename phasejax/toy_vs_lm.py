@@ -50,6 +50,35 @@ def fit_choice(rows: Sequence[dict], log_prob: np.ndarray, temperatures,
     return fit, data, profiles
 
 
+def choice_transitions(data: Sequence[dict], fit: CurveFit, profiles, n_grid: int = 400):
+    """Where the single answer melts, for the model (on its grid) and the fitted toy (fine
+    grid): the specific-heat peak ``(T*, C_max)`` and the temperature where the mean order
+    parameter falls through ``m = 1/2``, as rows ``{side, quantity, value, error, T}``."""
+    out = []
+    by = {o: sorted((r for r in data if r["observable"] == o), key=lambda r: float(r["T"]))
+          for o in ("specific_heat", "order_parameter")}
+    T = np.array([float(r["T"]) for r in by["specific_heat"]])
+    grid = np.linspace(T.min(), T.max(), n_grid)
+    K = profiles.shape[1]
+    toy = {o: toy_curves(fit.values, [(o, 1, t) for t in grid], K, profiles) for o in by}
+    for side, x, C, m, Cerr in (
+            ("model", T, np.array([float(r["mean"]) for r in by["specific_heat"]]),
+             np.array([float(r["mean"]) for r in by["order_parameter"]]),
+             np.array([float(r["stderr"]) for r in by["specific_heat"]])),
+            ("toy", grid, toy["specific_heat"], toy["order_parameter"], np.zeros(n_grid))):
+        i = int(np.argmax(C))
+        out.append(dict(side=side, quantity="C_peak", value=float(C[i]),
+                        error=float(Cerr[i]), T=float(x[i])))
+        below = np.flatnonzero((m[:-1] - 0.5) * (m[1:] - 0.5) <= 0)
+        T_half = None
+        if below.size:
+            j = below[0]
+            T_half = float(x[j] + (0.5 - m[j]) * (x[j + 1] - x[j]) / (m[j + 1] - m[j])
+                           if m[j + 1] != m[j] else x[j])
+        out.append(dict(side=side, quantity="T_m_half", value=T_half, error=None, T=T_half))
+    return out
+
+
 def fit_rows(fit: CurveFit, **labels) -> list[dict]:
     """The fit as tidy rows ``{parameter, value, error, chi2, dof}`` plus ``labels``."""
     return [dict(labels, parameter=n, value=float(v), error=float(e), chi2=fit.chi2,

@@ -56,6 +56,10 @@ def test_default_main_job_runs_and_writes_content(tmp_path):
     toy = read_table(out / "toy" / "observables.csv")
     assert {r["model"] for r in toy} == {"ising"} and len({r["T"] for r in toy}) == 4
     assert (out / "comparison.png").stat().st_size > 30_000
+    melt = {(r["side"], r["quantity"]): r for r in read_table(out / "fss.csv")}
+    assert set(melt) == {(s, q) for s in ("model", "toy") for q in ("C_peak", "T_m_half")}
+    assert 0.5 <= float(melt[("model", "C_peak")]["T"]) <= 2.0
+    assert float(melt[("toy", "C_peak")]["value"]) > 0
     # rerunning finds every step finished
     again = sweep("run.n_therm=20", "run.n_measure=100", "run.n_replicas=2",
                   "temperatures.num=4", "run.progress=false", "probe=quick",
