@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from phasejax import distributions as D
 from phasejax import io
-from phasejax.toy_vs_lm import (choice_transitions, compare_sequences, fit_choice, fit_rows,
-                                 plot_sequence_comparison, plot_side_by_side)
+from phasejax.curvefit import toy_curves
+from phasejax.toy_vs_lm import (cell_edges, choice_transitions, compare_sequences, fit_choice,
+                                fit_rows, plot_sequence_comparison, plot_side_by_side,
+                                toy_coordinates)
 
 log = logging.getLogger(__name__)
 RESULT_FILES = ("fit.csv", "fit.json", "fss.csv", "comparison.png")
@@ -62,7 +65,16 @@ def run(cfg, out: Path) -> dict:
         table += fit_rows(fit, checkpoint=ck, model=model, task=cfg.task.name)
         melt = choice_transitions(data, fit, profiles)
         transitions += [dict(r, checkpoint=ck, model=model, N=1) for r in melt]
-        results.append(dict(checkpoint=ck, model=model, **fit.as_dict(), transitions=melt))
+        P = arrays[f"{ck}/p"]
+        T = np.asarray(arrays[f"{ck}/temperatures"], float)
+        at1 = int(np.argmin(np.abs(T - 1.0)))
+        results.append(dict(checkpoint=ck, model=model, **fit.as_dict(), transitions=melt,
+                            toy=toy_coordinates(profiles, fit.values[2]),
+                            model_mutual_information=float(D.mutual_information(P[:, at1])),
+                            temperatures=T.tolist(),
+                            model_m=np.asarray(D.order_parameter(P)).mean(0).tolist(),
+                            toy_m=toy_curves(fit.values, [("order_parameter", 1, t) for t in T],
+                                             P.shape[-1], profiles).tolist()))
         if ck == 0:
             first = (fit, data, profiles, model, arrays[f"{ck}/p"], arrays[f"{ck}/temperatures"])
     timings["fit"] = time.perf_counter() - t0
@@ -157,13 +169,19 @@ def fss_rows(results) -> list[dict]:
 
 
 def plot_chain(results, path, task: str, parameter: str = "tscale"):
-    """A fitted parameter and the goodness of fit along a checkpoint chain."""
+    """A fitted parameter and the goodness of fit along a checkpoint chain; for choice tasks
+    also the chain's path through the toy's (disorder, field) plane, the order parameter over
+    (temperature, checkpoint) for model and toy side by side, and I(prompt; answer) of both."""
     import matplotlib.pyplot as plt
 
     from phasejax.plot import _save
 
     x = np.arange(len(results))
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    names = [r["model"] for r in results]
+    choice = "toy" in results[0]
+    fig, axes = plt.subplots(2 if choice else 1, 3, figsize=(14, 7.5 if choice else 3.6),
+                             squeeze=False)
+    a, b, c = axes[0]
     a.errorbar(x, [r[parameter] for r in results], yerr=[r[f"{parameter}_err"] for r in results],
                marker="o", capsize=3)
     a.set_ylabel({"tscale": "toy temperature scale τ", "J": "toy coupling J"}.get(parameter,
@@ -172,6 +190,36 @@ def plot_chain(results, path, task: str, parameter: str = "tscale"):
     b.set_yscale("log")
     b.set_ylabel("χ²/dof")
     for ax in (a, b):
-        ax.set_xticks(x, [r["model"] for r in results], rotation=30, fontsize=8)
+        ax.set_xticks(x, names, rotation=30, fontsize=8)
+    if not choice:
+        c.axis("off")
+    else:
+        d = np.array([r["toy"]["disorder"] for r in results])
+        h = np.array([r["toy"]["field"] for r in results])
+        c.plot(d, h, "-", color="0.6", zorder=1)
+        sc = c.scatter(d, h, c=[r["toy"]["mutual_information"] for r in results], cmap="magma",
+                       s=60, zorder=2)
+        for xi, yi, n in zip(d, h, names):
+            c.annotate(n, (xi, yi), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        fig.colorbar(sc, ax=c, label="toy I(prompt; answer)")
+        c.set_xlabel("field disorder across prompts (liquid →)")
+        c.set_ylabel("field strength (ordered ↑)")
+        c.set_title("the chain in the toy's phase plane", fontsize=9)
+        T = np.asarray(results[0]["temperatures"])
+        for ax, key, label in ((axes[1][0], "model_m", "language model"),
+                               (axes[1][1], "toy_m", "fitted toy")):
+            im = ax.pcolormesh(cell_edges(T), np.arange(len(results) + 1),
+                               np.array([r[key] for r in results]), cmap="viridis", vmin=0,
+                               vmax=1, shading="flat")
+            fig.colorbar(im, ax=ax, label="order parameter $m$")
+            ax.set_yticks(x + 0.5, names, fontsize=8)
+            ax.set_xlabel("sampling temperature $T$")
+            ax.set_title(f"{label}: $m$ over (T, checkpoint)", fontsize=9)
+        ax = axes[1][2]
+        ax.plot(x, [r["model_mutual_information"] for r in results], "o-", label="model")
+        ax.plot(x, [r["toy"]["mutual_information"] for r in results], "s--", label="toy")
+        ax.set_xticks(x, names, rotation=30, fontsize=8)
+        ax.set_ylabel("I(prompt; answer) at T = 1 (nats)")
+        ax.legend(fontsize=8)
     fig.suptitle(f"{task}: fitted toy along the checkpoint chain", fontsize=10)
     return _save(fig, path)

@@ -60,7 +60,8 @@ def chain_from(cfg) -> list[tuple[str, Path]]:
         out.append((name, path))
     if missing:
         raise FileNotFoundError(f"model path(s) not found: {missing}")
-    return out
+    stems = [n for n, _ in out]
+    return [(f"{p.parent.name}/{n}" if stems.count(n) > 1 else n, p) for n, p in out]
 
 
 def run(cfg, out: Path) -> list[dict]:

@@ -79,6 +79,23 @@ def choice_transitions(data: Sequence[dict], fit: CurveFit, profiles, n_grid: in
     return out
 
 
+def toy_coordinates(profiles, tau: float) -> dict:
+    """Where the fitted quenched toy sits in its own phase diagram (at ``T = 1``).
+
+    ``field`` — the typical field strength a site feels, ``√(mean_j Var_k f_jk)/τ``: large
+    means one answer dominates (ordered); ``disorder`` — how much the field changes from prompt
+    to prompt, ``√(mean_k Var_j f_jk)/τ``: large means each prompt orders differently (the
+    liquid's many promptable distributions); ``I`` — the toy's ``I(prompt; answer)``.
+    """
+    from scipy.special import softmax
+
+    from phasejax import distributions as D
+
+    f = np.asarray(profiles, float) / tau
+    return dict(field=float(np.sqrt(f.var(1).mean())), disorder=float(np.sqrt(f.var(0).mean())),
+                mutual_information=float(D.mutual_information(softmax(f, -1))))
+
+
 def fit_rows(fit: CurveFit, **labels) -> list[dict]:
     """The fit as tidy rows ``{parameter, value, error, chi2, dof}`` plus ``labels``."""
     return [dict(labels, parameter=n, value=float(v), error=float(e), chi2=fit.chi2,
@@ -122,7 +139,7 @@ def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str 
                            for t in grid] for f in profiles])
         for ax, m, x, label in ((axes[1][0], m_model, T, "language model"),
                                 (axes[1][1], m_toy, grid, f"fitted toy, τ = {tau:.3f}")):
-            im = ax.pcolormesh(_edges(x), np.arange(len(order) + 1), m[order], cmap="viridis",
+            im = ax.pcolormesh(cell_edges(x), np.arange(len(order) + 1), m[order], cmap="viridis",
                                vmin=0, vmax=1, shading="flat")
             fig.colorbar(im, ax=ax, label="order parameter $m$")
             ax.set_xlabel("sampling temperature $T$")
@@ -149,7 +166,7 @@ def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str 
     return _save(fig, path)
 
 
-def _edges(x):
+def cell_edges(x):
     x = np.asarray(x, float)
     mid = (x[1:] + x[:-1]) / 2
     return np.concatenate([[x[0] - (mid[0] - x[0]) if x.size > 1 else x[0] - 0.5], mid,
@@ -425,7 +442,7 @@ def _phase_map(ax, rows, label, peaks):
     grid = np.full((len(sizes), len(temps)), np.nan)
     for r in sel:
         grid[sizes.index(int(float(r["L"]))), temps.index(float(r["T"]))] = float(r["mean"])
-    im = ax.pcolormesh(_edges(temps), np.arange(len(sizes) + 1), grid, cmap="viridis", vmin=0,
+    im = ax.pcolormesh(cell_edges(temps), np.arange(len(sizes) + 1), grid, cmap="viridis", vmin=0,
                        vmax=1, shading="flat")
     ax.figure.colorbar(im, ax=ax, label="⟨|m|⟩")
     ax.set_yticks(np.arange(len(sizes)) + 0.5, [str(n) for n in sizes])

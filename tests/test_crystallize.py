@@ -300,3 +300,51 @@ def test_chain_mode_measures_an_existing_series(run, tmp_path):
     phases = [r["phase"] for r in s["final"].values()]
     assert phases == ["liquid", "nucleated", "settled"]
     assert (tmp_path / "crystallization.png").stat().st_size > 20_000
+
+
+def test_crystal_task_file_is_the_worlds_probe_task():
+    from phasejax.probe import tasks
+
+    import dataclasses
+
+    task = dataclasses.replace(tasks.load("crystal_number"), description="")
+    assert task == C.probe_task(C.World(), held_out=True)
+
+
+def test_main_job_follows_the_crystallization_chain_through_the_toys_plane(run, tmp_path):
+    """Fitted toy per checkpoint: the pretrained model sits at high field disorder (liquid),
+    SFT and RL at almost none; the toy's I(prompt; answer) tracks the model's."""
+    from experiments import main_job
+
+    out, _ = run
+    ck = out / "checkpoints"
+    chain = [ck / "pretrain" / "step_000400", ck / "sft" / "step_000100", ck / "rl" / "step_000016"]
+    s = main_job.run(composed("task=crystal_number", "lm=chain", "probe=quick", "probe.prompts=null",
+                              "lm.checkpoints=[" + ",".join(map(str, chain)) + "]",
+                              "run.n_therm=10", "run.n_measure=40", "run.n_replicas=2",
+                              "temperatures.num=3", "run.progress=false"), tmp_path)
+    pre, sft, rl = s["fits"]
+    assert [f["model"] for f in s["fits"]] == ["step_000400", "step_000100", "step_000016"]
+    assert pre["toy"]["disorder"] > 5 * sft["toy"]["disorder"]
+    assert pre["toy"]["disorder"] > 5 * rl["toy"]["disorder"]
+    for f in s["fits"]:
+        assert f["toy"]["mutual_information"] == pytest.approx(f["model_mutual_information"],
+                                                               abs=0.02)
+        assert f["tscale"] == pytest.approx(1.0, abs=0.05)   # one-token options: Boltzmann
+    assert (tmp_path / "chain.png").stat().st_size > 50_000
+
+
+def test_chain_names_stay_apart_when_folder_names_repeat(run):
+    from experiments.probe import chain_from
+
+    out, _ = run
+    ck = out / "checkpoints"
+    paths = [ck / "pretrain" / "step_000400", ck / "sft" / "step_000050",
+             ck / "pretrain" / "step_000200"]
+    cfg = composed("lm=chain", "lm.checkpoints=[" + ",".join(map(str, paths)) + "]")
+    assert [n for n, _ in chain_from(cfg)] == ["step_000400", "step_000050", "step_000200"]
+    (ck / "rl" / "step_000050").mkdir(exist_ok=True)      # an empty folder: names only
+    cfg = composed("lm=chain", f"lm.checkpoints=[{ck / 'sft' / 'step_000050'},"
+                               f"{ck / 'rl' / 'step_000050'}]")
+    assert [n for n, _ in chain_from(cfg)] == ["sft/step_000050", "rl/step_000050"]
+    (ck / "rl" / "step_000050").rmdir()
