@@ -273,6 +273,7 @@ def plot(rows, train_rows, path):
     from phasejax.plot import _save
 
     x = np.array([r["total_step"] for r in rows])
+    stages = " → ".join(dict.fromkeys(r["stage"] for r in rows))
     panels = (("mutual_information", "I(prompt; answer)"), ("n_distinct", "distinct distributions"),
               ("seed_overlap", "overlap with seed"), ("support_retention", "support retention"),
               ("js_to_seed", "JS to seed"), ("mean_entropy", "answer entropy"))
@@ -289,9 +290,9 @@ def plot(rows, train_rows, path):
         ax.plot([r["total_step"] for r in sel], [r["value"] for r in sel], color="C0")
         ax.set_ylabel(q if q == "reward" else "training loss")
     for ax in flat:
-        ax.set_xlabel("training step (pretrain → SFT → RL)")
+        ax.set_xlabel(f"training step ({stages})")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.5) for c in PHASE_COLOURS.values()]
-    fig.legend(handles, list(PHASE_COLOURS), loc="upper right", ncol=4, fontsize=8)
+    flat[1].legend(handles, list(PHASE_COLOURS), fontsize=7, title="phase", title_fontsize=7)
     return _save(fig, path)
 
 
