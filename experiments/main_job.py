@@ -142,7 +142,8 @@ def fss_rows(results) -> list[dict]:
             base = dict(checkpoint=r["checkpoint"], model=r["model"], side=side)
             for c in fss["binder_crossings"]:
                 rows.append(dict(base, quantity="binder_crossing", N=f"{c['N1']}-{c['N2']}",
-                                 value=c["T_cross"], error=None, T=c["T_cross"]))
+                                 value=c["T_cross"], error=c["T_cross_err"],
+                                 T=c["T_cross"]))
             peaks = fss["susceptibility_peaks"]
             for p in peaks["peaks"]:
                 rows.append(dict(base, quantity="chi_peak", N=p["N"], value=p["peak"],

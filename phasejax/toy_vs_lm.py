@@ -195,29 +195,44 @@ def fit_sequences(rows: Sequence[dict], q: int, profile=None,
                             fixed="tscale")
 
 
-def binder_crossings(curves: dict) -> list[dict]:
-    """``{N: (T, U₄)}`` → where consecutive sizes' Binder curves cross (linear interpolation).
+def _crossing(Ta, Ua, Tb, Ub):
+    grid = np.intersect1d(Ta, Tb)
+    d = np.interp(grid, Tb, Ub) - np.interp(grid, Ta, Ua)
+    zero = np.flatnonzero(d == 0)
+    sign = np.flatnonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)
+    if zero.size and (not sign.size or zero[0] <= sign[0]):
+        return float(grid[zero[0]])
+    if sign.size:
+        i = sign[0]
+        return float(grid[i] - d[i] * (grid[i + 1] - grid[i]) / (d[i + 1] - d[i]))
+    return None
+
+
+def binder_crossings(curves: dict, n_boot: int = 200, seed: int = 0) -> list[dict]:
+    """``{N: (T, U₄[, error])}`` → where consecutive sizes' Binder curves cross (linear
+    interpolation), with an error from redrawing every point within its error bar.
 
     A crossing is the finite-size estimate of a transition temperature; none is reported when
     the curves do not cross on the grid (as for a one-dimensional chain, which has no
-    transition at ``T > 0``).
+    transition at ``T > 0``). ``found`` is the fraction of redraws that cross at all.
     """
+    rng = np.random.default_rng(seed)
     sizes = sorted(curves)
     out = []
     for a, b in zip(sizes, sizes[1:]):
-        Ta, Ua = map(np.asarray, curves[a])
-        Tb, Ub = map(np.asarray, curves[b])
-        grid = np.intersect1d(Ta, Tb)
-        d = np.interp(grid, Tb, Ub) - np.interp(grid, Ta, Ua)
-        T_cross = None
-        zero = np.flatnonzero(d == 0)
-        sign = np.flatnonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)
-        if zero.size and (not sign.size or zero[0] <= sign[0]):
-            T_cross = float(grid[zero[0]])
-        elif sign.size:
-            i = sign[0]
-            T_cross = float(grid[i] - d[i] * (grid[i + 1] - grid[i]) / (d[i + 1] - d[i]))
-        out.append(dict(N1=int(a), N2=int(b), T_cross=T_cross))
+        (Ta, Ua, ea), (Tb, Ub, eb) = ((np.asarray(c[0]), np.asarray(c[1]),
+                                       np.nan_to_num(np.asarray(c[2])) if len(c) > 2 else
+                                       np.zeros(len(c[1]))) for c in (curves[a], curves[b]))
+        T_cross = _crossing(Ta, Ua, Tb, Ub)
+        err, found = None, None
+        if np.any(ea > 0) or np.any(eb > 0):
+            draws = [_crossing(Ta, Ua + ea * rng.standard_normal(Ua.size), Tb,
+                               Ub + eb * rng.standard_normal(Ub.size)) for _ in range(n_boot)]
+            hits = [t for t in draws if t is not None]
+            found = len(hits) / n_boot
+            if T_cross is not None and len(hits) >= 2:
+                err = float(np.std(hits, ddof=1))
+        out.append(dict(N1=int(a), N2=int(b), T_cross=T_cross, T_cross_err=err, found=found))
     return out
 
 
@@ -246,7 +261,7 @@ def peak_scaling(rows: Sequence[dict], observable: str = "susceptibility") -> di
 
 
 def binder_curves(rows: Sequence[dict]) -> dict:
-    """``{N: (T, U₄)}`` from tidy rows."""
+    """``{N: (T, U₄, error)}`` from tidy rows."""
     out = {}
     for N in sorted({int(float(r["L"])) for r in rows if r["observable"] == "binder"}):
         sel = sorted((r for r in rows if r["observable"] == "binder"
@@ -254,7 +269,8 @@ def binder_curves(rows: Sequence[dict]) -> dict:
                      key=lambda r: float(r["T"]))
         if len(sel) >= 2:
             out[N] = (np.array([float(r["T"]) for r in sel]),
-                      np.array([float(r["mean"]) for r in sel]))
+                      np.array([float(r["mean"]) for r in sel]),
+                      np.array([float(r.get("stderr") or 0.0) for r in sel]))
     return out
 
 

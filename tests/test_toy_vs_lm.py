@@ -47,8 +47,15 @@ def test_binder_crossing_found_and_absent():
     crossing = {8: (T, 0.6 - 0.3 * (T - 1.5)), 16: (T, 0.6 - 0.6 * (T - 1.5))}
     (c,) = binder_crossings(crossing)
     assert c["T_cross"] == pytest.approx(1.5)
+    assert c["T_cross_err"] is None                                  # no error bars given
     parallel = {8: (T, 0.5 - 0.1 * T), 16: (T, 0.4 - 0.1 * T)}
     assert binder_crossings(parallel)[0]["T_cross"] is None
+    # error bars of 0.01 on U₄: slopes differ by 0.3 per unit T, so T_cross wanders by about
+    # √2·0.01/0.3 ≈ 0.05 (linear interpolation between grid points adds a little)
+    noisy = {N: (T, U, np.full(T.size, 0.01)) for N, (T, U) in crossing.items()}
+    (c,) = binder_crossings(noisy, n_boot=400)
+    assert c["T_cross"] == pytest.approx(1.5) and c["found"] == 1.0
+    assert 0.03 < c["T_cross_err"] < 0.08
 
 
 def _exact_distribution(J, field, T, N, q):
