@@ -279,14 +279,32 @@ def test_bad_model_fails_before_training(tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text('{"model_type": "llama"}')
-    with pytest.raises((ModelFileError, ValueError, FileNotFoundError)):
+    with pytest.raises(ModelFileError, match="config.json"):
         crystallize.run(composed("experiment=crystallize", f"crystallize.base={broken}"),
                         tmp_path / "a")
-    gpt2 = Path(__file__).parent / "parity" / "gpt2"
-    with pytest.raises(ValueError, match="saving family 'gpt2' is not supported"):
-        crystallize.run(composed("experiment=crystallize", f"crystallize.base={gpt2}",
-                                 "crystallize.form=completion"), tmp_path / "b")
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a gguf file at all")
+    with pytest.raises(ModelFileError, match="junk.gguf"):
+        crystallize.run(composed("experiment=crystallize", f"crystallize.base={junk}"),
+                        tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_post_trains_a_gpt2_folder_in_completion_form(tmp_path):
+    """Any family the probe loads can be post-trained and saved: a tiny GPT-2 (no chat
+    template) runs SFT and RL in completion form and its checkpoints reload."""
+    from experiments import crystallize
+    from phasejax.probe.loading import load_model
+
+    gpt2 = Path(__file__).parent / "parity" / "gpt2"
+    s = crystallize.run(composed(
+        "experiment=crystallize", f"crystallize.base={gpt2}", "crystallize.form=completion",
+        "crystallize.sft.steps=4", "crystallize.sft.batch=8", "crystallize.sft.checkpoint_every=4",
+        "crystallize.rl.steps=2", "crystallize.rl.group=4", "crystallize.rl.prompts_per_step=2",
+        "crystallize.rl.checkpoint_every=2"), tmp_path)
+    assert s["form"] == "completion" and set(s["final"]) == {"sft", "rl"}
+    lm = load_model(tmp_path / "checkpoints" / "rl" / "step_000002")
+    assert lm.config == load_model(gpt2).config
 
 
 def test_chain_mode_measures_an_existing_series(run, tmp_path):

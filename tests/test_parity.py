@@ -167,7 +167,7 @@ def test_safetensors_roundtrip_with_bfloat16(tmp_path):
     assert np.array_equal(safetensors_io.read(path)["b"], a)
 
 
-@pytest.mark.parametrize("name", ["llama", "qwen2", "qwen3", "olmo2", "mistral"])
+@pytest.mark.parametrize("name", ["llama", "qwen2", "qwen3", "olmo2", "mistral", "gpt2"])
 def test_saved_folder_reloads_with_identical_logits(tmp_path, name):
     from phasejax.probe.hf_writer import save_folder
 
@@ -196,3 +196,10 @@ def test_bfloat16_model_is_saved_in_bfloat16_and_reloads_exactly(tmp_path):
     b = jax.tree.leaves(nnx.state(back.model, nnx.Param))
     assert all(np.array_equal(np.asarray(x, np.float32), np.asarray(y, np.float32))
                for x, y in zip(a, b))
+
+
+def test_every_family_the_loader_reads_can_be_saved():
+    from phasejax.probe.decoder import FAMILIES
+    from phasejax.probe.hf_writer import MODEL_TYPES
+
+    assert set(FAMILIES) == set(MODEL_TYPES)
