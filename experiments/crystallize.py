@@ -296,13 +296,9 @@ def plot(rows, train_rows, path):
 
 @hydra.main(version_base=None, config_path="../conf", config_name="crystallize")
 def main(cfg: DictConfig) -> None:
-    out = Path(HydraConfig.get().runtime.output_dir)
-    if io.is_finished(out, RESULT_FILES):
-        log.info("results already in %s; skipping", out)
-        return
-    run(cfg, out)
-    for f in RESULT_FILES:
-        print(f"{f:>22}: {out / f}")
+    from experiments.sweep import run_once
+
+    run_once(cfg, Path(HydraConfig.get().runtime.output_dir), RESULT_FILES, run)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from phasejax.toy_vs_lm import (cell_edges, choice_transitions, compare_sequence
 log = logging.getLogger(__name__)
 RESULT_FILES = ("fit.csv", "fit.json", "fss.csv", "comparison.png")
 FSS_COLUMNS = ("checkpoint", "model", "side", "quantity", "N", "value", "error", "T")
+FIT_COLUMNS = ("checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof")
 
 
 def run(cfg, out: Path) -> dict:
@@ -76,10 +77,9 @@ def run(cfg, out: Path) -> dict:
                             toy_m=toy_curves(fit.values, [("order_parameter", 1, t) for t in T],
                                              P.shape[-1], profiles).tolist()))
         if ck == 0:
-            first = (fit, data, profiles, model, arrays[f"{ck}/p"], arrays[f"{ck}/temperatures"])
+            first = (fit, data, profiles, model, P, T)
     timings["fit"] = time.perf_counter() - t0
-    io.write_table(out / "fit.csv", table,
-                   ["checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof"])
+    io.write_table(out / "fit.csv", table, FIT_COLUMNS)
     io.write_table(out / "fss.csv", transitions, FSS_COLUMNS)
     fit, data, profiles, model, p, temperatures = first
     plot_side_by_side(data, fit, profiles, toy_rows, out / "comparison.png",
@@ -118,8 +118,7 @@ def _sequences(cfg, out: Path, toy_rows, lm_rows, arrays, timings, t0) -> dict:
         if ck == 0:
             first = (res, model)
     timings["fit"] = time.perf_counter() - t0
-    io.write_table(out / "fit.csv", table,
-                   ["checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof"])
+    io.write_table(out / "fit.csv", table, FIT_COLUMNS)
     io.write_table(out / "fss.csv", fss_rows(results), FSS_COLUMNS)
     res, model = first
     plot_sequence_comparison([r for r in lm_rows if int(r["checkpoint"]) == 0], res,

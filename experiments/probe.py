@@ -14,7 +14,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 from omegaconf import OmegaConf
 
 from phasejax import io, plot

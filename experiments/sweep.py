@@ -23,7 +23,6 @@ from pathlib import Path
 
 import hydra
 import jax
-import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -116,15 +115,19 @@ def main(cfg: DictConfig) -> None:
     else:
         from experiments import probe
         files, job = probe.RESULT_FILES, probe.run
+    extra = (("toy/observables.csv", "probe/observables.csv", "probe/probe.png")
+             if cfg.kind == "main" else ())
+    run_once(cfg, out, files, job, extra)
+
+
+def run_once(cfg, out: Path, files, job, extra=()) -> None:
+    """Run ``job(cfg, out)`` unless all of ``files`` are already there; print where they are."""
     if io.is_finished(out, files):
         log.info("results already in %s; skipping", out)
         return
     job(cfg, out)
-    for f in files:
+    for f in tuple(files) + tuple(extra):
         print(f"{f:>22}: {out / f}")
-    if cfg.kind == "main":
-        for sub in ("toy/observables.csv", "probe/observables.csv", "probe/probe.png"):
-            print(f"{sub:>22}: {out / sub}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from phasejax.samplers.base import LatticeState, Sampler
+from phasejax.samplers.base import Sampler
 
 
 class Trace(NamedTuple):

@@ -9,7 +9,7 @@ of that size), with a jackknife error. Below the boundary the order parameter is
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict
 
 import numpy as np
 
