@@ -23,11 +23,13 @@ def test_unpermute_inverts_llama_cpp_permutation():
 
 @pytest.fixture(scope="module")
 def smollm():
-    return load_model(embedded_model_path())
+    from phasejax.probe.loading import LoadedModel
+
+    return LoadedModel(*load_model(embedded_model_path()))
 
 
 def test_config_and_tokenizer_of_the_embedded_model(smollm):
-    model, c, tk, template, stop = smollm
+    model, c, tk, template, stop = smollm[:5]
     assert (c.num_layers, c.hidden_size, c.num_heads, c.num_kv_heads) == (30, 576, 9, 3)
     assert c.tie_embeddings and c.vocab_size == 49152 and c.rope_theta == 100000.0
     assert tk.encode("<|im_start|>").ids == [1] and tk.encode("<|im_end|>").ids == [2]
@@ -55,7 +57,7 @@ def greedy(model, ids, n_new, width=48):
 
 
 def test_real_model_answers_and_greedy_agrees_with_scored_argmax(smollm):
-    model, c, tk, _, stop = smollm
+    model, c, tk, _, stop = smollm[:5]
     prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
     ids = tk.encode(prompt).ids
     out, first = greedy(model, ids, 7)
@@ -88,15 +90,17 @@ def test_random_number_distribution_of_the_real_model(smollm):
 
     from phasejax import distributions as D
     from phasejax.probe import tasks as T
-    from phasejax.probe.scoring import render_chat, score
+    from phasejax.probe.chat_template import render_chat
+    from phasejax.probe.scoring import score
 
-    model, c, tk, template, stop = smollm
+    model, c, tk, template, stop = smollm[:5]
     task = T.load("number_1_10")
     opts = [tk.encode(f" {o}.").ids for o in task.options]
     assert opts[0][:1] == opts[9][:1] and opts[0] != opts[9][:len(opts[0])]  # "1." vs "10."
     fam = []
     for p in task.prompts[:2]:
-        text = render_chat(template, task.user_message(p), task.answer_prefix)
+        text = render_chat(template, task.user_message(p), task.answer_prefix,
+                           special_tokens=smollm.special_tokens)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             d = score(model, tk.encode(text).ids, opts, temperatures=[1e-3, 1.0])
@@ -113,7 +117,7 @@ def test_cached_sampler_greedy_matches_full_forward_greedy(smollm):
 
     from phasejax.probe.sampling import decode, generate
 
-    model, c, tk, _, stop = smollm
+    model, c, tk, _, stop = smollm[:5]
     prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
     ids = tk.encode(prompt).ids
     out, _ = greedy(model, ids, 7)

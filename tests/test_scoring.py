@@ -9,7 +9,8 @@ from flax import nnx
 
 from phasejax.probe import tasks as T
 from phasejax.probe.decoder import Decoder, DecoderConfig
-from phasejax.probe.scoring import LowCapturedMass, render_chat, score
+from phasejax.probe.chat_template import render_chat
+from phasejax.probe.scoring import LowCapturedMass, score
 
 
 @pytest.fixture(scope="module")

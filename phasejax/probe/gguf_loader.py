@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from phasejax.probe.chat_template import check_template
 from phasejax.probe.decoder import Decoder, DecoderConfig
 from phasejax.probe.weights import ModelFileError, Rule, assign, identity, transpose
 
@@ -107,18 +108,33 @@ def rules_for(c: DecoderConfig) -> list[Rule]:
 
 
 def load_gguf(path, dtype=jnp.float32):
-    """``(model, config, tokenizer, chat_template, stop_ids)`` from a llama GGUF file."""
+    """``(model, config, tokenizer, chat_template, stop_ids, special_tokens)`` from a GGUF file."""
     import gguf
 
     reader, arch = read(path)
+    template, special = _field(reader, "tokenizer.chat_template"), special_tokens_from(reader)
+    if template:   # untrusted: checked in the sandbox before any weight is read
+        check_template(template, special, source=f"{path} (tokenizer.chat_template)")
     c = config_from(reader, arch)
     tokenizer = tokenizer_from(reader, path)
     model = Decoder(c, nnx.Rngs(0), dtype)
     tensors = ((t.name, lambda t=t: gguf.quants.dequantize(t.data, t.tensor_type))
                for t in reader.tensors)
     assign(model, tensors, rules_for(c), path, dtype)
-    return (model, c, tokenizer, _field(reader, "tokenizer.chat_template"),
-            stop_ids_from(reader))
+    return model, c, tokenizer, template, stop_ids_from(reader), special
+
+
+def special_tokens_from(reader) -> dict:
+    """``{"bos_token": …, "eos_token": …, …}`` as text, from the tokenizer metadata's ids (what
+    ``transformers`` sets when it converts a GGUF tokenizer); ids the file omits are left out."""
+    tokens = _field(reader, "tokenizer.ggml.tokens")
+    out = {}
+    for name, key in (("bos_token", "bos"), ("eos_token", "eos"), ("unk_token", "unknown"),
+                      ("pad_token", "padding")):
+        i = _field(reader, f"tokenizer.ggml.{key}_token_id")
+        if tokens is not None and i is not None and 0 <= int(i) < len(tokens):
+            out[name] = str(tokens[int(i)])
+    return out
 
 
 def stop_ids_from(reader) -> tuple:

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from phasejax.probe import safetensors_io
+from phasejax.probe.chat_template import SPECIAL_TOKEN_NAMES, check_template
 from phasejax.probe.decoder import Decoder, DecoderConfig
 from phasejax.probe.weights import ModelFileError, Rule, assign, identity, split, transpose
 
@@ -173,7 +174,8 @@ def chat_template_from_folder(folder: Path) -> str | None:
 
 
 def load_folder(folder, dtype=jnp.float32, tokenizer: bool = True):
-    """``(model, config, tokenizer, chat_template, stop_ids)`` from a Hugging Face folder."""
+    """``(model, config, tokenizer, chat_template, stop_ids, special_tokens)`` from a Hugging
+    Face folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no model folder at {folder}")
@@ -181,6 +183,9 @@ def load_folder(folder, dtype=jnp.float32, tokenizer: bool = True):
     if not cfg_path.is_file():
         raise ModelFileError(f"{folder}: config.json is missing")
     c = config_from_hf(json.loads(cfg_path.read_text()), str(cfg_path))
+    template, special = chat_template_from_folder(folder), special_tokens_from_folder(folder)
+    if template:   # untrusted: checked in the sandbox before any weight is read
+        check_template(template, special, source=f"{folder} (chat template)")
     files = weight_files(folder)
     tk = tokenizer_from_folder(folder) if tokenizer else None
     try:
@@ -192,7 +197,26 @@ def load_folder(folder, dtype=jnp.float32, tokenizer: bool = True):
     model = Decoder(c, nnx.Rngs(0), dtype)
     assign(model, ((k, lambda v=v: v) for k, v in tensors.items()), rules_for(c), folder,
            dtype)
-    return model, c, tk, chat_template_from_folder(folder), stop_ids_from_folder(folder)
+    return model, c, tk, template, stop_ids_from_folder(folder), special
+
+
+def special_tokens_from_folder(folder: Path) -> dict:
+    """``{"bos_token": …, "eos_token": …, …}`` as text, exactly as ``transformers`` resolves
+    them for this folder (``tokenizer_config.json``, ``special_tokens_map.json``, the tokenizer
+    class's defaults): what ``apply_chat_template`` hands the template. Torch-free; no code from
+    the folder runs (``trust_remote_code=False``)."""
+    from transformers import AutoTokenizer
+
+    if not (folder / "tokenizer.json").is_file():
+        return {}
+    try:
+        tk = AutoTokenizer.from_pretrained(str(folder), local_files_only=True,
+                                           trust_remote_code=False)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelFileError(f"{folder}: transformers cannot read this tokenizer "
+                             f"({type(e).__name__}: {e})") from None
+    return {k: str(v) for k, v in tk.special_tokens_map.items()
+            if k in SPECIAL_TOKEN_NAMES and isinstance(v, str)}
 
 
 def stop_ids_from_folder(folder) -> tuple:

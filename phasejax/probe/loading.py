@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 import jax.numpy as jnp
 
@@ -20,6 +21,7 @@ class LoadedModel(NamedTuple):
     tokenizer: Any             # tokenizers.Tokenizer
     chat_template: str | None  # Jinja source, None for base models without one
     stop_ids: tuple = ()       # end-of-sequence / end-of-turn token ids
+    special_tokens: Mapping[str, str] = MappingProxyType({})  # bos_token, eos_token, … as text
 
 
 def resolve_dtype(dtype):
@@ -39,7 +41,12 @@ def resolve_path(path) -> Path:
 
 
 def load_model(path, dtype="float32") -> LoadedModel:
-    """Load a ``.gguf`` file or a Hugging Face folder (``config.json`` + safetensors)."""
+    """Load a ``.gguf`` file or a Hugging Face folder (``config.json`` + safetensors).
+
+    The chat template is checked in the sandbox before any weight is read
+    (:func:`phasejax.probe.chat_template.check_template`): a template that tries to run code
+    stops the load with :class:`~phasejax.probe.chat_template.UnsafeTemplateError`.
+    """
     dtype = resolve_dtype(dtype)
     path = resolve_path(path)
     if path.is_dir():

@@ -32,7 +32,8 @@ import numpy as np
 from phasejax import distributions as D
 from phasejax.probe import tasks as tasks_mod
 from phasejax.probe.sampling import decode, generate
-from phasejax.probe.scoring import LowCapturedMass, render_chat, score_prompts
+from phasejax.probe.chat_template import render_chat
+from phasejax.probe.scoring import LowCapturedMass, score_prompts
 
 COLUMNS = ("model", "task", "form", "prompt", "L", "T", "observable", "mean", "stderr",
            "n_samples")
@@ -68,7 +69,8 @@ def resolve_form(lm, form: str) -> str:
 def end_of_turn_id(lm) -> int:
     """The token that closes an assistant turn: read off the chat template, else the EOS."""
     if lm.chat_template:
-        text = render_chat(lm.chat_template, "u", messages_extra=[("assistant", "XQZ")])
+        text = render_chat(lm.chat_template, "u", messages_extra=[("assistant", "XQZ")],
+                           special_tokens=lm.special_tokens)
         tail = text[text.rindex("XQZ") + 3:]
         ids = lm.tokenizer.encode(tail, add_special_tokens=False).ids
         specials = {t.content for t in lm.tokenizer.get_added_tokens_decoder().values()}
@@ -83,7 +85,8 @@ def prompt_text(lm, task, prompt, form: str, n: Optional[int] = None,
                 answer_prefix: Optional[str] = None) -> str:
     prefix = task.answer_prefix if answer_prefix is None else answer_prefix
     if form == "chat":
-        return render_chat(lm.chat_template, task.user_message(prompt, n), prefix)
+        return render_chat(lm.chat_template, task.user_message(prompt, n), prefix,
+                           special_tokens=lm.special_tokens)
     if answer_prefix is not None and prompt.completion is None:
         head = f"Question: {task.user_message(prompt, n)}\nAnswer:"
         return f"{head} {prefix}" if prefix else head
@@ -91,7 +94,10 @@ def prompt_text(lm, task, prompt, form: str, n: Optional[int] = None,
 
 
 def encode_prompt(lm, text: str, form: str) -> list[int]:
-    # chat templates write their own special tokens; completion prompts get the tokenizer's
+    """Token ids of a prompt, special tokens as ``transformers`` adds them: a chat text is
+    encoded without them (the template wrote the BOS where the model wants one, as
+    ``apply_chat_template`` assumes); a completion text gets the tokenizer's own (its
+    post-processor adds the BOS of Llama-family tokenizers)."""
     return lm.tokenizer.encode(text, add_special_tokens=form == "completion").ids
 
 

@@ -150,26 +150,3 @@ def _score_chunk(graph_state, toks, mask, opt, opt_mask, temperatures):
         return jnp.where(rows_mask, lp, 0.0).sum(-1).reshape(B, K)
 
     return jax.lax.map(at, temperatures)                            # (n_T, B, K)
-
-
-def render_chat(template: str, user: str, assistant_prefix: str = "",
-                messages_extra=(), **variables) -> str:
-    """The chat prompt text (Jinja template from the model file) with an assistant prefill.
-
-    ``messages_extra`` appends ``(role, content)`` turns after the user's, without a generation
-    prompt; template variables such as ``bos_token`` default to empty strings.
-    """
-    import jinja2
-
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    env.globals["raise_exception"] = _raise
-    messages = [{"role": "user", "content": user}]
-    messages += [{"role": r, "content": c} for r, c in messages_extra]
-    context = {"bos_token": "", "eos_token": "", **variables}
-    text = env.from_string(template).render(messages=messages,
-                                            add_generation_prompt=not messages_extra, **context)
-    return text + assistant_prefix
-
-
-def _raise(message):
-    raise ValueError(f"chat template: {message}")
