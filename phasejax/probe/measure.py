@@ -30,6 +30,7 @@ import jax
 import numpy as np
 
 from phasejax import distributions as D
+from phasejax.analysis import sequences
 from phasejax.probe import tasks as tasks_mod
 from phasejax.probe.sampling import decode, generate
 from phasejax.probe.chat_template import render_chat
@@ -220,25 +221,14 @@ def parse_items(task, text: str, n: int) -> Optional[list[int]]:
 
 def potts_m(items: np.ndarray, q: int) -> np.ndarray:
     """``(q max_k n_k / N − 1)/(q − 1)`` for each row of token indices ``(S, N)``."""
-    counts = np.stack([(items == k).sum(-1) for k in range(q)], -1)
-    N = items.shape[-1]
-    return (q * counts.max(-1) / N - 1.0) / (q - 1.0)
+    return sequences.potts_m(items, q=q)
 
 
 def sequence_moments(m: np.ndarray, N: int, T: float, n_boot: int = 200, seed: int = 0):
-    """``{name: (value, bootstrap error)}`` for ``⟨|m|⟩, ⟨m²⟩, ⟨m⁴⟩, U₄, χ`` of samples ``m``."""
-    def stats(x):
-        a, b, c = np.abs(x).mean(-1), (x**2).mean(-1), (x**4).mean(-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            U4 = 1.0 - c / (3.0 * b * b)
-        return np.stack([a, b, c, U4, N * (b - a * a) / T], -1)
-
-    names = ("abs_magnetisation", "m2", "m4", "binder", "susceptibility")
-    value = stats(m[None])[0]
-    rng = np.random.default_rng(seed)
-    boots = stats(m[rng.integers(0, m.size, size=(n_boot, m.size))])
-    err = np.nanstd(boots, axis=0, ddof=1)
-    return {k: (float(v), float(e)) for k, v, e in zip(names, value, err)}
+    """``{name: (value, bootstrap error)}`` for ``⟨|m|⟩, ⟨m²⟩, ⟨m⁴⟩, U₄, χ`` of samples ``m``
+    (:func:`phasejax.analysis.sequences.moment_statistics`)."""
+    return {k: (float(v), float(e)) for k, (v, e) in
+            sequences.moment_statistics(seed, m, N=N, T=T, n_boot=n_boot).items()}
 
 
 def measure_sequences(lm, task, settings: ProbeSettings, name: str = "model", progress=None):

@@ -1,0 +1,11 @@
+"""Statistics shared by the lattice and the language model.
+
+* :mod:`phasejax.analysis.sequences` — statistics of ``(n_sequences, N)`` arrays of states
+  (generated text mapped to states by :mod:`phasejax.text.spins`, or toy chains): state
+  fractions, order parameter moments, Binder cumulant, susceptibility, correlations
+  ``C_ab(Δt)``, integrated correlation ``τ_ab``, power spectrum, correlation length and the
+  decay exponent ``η``, every one with a bootstrap error over sequences.
+* :mod:`phasejax.analysis.scaling` — finite-size scaling in ``N`` from curves on a temperature
+  grid (no reweighting: autoregressive sampling is not Boltzmann in the sequence
+  log-probability): Binder crossings, ``χ``-peak scaling, the onset of ``τ ∝ N``.
+"""

@@ -1,0 +1,284 @@
+"""Sequence statistics against exact results; text mappings; finite-size scaling in N.
+
+Exact facts used (stationary two-state Markov chain, flip probabilities α: 0→1, β: 1→0):
+``π_1 = α/(α+β)``, ``λ = 1 − α − β``, ``C_11(Δt) = π_0 π_1 λ^Δt = −C_01(Δt)``,
+``τ_11(N) = π_0π_1 [1 + 2 Σ_{k<N} (1 − k/N) λ^k]`` and the expected periodogram
+``S(k) = Σ_{|r|<N} (1 − |r|/N) C(r) e^{−ikr}``. i.i.d. fair ±1 spins: ``⟨m²⟩ = 1/N``,
+``⟨m⁴⟩ = 3/N² − 2/N³``, so ``U₄ = 2/(3N)``.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from phasejax.analysis.scaling import loglog_fit, scaling_analysis
+from phasejax.analysis.sequences import (fit_eta, magnetisation, moment_statistics, potts_m,
+                                         sequence_statistics, state_fractions, statistics_rows)
+from phasejax.text import spins
+
+
+def markov(rng, n, N, alpha, beta):
+    """``n`` stationary two-state Markov chains of length ``N``."""
+    y = np.empty((n, N), np.int64)
+    y[:, 0] = rng.random(n) < alpha / (alpha + beta)
+    for t in range(1, N):
+        u = rng.random(n)
+        y[:, t] = np.where(y[:, t - 1] == 0, u < alpha, u >= beta)
+    return y
+
+
+def exact_markov(alpha, beta, N):
+    p1 = alpha / (alpha + beta)
+    c0, lam = p1 * (1 - p1), 1 - alpha - beta
+    r = np.arange(-(N - 1), N)
+    fejer = c0 * lam ** np.abs(r) * (1 - np.abs(r) / N)
+    S0, S1 = fejer.sum(), np.sum(fejer * np.cos(2 * np.pi * r / N))
+    return dict(c0=c0, lam=lam, tau=S0,
+                xi=math.sqrt(S0 / S1 - 1) / (2 * math.sin(math.pi / N)))
+
+
+# ----------------------------------------------------------------------------- correlations
+def test_markov_correlation_tau_and_spectrum_match_exact():
+    alpha, beta, N = 0.15, 0.25, 32
+    ex = exact_markov(alpha, beta, N)
+    y = markov(np.random.default_rng(0), 4000, N, alpha, beta)
+    st = sequence_statistics(1, y, q=2, max_lag=8)
+    C_ex = ex["c0"] * ex["lam"] ** st.lags
+    z11 = (st.correlation.value[1, 1] - C_ex) / st.correlation.error[1, 1]
+    z01 = (st.correlation.value[0, 1] + C_ex) / st.correlation.error[0, 1]
+    assert np.all(np.abs(z11) < 4) and np.all(np.abs(z01) < 4), (z11, z01)
+    assert np.sqrt(np.mean(z11**2)) < 2.5
+    z_tau = (st.tau.value[1, 1] - ex["tau"]) / st.tau.error[1, 1]
+    assert abs(z_tau) < 4, (st.tau, ex["tau"])
+    # one estimator: S_a(0) = τ_aa, τ = Σ_a τ_aa, and q = 2 makes τ_00 = τ_11 = −τ_01
+    assert st.spectrum.value[1, 0] == pytest.approx(st.tau.value[1, 1])
+    assert st.tau_trace.value == pytest.approx(2 * st.tau.value[1, 1])
+    assert st.tau.value[0, 1] == pytest.approx(-st.tau.value[1, 1])
+    assert st.peak_count.value == 0                                     # a smooth spectrum
+
+
+def test_bootstrap_errors_are_honest():
+    """z-scores over 30 independent data sets have unit spread (grouped bootstrap units)."""
+    alpha, beta, N = 0.2, 0.3, 16
+    ex = exact_markov(alpha, beta, N)
+    rng = np.random.default_rng(5)
+    z = []
+    for rep in range(30):
+        st = sequence_statistics(rep, markov(rng, 600, N, alpha, beta), q=2, max_lag=2,
+                                 n_boot=100, max_units=200)
+        z.append([(st.tau.value[1, 1] - ex["tau"]) / st.tau.error[1, 1],
+                  (st.correlation.value[1, 1, 0] - ex["c0"] * ex["lam"])
+                  / st.correlation.error[1, 1, 0]])
+    z = np.array(z)
+    assert np.all(np.abs(z.mean(0)) < 0.7), z.mean(0)
+    assert np.all((z.std(0) > 0.6) & (z.std(0) < 1.5)), z.std(0)
+
+
+def test_correlation_length_of_the_markov_chain():
+    alpha, beta, N = 0.08, 0.12, 32                                     # λ = 0.8
+    ex = exact_markov(alpha, beta, N)
+    st = sequence_statistics(2, markov(np.random.default_rng(2), 4000, N, alpha, beta), q=2)
+    assert abs(st.xi.value - ex["xi"]) < 4 * st.xi.error, (st.xi, ex["xi"])
+    # the finite-N structure-factor value tends to the infinite chain's √λ/(1 − λ)
+    lam = ex["lam"]
+    assert exact_markov(alpha, beta, 4096)["xi"] == pytest.approx(math.sqrt(lam) / (1 - lam),
+                                                                   rel=3e-3)
+
+
+def test_periodic_statistics_are_invariant_under_a_common_rotation():
+    y = markov(np.random.default_rng(3), 300, 24, 0.2, 0.3)
+    a = sequence_statistics(0, y, q=2, periodic=True, max_lag=12)
+    b = sequence_statistics(0, np.roll(y, 7, axis=1), q=2, periodic=True, max_lag=12)
+    np.testing.assert_allclose(a.correlation.value, b.correlation.value, atol=1e-12)
+    np.testing.assert_allclose(a.spectrum.value, b.spectrum.value, atol=1e-10)
+
+
+def test_peak_count_finds_a_planted_period():
+    rng = np.random.default_rng(4)
+    n, N, P = 2000, 64, 8
+    phase = rng.integers(0, P, n)[:, None]
+    y = ((np.arange(N) + phase) % P == 0).astype(np.int64)
+    y ^= (rng.random((n, N)) < 0.1).astype(np.int64)
+    st = sequence_statistics(0, y, q=2, max_lag=16)
+    assert st.peak_count.value == 3          # k = 2πj/8, j = 1, 2, 3 (j = 4 is the Nyquist edge)
+
+
+def test_eta_from_a_power_law():
+    rng = np.random.default_rng(6)
+    lags = np.arange(1, 41)
+    err = 0.01 * 0.3 * lags**-0.7
+    C = 0.3 * lags**-0.7 + err * rng.standard_normal(lags.size)
+    assert fit_eta(lags=lags, C=C, C_err=err, window=(2, 30)) == pytest.approx(0.7, abs=0.02)
+    fit = loglog_fit(x=lags, y=C, yerr=err)
+    assert abs(fit.exponent + 0.7) < 4 * fit.error
+
+
+# ----------------------------------------------------------------------------- moments
+def test_binder_and_chi_of_iid_states():
+    N, n, T = 64, 4000, 1.5
+    y = (np.random.default_rng(7).random((n, N)) < 0.5).astype(np.int64)
+    st = sequence_statistics(0, y, q=2, max_lag=4, T=T)
+    U = st.moments["binder"]
+    assert abs(U.value - 2 / (3 * N)) < 4 * U.error, U
+    k = np.arange(N + 1)
+    pmf = np.array([math.comb(N, int(j)) for j in k], float) / 2.0**N
+    am = np.sum(pmf * np.abs(2 * k / N - 1))
+    chi = st.moments["susceptibility"]
+    assert abs(chi.value - N * (1 / N - am**2) / T) < 4 * chi.error
+    # the standalone moments agree with the full statistics
+    mom = moment_statistics(0, magnetisation(y, q=2), N=N, T=T)
+    assert mom["binder"].value == pytest.approx(U.value)
+
+
+def test_ordered_sequences_have_binder_two_thirds():
+    y = np.zeros((10, 16), np.int64)
+    y[::2] = 1
+    st = sequence_statistics(0, y, q=2, max_lag=4)
+    assert st.moments["binder"].value == pytest.approx(2 / 3)
+    assert st.moments["binder"].error < 1e-12
+    assert st.moments["susceptibility"].value == pytest.approx(0.0)
+    assert st.moments["abs_magnetisation"].value == 1.0 and st.magnetisation.value == 0.0
+    y3 = np.full((8, 16), 2, np.int64)
+    y3[:3] = 0
+    assert sequence_statistics(0, y3, q=3, max_lag=4).moments["binder"].value == \
+        pytest.approx(2 / 3)
+
+
+def test_order_parameters_and_rows():
+    y = np.array([[0, 0, 1, 1], [1, 1, 1, 1], [2, 0, 1, 2]])
+    np.testing.assert_allclose(state_fractions(y, q=3), [[.5, .5, 0], [0, 1, 0], [.25, .25, .5]])
+    np.testing.assert_allclose(potts_m(y, q=3), [0.25, 1.0, 0.25], atol=1e-7)
+    np.testing.assert_allclose(magnetisation(y[:2] % 2, q=2), [0.0, 1.0])
+    with pytest.raises(ValueError, match="states must lie"):
+        sequence_statistics(0, y, q=2)
+    st = sequence_statistics(0, y, q=3, max_lag=2, n_boot=20)
+    rows = statistics_rows(st, model="m")
+    names = {r["observable"] for r in rows}
+    assert {"binder", "susceptibility", "tau", "tau_0_2", "xi", "eta", "peak_count"} <= names
+    assert all(r["L"] == 4 and r["n_samples"] == 3 and r["model"] == "m" for r in rows)
+
+
+# ----------------------------------------------------------------------------- text mappings
+def tiny_tokenizer():
+    """Byte-level BPE with a handful of hand-made merges and one special token."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    merges = [("Ġ", "r"), ("Ġr", "u"), ("Ġru", "n"), ("n", "i"), ("ni", "n"), ("nin", "g"),
+              ("Ġ", "4"), ("Ġ4", "2"), ("H", "i")]
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(["<eos>"])
+    return tok
+
+
+def test_whitespace_mapping_counts_characters():
+    tok = tiny_tokenizer()
+    text = "a b\tc\u00a0d\n\u3000é"
+    ids = tok.encode(text).ids + [tok.token_to_id("<eos>")]
+    sm = spins.spin_map("whitespace", tok)
+    assert (sm.q, sm.unit) == (2, "character")
+    np.testing.assert_array_equal(sm(ids), [c.isspace() for c in text])
+    lat = spins.to_lattice(sm, [np.array(ids), np.array(ids[:2])], N=5)
+    assert lat.states.shape == (1, 5) and lat.kept.tolist() == [True, False]
+    assert lat.lengths.tolist() == [len(text), 2]
+
+
+def test_token_class_on_a_byte_level_bpe():
+    tok = tiny_tokenizer()
+    enc = tok.encode("Hi run\nto 42 running!")
+    assert enc.tokens == ["Hi", "Ġrun", "Ċ", "t", "o", "Ġ42", "Ġrun", "ning", "!"]
+    sm = spins.spin_map("token_class", tok)
+    eos = tok.token_to_id("<eos>")
+    ids = np.array(enc.ids + [eos, eos])
+    C = {c: k for k, c in enumerate(spins.TOKEN_CLASSES)}
+    expect = ["word_start", "word_start", "newline", "word_start", "word_continuation", "digit",
+              "word_start", "word_continuation", "punctuation"]          # <eos> dropped
+    np.testing.assert_array_equal(sm(ids), [C[e] for e in expect])
+    # padded rows with lengths, as a Generation holds them
+    rows = np.stack([ids, np.r_[ids[:4], [eos] * 7]])
+    lat = spins.to_lattice(sm, rows, N=4, lengths=[ids.size, 4])
+    np.testing.assert_array_equal(lat.states, [[C[e] for e in expect[:4]]] * 2)
+
+
+def test_token_bucket_and_errors():
+    tok = tiny_tokenizer()
+    V = tok.get_vocab_size()
+    ids = np.array([0, 5, 7, 264, V - 2])
+    np.testing.assert_array_equal(spins.spin_map("token_bucket", tok, q=3)(ids), ids % 3)
+    np.testing.assert_array_equal(
+        spins.spin_map("token_bucket", tok, q=2, mode="range")(ids), ids * 2 // V)
+    with pytest.raises(ValueError, match="q >= 2"):
+        spins.spin_map("token_bucket", tok, q=1)
+    with pytest.raises(ValueError, match="unknown text mapping"):
+        spins.spin_map("nope", tok)
+    with pytest.raises(ValueError, match="vocabulary"):
+        spins.spin_map("token_class", tok)([V + 5])
+
+
+def test_pos_mapping_needs_spacy():
+    tok = tiny_tokenizer()
+    try:
+        import spacy  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install spacy"):
+            spins.spin_map("pos", tok)
+        return
+    try:
+        sm = spins.spin_map("pos", tok)
+    except ImportError:
+        pytest.skip("spaCy model en_core_web_sm not installed")
+    states = sm(tok.encode("Hi run").ids)
+    assert states.size == 2 and np.all((states >= 0) & (states < sm.q))
+
+
+# ----------------------------------------------------------------------------- scaling in N
+SIZES = (16, 32, 64, 128)
+TC, INV_NU, GNU = 1.0, 0.5, 1.75
+
+
+def planted_rows(rng, parallel=False):
+    T = np.round(np.linspace(0.7, 1.3, 31), 6)
+    rows = []
+    for N in SIZES:
+        x = (T - TC) * N**INV_NU
+        U = 0.5 - 0.1 * T + 0.05 * np.log(N) if parallel else 0.45 - 0.25 * np.tanh(x)
+        chi = 3.0 * N**GNU * np.exp(-x**2)
+        tau = 2.0 * N ** (0.5 - 0.5 * np.tanh((T - TC) / 0.1))
+        for name, v, rel, absolute in (("binder", U, 0.0, 0.004), ("susceptibility", chi, 0.02, 0),
+                                       ("tau", tau, 0.02, 0)):
+            e = rel * v + absolute
+            for t, m, s in zip(T, v + e * rng.standard_normal(T.size), e):
+                rows.append(dict(N=N, T=float(t), observable=name, mean=float(m), stderr=float(s)))
+    return rows
+
+
+def test_scaling_analysis_recovers_a_planted_transition():
+    res = scaling_analysis(planted_rows(np.random.default_rng(8)), n_boot=100)
+    got = {(r["method"], r["quantity"]): r for r in res["estimates"]}
+    for key, truth in ((("binder_crossing", "T_c"), TC), (("binder_crossing", "one_over_nu"),
+                       INV_NU), (("chi_peak", "gamma_over_nu"), GNU), (("chi_peak", "T_c"), TC),
+                       (("tau_onset", "T_c"), TC)):
+        r = got[key]
+        assert r["reason"] == "" and 0 < r["error"] < 0.2, r
+        assert abs(r["value"] - truth) < 4 * r["error"], r
+    assert got[("binder_crossing", "binder_at_T_c")]["value"] == pytest.approx(0.45, abs=0.02)
+    assert len(res["binder_crossings"]) == 3 and len(res["tau_slopes"]) == 31
+
+
+def test_scaling_analysis_reports_no_crossing():
+    rows = [r for r in planted_rows(np.random.default_rng(9), parallel=True)]
+    rows = [dict(r, mean=2.0 * r["N"]) if r["observable"] == "tau" else r for r in rows]
+    rows = [dict(r, mean=r["T"]) if r["observable"] == "susceptibility" else r for r in rows]
+    res = scaling_analysis(rows, n_boot=50)
+    got = {(r["method"], r["quantity"]): r for r in res["estimates"]}
+    for key in (("binder_crossing", "T_c"), ("binder_crossing", "one_over_nu"),
+                ("chi_peak", "gamma_over_nu"), ("chi_peak", "T_c"), ("tau_onset", "T_c")):
+        assert math.isnan(got[key]["value"]) and got[key]["reason"], got[key]
+    assert "do not cross" in got[("binder_crossing", "T_c")]["reason"]
+    assert "above" in got[("tau_onset", "T_c")]["reason"]
+    assert all(p["reason"] for p in res["chi_peaks"])                  # peaks on the edge
