@@ -282,3 +282,23 @@ def test_scaling_analysis_reports_no_crossing():
     assert "do not cross" in got[("binder_crossing", "T_c")]["reason"]
     assert "above" in got[("tau_onset", "T_c")]["reason"]
     assert all(p["reason"] for p in res["chi_peaks"])                  # peaks on the edge
+
+
+def test_connected_binder_reads_the_shape_of_the_fluctuations():
+    """Two sharp peaks with weights p, 1 − p: U₄ᶜ = 1 − (1 − 3p + 3p²)/(3p(1 − p)) exactly
+    (2/3 at p = ½), whatever the mean; Gaussian fluctuations around a field: U₄ᶜ ≈ 0 while the
+    plain U₄ stays near 2/3."""
+    N = 32
+    for n1, n in ((300, 1000), (500, 1000)):
+        y = np.zeros((n, N), np.int64)
+        y[:n1] = 1
+        p = n1 / n
+        st = sequence_statistics(0, y, q=2, n_boot=50)
+        want = 1 - (1 - 3 * p + 3 * p * p) / (3 * p * (1 - p))
+        assert st.moments["binder_connected"].value == pytest.approx(want, abs=1e-9)
+    rng = np.random.default_rng(4)
+    y = (rng.random((4000, 256)) < 0.2).astype(np.int64)     # i.i.d. with a field
+    st = sequence_statistics(1, y, q=2, n_boot=100)
+    bc = st.moments["binder_connected"]
+    assert abs(bc.value) < 4 * bc.error + 0.01
+    assert st.moments["binder"].value > 0.6

@@ -14,7 +14,11 @@ in ``[0, q)`` — generated text mapped to states (:mod:`phasejax.text.spins`) o
   sides). For ``q = 2`` the Potts ``m`` equals ``|2 m_1 − 1|``, so ``⟨|m|⟩, ⟨m²⟩, ⟨m⁴⟩`` agree.
 * **Moments** ``⟨|m|⟩, ⟨m²⟩, ⟨m⁴⟩``; Binder ``U₄ = 1 − ⟨m⁴⟩/(3⟨m²⟩²)`` (``2/3`` for a fully
   ordered ensemble, ``→ 0`` for Gaussian ``m`` — exactly ``2/(3N)`` for i.i.d. fair ``q = 2``
-  states); susceptibility ``χ = N(⟨m²⟩ − ⟨|m|⟩²)/T``.
+  states); susceptibility ``χ = N(⟨m²⟩ − ⟨|m|⟩²)/T``. The *connected* Binder cumulant
+  ``U₄ᶜ = 1 − ⟨δm⁴⟩/(3⟨δm²⟩²)``, ``δm = m − ⟨m⟩``, reads the shape of the fluctuations alone
+  (``0`` for Gaussian ``m``, ``2/3`` for two equal sharp peaks): with a field (text with a
+  fixed share of whitespace, a fitted toy with ``h ≠ 0``) ``⟨m⟩ ≠ 0`` on every scale and the
+  plain ``U₄`` only measures ``⟨m⟩²/⟨m²⟩``.
 * **Correlation** (Nakaishi, Nishikawa & Hukushima, arXiv 2406.05335), ``Δt = 1 … max_lag``:
   ``C_ab(Δt) = mean_t { E[X_a(t) X_b(t+Δt)] − μ_a(t) μ_b(t+Δt) }``, the mean over the
   ``N − Δt`` pairs of an open sequence (over all ``N`` positions, indices mod ``N``, of a
@@ -63,7 +67,7 @@ from phasejax import distributions as D
 from phasejax.analysis.scaling import loglog_fit
 
 NAN = float("nan")
-MOMENTS = ("abs_magnetisation", "m2", "m4", "binder", "susceptibility")
+MOMENTS = ("abs_magnetisation", "m2", "m4", "binder", "susceptibility", "binder_connected")
 
 
 class Estimate(NamedTuple):
@@ -150,12 +154,15 @@ def _resample(rng, G: int, B: int) -> np.ndarray:
 
 
 def _moments(S: np.ndarray, N: int, T: float) -> dict:
-    """Moments from weighted means ``S[..., :]`` of ``(m, |m|, m², m⁴)``."""
-    am, m2, m4 = S[..., 1], S[..., 2], S[..., 3]
+    """Moments from weighted means ``S[..., :]`` of ``(m, |m|, m², m⁴, m³)``."""
+    mu, am, m2, m4, m3 = S[..., 0], S[..., 1], S[..., 2], S[..., 3], S[..., 4]
+    c2 = m2 - mu * mu
+    c4 = m4 - 4.0 * mu * m3 + 6.0 * mu * mu * m2 - 3.0 * mu**4
     with np.errstate(invalid="ignore", divide="ignore"):
         binder = 1.0 - m4 / (3.0 * m2 * m2)
+        connected = 1.0 - c4 / (3.0 * c2 * c2)
     return dict(abs_magnetisation=am, m2=m2, m4=m4, binder=binder,
-                susceptibility=N * (m2 - am * am) / T)
+                susceptibility=N * (m2 - am * am) / T, binder_connected=connected)
 
 
 def _nanstd(v: np.ndarray) -> np.ndarray:
@@ -168,7 +175,7 @@ def _nanstd(v: np.ndarray) -> np.ndarray:
 
 
 def _powers(m: np.ndarray) -> np.ndarray:
-    return np.stack([m, np.abs(m), m**2, m**4], -1)
+    return np.stack([m, np.abs(m), m**2, m**4, m**3], -1)
 
 
 def moment_statistics(seed, m, *, N: int, T: float = 1.0, n_boot: int = 200) -> dict:
