@@ -47,14 +47,16 @@ def run(cfg, out: Path) -> dict:
 
 
 def plot(res, path):
-    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from phasejax.plot import subplots
 
     steps = res["steps"]
     phases = [s["phase"] for s in res["series"]]
     panels = (("prompt_dependence", "I(prompt; token) / H"), ("seed_overlap", "overlap with seed"),
               ("js_to_seed", "JS to seed"), ("support_retention", "support retention"),
               ("mean_entropy", "per-prompt entropy"), ("n_distinct", "distinct distributions"))
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), sharex=True)
+    fig, axes = subplots(2, 3, figsize=(13, 6.5), sharex=True)
     for ax, (key, label) in zip(axes.flat, panels):
         ax.plot(steps, [s[key] for s in res["series"]], color="k", lw=1.2)
         start = 0
@@ -68,11 +70,10 @@ def plot(res, path):
         ax.set_ylabel(label)
     for ax in axes[-1]:
         ax.set_xlabel("protocol step")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.6) for c in PHASE_COLOURS.values()]
+    handles = [Rectangle((0, 0), 1, 1, color=c, alpha=0.6) for c in PHASE_COLOURS.values()]
     fig.legend(handles, list(PHASE_COLOURS), loc="upper right", ncol=4)
     fig.text(0.01, 0.975, "toy alignment: liquid → nucleation (seed field, SFT) → settling "
              "(reward, RL)", va="top", fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     with io.atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)

@@ -3,15 +3,18 @@
     python -m experiments.compare <multirun dir> [--bootstrap 40]
 
 Reads every finished job below the folder (``observables.csv``, ``timeseries.npz`` and the
-job's ``.hydra/config.yaml``) and writes into the folder:
+configuration the results were computed with: the job's ``fingerprint.json``, else its
+``.hydra/config.yaml``) and writes into the folder:
 
 * ``summary.csv`` — all jobs' tidy rows, with a ``job`` column;
 * ``fss.json`` — per family of jobs that differ only in ``L`` (≥ 2 sizes): ``T_c`` and the
   exponents with bootstrap errors, the method, the sizes used, the data collapse and the order
   of the transition; figures ``binder_crossing.png``, ``peaks_vs_L.png``, ``collapse.png``,
-  ``energy_histogram.png`` (in ``fss_<family>/`` when there are several families);
+  ``energy_histogram.png`` (in ``fss_<family>/`` when there are several families). A family is
+  every toy parameter but ``L`` (read from the configuration, whatever the toy's parameters
+  are — ``dim``, ``geometry``, ``R``, ``q``, couplings, fields) and the sampler;
 * ``phase_diagram.json`` and ``phase_diagram.png`` — for jobs of one size that differ in one
-  other parameter (``toy.J``, ``toy.h``, …): the susceptibility-peak boundary ``T*(param)``.
+  other toy parameter (``toy.J``, ``toy.h``, …): the susceptibility-peak boundary ``T*(param)``.
 
 Also runs by itself at the end of every multirun (a Hydra callback). An analysis that cannot
 be done (too few sizes, histograms that do not overlap) is reported in the JSON and on stderr
@@ -21,6 +24,7 @@ and makes the command exit with status 1; everything else is still written.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -32,13 +36,15 @@ import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
+from experiments.runs import stored_config
 from phasejax import io, plot
 from phasejax.fss import SizeData, analyse
 from phasejax.observables import order_parameter
 from phasejax.phase_diagram import boundary, order_parameter_map
 
 log = logging.getLogger(__name__)
-FAMILY_KEYS = ("name", "q", "dim", "J", "h", "geometry", "R")
+NOT_PHYSICS = ("_target_", "L")   # toy keys that do not separate families (L is the size)
+LABEL_CHARS = 80
 
 
 def find_jobs(folder: Path) -> list[Path]:
@@ -47,10 +53,15 @@ def find_jobs(folder: Path) -> list[Path]:
 
 
 def load_job(job: Path) -> dict:
-    cfg_path = job / ".hydra" / "config.yaml"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{job}: no .hydra/config.yaml; not a sweep job folder")
-    cfg = OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True)
+    cfg = stored_config(job)           # what the results were computed with
+    if cfg is None and job.name == "toy":   # the toy step of a main job
+        cfg = stored_config(job.parent)
+    if cfg is None:
+        cfg_path = job / ".hydra" / "config.yaml"
+        if not cfg_path.is_file():
+            raise FileNotFoundError(f"{job}: neither fingerprint.json nor .hydra/config.yaml; "
+                                    "not a sweep job folder")
+        cfg = OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True)
     with np.load(job / "timeseries.npz") as z:
         data = {k: z[k] for k in z.files}
     return {"job": job, "cfg": cfg, "data": data}
@@ -67,10 +78,26 @@ def size_data(job: dict, n_blocks: int = 16) -> SizeData:
                     order_parameter(d["counts"], N), n_blocks=n_blocks)
 
 
-def family_label(params: dict) -> str:
-    """Short, file-safe label: model, q, couplings and sampler."""
-    text = f"{params['name']}_q{params['q']}_J{params['J']}_h{params['h']}_{params['sampler']}"
-    return "".join(c if c.isalnum() or c in "._-" else "-" for c in text)
+def family(cfg: dict) -> dict:
+    """What a job's physics is, less its size: every toy parameter but ``L``, and the sampler."""
+    params = {k: v for k, v in cfg["toy"].items() if k not in NOT_PHYSICS}
+    params["sampler"] = cfg["sampler"]["name"]
+    return params
+
+
+def family_labels(families: list[dict]) -> list[str]:
+    """Short, file-safe, distinct labels: the toy's name and the parameters that differ
+    between the families (``ising_dim2``, ``ising_dim3``), or a hash when that is too long."""
+    keys = sorted({k for f in families for k in f}, key=str)
+    varied = [k for k in keys if len({_key(f.get(k)) for f in families}) > 1 and k != "name"]
+    labels = []
+    for f in families:
+        text = "_".join([str(f.get("name"))] + [f"{k}{f.get(k)}" for k in varied])
+        text = "".join(c if c.isalnum() or c in "._-" else "-" for c in text)
+        if len(text) > LABEL_CHARS:
+            text = f"{f.get('name')}_{hashlib.sha256(_key(f).encode()).hexdigest()[:10]}"
+        labels.append(text)
+    return labels
 
 
 def compare(folder, n_bootstrap: int = 40) -> dict:
@@ -90,18 +117,16 @@ def compare(folder, n_bootstrap: int = 40) -> dict:
     report = {"summary": str(folder / "summary.csv"), "jobs": len(jobs), "fss": {},
               "phase_diagrams": {}, "errors": []}
 
-    # families: same model parameters and sampler, several sizes
+    # families: same physics (every toy parameter but L) and sampler, several sizes
     fams = defaultdict(list)
     for j in jobs:
-        toy = j["cfg"]["toy"]
-        params = {k: toy.get(k) for k in FAMILY_KEYS}
-        params["sampler"] = j["cfg"]["sampler"]["name"]
-        fams[_key(params)].append(j)
+        fams[_key(family(j["cfg"]))].append(j)
     multi = [k for k, js in fams.items() if len({j["data"]["L"].item() for j in js}) >= 2]
+    labels = dict(zip(multi, family_labels([json.loads(k) for k in multi])))
     for k in multi:
         params = json.loads(k)
-        label = family_label(params)
-        out = folder if len(multi) == 1 else folder / f"fss_{family_label(params)}"
+        label = labels[k]
+        out = folder if len(multi) == 1 else folder / f"fss_{label}"
         try:
             by_L = {}
             for j in fams[k]:
@@ -125,11 +150,14 @@ def compare(folder, n_bootstrap: int = 40) -> dict:
         groups[_key({"name": toy["name"], "L": toy["L"],
                      "sampler": j["cfg"]["sampler"]["name"]})].append(j)
     for k, js in groups.items():
-        varied = [p for p in ("J", "h", "q", "R")
-                  if len({_key(j["cfg"]["toy"].get(p)) for j in js}) > 1]
+        keys = sorted({p for j in js for p in j["cfg"]["toy"]} - set(NOT_PHYSICS) - {"name"})
+        varied = [p for p in keys if len({_key(j["cfg"]["toy"].get(p)) for j in js}) > 1]
         if len(varied) != 1 or len(js) < 3:
             continue
         param = varied[0]
+        if not all(isinstance(j["cfg"]["toy"][param], (int, float))
+                   and not isinstance(j["cfg"]["toy"][param], bool) for j in js):
+            continue                  # a boundary T*(param) needs a numeric parameter
         try:
             points = {float(j["cfg"]["toy"][param]): size_data(j) for j in js}
             g, T, err = boundary(points)

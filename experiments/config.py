@@ -1,20 +1,24 @@
 """Structured-config schemas for the Hydra entry points, registered in the ConfigStore.
 
-YAML files under ``conf/`` extend these schemas (``defaults: [base_<name>, _self_]``), so a
-misspelt key or a value of the wrong type fails when the config is composed, before any work.
-Each group node carries a ``_target_`` that :func:`hydra.utils.instantiate` calls at the edge.
+YAML files under ``experiments/conf/`` (package data) extend these schemas
+(``defaults: [base_<name>, _self_]``), so a misspelt key or a value of the wrong type fails
+when the config is composed, before any work. Each group node carries a ``_target_`` that
+:func:`hydra.utils.instantiate` calls at the edge; a toy's parameters are checked against its
+factory's signature (:func:`toy_arguments`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import typing
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 import numpy as np
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from hydra.utils import get_method
+from omegaconf import MISSING, OmegaConf
 
 from phasejax.alignment import AlignmentProtocol
 
@@ -24,7 +28,7 @@ class ToyConfig:
     _target_: str = MISSING
     name: str = MISSING
     L: int = 16
-    dim: int = 2
+    dim: Optional[int] = None        # hypercubic lattices: 1-3 (None: 2)
     q: int = 2
     J: Any = 1.0
     h: Any = 0.0
@@ -67,6 +71,19 @@ class MeanFieldConfig(ToyConfig):
 
 
 @dataclass
+class LongRangeChainConfig(ToyConfig):
+    _target_: str = "toy_models.long_range_chain.make"
+    name: str = "long_range_chain"
+    geometry: str = "chain"
+    dim: int = 1
+    L: int = 65
+    R: int = 0                       # 0: the largest range, (L-1)//2 (or len(J_r))
+    sigma: float = 0.5               # J_r = J r^-(1+sigma)
+    J_r: Any = None                  # explicit couplings r = 1..R (fitted βJ_r) instead
+    images: bool = True              # sum periodic images (odd L)
+
+
+@dataclass
 class SamplerConfig:
     _target_: str = "phasejax.samplers.make"
     name: str = MISSING
@@ -105,6 +122,7 @@ class RunConfig:
     progress: bool = True
     site_histograms: bool = True
     start: str = "random"
+    compilation_cache: str = "auto"   # JAX's persistent cache: auto | off | <folder>
 
 
 def _alignment_config():
@@ -147,7 +165,7 @@ class NucleationConfig:
 
 @dataclass
 class LMConfig:
-    path: str = "embedded"           # GGUF file, HF folder, or "embedded" (SmolLM2-135M GGUF)
+    path: Optional[str] = "embedded"  # GGUF file, HF folder, or "embedded" (SmolLM2-135M GGUF)
     dtype: str = "float32"           # float32 | bfloat16
     name: Optional[str] = None       # label in tables (default: file or folder name)
     checkpoints: List[str] = field(default_factory=list)   # a chain: measured in order
@@ -205,11 +223,45 @@ def temperature_grid(cfg) -> np.ndarray:
     return T
 
 
+def toy_arguments(toy) -> dict:
+    """The keyword arguments a ``toy`` config node gives its factory (``_target_``).
+
+    Which keys a toy accepts is read from the factory's signature (a ``**kwargs`` catch-all
+    accepts nothing more). A key the factory does not take is refused with one error naming
+    it, unless it is a shared schema field left at its default (``ToyConfig.q`` is 2 for every
+    toy; the Ising factory has no ``q``): ``toy=ising toy.q=3`` or ``+toy.LL=8`` never run the
+    default silently.
+    """
+    factory = get_method(toy._target_)
+    params = inspect.signature(factory).parameters
+    accepted = [n for n, p in params.items()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    schema = OmegaConf.get_type(toy)
+    defaults = ({f.name: f.default for f in dataclasses.fields(schema)
+                 if f.default is not dataclasses.MISSING and f.default is not MISSING}
+                if dataclasses.is_dataclass(schema) else {})
+    values = OmegaConf.to_container(toy, resolve=True)
+    kwargs, refused = {}, []
+    for key, value in values.items():
+        if key in ("_target_", "name"):
+            continue
+        if key in accepted:
+            kwargs[key] = value
+        elif key not in defaults or value != defaults[key]:
+            refused.append(f"toy.{key}={value}")
+    if refused:
+        name = values.get("name", toy._target_)
+        raise ValueError(f"{', '.join(refused)}: not a parameter of toy={name} (its "
+                         f"parameters: {', '.join(accepted)})")
+    return kwargs
+
+
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="base_sweep", node=SweepConfig)
     for name, node in (("ising", IsingConfig), ("potts", PottsConfig),
-                       ("token_lattice", TokenLatticeConfig), ("mean_field", MeanFieldConfig)):
+                       ("token_lattice", TokenLatticeConfig), ("mean_field", MeanFieldConfig),
+                       ("long_range_chain", LongRangeChainConfig)):
         cs.store(group="toy", name=f"base_{name}", node=node)
     cs.store(group="sampler", name="base_sampler", node=SamplerConfig)
     cs.store(group="sampler", name="base_wolff", node=WolffConfig)

@@ -266,16 +266,16 @@ def write_results(out: Path, rows, train_rows, summary):
 
 
 def plot(rows, train_rows, path):
-    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
-    from phasejax.plot import _save
+    from phasejax.plot import _save, subplots
 
     x = np.array([r["total_step"] for r in rows])
     stages = " → ".join(dict.fromkeys(r["stage"] for r in rows))
     panels = (("mutual_information", "I(prompt; answer)"), ("n_distinct", "distinct distributions"),
               ("seed_overlap", "overlap with seed"), ("support_retention", "support retention"),
               ("js_to_seed", "JS to seed"), ("mean_entropy", "answer entropy"))
-    fig, axes = plt.subplots(2, 4, figsize=(16, 6.5))
+    fig, axes = subplots(2, 4, figsize=(16, 6.5))
     flat = list(axes.flat)
     for ax, (key, label) in zip(flat, panels):
         ax.plot(x, [r[key] for r in rows], marker="o", ms=3, color="k", lw=1)
@@ -289,15 +289,16 @@ def plot(rows, train_rows, path):
         ax.set_ylabel(q if q == "reward" else "training loss")
     for ax in flat:
         ax.set_xlabel(f"training step ({stages})")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.5) for c in PHASE_COLOURS.values()]
+    handles = [Rectangle((0, 0), 1, 1, color=c, alpha=0.5) for c in PHASE_COLOURS.values()]
     flat[1].legend(handles, list(PHASE_COLOURS), fontsize=7, title="phase", title_fontsize=7)
     return _save(fig, path)
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="crystallize")
+@hydra.main(version_base=None, config_path="pkg://experiments.conf", config_name="crystallize")
 def main(cfg: DictConfig) -> None:
-    from experiments.sweep import run_once
+    from experiments.runs import compilation_cache, run_once
 
+    compilation_cache("auto")
     run_once(cfg, Path(HydraConfig.get().runtime.output_dir), RESULT_FILES, run)
 
 

@@ -20,10 +20,10 @@ import numpy as np
 
 from phasejax import distributions as D
 from phasejax import io
-from phasejax.curvefit import toy_curves
-from phasejax.toy_vs_lm import (cell_edges, choice_transitions, compare_sequences, fit_choice,
-                                fit_rows, plot_sequence_comparison, plot_side_by_side,
-                                toy_coordinates)
+from phasejax.curvefit import PARAMETERS, toy_curves
+from phasejax.toy_vs_lm import (CHOICE_OBSERVABLES, SEQUENCE_OBSERVABLES, cell_edges,
+                                choice_transitions, compare_sequences, fit_choice, fit_rows,
+                                plot_sequence_comparison, plot_side_by_side, toy_coordinates)
 
 log = logging.getLogger(__name__)
 RESULT_FILES = ("fit.csv", "fit.json", "fss.csv", "comparison.png")
@@ -31,15 +31,36 @@ FSS_COLUMNS = ("checkpoint", "model", "side", "quantity", "N", "value", "error",
 FIT_COLUMNS = ("checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof")
 
 
-def run(cfg, out: Path) -> dict:
+def check(cfg) -> None:
+    """Everything the job can check before its first long step (the toy sweep, the model
+    load): the toy and sampler, every probe setting, and that the fit gets more data points
+    than parameters."""
     from experiments import probe, sweep
 
     if cfg.task is None or cfg.task.kind not in ("choice", "sequence"):
         raise ValueError("the job fits a choice task (task=number_1_10, coin_flip, …) or a "
                          "sequence task (digit_sequence, coin_sequence); got "
                          f"{None if cfg.task is None else cfg.task.kind!r}")
-    probe.settings_from(cfg)
-    probe.chain_from(cfg)
+    sweep.build(cfg)
+    task, settings, _ = probe.check(cfg)
+    T = settings.temperatures
+    if task.kind == "choice":
+        n, how = len(CHOICE_OBSERVABLES) * len(T), (f"{len(CHOICE_OBSERVABLES)} observables × "
+                                                    f"{len(T)} temperatures")
+    else:
+        n = len(SEQUENCE_OBSERVABLES) * len(T) * len(settings.lengths)
+        how = (f"{len(SEQUENCE_OBSERVABLES)} observables × {len(T)} temperatures × "
+               f"{len(settings.lengths)} lengths")
+    if n <= len(PARAMETERS):
+        raise ValueError(f"probe.temperatures={list(T)} leaves the fit {n} data points ({how}) "
+                         f"for {len(PARAMETERS)} parameters; give more temperatures"
+                         + (" or lengths" if task.kind == "sequence" else ""))
+
+
+def run(cfg, out: Path) -> dict:
+    from experiments import probe, sweep
+
+    check(cfg)
     timings = {}
     steps = (("toy", sweep.RESULT_FILES, sweep.run_toy), ("probe", probe.RESULT_FILES, probe.run))
     for name, files, job in steps:
@@ -172,14 +193,12 @@ def plot_chain(results, path, task: str, parameter: str = "tscale"):
     """A fitted parameter and the goodness of fit along a checkpoint chain; for choice tasks
     also the chain's path through the toy's (disorder, field) plane, the order parameter over
     (temperature, checkpoint) for model and toy side by side, and I(prompt; answer) of both."""
-    import matplotlib.pyplot as plt
-
-    from phasejax.plot import _save
+    from phasejax.plot import _save, subplots
 
     x = np.arange(len(results))
     names = [r["model"] for r in results]
     choice = "toy" in results[0]
-    fig, axes = plt.subplots(2 if choice else 1, 3, figsize=(14, 7.5 if choice else 3.6),
+    fig, axes = subplots(2 if choice else 1, 3, figsize=(14, 7.5 if choice else 3.6),
                              squeeze=False)
     a, b, c = axes[0]
     a.errorbar(x, [r[parameter] for r in results], yerr=[r[f"{parameter}_err"] for r in results],

@@ -103,11 +103,9 @@ def run(cfg, out: Path) -> dict:
 
 
 def plot(crow, rrow, trow, clusters, summary, path):
-    import matplotlib.pyplot as plt
+    from phasejax.plot import _save, subplots
 
-    from phasejax.plot import _save
-
-    fig, ax = plt.subplots(1, 4, figsize=(17, 3.8))
+    fig, ax = subplots(1, 4, figsize=(17, 3.8))
     R = [r["radius"] for r in crow]
     ax[0].errorbar(R, [r["survival"] for r in crow], yerr=[r["stderr"] for r in crow],
                    marker="o", capsize=2)

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from phasejax import io, plot
 from phasejax.probe import tasks
 from phasejax.probe.loading import resolve_dtype, resolve_path
-from phasejax.probe.measure import COLUMNS, ProbeSettings, measure
+from phasejax.probe.measure import COLUMNS, ProbeSettings, measure, selected_prompts
 
 log = logging.getLogger(__name__)
 RESULT_FILES = ("observables.csv", "distributions.npz", "probe.png")
@@ -45,6 +45,9 @@ def settings_from(cfg) -> ProbeSettings:
 
 def chain_from(cfg) -> list[tuple[str, Path]]:
     """``(name, path)`` per checkpoint, every path checked before any model is loaded."""
+    if not cfg.lm.checkpoints and cfg.lm.path is None:
+        raise ValueError("lm.path is not set: lm=folder needs lm.path=<a Hugging Face folder or "
+                         "a .gguf file> (or lm=smollm2 for the embedded model)")
     paths = list(cfg.lm.checkpoints) or [cfg.lm.path]
     out, missing = [], []
     for p in paths:
@@ -63,19 +66,35 @@ def chain_from(cfg) -> list[tuple[str, Path]]:
     return [(f"{p.parent.name}/{n}" if stems.count(n) > 1 else n, p) for n, p in out]
 
 
-def run(cfg, out: Path) -> list[dict]:
-    from phasejax.probe.loading import load_model
+def check(cfg):
+    """Every probe setting checked before any model is loaded: ``(task, settings, chain)``.
 
+    The task, the prompt ids, the temperatures and lengths, the seed distribution, ``lm.dtype``
+    and every model path; each error names the value and what was expected.
+    """
     if cfg.task is None:
-        raise ValueError("no task: pick one with task=<name> (see conf/task/)")
+        raise ValueError(f"no task: pick one with task=<name> (one of {tasks.available()})")
     task = tasks.from_dict(OmegaConf.to_container(cfg.task, resolve=True))
     settings = settings_from(cfg)
     if settings.seed_distribution is not None and len(settings.seed_distribution) != len(
             task.options):
         raise ValueError(f"probe.seed_distribution has {len(settings.seed_distribution)} "
                          f"entries; task {task.name} has {len(task.options)} options")
-    resolve_dtype(cfg.lm.dtype)
-    chain = chain_from(cfg)
+    try:
+        selected_prompts(task, settings.prompts)
+    except ValueError as e:
+        raise ValueError(f"probe.prompts={list(settings.prompts)}: {e}") from None
+    try:
+        resolve_dtype(cfg.lm.dtype)
+    except ValueError as e:
+        raise ValueError(f"lm.dtype={cfg.lm.dtype!r}: {e}") from None
+    return task, settings, chain_from(cfg)
+
+
+def run(cfg, out: Path) -> list[dict]:
+    from phasejax.probe.loading import load_model
+
+    task, settings, chain = check(cfg)
     rows, arrays = [], {}
     for i, (name, path) in enumerate(chain):
         t0 = time.perf_counter()

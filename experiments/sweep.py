@@ -5,12 +5,15 @@
 
 Each job writes into its Hydra output folder, atomically, ``timeseries.npz`` (energies and
 token counts of every sample, for reweighting), ``observables.csv`` (one row per temperature ×
-observable) and ``observables.png``; a job whose results already exist skips itself, so
-rerunning a sweep only computes what is missing. At the end of a multirun the jobs are
-aggregated by :mod:`experiments.compare` (finite-size scaling, phase diagrams).
+observable) and ``observables.png``, with ``fingerprint.json`` (the configuration they were
+computed with). The same command always uses the same folder, and a job whose results exist
+under the same fingerprint skips itself, so rerunning a sweep only computes what is missing;
+a folder of another configuration is refused (:mod:`experiments.runs`). At the end of a
+multirun the jobs are aggregated by :mod:`experiments.compare` (finite-size scaling, phase
+diagrams). The configuration is package data (``experiments/conf``, ``pkg://experiments.conf``).
 
-For resume tests, ``PHASEJAX_FAULT="<text>:<sweeps>"`` kills (SIGKILL) any job whose output
-folder name contains ``<text>`` once it has done ``<sweeps>`` sweeps.
+For resume tests, ``PHASEJAX_FAULT="<text>:<sweeps>"`` kills (SIGKILL) any job whose override
+list (or output folder name) contains ``<text>`` once it has done ``<sweeps>`` sweeps.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from pathlib import Path
 import hydra
 import jax
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.config import register_configs, temperature_grid
+from experiments.config import register_configs, temperature_grid, toy_arguments
+from experiments.runs import compilation_cache, run_once
 from phasejax import io, observables, plot
 from phasejax.driver import simulate
 
@@ -43,7 +47,11 @@ COLUMNS = ("model", "q", "dim", "L", "geometry", "J", "h", "sampler", "T", "obse
 def build(cfg: DictConfig):
     """Instantiate model, sampler and temperatures; every config error surfaces here."""
     T = temperature_grid(cfg.temperatures)
-    model = instantiate(cfg.toy)
+    kwargs = toy_arguments(cfg.toy)
+    try:
+        model = get_method(cfg.toy._target_)(**kwargs)
+    except (TypeError, ValueError) as e:      # name the toy: the message names the value
+        raise ValueError(f"toy={cfg.toy.get('name', cfg.toy._target_)}: {e}") from e
     sampler = instantiate(cfg.sampler, n_temperatures=int(T.size))
     return model, sampler, T
 
@@ -54,7 +62,10 @@ def _fault_injection(out: Path):
     if not spec:
         return None
     text, _, sweeps = spec.rpartition(":")
-    if text not in out.name:
+    label = out.name
+    if HydraConfig.initialized():
+        label = " ".join([*HydraConfig.get().overrides.task, label])
+    if text not in label:
         return None
 
     def hook(done, total):
@@ -93,11 +104,12 @@ def run_toy(cfg: DictConfig, out: Path) -> list[dict]:
 KINDS = ("main", "equilibrium", "nucleation", "alignment", "probe", "crystallize")
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="sweep")
+@hydra.main(version_base=None, config_path="pkg://experiments.conf", config_name="sweep")
 def main(cfg: DictConfig) -> None:
     out = Path(HydraConfig.get().runtime.output_dir)
     if cfg.kind not in KINDS:
         raise ValueError(f"kind={cfg.kind!r}; expected one of {KINDS}")
+    compilation_cache(cfg.run.compilation_cache)
     if cfg.kind == "main":
         from experiments import main_job
         files, job = main_job.RESULT_FILES, main_job.run
@@ -118,16 +130,6 @@ def main(cfg: DictConfig) -> None:
     extra = (("toy/observables.csv", "probe/observables.csv", "probe/probe.png")
              if cfg.kind == "main" else ())
     run_once(cfg, out, files, job, extra)
-
-
-def run_once(cfg, out: Path, files, job, extra=()) -> None:
-    """Run ``job(cfg, out)`` unless all of ``files`` are already there; print where they are."""
-    if io.is_finished(out, files):
-        log.info("results already in %s; skipping", out)
-        return
-    job(cfg, out)
-    for f in tuple(files) + tuple(extra):
-        print(f"{f:>22}: {out / f}")
 
 
 if __name__ == "__main__":

@@ -161,14 +161,14 @@ def fit_chain_curves(rows: Sequence[dict], q: int, observables: Sequence[str],
 def plot_fit(rows: Sequence[dict], fit: CurveFit, q: int, observables: Sequence[str], path,
              profile=None, title: str = ""):
     """Goodness-of-fit figure: data ± error per ``N`` with the fitted toy's exact curves."""
-    import matplotlib.pyplot as plt
+    import matplotlib
 
-    from phasejax.plot import _save
+    from phasejax.plot import _save, subplots
 
-    fig, axes = plt.subplots(1, len(observables), figsize=(4.3 * len(observables), 3.4),
-                             squeeze=False)
+    fig, axes = subplots(1, len(observables), figsize=(4.3 * len(observables), 3.4),
+                         squeeze=False)
     sizes = sorted({int(float(r["L"])) for r in rows if r["observable"] in observables})
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, obs in zip(axes[0], observables):
         for c, N in zip(itertools.cycle(colours), sizes):
             sel = sorted((r for r in rows if r["observable"] == obs

@@ -10,7 +10,6 @@ whatever the sharding.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import NamedTuple, Optional
 
@@ -36,6 +35,7 @@ class Trace(NamedTuple):
     q: int
     wall_time: float              # seconds spent in measured sweeps (after compilation)
     n_devices: int                # devices the chains were sharded over
+    states: Optional[np.ndarray] = None  # (n_T, n_R, n_S, N) int8 sampled tokens, or None
 
 
 def _chunking(n: int, max_chunks: int = 20) -> tuple[int, int]:
@@ -62,7 +62,7 @@ def _validate(temperatures, n_replicas, n_therm, n_measure, thin):
 def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replicas: int = 1,
              n_therm: int = 100, n_measure: int = 1000, thin: int = 1,
              site_histograms: bool = True, progress: bool = False, shard: bool = True,
-             start: str = "random", on_chunk=None) -> Trace:
+             start: str = "random", on_chunk=None, record_states: bool = False) -> Trace:
     """Thermalise ``n_therm`` steps, then record ``n_measure`` samples ``thin`` steps apart.
 
     Args:
@@ -79,6 +79,8 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
         token 0). Below a transition a hot start can trap local samplers in long-lived domain
         walls; a cold start avoids that.
       on_chunk: called as ``on_chunk(done, total)`` after every chunk of sweeps.
+      record_states: keep every measured configuration (memory ``n_T n_R n_S N`` bytes), for
+        statistics that need the configurations themselves (correlation functions).
     """
     T = _validate(temperatures, n_replicas, n_therm, n_measure, thin)
     if start not in ("random", "ordered"):
@@ -134,7 +136,8 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
             flat, E, cnt = measure(states)
             if site is not None:
                 site = site + jax.nn.one_hot(flat, q, dtype=jnp.int32)
-            return (states, acc, site), (E, cnt)
+            return (states, acc, site), (E, cnt, flat.astype(jnp.int8) if record_states
+                                         else None)
 
         keys = jax.random.split(key, length)
         return lax.scan(one, (states, acc, site), keys)
@@ -163,15 +166,17 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
             bar.update(length)
     acc = jnp.zeros_like(acc)
     k_chunks, length = _chunking(n_measure)
-    energies, counts = [], []
+    energies, counts, configs = [], [], []
     t0 = None
     for c in range(k_chunks):
         kc = jax.random.fold_in(k_run, chunk_index)
         fn = chunk_fn(length, True)
-        (states, acc, site), (E, cnt) = fn(kc, states, acc, site, model, T_chain)
+        (states, acc, site), (E, cnt, conf) = fn(kc, states, acc, site, model, T_chain)
         chunk_index += 1
         energies.append(np.asarray(E))
         counts.append(np.asarray(cnt))
+        if record_states:
+            configs.append(np.asarray(conf))
         if t0 is None:  # the first measured chunk pays compilation
             t0, first = time.perf_counter(), length
         bar.update(length)
@@ -184,6 +189,7 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
     cnt = np.concatenate(counts, 0)                           # (S, C, slots, q)
     acc = np.asarray(acc) / (n_measure * thin)
     site_np = None if site is None else np.asarray(site)
+    conf = np.concatenate(configs, 0) if record_states else None   # (S, C, slots, N)
     if sampler.ensemble:
         E = E.transpose(2, 1, 0)                              # (n_T, R, S)
         cnt = cnt.transpose(2, 1, 0, 3)
@@ -191,37 +197,39 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
         if site_np is not None:
             site_np = site_np.transpose(1, 0, 2, 3)
         sa = np.asarray(states.swaps_accepted) / np.maximum(np.asarray(states.swaps_attempted), 1)
+        if conf is not None:
+            conf = conf.transpose(2, 1, 0, 3)
     else:
         E = E[:, :, 0].T.reshape(n_T, n_replicas, -1)
         cnt = cnt[:, :, 0].transpose(1, 0, 2).reshape(n_T, n_replicas, -1, q)
         acc = acc.reshape(n_T, n_replicas)
         if site_np is not None:
             site_np = site_np[:, 0].reshape(n_T, n_replicas, N, q)
+        if conf is not None:
+            conf = conf[:, :, 0].transpose(1, 0, 2).reshape(n_T, n_replicas, -1, N)
         sa = None
-    return Trace(T, E, cnt, site_np, acc, sa, N, q, wall, used_devices)
+    return Trace(T, E, cnt, site_np, acc, sa, N, q, wall, used_devices, conf)
 
 
 class _Progress:
-    """A minimal stderr progress bar (no dependency; quiet when disabled)."""
+    """Sweep progress through ``tqdm`` on stderr; ``on_update(done, total)`` is called either way.
+
+    ``disable=None`` turns the bar off when stderr is not a terminal (log files, Slurm logs),
+    so no ``\\r`` frames end up in them.
+    """
 
     def __init__(self, total: int, enabled: bool, on_update=None):
-        self.total, self.done, self.enabled = total, 0, enabled
-        self.on_update = on_update
-        self.start = time.perf_counter()
+        from tqdm import tqdm
+
+        self.total, self.done, self.on_update = total, 0, on_update
+        self.bar = tqdm(total=total, unit="sweep", leave=False, dynamic_ncols=True,
+                        disable=None if enabled else True)
 
     def update(self, n: int):
         self.done += n
         if self.on_update is not None:
             self.on_update(self.done, self.total)
-        if self.enabled:
-            frac = self.done / max(self.total, 1)
-            el = time.perf_counter() - self.start
-            eta = el / frac - el if frac > 0 else float("nan")
-            bar = "#" * int(30 * frac)
-            sys.stderr.write(f"\r[{bar:<30}] {self.done}/{self.total} sweeps "
-                             f"{el:6.1f}s elapsed, ~{eta:5.1f}s left")
-            sys.stderr.flush()
+        self.bar.update(n)
 
     def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
+        self.bar.close()

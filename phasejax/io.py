@@ -2,6 +2,11 @@
 
 A reader (or a resumed sweep) therefore sees either no file or a complete one, never half a
 table. :func:`is_finished` is how a job recognises its own finished result.
+
+Temporary files and folders are created private (``tempfile``: 0600 / 0700); before they are
+renamed into place they get the permissions any ordinary file or folder would get under the
+user's umask (:func:`publish`: ``0o666 & ~umask`` for files, ``0o777 & ~umask`` for folders),
+so shared results stay readable by whoever the user's umask allows.
 """
 
 from __future__ import annotations
@@ -15,15 +20,46 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 
+def umask() -> int:
+    """The process's umask (read without changing it where ``/proc`` allows)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)      # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def publish(path: str | os.PathLike) -> Path:
+    """Give ``path`` (a file, or a folder and everything in it) the umask's permissions."""
+    path = Path(path)
+    mask = umask()
+    if path.is_dir():
+        os.chmod(path, 0o777 & ~mask)
+        for sub in path.rglob("*"):
+            if not sub.is_symlink():
+                os.chmod(sub, (0o777 if sub.is_dir() else 0o666) & ~mask)
+    else:
+        os.chmod(path, 0o666 & ~mask)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ""):
-    """Yield a temporary path in ``path``'s folder; rename it to ``path`` if the block succeeds."""
+    """Yield a temporary path in ``path``'s folder; rename it to ``path`` if the block succeeds.
+
+    The file that appears has the umask's permissions, like any file the user creates."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        publish(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1,17 +1,20 @@
-"""Figures of tidy observable tables (matplotlib, headless)."""
+"""Figures of tidy observable tables (matplotlib, headless).
+
+Figures are built as :class:`matplotlib.figure.Figure` objects drawn by the Agg canvas, never
+through ``pyplot``: importing or using this module does not choose or switch the user's
+backend (a notebook keeps its own), opens no window and keeps no global figure state.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from phasejax.io import atomic_path  # noqa: E402
+from phasejax.io import atomic_path
 
 DEFAULT_PANELS = ("energy", "abs_magnetisation", "specific_heat", "susceptibility", "binder",
                   "site_entropy")
@@ -26,7 +29,7 @@ def plot_observables(rows: Sequence[dict], path, title: str = "",
     present = [p for p in panels if any(r["observable"] == p for r in rows)]
     ncol = 3
     nrow = max(1, int(np.ceil(len(present) / ncol)))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    fig, axes = subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
     groups = sorted({r.get(group) for r in rows}, key=str) if group else [None]
     for ax, obs in zip(axes.flat, present):
         for g in groups:
@@ -45,19 +48,23 @@ def plot_observables(rows: Sequence[dict], path, title: str = "",
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path, suffix=Path(path).suffix) as tmp:
-        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
+    """``(figure, axes)`` like ``pyplot.subplots``, on an Agg canvas outside ``pyplot``."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def _save(fig, path):
+    """Lay out and write ``fig`` atomically; the format follows the suffix."""
     fig.tight_layout()
     with atomic_path(path, suffix=Path(path).suffix) as tmp:
         fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
     return Path(path)
+
 
 
 def plot_fss(sizes, result: dict, folder, label: str = "") -> list[Path]:
@@ -67,7 +74,7 @@ def plot_fss(sizes, result: dict, folder, label: str = "") -> list[Path]:
     paths = []
     Tc = vals.get("T_c", np.nan)
 
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = subplots(figsize=(5.5, 4))
     for s in sizes:
         T = np.linspace(*s.T_range, 200)
         u, e = s.curves_with_errors(T)["binder"]
@@ -82,7 +89,7 @@ def plot_fss(sizes, result: dict, folder, label: str = "") -> list[Path]:
     paths.append(_save(fig, folder / "binder_crossing.png"))
 
     Ls = np.array([s.L for s in sizes], float)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = subplots(figsize=(5.5, 4))
     for key, name, expo in (("chi_max", r"$\chi_{max}$", "gamma_over_nu"),
                             ("C_max", r"$C_{max}$", "alpha_over_nu"),
                             ("dU4dT_max", r"max $|dU_4/dT|$", "one_over_nu")):
@@ -102,7 +109,7 @@ def plot_fss(sizes, result: dict, folder, label: str = "") -> list[Path]:
 
     col = result.get("collapse")
     if col:
-        fig, ax = plt.subplots(figsize=(5.5, 4))
+        fig, ax = subplots(figsize=(5.5, 4))
         for s in sizes:
             T = np.linspace(*s.T_range, 200)
             m = s.curves(T)["abs_magnetisation"]
@@ -119,7 +126,7 @@ def plot_fss(sizes, result: dict, folder, label: str = "") -> list[Path]:
     big = sizes[-1]
     t_hist = tr.get("T_equal_height", vals.get(f"T_C_max_{big.L}", np.mean(big.T_range)))
     e, p = big.rw.energy_distribution(t_hist)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = subplots(figsize=(5.5, 4))
     edges = np.linspace((e / big.N).min(), (e / big.N).max(), 60)
     ax.hist(e / big.N, edges, weights=p, histtype="step")
     ax.set_xlabel("energy per site $e$")
@@ -131,7 +138,7 @@ def plot_fss(sizes, result: dict, folder, label: str = "") -> list[Path]:
 
 def plot_phase_diagram(g, T, M, bT, berr, param: str, path, label: str = "") -> Path:
     """Order parameter map over ``(param, T)`` with the boundary and the phases labelled."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = subplots(figsize=(6, 4.5))
     im = ax.pcolormesh(g, T, M.T, shading="nearest", cmap="viridis")
     fig.colorbar(im, ax=ax, label=r"order parameter $\langle|m|\rangle$")
     ax.errorbar(g, bT, yerr=berr, color="w", marker="o", ms=4, capsize=2, label="boundary")

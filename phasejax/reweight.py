@@ -20,6 +20,7 @@ effective samples raise :class:`InsufficientOverlap`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Dict, Optional
 
 import numpy as np
@@ -43,6 +44,10 @@ def histogram_overlap(e1: np.ndarray, e2: np.ndarray, bins: int = 40) -> float:
     p1 = np.histogram(e1, edges)[0] / e1.size
     p2 = np.histogram(e2, edges)[0] / e2.size
     return float(np.minimum(p1, p2).sum())
+
+
+class NotConverged(RuntimeWarning):
+    """The multiple-histogram equations stopped at their iteration cap before converging."""
 
 
 class Reweighter:
@@ -106,10 +111,14 @@ class Reweighter:
             log_den = logsumexp(logn[:, None] - bE + f[:, None], axis=0)
             f_new = -logsumexp(logc[None, :] - bE - log_den[None, :], axis=1)
             f_new -= f_new[0]
-            if np.max(np.abs(f_new - f)) < tol:
-                f = f_new
-                break
+            change = float(np.max(np.abs(f_new - f)))
             f = f_new
+            if change < tol:
+                break
+        else:
+            warnings.warn(f"histogram reweighting did not converge in {max_iter} iterations "
+                          f"(last change of the free energies {change:.3g} > tol {tol:g}); "
+                          "reweighted values may be off", NotConverged, stacklevel=3)
         log_den = logsumexp(logn[:, None] - bE + f[:, None], axis=0)
         log_g = np.full(self.E_unique.size, -np.inf)
         log_g[ok] = logc - log_den

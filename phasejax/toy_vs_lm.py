@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 from scipy.special import logsumexp
 
+from phasejax.analysis.scaling import binder_crossings, peak_scaling  # noqa: F401 (re-exported)
 from phasejax.curvefit import CurveFit, fit_chain_curves, toy_curves
 
 CHOICE_OBSERVABLES = ("order_parameter", "entropy", "specific_heat")
@@ -108,15 +109,13 @@ def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str 
     distributions ``p`` ``(prompts, T, K)``): the phase diagrams side by side — the order
     parameter over (temperature, prompt variant) for the model and for the fitted toy, whose
     replicas are the variants' quenched fields. Bottom: the toy lattice sweep."""
-    import matplotlib.pyplot as plt
-
     from phasejax import distributions as D
     from phasejax.curvefit import chain_observables
-    from phasejax.plot import LABELS, _save
+    from phasejax.plot import LABELS, _save, subplots
 
     K = profiles.shape[1]
     rows = 3 if p is not None else 2
-    fig, axes = plt.subplots(rows, 3, figsize=(13, 3.5 * rows))
+    fig, axes = subplots(rows, 3, figsize=(13, 3.5 * rows))
     for ax, obs in zip(axes[0], CHOICE_OBSERVABLES):
         sel = sorted((r for r in data if r["observable"] == obs), key=lambda r: float(r["T"]))
         T = np.array([float(r["T"]) for r in sel])
@@ -193,71 +192,6 @@ def fit_sequences(rows: Sequence[dict], q: int, profile=None,
     return fit_chain_curves(data, q, list(observables), profile=profile,
                             theta0=(0.2, 0.5 if profile is not None else 0.0, 1.0),
                             fixed="tscale")
-
-
-def _crossing(Ta, Ua, Tb, Ub):
-    grid = np.intersect1d(Ta, Tb)
-    d = np.interp(grid, Tb, Ub) - np.interp(grid, Ta, Ua)
-    zero = np.flatnonzero(d == 0)
-    sign = np.flatnonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)
-    if zero.size and (not sign.size or zero[0] <= sign[0]):
-        return float(grid[zero[0]])
-    if sign.size:
-        i = sign[0]
-        return float(grid[i] - d[i] * (grid[i + 1] - grid[i]) / (d[i + 1] - d[i]))
-    return None
-
-
-def binder_crossings(curves: dict, n_boot: int = 200, seed: int = 0) -> list[dict]:
-    """``{N: (T, U₄[, error])}`` → where consecutive sizes' Binder curves cross (linear
-    interpolation), with an error from redrawing every point within its error bar.
-
-    A crossing is the finite-size estimate of a transition temperature; none is reported when
-    the curves do not cross on the grid (as for a one-dimensional chain, which has no
-    transition at ``T > 0``). ``found`` is the fraction of redraws that cross at all.
-    """
-    rng = np.random.default_rng(seed)
-    sizes = sorted(curves)
-    out = []
-    for a, b in zip(sizes, sizes[1:]):
-        (Ta, Ua, ea), (Tb, Ub, eb) = ((np.asarray(c[0]), np.asarray(c[1]),
-                                       np.nan_to_num(np.asarray(c[2])) if len(c) > 2 else
-                                       np.zeros(len(c[1]))) for c in (curves[a], curves[b]))
-        T_cross = _crossing(Ta, Ua, Tb, Ub)
-        err, found = None, None
-        if np.any(ea > 0) or np.any(eb > 0):
-            draws = [_crossing(Ta, Ua + ea * rng.standard_normal(Ua.size), Tb,
-                               Ub + eb * rng.standard_normal(Ub.size)) for _ in range(n_boot)]
-            hits = [t for t in draws if t is not None]
-            found = len(hits) / n_boot
-            if T_cross is not None and len(hits) >= 2:
-                err = float(np.std(hits, ddof=1))
-        out.append(dict(N1=int(a), N2=int(b), T_cross=T_cross, T_cross_err=err, found=found))
-    return out
-
-
-def peak_scaling(rows: Sequence[dict], observable: str = "susceptibility") -> dict:
-    """Peak of ``observable(T)`` per size and the slope of ``ln peak`` against ``ln N``
-    (the exponent ratio, e.g. ``γ/ν`` for ``χ``), with its least-squares error."""
-    sizes = sorted({int(float(r["L"])) for r in rows if r["observable"] == observable})
-    peaks = []
-    for N in sizes:
-        sel = [r for r in rows if r["observable"] == observable and int(float(r["L"])) == N
-               and np.isfinite(float(r["mean"]))]
-        if sel:
-            best = max(sel, key=lambda r: float(r["mean"]))
-            peaks.append(dict(N=N, T_peak=float(best["T"]), peak=float(best["mean"])))
-    out = dict(observable=observable, peaks=peaks, slope=None, slope_err=None)
-    good = [p for p in peaks if p["peak"] > 0]
-    if len(good) >= 2:
-        x = np.log([p["N"] for p in good])
-        y = np.log([p["peak"] for p in good])
-        if len(good) >= 3:
-            coef, cov = np.polyfit(x, y, 1, cov=True)
-            out.update(slope=float(coef[0]), slope_err=float(np.sqrt(cov[0, 0])))
-        else:
-            out.update(slope=float((y[1] - y[0]) / (x[1] - x[0])))
-    return out
 
 
 def binder_curves(rows: Sequence[dict]) -> dict:
@@ -397,13 +331,13 @@ def plot_sequence_comparison(lm_rows, result: dict, path, title: str = ""):
     diagrams side by side — ``⟨|m|⟩`` over (temperature, length) for the model and for the
     sampled toy, each with its susceptibility-peak line ``T*(N)`` — and ``T*(N)`` of every
     side on one axis (the finite-size phase boundary)."""
-    import matplotlib.pyplot as plt
+    import matplotlib
 
-    from phasejax.plot import LABELS, _save
+    from phasejax.plot import LABELS, _save, subplots
 
     obs = ("abs_magnetisation", "binder", "susceptibility")
-    fig, axes = plt.subplots(2, 3, figsize=(14, 8))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = subplots(2, 3, figsize=(14, 8))
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, o in zip(axes[0], obs):
         for c, N in zip(itertools.cycle(colours), result["sizes"]):
             sel = sorted((r for r in lm_rows if r["prompt"] == "all" and r["observable"] == o

@@ -10,6 +10,16 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """One worker per core (each test file on one worker) when pytest-xdist is installed and no
+    ``-n`` was given; a plain pytest without the plugin runs serially."""
+    if (config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None) is None
+            and not os.environ.get("PYTEST_XDIST_WORKER")):
+        config.option.numprocesses = "auto"
+        config.option.dist = "loadfile"
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running; excluded from the default run")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 
 from conftest import ROOT
 from experiments.config import register_configs
@@ -29,6 +29,12 @@ def job_dirs(folder):
     return sorted(p for p in Path(folder).iterdir() if (p / ".hydra").is_dir())
 
 
+def overrides(job) -> list[str]:
+    """A numbered job folder's overrides (Hydra keeps them in .hydra/overrides.yaml)."""
+    import yaml
+    return yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+
+
 def finished(job):
     return all((job / f).is_file() for f in ("timeseries.npz", "observables.csv",
                                                "observables.png"))
@@ -43,7 +49,7 @@ def test_killed_job_is_redone_and_finished_jobs_are_not(tmp_path):
                        env_extra={"PHASEJAX_FAULT": "toy.L=8:30"})
     assert first.returncode != 0  # the killed worker fails the multirun
     jobs = job_dirs(out)
-    killed = [j for j in jobs if j.name.endswith("toy.L=8")]
+    killed = [j for j in jobs if "toy.L=8" in overrides(j)]
     assert len(killed) == 1 and not finished(killed[0])
     assert not (killed[0] / "observables.csv").exists()
     done_before = {j: (j / "observables.csv").stat().st_mtime_ns for j in jobs if finished(j)}
@@ -118,10 +124,67 @@ def test_compare_fails_loudly_without_histogram_overlap(tmp_path):
 
 
 @pytest.mark.parametrize("launcher,target", [("slurm", "SlurmLauncher"),
+                                             ("slurm_gpu", "SlurmLauncher"),
                                              ("local", "LocalLauncher"),
                                              ("parallel", "JoblibLauncher")])
 def test_launcher_configs_compose(launcher, target):
-    with initialize_config_dir(config_dir=os.path.join(ROOT, "conf"), version_base=None):
+    with initialize_config_module("experiments.conf", version_base=None):
         cfg = compose("sweep", overrides=[f"hydra/launcher={launcher}"],
                       return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith(target)
+
+
+def test_compare_families_separate_every_physical_parameter(tmp_path):
+    out = tmp_path / "dims"
+    r = run_module("experiments.sweep", "-m", "toy.dim=2,3", "toy.L=4,6", "sampler=metropolis",
+                   "run.n_therm=20", "run.n_measure=100", "temperatures.num=6",
+                   "temperatures.start=3.0", "temperatures.stop=5.0", *TINY,
+                   f"hydra.sweep.dir={out}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(job_dirs(out)) == 4
+    fss = {p.parent.name: json.loads(p.read_text()) for p in out.glob("fss_*/fss.json")}
+    assert set(fss) == {"fss_ising_dim2", "fss_ising_dim3"}, sorted(fss)
+    for name, res in fss.items():
+        assert res["sizes"] == [4, 6]
+        assert res["family"]["dim"] == int(name[-1]) and "L" not in res["family"]
+
+
+def test_submitit_local_multirun_runs_and_aggregates(tmp_path):
+    out = tmp_path / "submitit"
+    r = run_module("experiments.sweep", "-m", "hydra/launcher=local", "toy.L=4,6",
+                   "sampler=metropolis", "run.n_therm=20", "run.n_measure=100",
+                   "temperatures.num=6", *TINY, f"hydra.sweep.dir={out}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    jobs = job_dirs(out)
+    assert len(jobs) == 2 and all(finished(j) for j in jobs)
+    assert (out / ".submitit").is_dir()                   # the jobs ran as submitit processes
+    assert json.loads((out / "fss.json").read_text())["sizes"] == [4, 6]
+    assert sorted(o for j in jobs for o in overrides(j) if o.startswith("toy.L=")) == [
+        "toy.L=4", "toy.L=6"]
+
+
+def test_multirun_workers_do_not_preallocate_a_shared_accelerator(monkeypatch):
+    from omegaconf import OmegaConf
+
+    from experiments.runs import RunCallbacks
+
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+    RunCallbacks().on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": "x"}}}))
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"   # inherited by workers
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "true")
+    RunCallbacks().on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": "x"}}}))
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"    # the user's choice stays
+
+
+def test_slurm_requests_gpus_when_asked(monkeypatch):
+    def launcher(name):
+        with initialize_config_module("experiments.conf", version_base=None):
+            return compose("sweep", overrides=[f"hydra/launcher={name}"],
+                           return_hydra_config=True).hydra.launcher
+
+    monkeypatch.delenv("PHASEJAX_SLURM_GPUS", raising=False)
+    assert launcher("slurm").gpus_per_node is None
+    assert "export XLA_PYTHON_CLIENT_PREALLOCATE=false" in launcher("slurm").setup
+    assert launcher("slurm_gpu").gpus_per_node == 1
+    monkeypatch.setenv("PHASEJAX_SLURM_GPUS", "2")
+    assert launcher("slurm").gpus_per_node == 2

@@ -34,6 +34,22 @@ def test_shapes_and_site_histograms():
     assert np.all((tr.acceptance > 0) & (tr.acceptance <= 1))
 
 
+@pytest.mark.parametrize("sampler", ["metropolis", "tempering"])
+def test_recorded_states_are_the_measured_configurations(sampler):
+    import jax.numpy as jnp
+
+    model = toy_models.make("potts", L=6, q=3)
+    smp = samplers.make(sampler, n_temperatures=2) if sampler == "tempering" else \
+        samplers.make(sampler)
+    tr = small_run(sampler=smp, record_states=True)
+    assert tr.states.shape == (2, 3, 40, 36) and tr.states.dtype == np.int8
+    s = tr.states.astype(np.int32)
+    assert np.array_equal(np.stack([(s == a).sum(-1) for a in range(3)], -1), tr.counts)
+    E = jax.vmap(model.energy)(jnp.asarray(s.reshape(-1, 6, 6)))
+    assert np.allclose(np.asarray(E).reshape(tr.energy.shape), tr.energy, atol=1e-4)
+    assert small_run().states is None
+
+
 def test_same_seed_is_bit_identical_and_other_seeds_differ():
     a, b, c = small_run(0), small_run(0), small_run(1)
     assert np.array_equal(a.energy, b.energy) and np.array_equal(a.counts, b.counts)
@@ -49,10 +65,13 @@ def test_tempering_shapes_and_swap_statistics():
     assert any(r["observable"] == "swap_acceptance" for r in rows)
 
 
-def test_progress_bar_reports_sweeps(capsys):
+def test_progress_bar_reports_sweeps_on_a_terminal_only(capsys, monkeypatch):
+    small_run(progress=True)
+    assert capsys.readouterr().err == ""          # no terminal (a log file): no frames
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     small_run(progress=True)
     err = capsys.readouterr().err
-    assert "50/50 sweeps" in err
+    assert "/50" in err and "sweep" in err
 
 
 @pytest.mark.parametrize("kw,match", [

@@ -8,20 +8,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 
 from conftest import ROOT
 from experiments.sweep import COLUMNS, KINDS, build
 from phasejax.io import read_table
 from phasejax.probe import tasks
 
-TOYS = sorted(p.stem for p in Path(ROOT, "conf", "toy").glob("*.yaml"))
-SAMPLERS = sorted(p.stem for p in Path(ROOT, "conf", "sampler").glob("*.yaml"))
-POTTS_LIKE = {"ising", "potts", "mean_field"}
+CONF = Path(ROOT, "experiments", "conf")
+TOYS = sorted(p.stem for p in (CONF / "toy").glob("*.yaml"))
+SAMPLERS = sorted(p.stem for p in (CONF / "sampler").glob("*.yaml"))
+POTTS_LIKE = {"ising", "potts", "mean_field", "long_range_chain"}
 
 
 def composed(*overrides):
-    with initialize_config_dir(config_dir=os.path.join(ROOT, "conf"), version_base=None):
+    with initialize_config_module("experiments.conf", version_base=None):
         return compose("sweep", overrides=list(overrides))
 
 
@@ -97,7 +98,7 @@ def test_bad_config_fails_fast_with_a_clear_message(tmp_path, override, message)
     assert not (tmp_path / "run" / "observables.csv").exists()
 
 
-EXPERIMENTS = sorted(p.stem for p in Path(ROOT, "conf", "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

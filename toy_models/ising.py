@@ -44,9 +44,10 @@ class Ising(CouplingModel):
 
 
 @register("ising")
-def make(L: int, dim: int = 2, J: float = 1.0, h: float = 0.0, geometry: str = "hypercubic",
-         R: int = 1, **_) -> Ising:
-    """Ising model with coupling ``J`` (one value, or one per chain range) and field ``h``."""
+def make(L: int, dim: int | None = None, J: float = 1.0, h: float = 0.0,
+         geometry: str = "hypercubic", R: int = 1) -> Ising:
+    """Ising model with coupling ``J`` (one value, or one per chain range) and field ``h``;
+    ``dim`` (default 2) for a hypercubic lattice, ``R`` for a chain."""
     lat = lattice_for(geometry, L, dim, R)
     J = np.broadcast_to(np.asarray(J, np.float32), (lat.n_shells,))
     W = J[:, None, None] * np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32)

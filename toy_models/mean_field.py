@@ -16,7 +16,7 @@ from toy_models import ising, potts, register
 
 
 @register("mean_field")
-def make(L: int, q: int = 2, J: float = 1.0, h: float = 0.0, **_):
+def make(L: int, q: int = 2, J: float = 1.0, h: float = 0.0):
     """Curie–Weiss (``q = 2``) or mean-field Potts (``q > 2``) on ``L`` sites."""
     if q == 2:
         return ising.make(L=L, J=J, h=h, geometry="complete")

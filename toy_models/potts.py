@@ -26,8 +26,8 @@ class Potts(CouplingModel):
 
 
 @register("potts")
-def make(L: int, q: int = 3, dim: int = 2, J: float = 1.0, h=0.0, geometry: str = "hypercubic",
-         R: int = 1, **_) -> Potts:
+def make(L: int, q: int = 3, dim: int | None = None, J: float = 1.0, h=0.0,
+         geometry: str = "hypercubic", R: int = 1) -> Potts:
     """Potts model; ``h`` is a scalar (field on token 0) or a length-``q`` field vector."""
     lat = lattice_for(geometry, L, dim, R)
     if not isinstance(q, (int, np.integer)) or q < 2:

@@ -14,8 +14,8 @@ from toy_models._geometry import lattice_for
 
 
 @register("token_lattice")
-def make(L: int, q: int, W, b=None, h=None, dim: int = 1, geometry: str = "chain", R: int = 1,
-         **_) -> CouplingModel:
+def make(L: int, q: int, W, b=None, h=None, dim: int | None = None, geometry: str = "chain",
+         R: int = 1) -> CouplingModel:
     """Token lattice from explicit arrays (lists are accepted, as a YAML config gives them)."""
     lat = lattice_for(geometry, L, dim, R)
     b = np.zeros(q, np.float32) if b is None else b

@@ -1,6 +1,8 @@
 """Random tasks as data: a finite (or open) set of answers and many ways of asking.
 
-Each task is a YAML file in ``conf/task/`` (add a file to add a task)::
+Each task is a YAML file in ``phasejax/probe/task/`` — package data, found through
+:mod:`importlib.resources`, and the ``task=`` config group of the sweep (add a file to add a
+task, or load any YAML file by path)::
 
     name: coin_flip
     kind: choice            # choice | open | sequence
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Optional
 
@@ -36,7 +39,7 @@ import yaml
 END_OF_TURN = "<end_of_turn>"
 KINDS = ("choice", "open", "sequence")
 MIN_PROMPTS = 8
-TASK_DIR = Path(__file__).resolve().parents[2] / "conf" / "task"
+TASK_DIR = resources.files("phasejax.probe") / "task"   # a Traversable (package data)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,15 +151,16 @@ def from_dict(d: dict) -> Task:
 
 
 def load(name_or_path) -> Task:
-    """A task by name (``conf/task/<name>.yaml``) or by path to a YAML file."""
+    """A task by name (``phasejax/probe/task/<name>.yaml``) or by path to a YAML file."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = TASK_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"no task file {path} (known tasks: {available()})")
-    with open(path) as f:
+    with path.open() as f:
         return from_dict(yaml.safe_load(f))
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in TASK_DIR.glob("*.yaml"))
+    return sorted(p.name[:-len(".yaml")] for p in TASK_DIR.iterdir()
+                  if p.name.endswith(".yaml"))
