@@ -278,8 +278,8 @@ def test_bad_model_fails_before_training(tmp_path):
 
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "config.json").write_text('{"model_type": "llama"}')
-    with pytest.raises(ModelFileError, match="config.json"):
+    (broken / "config.json").write_text('{"model_type": "llama"}')   # complete for transformers
+    with pytest.raises(ModelFileError, match="broken: no model.safetensors"):
         crystallize.run(composed("experiment=crystallize", f"crystallize.base={broken}"),
                         tmp_path / "a")
     junk = tmp_path / "junk.gguf"

@@ -88,15 +88,21 @@ class DecoderConfig:
                 problems.append(f"{name}={value!r} not in {allowed}")
         if self.rope_scaling is not None:
             kind = dict(self.rope_scaling).get("rope_type", "default")
-            if kind not in ("default", "linear", "llama3"):
+            if kind not in ("default", "linear", "llama3", "factors"):
                 problems.append(f"rope scaling {kind!r} is not supported "
-                                "(default, linear, llama3)")
+                                "(default, linear, llama3, factors)")
+            elif kind == "factors":
+                n = len(dict(self.rope_scaling)["factors"])
+                if n != self.dim_head // 2:
+                    problems.append(f"{n} rotary frequency factors for head_dim "
+                                    f"{self.dim_head} (need head_dim / 2)")
         if problems:
             raise ValueError("invalid decoder config: " + "; ".join(problems))
 
 
 def inverse_frequencies(c: DecoderConfig) -> np.ndarray:
-    """Rotary inverse frequencies ``θ^(-2i/d)``, with linear or Llama-3 scaling applied.
+    """Rotary inverse frequencies ``θ^(-2i/d)``, with linear or Llama-3 scaling applied, or
+    divided by explicit per-frequency ``factors`` (a GGUF's ``rope_freqs`` tensor).
 
     Llama 3 divides the low frequencies (wavelength above ``original_max / low_freq_factor``)
     by ``factor``, keeps the high ones (wavelength below ``original_max / high_freq_factor``),
@@ -108,6 +114,8 @@ def inverse_frequencies(c: DecoderConfig) -> np.ndarray:
     kind = s.get("rope_type", "default")
     if kind == "linear":
         inv = inv / s["factor"]
+    elif kind == "factors":
+        inv = inv / np.asarray(s["factors"], np.float64)
     elif kind == "llama3":
         factor, lo, hi = s["factor"], s["low_freq_factor"], s["high_freq_factor"]
         old = s["original_max_position_embeddings"]
@@ -174,8 +182,27 @@ class Norm(nnx.Module):
         return y.astype(x.dtype)
 
 
+class LoRAWeight(nnx.Variable):
+    """A low-rank adapter factor: trained under LoRA, never part of the saved parameters."""
+
+
+class Linear(nnx.Linear):
+    """``nnx.Linear``, plus the low-rank update ``y += (α/r)·(x A) B`` (``A``: in × r, ``B``:
+    r × out, float32) when :mod:`phasejax.train.lora` attaches ``lora_a``, ``lora_b`` and
+    ``lora_scale`` (to a copy of the model; plain models have none). Applied this way, the
+    backward pass forms gradients of ``A`` and ``B`` only — never an in × out one."""
+
+    def __call__(self, x):
+        y = super().__call__(x)
+        a = getattr(self, "lora_a", None)
+        if a is None:
+            return y
+        delta = (x.astype(jnp.float32) @ a[...]) @ self.lora_b[...]
+        return (y.astype(jnp.float32) + self.lora_scale * delta).astype(y.dtype)
+
+
 def _linear(i, o, bias, rngs, dtype):
-    return nnx.Linear(i, o, use_bias=bias, param_dtype=dtype, dtype=dtype, rngs=rngs)
+    return Linear(i, o, use_bias=bias, param_dtype=dtype, dtype=dtype, rngs=rngs)
 
 
 class Attention(nnx.Module):

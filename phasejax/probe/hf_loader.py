@@ -2,8 +2,13 @@
 
 A folder holds ``config.json``, the weights (``model.safetensors``, or shards listed by
 ``model.safetensors.index.json``), ``tokenizer.json`` and a chat template (``chat_template.jinja``
-or the ``chat_template`` entry of ``tokenizer_config.json``). ``config.json`` may omit values
-equal to the architecture's defaults; the defaults below are Hugging Face's for each family.
+or the ``chat_template`` entry of ``tokenizer_config.json``).
+
+``config.json`` is read by ``transformers.AutoConfig`` (torch-free, no code from the folder runs),
+so every value the file omits takes transformers' own default for that architecture (Qwen3's
+``head_dim`` = 128, Mistral's 8 key/value heads and 4096-token window, …), exactly as the
+reference implementation would build the model. Weights are read lazily into an abstractly
+built module (:func:`phasejax.probe.weights.build`).
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from flax import nnx
 from phasejax.probe import safetensors_io
 from phasejax.probe.chat_template import SPECIAL_TOKEN_NAMES, check_template
 from phasejax.probe.decoder import Decoder, DecoderConfig
-from phasejax.probe.weights import ModelFileError, Rule, assign, identity, split, transpose
+from phasejax.probe.weights import ModelFileError, Rule, build, identity, split, transpose
 
+# transformers' model_type -> decoder family
 MODEL_TYPES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3",
-               "olmo2": "olmo2", "gpt2": "gpt2", "smollm2": "llama"}
+               "olmo2": "olmo2", "gpt2": "gpt2"}
 
 _LLAMA_RULES = [
     Rule(r"model\.embed_tokens\.weight", ("embed_tokens.embedding",), identity),
@@ -73,62 +79,116 @@ def rules_for(c: DecoderConfig) -> list[Rule]:
     return rules
 
 
-def _rope(cfg: dict):
-    params = dict(cfg.get("rope_parameters") or {})
-    theta = params.pop("rope_theta", cfg.get("rope_theta", 10000.0))
-    scaling = cfg.get("rope_scaling") or params
-    scaling = {k: v for k, v in dict(scaling).items() if k != "rope_theta"}
-    if "type" in scaling and "rope_type" not in scaling:
-        scaling["rope_type"] = scaling.pop("type")
-    if scaling.get("rope_type", "default") == "default":
-        return float(theta), None
-    return float(theta), tuple(sorted(scaling.items()))
+def read_json(path: Path):
+    """A JSON file's content; a file that is not JSON is an error naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{path} is not valid JSON ({type(e).__name__}: {e})") from None
 
 
-def config_from_hf(cfg: dict, source="config.json") -> DecoderConfig:
-    """A :class:`DecoderConfig` from a Hugging Face ``config.json`` dictionary."""
-    model_type = cfg.get("model_type")
+def read_config(folder: Path):
+    """``transformers.AutoConfig.from_pretrained(folder)`` (local files only, no remote code),
+    with every failure turned into one error naming ``config.json``."""
+    from transformers import AutoConfig
+
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise ModelFileError(f"{folder}: config.json is missing")
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise ModelFileError(f"{path}: expected a JSON object, got {type(raw).__name__}")
+    if raw.get("model_type") not in MODEL_TYPES:
+        raise ModelFileError(f"{path}: model_type {raw.get('model_type')!r} is not supported "
+                             f"(supported: {sorted(MODEL_TYPES)})")
+    try:
+        return AutoConfig.from_pretrained(str(folder), local_files_only=True,
+                                          trust_remote_code=False)
+    except Exception as e:  # transformers raises OSError, ValueError, TypeError, …
+        raise ModelFileError(f"{path}: transformers cannot read it "
+                             f"({type(e).__name__}: {e})") from None
+
+
+def _rope(hc):
+    """``(theta, scaling)`` from a transformers config (v5 ``rope_parameters``, or the legacy
+    ``rope_theta`` + ``rope_scaling`` it converts)."""
+    params = dict(getattr(hc, "rope_parameters", None) or getattr(hc, "rope_scaling", None)
+                  or {})
+    theta = params.pop("rope_theta", getattr(hc, "rope_theta", None))
+    theta = 10000.0 if theta is None else float(theta)
+    legacy = params.pop("type", "default")
+    kind = params.pop("rope_type", legacy)
+    if kind == "default":
+        return theta, None
+    return theta, tuple(sorted({**params, "rope_type": kind}.items()))
+
+
+def config_from_hf(cfg, source="config.json") -> DecoderConfig:
+    """A :class:`DecoderConfig` from a transformers config object, or from a ``config.json``
+    dictionary (built into transformers' config class first, so omitted keys take its
+    defaults)."""
+    if isinstance(cfg, dict):
+        from transformers import CONFIG_MAPPING
+
+        model_type = cfg.get("model_type")
+        if model_type not in MODEL_TYPES:
+            raise ModelFileError(f"{source}: model_type {model_type!r} is not supported "
+                                 f"(supported: {sorted(MODEL_TYPES)})")
+        try:
+            cfg = CONFIG_MAPPING[model_type].from_dict(cfg)
+        except Exception as e:
+            raise ModelFileError(f"{source}: transformers cannot read it "
+                                 f"({type(e).__name__}: {e})") from None
+    model_type = getattr(cfg, "model_type", None)
     family = MODEL_TYPES.get(model_type)
     if family is None:
         raise ModelFileError(f"{source}: model_type {model_type!r} is not supported "
                              f"(supported: {sorted(MODEL_TYPES)})")
+    g = lambda name, default=None: getattr(cfg, name, default)
     try:
         if family == "gpt2":
-            act = cfg.get("activation_function", "gelu_new")
+            act = g("activation_function")
             if act not in ("gelu_new", "gelu_pytorch_tanh"):
                 raise ModelFileError(f"{source}: GPT-2 activation {act!r} is not supported")
-            d = cfg["n_embd"]
+            if not g("scale_attn_weights", True) or g("scale_attn_by_inverse_layer_idx"):
+                raise ModelFileError(f"{source}: GPT-2 attention scaling other than 1/√d "
+                                     "(scale_attn_weights / scale_attn_by_inverse_layer_idx) "
+                                     "is not supported")
+            d = cfg.n_embd
             return DecoderConfig(
-                family="gpt2", vocab_size=cfg["vocab_size"], hidden_size=d,
-                intermediate_size=cfg.get("n_inner") or 4 * d, num_layers=cfg["n_layer"],
-                num_heads=cfg["n_head"], num_kv_heads=cfg["n_head"], norm="layer",
-                norm_eps=cfg.get("layer_norm_epsilon", 1e-5), positions="learned",
+                family="gpt2", vocab_size=cfg.vocab_size, hidden_size=d,
+                intermediate_size=g("n_inner") or 4 * d, num_layers=cfg.n_layer,
+                num_heads=cfg.n_head, num_kv_heads=cfg.n_head, norm="layer",
+                norm_eps=cfg.layer_norm_epsilon, positions="learned",
                 activation="gelu_tanh", qkv_bias=True, out_bias=True, mlp_bias=True,
-                tie_embeddings=cfg.get("tie_word_embeddings", True),
-                max_position=cfg.get("n_positions", 1024))
-        if cfg.get("hidden_act", "silu") != "silu":
-            raise ModelFileError(f"{source}: activation {cfg['hidden_act']!r} is not supported")
-        if cfg.get("use_sliding_window"):
-            raise ModelFileError(f"{source}: per-layer sliding windows are not supported")
+                tie_embeddings=bool(cfg.tie_word_embeddings), max_position=cfg.n_positions)
+        if g("hidden_act") != "silu":
+            raise ModelFileError(f"{source}: activation {g('hidden_act')!r} is not supported")
+        kinds = set(g("layer_types") or ())
+        window = g("sliding_window") if family == "mistral" else None
+        if kinds - {"full_attention"}:
+            if kinds != {"sliding_attention"}:
+                raise ModelFileError(f"{source}: per-layer sliding windows are not supported "
+                                     f"(layer_types {sorted(kinds)})")
+            window = g("sliding_window")
         theta, scaling = _rope(cfg)
-        heads = cfg["num_attention_heads"]
-        bias = cfg.get("attention_bias", False)
+        heads = cfg.num_attention_heads
+        bias = bool(g("attention_bias", False))
         return DecoderConfig(
-            family=family, vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
-            intermediate_size=cfg["intermediate_size"], num_layers=cfg["num_hidden_layers"],
-            num_heads=heads, num_kv_heads=cfg.get("num_key_value_heads") or heads,
-            head_dim=cfg.get("head_dim"),
-            norm_eps=cfg.get("rms_norm_eps", 1e-5 if family == "olmo2" else 1e-6),
-            post_norm=family == "olmo2", rope_theta=theta, rope_scaling=scaling,
+            family=family, vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size,
+            intermediate_size=cfg.intermediate_size, num_layers=cfg.num_hidden_layers,
+            num_heads=heads, num_kv_heads=g("num_key_value_heads") or heads,
+            head_dim=g("head_dim") or cfg.hidden_size // heads,
+            norm_eps=float(cfg.rms_norm_eps), post_norm=family == "olmo2",
+            rope_theta=theta, rope_scaling=scaling,
             qkv_bias=True if family == "qwen2" else bias,
             out_bias=False if family == "qwen2" else bias,
-            mlp_bias=cfg.get("mlp_bias", False),
+            mlp_bias=bool(g("mlp_bias", False)),
             qk_norm={"qwen3": "head", "olmo2": "full"}.get(family),
-            sliding_window=cfg.get("sliding_window") if family == "mistral" else None,
-            tie_embeddings=cfg.get("tie_word_embeddings", False),
-            max_position=cfg.get("max_position_embeddings", 4096))
-    except KeyError as e:
-        raise ModelFileError(f"{source}: required entry {e} is missing") from e
+            sliding_window=window, tie_embeddings=bool(cfg.tie_word_embeddings),
+            max_position=g("max_position_embeddings") or 4096)
+    except AttributeError as e:
+        raise ModelFileError(f"{source}: required entry missing ({e})") from None
     except ValueError as e:
         if isinstance(e, ModelFileError):
             raise
@@ -139,7 +199,11 @@ def weight_files(folder: Path) -> list[Path]:
     index = folder / "model.safetensors.index.json"
     single = folder / "model.safetensors"
     if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        weight_map = read_json(index)
+        weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
+        if not isinstance(weight_map, dict):
+            raise ModelFileError(f"{index}: no weight_map object")
+        shards = sorted(set(map(str, weight_map.values())))
         missing = [s for s in shards if not (folder / s).is_file()]
         if missing:
             raise ModelFileError(f"{folder}: shards named in the index are missing: {missing}")
@@ -166,37 +230,31 @@ def chat_template_from_folder(folder: Path) -> str | None:
         return jinja.read_text()
     tc = folder / "tokenizer_config.json"
     if tc.is_file():
-        template = json.loads(tc.read_text()).get("chat_template")
+        template = read_json(tc).get("chat_template")
         if isinstance(template, list):   # named templates: take the default one
             template = {t["name"]: t["template"] for t in template}.get("default")
         return template
     return None
 
 
-def load_folder(folder, dtype=jnp.float32, tokenizer: bool = True):
+def load_folder(folder, dtype=jnp.float32, tokenizer: bool = True, mesh=None):
     """``(model, config, tokenizer, chat_template, stop_ids, special_tokens)`` from a Hugging
-    Face folder."""
+    Face folder; parameters sharded over ``mesh`` (a 1-D :class:`jax.sharding.Mesh`) if given."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no model folder at {folder}")
-    cfg_path = folder / "config.json"
-    if not cfg_path.is_file():
-        raise ModelFileError(f"{folder}: config.json is missing")
-    c = config_from_hf(json.loads(cfg_path.read_text()), str(cfg_path))
+    c = config_from_hf(read_config(folder), str(folder / "config.json"))
     template, special = chat_template_from_folder(folder), special_tokens_from_folder(folder)
     if template:   # untrusted: checked in the sandbox before any weight is read
         check_template(template, special, source=f"{folder} (chat template)")
     files = weight_files(folder)
     tk = tokenizer_from_folder(folder) if tokenizer else None
-    try:
-        tensors = {}
-        for f in files:
-            tensors.update(safetensors_io.read(f))
+    try:   # every header checked before any tensor is read
+        tensors = [t for f in files for t in safetensors_io.lazy(f)]
+        model = build(lambda: Decoder(c, nnx.Rngs(0), dtype), tensors, rules_for(c), folder,
+                      dtype, mesh)
     except safetensors_io.SafetensorsError as e:
         raise ModelFileError(str(e)) from e
-    model = Decoder(c, nnx.Rngs(0), dtype)
-    assign(model, ((k, lambda v=v: v) for k, v in tensors.items()), rules_for(c), folder,
-           dtype)
     return model, c, tk, template, stop_ids_from_folder(folder), special
 
 
@@ -225,7 +283,7 @@ def stop_ids_from_folder(folder) -> tuple:
     for name in ("generation_config.json", "config.json"):
         f = folder / name
         if f.is_file():
-            eos = json.loads(f.read_text()).get("eos_token_id")
+            eos = read_json(f).get("eos_token_id")
             if eos is not None:
                 return tuple(int(e) for e in (eos if isinstance(eos, list) else [eos]))
     return ()

@@ -1,6 +1,14 @@
-"""Save a decoder as a Hugging Face folder that :func:`load_model` (and transformers) can read:
-``config.json``, ``model.safetensors``, tokenizer and chat template. Every family the loader
-reads can be written: Llama, Mistral, Qwen2, Qwen3, OLMo-2 and GPT-2."""
+"""Save a decoder as a Hugging Face folder that :func:`load_model` and transformers
+(``AutoConfig``, ``AutoTokenizer``, ``GenerationConfig``; torch-free) read as the hub's own:
+
+- ``config.json`` — the architecture in transformers' names, ``dtype`` (v5) and ``torch_dtype``
+  (what older releases read), special token ids;
+- ``generation_config.json`` — BOS / EOS / padding ids;
+- ``model.safetensors`` — Hugging Face tensor names and layouts;
+- ``tokenizer.json`` + ``tokenizer_config.json`` (``tokenizer_class``, the BOS / EOS / padding /
+  unknown tokens, ``model_max_length``) and ``chat_template.jinja``.
+
+Every family the loader reads can be written: Llama, Mistral, Qwen2, Qwen3, OLMo-2 and GPT-2."""
 
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from flax import nnx
 
+from phasejax.io import publish
 from phasejax.probe import safetensors_io
 from phasejax.probe.decoder import DecoderConfig
 
@@ -21,20 +30,27 @@ MODEL_TYPES = {"llama": ("llama", "LlamaForCausalLM"), "mistral": ("mistral", "M
 
 
 def hf_config(c: DecoderConfig, eos_token_id=None, bos_token_id=None,
-              dtype: str = "float32") -> dict:
+              dtype: str = "float32", pad_token_id=None) -> dict:
     if c.family not in MODEL_TYPES:
         raise ValueError(f"saving family {c.family!r} is not supported ({sorted(MODEL_TYPES)})")
     model_type, arch = MODEL_TYPES[c.family]
+    ids = dict(eos_token_id=eos_token_id, bos_token_id=bos_token_id, pad_token_id=pad_token_id)
     if c.family == "gpt2":
         return dict(model_type=model_type, architectures=[arch], vocab_size=c.vocab_size,
                     n_embd=c.hidden_size, n_inner=c.intermediate_size, n_layer=c.num_layers,
                     n_head=c.num_heads, n_positions=c.max_position,
                     layer_norm_epsilon=c.norm_eps, activation_function="gelu_new",
-                    tie_word_embeddings=c.tie_embeddings, eos_token_id=eos_token_id,
-                    bos_token_id=bos_token_id, torch_dtype=dtype)
+                    tie_word_embeddings=c.tie_embeddings, **ids, dtype=dtype,
+                    torch_dtype=dtype)
     rope = {"rope_theta": c.rope_theta, "rope_type": "default"}
     if c.rope_scaling:
         rope.update(dict(c.rope_scaling))
+    if rope["rope_type"] == "factors":
+        raise ValueError("rotary frequency factors (a GGUF's rope_freqs) have no transformers "
+                         "config equivalent; this model cannot be saved as a folder")
+    if c.family not in ("qwen2",) and c.qkv_bias != c.out_bias:
+        raise ValueError(f"{c.family}: q/k/v biases without an output bias (or the reverse) "
+                         "cannot be written as transformers' attention_bias")
     cfg = dict(model_type=model_type, architectures=[arch], vocab_size=c.vocab_size,
                hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
                num_hidden_layers=c.num_layers, num_attention_heads=c.num_heads,
@@ -42,11 +58,15 @@ def hf_config(c: DecoderConfig, eos_token_id=None, bos_token_id=None,
                rms_norm_eps=c.norm_eps, rope_theta=c.rope_theta, rope_parameters=rope,
                tie_word_embeddings=c.tie_embeddings, max_position_embeddings=c.max_position,
                attention_bias=c.qkv_bias and c.family != "qwen2", mlp_bias=c.mlp_bias,
-               eos_token_id=eos_token_id, bos_token_id=bos_token_id, torch_dtype=dtype)
-    if c.head_dim is not None:
-        cfg["head_dim"] = c.head_dim
+               **ids, dtype=dtype, torch_dtype=dtype, head_dim=c.dim_head)
     if c.family == "mistral":
         cfg["sliding_window"] = c.sliding_window
+    elif c.sliding_window is not None:
+        if c.family not in ("qwen2", "qwen3"):
+            raise ValueError(f"{c.family}: a sliding attention window cannot be written in "
+                             "transformers' config for this family")
+        cfg.update(use_sliding_window=True, sliding_window=c.sliding_window,
+                   max_window_layers=0, layer_types=["sliding_attention"] * c.num_layers)
     return cfg
 
 
@@ -96,21 +116,56 @@ def state_tensors(model) -> dict[str, np.ndarray]:
     return out
 
 
+def _token(tokenizer, token_id):
+    return None if tokenizer is None or token_id is None else tokenizer.id_to_token(int(token_id))
+
+
+def _token_id(tokenizer, token):
+    return None if tokenizer is None or token is None else tokenizer.token_to_id(token)
+
+
+def tokenizer_config(c: DecoderConfig, special: dict) -> dict:
+    """``tokenizer_config.json``: the generic fast tokenizer over ``tokenizer.json`` (read by
+    transformers 4 and 5), its special tokens and context length."""
+    return {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": c.max_position,
+            "clean_up_tokenization_spaces": False,
+            **{k: special.get(k) for k in ("bos_token", "eos_token", "pad_token", "unk_token")}}
+
+
 def save_folder(model, folder, tokenizer=None, chat_template: str | None = None,
-                eos_token_id=None, metadata: dict | None = None) -> Path:
-    """Write the folder atomically (into a temporary sibling, then rename)."""
+                eos_token_id=None, metadata: dict | None = None,
+                special_tokens: dict | None = None) -> Path:
+    """Write the folder atomically (into a temporary sibling, then rename).
+
+    ``special_tokens`` (``{"bos_token": …, "eos_token": …, "pad_token": …, "unk_token": …}`` as
+    text, e.g. :attr:`LoadedModel.special_tokens`) name the tokens; ``eos_token_id`` names EOS
+    when they do not. Their ids go to ``config.json`` and ``generation_config.json``.
+    """
+    special = {k: v for k, v in dict(special_tokens or {}).items() if v is not None}
+    if eos_token_id is not None:
+        special.setdefault("eos_token", _token(tokenizer, eos_token_id))
+    ids = {f"{k}_id": _token_id(tokenizer, special.get(k)) for k in
+           ("bos_token", "eos_token", "pad_token")}
+    if eos_token_id is not None:
+        ids["eos_token_id"] = int(eos_token_id)
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
-        cfg = hf_config(model.config, eos_token_id, dtype=str(np.dtype(model.dtype)))
+        cfg = hf_config(model.config, ids["eos_token_id"], ids["bos_token_id"],
+                        str(np.dtype(model.dtype)), ids["pad_token_id"])
         (tmp / "config.json").write_text(json.dumps(cfg, indent=1))
+        (tmp / "generation_config.json").write_text(json.dumps(
+            {k: v for k, v in ids.items() if v is not None}, indent=1))
         safetensors_io.write(tmp / "model.safetensors", state_tensors(model),
                              {"format": "pt", **(metadata or {})})
         if tokenizer is not None:
             tokenizer.save(str(tmp / "tokenizer.json"))
+            (tmp / "tokenizer_config.json").write_text(json.dumps(
+                tokenizer_config(model.config, special), indent=1))
         if chat_template:
             (tmp / "chat_template.jinja").write_text(chat_template)
+        publish(tmp)        # mkdtemp/mkstemp are private (0700/0600): the umask's instead
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
             os.replace(folder, old)

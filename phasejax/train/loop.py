@@ -66,27 +66,29 @@ def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 
           lora: Optional[LoRA] = None) -> TrainLog:
     """Train ``model`` in place; ``save(model, folder)`` writes a checkpoint folder.
 
-    ``lora=None`` trains every parameter (float32 master copy), else low-rank adapters that
-    are merged into the model at every checkpoint and at the end (:mod:`phasejax.train.lora`).
+    ``lora=None`` trains every parameter (float32 master copy), else low-rank adapters, applied
+    factored in the forward pass and merged into the model at every checkpoint and at the end
+    (:mod:`phasejax.train.lora`).
     """
     tx = optax.adamw(schedule(lr, steps, warmup), weight_decay=weight_decay)
-    graphdef, rest, params, to_params = parametrize(model, lora, jax.random.fold_in(key, 1_000_003))
+    forward, frozen, params, to_params = parametrize(model, lora,
+                                                     jax.random.fold_in(key, 1_000_003))
     opt_state = tx.init(params)
     folder = None if folder is None else Path(folder)
     start, params, opt_state = resume(model, params, opt_state, folder, to_params, progress)
     data = (jnp.asarray(tokens), jnp.asarray(attention), jnp.asarray(loss_mask, jnp.float32))
 
-    def loss_fn(p, idx):
-        m = nnx.merge(graphdef, to_params(p), rest)
+    def loss_fn(p, idx, frozen):
+        m = forward(p, frozen)
         t, a, w = (x[idx] for x in data)
         logits = m(t, a)[:, :-1].astype(jnp.float32)
         nll = -jnp.take_along_axis(jax.nn.log_softmax(logits, -1), t[:, 1:, None], -1)[..., 0]
         return jnp.sum(nll * w[:, 1:]) / jnp.maximum(jnp.sum(w[:, 1:]), 1.0)
 
     @jax.jit
-    def step(p, s, k):
+    def step(p, s, k, frozen):
         idx = jax.random.randint(k, (batch,), 0, data[0].shape[0])
-        loss, g = jax.value_and_grad(loss_fn)(p, idx)
+        loss, g = jax.value_and_grad(loss_fn)(p, idx, frozen)
         updates, s = tx.update(g, s, p)
         return optax.apply_updates(p, updates), s, loss
 
@@ -97,7 +99,7 @@ def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 
     for i in range(start, steps):
         t0 = time.perf_counter()
         with jax.numpy_dtype_promotion("standard"):   # optax mixes int counts and floats
-            params, opt_state, loss = step(params, opt_state, jax.random.fold_in(key, i))
+            params, opt_state, loss = step(params, opt_state, jax.random.fold_in(key, i), frozen)
         window.append(float(loss))
         if i > start:                      # the first step compiles
             t_run += time.perf_counter() - t0

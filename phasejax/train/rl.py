@@ -73,30 +73,29 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
     prompts = [list(p) for p in prompts]
     plen = max(map(len, prompts))
     tx = optax.adam(lr)
-    graphdef, rest, params, to_params = parametrize(model, lora,
-                                                    jax.random.fold_in(key, 1_000_003))
-    ref_graph, ref_params, ref_rest = nnx.split(reference, nnx.Param, ...)
+    forward, frozen, params, to_params = parametrize(model, lora,
+                                                     jax.random.fold_in(key, 1_000_003))
+    ref_graph, ref_state = nnx.split(reference)
     opt_state = tx.init(params)
     folder = None if folder is None else Path(folder)
     start, params, opt_state = resume(model, params, opt_state, folder, to_params, progress)
 
-    def seq_logp(gd, p, r, toks, mask, n_prompt):
-        m = nnx.merge(gd, p, r)
+    def seq_logp(m, toks, mask, n_prompt):
         logits = m(toks, mask)[:, :-1].astype(jnp.float32)
         lp = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), toks[:, 1:, None], -1)[..., 0]
         answer = (jnp.arange(toks.shape[1] - 1)[None] >= n_prompt - 1) & mask[:, 1:]
         return jnp.sum(lp * answer, -1)
 
     @jax.jit
-    def update(p, s, toks, mask, r):
-        ref = seq_logp(ref_graph, ref_params, ref_rest, toks, mask, plen)
+    def update(p, s, toks, mask, r, frozen, ref_state):   # weights as arguments, not constants
+        ref = seq_logp(nnx.merge(ref_graph, ref_state), toks, mask, plen)
         if target:     # r = ln q(a) − ln π(a|x) with the current policy, not differentiated
-            r = r - seq_logp(graphdef, to_params(p), rest, toks, mask, plen)
+            r = r - seq_logp(forward(p, frozen), toks, mask, plen)
         by_prompt = r.reshape(-1, group)
         adv = (by_prompt - by_prompt.mean(1, keepdims=True)).reshape(-1)
 
         def loss_fn(p):
-            lp = seq_logp(graphdef, to_params(p), rest, toks, mask, plen)
+            lp = seq_logp(forward(p, frozen), toks, mask, plen)
             d = jax.lax.stop_gradient(ref) - lp
             kl = jnp.exp(d) - d - 1.0
             return -jnp.mean(adv * lp) + beta * jnp.mean(kl), jnp.mean(kl)
@@ -131,7 +130,8 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
                 mask[row, plen:plen + n] = True
         with jax.numpy_dtype_promotion("standard"):   # optax mixes int counts and floats
             params, opt_state, kl, mean_r = update(params, opt_state, jnp.asarray(toks),
-                                                   jnp.asarray(mask), jnp.asarray(r.reshape(-1)))
+                                                   jnp.asarray(mask), jnp.asarray(r.reshape(-1)),
+                                                   frozen, ref_state)
         window_r.append(float(mean_r))
         window_k.append(float(kl))
         if i > start:
