@@ -167,7 +167,9 @@ def run(cfg, out: Path) -> dict:
                            num_layers=c.model.num_layers, num_heads=c.model.num_heads,
                            num_kv_heads=c.model.num_kv_heads, max_position=64)
         model = Decoder(dc, nnx.Rngs(c.seed), resolve_dtype(c.dtype))
-        lm, form = LoadedModel(model, dc, tk, C.CHAT_TEMPLATE, (eot,)), "chat"
+        lm = LoadedModel(model, dc, tk, C.CHAT_TEMPLATE, (eot,),
+                         {"eos_token": "<eot>", "pad_token": "<pad>", "unk_token": "<unk>"})
+        form = "chat"
         stages = ("pretrain", "sft", "rl")
     model = lm.model
     sft_rows = (file_set(lm, train_task, form, read_records(c.sft.data, train_task))
@@ -175,7 +177,7 @@ def run(cfg, out: Path) -> dict:
                                              c.seed + 1))
     eos = end_of_turn_id(lm) if form == "chat" else (lm.stop_ids or (None,))[0]
     save = lambda m, path: save_folder(m, path, lm.tokenizer, lm.chat_template,
-                                       eos_token_id=eos)
+                                       eos_token_id=eos, special_tokens=lm.special_tokens)
     rows, train_rows, timings, rates = [], [], {}, {}
     offset = 0
 
