@@ -10,10 +10,11 @@ factory's signature (:func:`toy_arguments`).
 from __future__ import annotations
 
 import dataclasses
+import enum
 import inspect
 import typing
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from hydra.core.config_store import ConfigStore
@@ -21,6 +22,36 @@ from hydra.utils import get_method
 from omegaconf import MISSING, OmegaConf
 
 from phasejax.alignment import AlignmentProtocol
+from phasejax.text.generate import FreeGeneration
+
+
+class Kind(enum.StrEnum):
+    """The job kinds of ``python -m experiments.sweep`` (a typo fails at compose time)."""
+
+    main = "main"
+    equilibrium = "equilibrium"
+    nucleation = "nucleation"
+    alignment = "alignment"
+    probe = "probe"
+    crystallize = "crystallize"
+    text_criticality = "text_criticality"
+
+
+def schema_of(cls, name: str, drop=(), extra=()):
+    """A structured-config schema with the fields of the library dataclass ``cls`` (tuples
+    become lists), less ``drop``, plus ``extra`` ``(name, type, default)`` fields: the
+    library's defaults are the config's, written once."""
+    hints = typing.get_type_hints(cls)
+    fields = []
+    for f in dataclasses.fields(cls):
+        if f.name in drop:
+            continue
+        t, d = hints[f.name], f.default
+        if t is tuple or typing.get_origin(t) is tuple:
+            fields.append((f.name, List[Any], field(default_factory=lambda d=d: list(d))))
+        else:
+            fields.append((f.name, t, d))
+    return dataclasses.make_dataclass(name, fields + list(extra))
 
 
 @dataclass
@@ -188,8 +219,33 @@ class ProbeConfig:
 
 
 @dataclass
+class SpinsConfig:
+    """One text mapping (:mod:`phasejax.text.spins`) and the sizes ``N`` it is measured at."""
+
+    name: str = MISSING
+    sizes: List[int] = MISSING                          # in the mapping's sites
+    params: Dict[str, Any] = field(default_factory=dict)   # builder arguments, e.g. {q: 4}
+
+
+def _criticality_config():
+    """``criticality``: :class:`~phasejax.text.generate.FreeGeneration` (less ``seed``, which is
+    ``run.seed``), the text mappings with their sizes, and the toy comparison's settings
+    (:class:`experiments.text_criticality.ToySettings`)."""
+    from experiments.text_criticality import ToySettings
+
+    toy = schema_of(ToySettings, "CriticalityToyConfig")
+    return schema_of(FreeGeneration, "CriticalityConfig", drop=("seed",), extra=(
+        ("spins", List[SpinsConfig], field(default_factory=list)),
+        ("bootstrap", int, 100),
+        ("toy", toy, field(default_factory=toy))))
+
+
+CriticalityConfig = _criticality_config()
+
+
+@dataclass
 class SweepConfig:
-    kind: str = "main"  # main | equilibrium | nucleation | alignment | probe | crystallize
+    kind: Kind = Kind.main
     toy: ToyConfig = MISSING
     sampler: SamplerConfig = MISSING
     temperatures: TemperatureConfig = field(default_factory=TemperatureConfig)
@@ -200,6 +256,7 @@ class SweepConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     task: Any = None
     crystallize: Any = None
+    criticality: CriticalityConfig = field(default_factory=lambda: CriticalityConfig())
 
 
 def temperature_grid(cfg) -> np.ndarray:

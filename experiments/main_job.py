@@ -27,6 +27,7 @@ from phasejax.toy_vs_lm import (CHOICE_OBSERVABLES, SEQUENCE_OBSERVABLES, cell_e
 
 log = logging.getLogger(__name__)
 RESULT_FILES = ("fit.csv", "fit.json", "fss.csv", "comparison.png")
+EXTRA_FILES = ("toy/observables.csv", "probe/observables.csv", "probe/probe.png")
 FSS_COLUMNS = ("checkpoint", "model", "side", "quantity", "N", "value", "error", "T")
 FIT_COLUMNS = ("checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof")
 
@@ -35,13 +36,13 @@ def check(cfg) -> None:
     """Everything the job can check before its first long step (the toy sweep, the model
     load): the toy and sampler, every probe setting, and that the fit gets more data points
     than parameters."""
-    from experiments import probe, sweep
+    from experiments import equilibrium, probe
 
     if cfg.task is None or cfg.task.kind not in ("choice", "sequence"):
         raise ValueError("the job fits a choice task (task=number_1_10, coin_flip, …) or a "
                          "sequence task (digit_sequence, coin_sequence); got "
                          f"{None if cfg.task is None else cfg.task.kind!r}")
-    sweep.build(cfg)
+    equilibrium.build(cfg)
     task, settings, _ = probe.check(cfg)
     T = settings.temperatures
     if task.kind == "choice":
@@ -58,11 +59,12 @@ def check(cfg) -> None:
 
 
 def run(cfg, out: Path) -> dict:
-    from experiments import probe, sweep
+    from experiments import equilibrium, probe
 
     check(cfg)
     timings = {}
-    steps = (("toy", sweep.RESULT_FILES, sweep.run_toy), ("probe", probe.RESULT_FILES, probe.run))
+    steps = (("toy", equilibrium.RESULT_FILES, equilibrium.run),
+             ("probe", probe.RESULT_FILES, probe.run))
     for name, files, job in steps:
         t0 = time.perf_counter()
         folder = out / name

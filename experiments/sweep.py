@@ -1,135 +1,50 @@
-"""Toy sweep: simulate a token lattice over a temperature grid and write tidy results.
+"""The sweep entry point: every job kind through one Hydra application.
 
     python -m experiments.sweep                       # embedded default (experiments.main_job)
     python -m experiments.sweep -m kind=equilibrium toy=ising toy.L=8,16 sampler=wolff,metropolis
+    python -m experiments.sweep experiment=text_criticality
 
-Each job writes into its Hydra output folder, atomically, ``timeseries.npz`` (energies and
-token counts of every sample, for reweighting), ``observables.csv`` (one row per temperature ×
-observable) and ``observables.png``, with ``fingerprint.json`` (the configuration they were
-computed with). The same command always uses the same folder, and a job whose results exist
-under the same fingerprint skips itself, so rerunning a sweep only computes what is missing;
-a folder of another configuration is refused (:mod:`experiments.runs`). At the end of a
-multirun the jobs are aggregated by :mod:`experiments.compare` (finite-size scaling, phase
-diagrams). The configuration is package data (``experiments/conf``, ``pkg://experiments.conf``).
-
-For resume tests, ``PHASEJAX_FAULT="<text>:<sweeps>"`` kills (SIGKILL) any job whose override
-list (or output folder name) contains ``<text>`` once it has done ``<sweeps>`` sweeps.
+``kind`` (an enum of :class:`experiments.config.Kind`, checked when the config is composed)
+names the job; :data:`JOBS` maps it to the module that runs it, each with ``RESULT_FILES`` and
+``run(cfg, out)``. Every job writes into its output folder with ``fingerprint.json`` (the
+configuration its results were computed with). The same command always uses the same folder,
+and a job whose results exist under the same fingerprint skips itself, so rerunning a sweep
+only computes what is missing; a folder of another configuration is refused
+(:mod:`experiments.runs`). At the end of a multirun the jobs are aggregated by
+:mod:`experiments.compare`. The configuration is package data (``pkg://experiments.conf``).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-import os
-import signal
-import time
 from pathlib import Path
 
 import hydra
-import jax
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_method, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments.config import register_configs, temperature_grid, toy_arguments
+from experiments.config import Kind, register_configs
 from experiments.runs import compilation_cache, run_once
-from phasejax import io, observables, plot
-from phasejax.driver import simulate
 
 log = logging.getLogger(__name__)
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 register_configs()
 
-RESULT_FILES = ("timeseries.npz", "observables.csv", "observables.png")
-COLUMNS = ("model", "q", "dim", "L", "geometry", "J", "h", "sampler", "T", "observable", "mean",
-           "stderr", "tau_int", "n_samples", "n_replicas", "seed")
-
-
-def build(cfg: DictConfig):
-    """Instantiate model, sampler and temperatures; every config error surfaces here."""
-    T = temperature_grid(cfg.temperatures)
-    kwargs = toy_arguments(cfg.toy)
-    try:
-        model = get_method(cfg.toy._target_)(**kwargs)
-    except (TypeError, ValueError) as e:      # name the toy: the message names the value
-        raise ValueError(f"toy={cfg.toy.get('name', cfg.toy._target_)}: {e}") from e
-    sampler = instantiate(cfg.sampler, n_temperatures=int(T.size))
-    return model, sampler, T
-
-
-def _fault_injection(out: Path):
-    """``on_chunk`` hook that kills this job as ``PHASEJAX_FAULT`` asks (resume tests)."""
-    spec = os.environ.get("PHASEJAX_FAULT")
-    if not spec:
-        return None
-    text, _, sweeps = spec.rpartition(":")
-    label = out.name
-    if HydraConfig.initialized():
-        label = " ".join([*HydraConfig.get().overrides.task, label])
-    if text not in label:
-        return None
-
-    def hook(done, total):
-        if done >= int(sweeps):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
-
-
-def run_toy(cfg: DictConfig, out: Path) -> list[dict]:
-    model, sampler, T = build(cfg)
-    r = cfg.run
-    t0 = time.perf_counter()
-    trace = simulate(jax.random.key(r.seed), model, sampler, T, n_replicas=r.n_replicas,
-                     n_therm=r.n_therm, n_measure=r.n_measure, thin=r.thin,
-                     site_histograms=r.site_histograms, progress=r.progress,
-                     start=r.start, on_chunk=_fault_injection(out))
-    log.info("%s/%s: %d temperatures x %d replicas, %d sweeps in %.1fs", cfg.toy.name,
-             cfg.sampler.name, T.size, r.n_replicas, r.n_therm + r.n_measure,
-             time.perf_counter() - t0)
-    h = OmegaConf.to_container(cfg.toy.h) if OmegaConf.is_list(cfg.toy.h) else cfg.toy.h
-    J = OmegaConf.to_container(cfg.toy.J) if OmegaConf.is_list(cfg.toy.J) else cfg.toy.J
-    meta = dict(model=cfg.toy.name, q=model.q, dim=model.lattice.spatial_dim, L=model.lattice.L,
-                geometry=model.lattice.kind, J=str(J), h=str(h), sampler=sampler.name,
-                n_replicas=r.n_replicas, seed=r.seed)
-    rows = [{**meta, **row} for row in observables.summarise(trace)]
-    io.write_npz(out / "timeseries.npz", temperatures=trace.temperatures, energy=trace.energy,
-                 counts=trace.counts, n_sites=trace.n_sites, q=trace.q, L=model.lattice.L,
-                 dim=model.lattice.spatial_dim)
-    io.write_table(out / "observables.csv", rows, COLUMNS)
-    title = f"{cfg.toy.name} q={model.q} L={model.lattice.L} ({sampler.name})"
-    plot.plot_observables(rows, out / "observables.png", title=title)
-    return rows
-
-
-KINDS = ("main", "equilibrium", "nucleation", "alignment", "probe", "crystallize")
+# kind -> the module holding its RESULT_FILES and run(cfg, out)
+JOBS = {Kind.main: "experiments.main_job", Kind.equilibrium: "experiments.equilibrium",
+        Kind.nucleation: "experiments.nucleation", Kind.alignment: "experiments.alignment",
+        Kind.probe: "experiments.probe", Kind.crystallize: "experiments.crystallize",
+        Kind.text_criticality: "experiments.text_criticality"}
+KINDS = tuple(k.name for k in JOBS)
 
 
 @hydra.main(version_base=None, config_path="pkg://experiments.conf", config_name="sweep")
 def main(cfg: DictConfig) -> None:
     out = Path(HydraConfig.get().runtime.output_dir)
-    if cfg.kind not in KINDS:
-        raise ValueError(f"kind={cfg.kind!r}; expected one of {KINDS}")
     compilation_cache(cfg.run.compilation_cache)
-    if cfg.kind == "main":
-        from experiments import main_job
-        files, job = main_job.RESULT_FILES, main_job.run
-    elif cfg.kind == "equilibrium":
-        files, job = RESULT_FILES, run_toy
-    elif cfg.kind == "nucleation":
-        from experiments import nucleation
-        files, job = nucleation.RESULT_FILES, nucleation.run
-    elif cfg.kind == "alignment":
-        from experiments import alignment
-        files, job = alignment.RESULT_FILES, alignment.run
-    elif cfg.kind == "crystallize":
-        from experiments import crystallize
-        files, job = crystallize.RESULT_FILES, crystallize.run
-    else:
-        from experiments import probe
-        files, job = probe.RESULT_FILES, probe.run
-    extra = (("toy/observables.csv", "probe/observables.csv", "probe/probe.png")
-             if cfg.kind == "main" else ())
-    run_once(cfg, out, files, job, extra)
+    job = importlib.import_module(JOBS[Kind(cfg.kind)])
+    run_once(cfg, out, job.RESULT_FILES, job.run, getattr(job, "EXTRA_FILES", ()))
 
 
 if __name__ == "__main__":

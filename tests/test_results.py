@@ -146,14 +146,14 @@ def test_long_override_lists_make_short_folder_names():
     (["toy=ising", "toy.geometry=chain", "toy.dim=2"], "dim=2 does not apply to geometry='chain'"),
 ])
 def test_inapplicable_toy_parameters_are_refused(overrides, message):
-    from experiments.sweep import build
+    from experiments.equilibrium import build
 
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         build(composed(*overrides))
 
 
 def test_applicable_defaults_still_build():
-    from experiments.sweep import build
+    from experiments.equilibrium import build
 
     assert build(composed("toy=potts", "toy.q=2"))[0].q == 2
     assert build(composed("toy=ising", "toy.q=2"))[0].q == 2      # the Ising value: harmless

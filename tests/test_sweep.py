@@ -11,7 +11,8 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from conftest import ROOT
-from experiments.sweep import COLUMNS, KINDS, build
+from experiments.equilibrium import COLUMNS, build
+from experiments.sweep import KINDS
 from phasejax.io import read_table
 from phasejax.probe import tasks
 

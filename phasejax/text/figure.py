@@ -1,0 +1,115 @@
+"""Figures of the text-criticality comparison: the model and its fitted toy side by side."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from phasejax.plot import _save, subplots
+
+PANELS = (("tau", r"$\tau = N\,\mathrm{Var}$-trace"), ("binder_connected", r"Binder $U_4^c$"),
+          ("susceptibility", r"$\chi$"))
+
+
+def _series(rows, side, model, mapping, obs):
+    sel = [r for r in rows if r["side"] == side and r["model"] == model
+           and r["mapping"] == mapping and r["observable"] == obs]
+    out = {}
+    for r in sel:
+        out.setdefault(int(r["L"]), []).append((float(r["T"]), float(r["mean"]),
+                                                float(r["stderr"])))
+    return {N: np.array(sorted(v)) for N, v in sorted(out.items())}
+
+
+def _tc_text(fss, side, model, mapping) -> str:
+    parts = []
+    for e in fss:
+        if (e["side"], e["model"], e["mapping"]) != (side, model, mapping):
+            continue
+        if e["quantity"] not in ("T_c", "gamma_over_nu") :
+            continue
+        v, err = float(e["value"]), float(e["error"])
+        name = {"binder_crossing": "U₄", "chi_peak": "χ", "tau_onset": "τ"}.get(e["method"],
+                                                                            e["method"])
+        q = "T_c" if e["quantity"] == "T_c" else "γ/ν"
+        parts.append(f"{q}[{name}] = " + (f"{v:.3g} ± {err:.2g}" if np.isfinite(v) else "—"))
+    return "\n".join(parts)
+
+
+def plot_criticality(stats: Sequence[dict], curves: Sequence[dict], fss: Sequence[dict],
+                     path, model: str | None = None):
+    """One row per mapping: ``τ(N, T)``, ``U₄(N, T)``, ``χ(N, T)`` (model solid, fitted toy
+    dashed, one colour per size rank) and ``C(Δt)`` on log–log axes near ``T = 1``, with each
+    side's ``T_c`` estimates written in the panels."""
+    models = sorted({r["model"] for r in stats}, key=str)
+    model = models[-1] if model is None else model
+    mappings = list(dict.fromkeys(r["mapping"] for r in stats if r["model"] == model))
+    fig, axes = subplots(len(mappings), 4, figsize=(17, 3.6 * len(mappings)), squeeze=False)
+    cmap = __import__("matplotlib").colormaps["viridis"]
+    for row, mapping in zip(axes, mappings):
+        for ax, (obs, label) in zip(row[:3], PANELS):
+            for side, ls, mk in (("model", "-", "o"), ("toy", "--", "s")):
+                data = _series(stats, side, model, mapping, obs)
+                for k, (N, a) in enumerate(data.items()):
+                    c = cmap(k / max(len(data) - 1, 1))
+                    ax.errorbar(a[:, 0], a[:, 1], yerr=np.nan_to_num(a[:, 2]), ls=ls, marker=mk,
+                                ms=3, capsize=2, color=c, label=f"{side} N={N}")
+            if obs == "tau":
+                ax.set_yscale("log")
+            ax.set_xlabel("temperature $T$")
+            ax.set_ylabel(f"{label}  ({mapping})")
+            ax.legend(fontsize=6, ncol=2)
+        row[1].text(0.02, 0.02, "model\n" + _tc_text(fss, "model", model, mapping),
+                    transform=row[1].transAxes, fontsize=7, va="bottom")
+        row[2].text(0.98, 0.98, "toy\n" + _tc_text(fss, "toy", model, mapping),
+                    transform=row[2].transAxes, fontsize=7, va="top", ha="right")
+        ax = row[3]
+        for side, ls in (("model", "-"), ("toy", "--")):
+            sel = [r for r in curves if r["side"] == side and r["model"] == model
+                   and r["mapping"] == mapping and "lag" in r
+                   and str(r["observable"]).startswith("C_")]
+            if not sel:
+                continue
+            Ts = np.array(sorted({float(r["T"]) for r in sel}))
+            t1 = Ts[np.argmin(np.abs(Ts - 1.0))]
+            q = max(int(str(r["observable"]).split("_")[1]) for r in sel) + 1
+            lag = np.array(sorted({int(r["lag"]) for r in sel}))
+            C = np.zeros(lag.size)
+            for r in sel:
+                a, b = str(r["observable"]).split("_")[1:]
+                if float(r["T"]) == t1 and a == b:
+                    C[np.searchsorted(lag, int(r["lag"]))] += float(r["mean"])
+            ok = C > 0
+            ax.loglog(lag[ok], C[ok], ls=ls, label=f"{side}, T={t1:g} (q={q})")
+        ax.set_xlabel(r"lag $\Delta t$")
+        ax.set_ylabel(r"$\sum_a C_{aa}(\Delta t)$")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{model}: free generation as a lattice (solid) and its fitted long-range "
+                 "toy (dashed)")
+    return _save(fig, path)
+
+
+def plot_chain(fss: Sequence[dict], models: Sequence[str], path):
+    """``T_c`` (each method, each mapping, model and toy) against checkpoint, with errors."""
+    keys = sorted({(e["side"], e["mapping"], e["method"]) for e in fss
+                   if e["quantity"] == "T_c"})
+    fig, axes = subplots(1, 2, figsize=(11, 3.8), squeeze=False)
+    x = np.arange(len(models))
+    for side, ax in zip(("model", "toy"), axes[0]):
+        for s, mapping, method in keys:
+            if s != side:
+                continue
+            v, e = [], []
+            for m in models:
+                hit = [r for r in fss if (r["side"], r["mapping"], r["method"], r["model"],
+                                          r["quantity"]) == (side, mapping, method, m, "T_c")]
+                v.append(float(hit[0]["value"]) if hit else np.nan)
+                e.append(float(hit[0]["error"]) if hit else np.nan)
+            ax.errorbar(x, v, yerr=np.nan_to_num(e), marker="o", capsize=3,
+                        label=f"{mapping} · {method}")
+        ax.set_xticks(x, models, rotation=20, fontsize=7)
+        ax.set_ylabel("$T_c$")
+        ax.set_title(side)
+        ax.legend(fontsize=7)
+    return _save(fig, path)

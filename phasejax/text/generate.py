@@ -1,0 +1,163 @@
+"""Free generation at scale: many long sequences per temperature, saved in resumable chunks.
+
+A language model sampled freely is a 1D chain of ``N`` sites. For each temperature ``T`` the
+model continues one fixed start (its beginning-of-sequence token, a neutral completion text, or
+a neutral chat prompt) ``n_sequences`` times for exactly ``n_tokens`` tokens, by plain
+temperature sampling (no top-k, no top-p, no stop token: an end-of-text token is one more
+site). The prefixes of a sequence of ``n_tokens`` tokens are samples of every shorter length,
+so one run serves every ``N ≤ n_tokens``.
+
+Sequences are written in chunks of ``chunk`` rows, one file per ``(T, chunk)``
+(``T{i:02d}_c{j:04d}.npz``, atomically), and chunk ``j`` of temperature ``i`` uses the key
+``fold_in(fold_in(key(seed), i), j)``: a killed run resumes without redoing a finished chunk,
+and a resumed run's sequences are bit-identical to an uninterrupted one's. The same code runs
+on a GPU unchanged (the batch is ``chunk`` rows through one compiled step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+import jax
+import numpy as np
+
+from phasejax import io
+
+STARTS = ("bos", "text", "chat")
+
+
+@dataclasses.dataclass(frozen=True)
+class FreeGeneration:
+    """What to generate.
+
+    Attributes:
+      temperatures: sampling temperatures, each > 0.
+      n_tokens: tokens generated per sequence (the largest size ``N``).
+      n_sequences: sequences per temperature.
+      chunk: sequences per saved file (and per batch through the model).
+      start: ``"bos"`` (the model's beginning-of-sequence token alone), ``"text"`` (``text`` as
+        a completion prompt, encoded with the tokenizer's special tokens) or ``"chat"`` (``text``
+        as a user turn of the model's chat template, with a generation prompt).
+      text: the neutral prompt for ``start="text"`` / ``"chat"``.
+      seed: root of every key.
+    """
+
+    temperatures: tuple = (0.6, 0.8, 1.0, 1.2, 1.4)
+    n_tokens: int = 256
+    n_sequences: int = 64
+    chunk: int = 32
+    start: str = "bos"
+    text: str = ""
+    seed: int = 0
+
+    def n_chunks(self) -> int:
+        return -(-self.n_sequences // self.chunk)
+
+
+def start_ids(lm, spec: FreeGeneration) -> list[int]:
+    """Token ids of the start; a clear error when the model cannot provide it."""
+    if spec.start not in STARTS:
+        raise ValueError(f"generation start={spec.start!r}; expected one of {STARTS}")
+    if spec.start == "bos":
+        bos = lm.special_tokens.get("bos_token")
+        bos_id = lm.tokenizer.token_to_id(bos) if bos is not None else None
+        if bos_id is None:
+            raise ValueError("start=bos but the model defines no beginning-of-sequence token; "
+                             "use start=text (a neutral completion prompt) or start=chat")
+        return [int(bos_id)]
+    if not spec.text:
+        raise ValueError(f"start={spec.start} needs a neutral prompt: set text=<...>")
+    if spec.start == "chat":
+        from phasejax.probe.chat_template import render_chat
+
+        if not lm.chat_template:
+            raise ValueError("start=chat but the model has no chat template; use start=text")
+        text = render_chat(lm.chat_template, spec.text, special_tokens=lm.special_tokens)
+        return lm.tokenizer.encode(text, add_special_tokens=False).ids
+    ids = lm.tokenizer.encode(spec.text, add_special_tokens=True).ids
+    if not ids:
+        raise ValueError(f"text={spec.text!r} encodes to no tokens")
+    return ids
+
+
+def check(lm, spec: FreeGeneration) -> list[int]:
+    """Every setting checked before any token is generated; returns the start ids."""
+    T = np.asarray(spec.temperatures, np.float64)
+    if T.size == 0 or not np.all(np.isfinite(T)) or np.any(T <= 0):
+        raise ValueError(f"temperatures must be finite and > 0; got {list(spec.temperatures)}")
+    if spec.n_tokens < 2 or spec.n_sequences < 2 or spec.chunk < 1:
+        raise ValueError(f"need n_tokens >= 2, n_sequences >= 2, chunk >= 1; got "
+                         f"{spec.n_tokens}, {spec.n_sequences}, {spec.chunk}")
+    ids = start_ids(lm, spec)
+    context = lm.config.max_position
+    if len(ids) + spec.n_tokens > context:
+        raise ValueError(f"N = {spec.n_tokens} tokens after a start of {len(ids)} exceeds the "
+                         f"model's context of {context} positions")
+    return ids
+
+
+def chunk_path(folder: Path, i: int, j: int) -> Path:
+    return Path(folder) / f"T{i:02d}_c{j:04d}.npz"
+
+
+def run(lm, spec: FreeGeneration, folder, progress: bool | None = None) -> dict:
+    """Generate every missing chunk into ``folder``; ``{"tokens/s": …, "generated": …}``.
+
+    ``folder/generation.json`` records the spec; a folder holding chunks of another spec is
+    refused rather than mixed.
+    """
+    from tqdm.auto import tqdm
+
+    from phasejax.probe.sampling import generate
+
+    ids = check(lm, spec)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {**dataclasses.asdict(spec), "start_ids": ids}
+    record["temperatures"] = [float(t) for t in spec.temperatures]
+    meta = folder / "generation.json"
+    if meta.is_file():
+        old = json.loads(meta.read_text())
+        if old != record:
+            raise ValueError(f"{folder} holds sequences of another generation setting "
+                             f"({meta}); use a new folder")
+    else:
+        io.write_json(meta, record)
+    todo = [(i, j) for i in range(len(spec.temperatures)) for j in range(spec.n_chunks())
+            if not chunk_path(folder, i, j).is_file()]
+    key = jax.random.key(spec.seed)
+    generated, seconds = 0, 0.0
+    bar = tqdm(todo, desc="generating", unit="chunk", disable=None if progress is None
+               else not progress)
+    for i, j in bar:
+        t = float(spec.temperatures[i])
+        rows = min(spec.chunk, spec.n_sequences - j * spec.chunk)
+        t0 = time.perf_counter()
+        g = generate(lm.model, jax.random.fold_in(jax.random.fold_in(key, i), j), [ids],
+                     spec.n_tokens, temperature=t, n_samples=spec.chunk,
+                     max_rows=spec.chunk)
+        tokens = np.asarray(g.tokens[0, :rows], np.int32)
+        seconds += time.perf_counter() - t0
+        generated += tokens.size
+        io.write_npz(chunk_path(folder, i, j), tokens=tokens, temperature=np.float64(t))
+        bar.set_postfix(T=t, tok_s=f"{generated / max(seconds, 1e-9):.0f}")
+    return {"generated": generated, "seconds": seconds,
+            "tokens_per_s": generated / seconds if seconds else float("nan")}
+
+
+def load(folder, spec: FreeGeneration) -> list[np.ndarray]:
+    """Per temperature, the ``(n_sequences, n_tokens)`` token array (every chunk must exist)."""
+    out = []
+    for i in range(len(spec.temperatures)):
+        parts = []
+        for j in range(spec.n_chunks()):
+            path = chunk_path(folder, i, j)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing: run the generation first")
+            with np.load(path) as z:
+                parts.append(z["tokens"])
+        out.append(np.concatenate(parts)[:spec.n_sequences])
+    return out
+

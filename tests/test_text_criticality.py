@@ -1,0 +1,218 @@
+"""Free text as a lattice: the whole pipeline against a decoder whose text is a Markov chain.
+
+A one-layer decoder whose attention and MLP outputs are zero predicts the next token from the
+current one alone: its free generation is a Markov chain with transition matrix
+``P_T(a → b) = softmax(ℓ(a)/T)_b``, read off the loaded model itself. Saved as an ordinary
+Hugging Face folder and loaded through the normal path, generated from its BOS token, mapped
+to states and measured, it must reproduce the exact ``C(Δt)``, ``τ(N)`` and ``ξ`` of that chain
+(from the BOS start, so the non-stationary first steps are included exactly).
+"""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from phasejax.analysis.sequences import sequence_statistics
+from phasejax.probe.decoder import Decoder, DecoderConfig
+from phasejax.probe.hf_writer import save_folder
+from phasejax.probe.loading import load_model
+from phasejax.text import generate as G
+from phasejax.text import spins
+
+V, D, Q = 6, 16, 2
+
+
+def markov_folder(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    c = DecoderConfig(vocab_size=V, hidden_size=D, intermediate_size=8, num_layers=1,
+                      num_heads=2, num_kv_heads=2, tie_embeddings=False, max_position=128,
+                      norm_eps=1e-6)
+    model = Decoder(c, nnx.Rngs(0))
+    rng = np.random.default_rng(3)
+    # token a embeds as the unit vector e_a: after the final RMS norm it is √D e_a, so the
+    # logits of a are √D · lm_head[a] = L[a]; same parity is favoured (a sticky 2-state view)
+    emb = np.zeros((V, D), np.float32)
+    emb[np.arange(V), np.arange(V)] = 1.0
+    L = 1.6 * (np.arange(V)[:, None] % 2 == np.arange(V)[None, :] % 2) + rng.normal(
+        0, 0.4, (V, V))
+    head = np.zeros((D, V), np.float32)
+    head[:V] = L / np.sqrt(D)
+    model.embed_tokens.embedding[...] = jnp.asarray(emb)
+    model.lm_head.kernel[...] = jnp.asarray(head)
+    layer = model.layers[0]
+    layer.self_attn.o_proj.kernel[...] = 0.0
+    layer.mlp.down_proj.kernel[...] = 0.0
+    tk = Tokenizer(models.WordLevel({f"t{i}": i for i in range(V)}, unk_token="t0"))
+    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    folder = save_folder(model, tmp_path / "markov", tk)
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "t0"}))
+    return folder
+
+
+def exact(P, start, N, q_of):
+    """Exact C_aa(Δt) trace (open-chain estimator), τ(N) trace and ξ of the chain's states."""
+    p = [P[start]]
+    for _ in range(N - 1):
+        p.append(p[-1] @ P)
+    p = np.array(p)                                       # (N, V) distribution at each site
+    onehot = np.eye(Q)[q_of]                              # (V, Q)
+    mu = p @ onehot                                       # (N, Q)
+    powers = [np.eye(len(P))]
+    for _ in range(N):
+        powers.append(powers[-1] @ P)
+    cov = np.zeros((N, N, Q))                             # Cov(X_a(t), X_a(s)), a summed later
+    for t in range(N):
+        for s in range(t, N):
+            joint = (p[t][:, None] * powers[s - t]) @ onehot   # (V, Q): P(y_t=i, y_s∈b)
+            for a in range(Q):
+                cov[t, s, a] = cov[s, t, a] = onehot[:, a] @ joint[:, a] - mu[t, a] * mu[s, a]
+    C = np.array([np.mean([cov[t, t + d].sum() for t in range(N - d)]) for d in range(1, N)])
+    tau = cov.sum(axis=(0, 1)).sum() / N
+    k = 2 * np.pi / N
+    phase = np.exp(-1j * k * (np.arange(N)[:, None] - np.arange(N)[None, :]))
+    S0 = cov.sum() / N
+    Sk = float(np.real((cov.sum(-1) * phase).sum()) / N)
+    xi = np.sqrt(S0 / Sk - 1) / (2 * np.sin(k / 2))
+    return C, tau, xi
+
+
+@pytest.fixture(scope="module")
+def markov(tmp_path_factory):
+    folder = markov_folder(tmp_path_factory.mktemp("m"))
+    lm = load_model(folder)
+    logits = np.asarray(lm.model(jnp.arange(V, dtype=jnp.int32)[:, None]), np.float64)[:, 0]
+    return folder, lm, logits
+
+
+def test_the_decoder_is_a_markov_chain(markov):
+    _, lm, logits = markov
+    ctx = np.asarray(lm.model(jnp.asarray([[1, 4, 2, 3]], jnp.int32)), np.float64)[0]
+    assert np.allclose(ctx, logits[[1, 4, 2, 3]], atol=1e-5)   # the context does not matter
+
+
+@pytest.mark.parametrize("T", [0.6, 1.5])
+def test_statistics_of_generated_text_equal_the_exact_chain(markov, tmp_path, T):
+    folder, lm, logits = markov
+    N, n = 48, 512
+    spec = G.FreeGeneration(temperatures=(T,), n_tokens=N, n_sequences=n, chunk=256, seed=1)
+    G.run(lm, spec, tmp_path / "gen", progress=False)
+    (tokens,) = G.load(tmp_path / "gen", spec)
+    sm = spins.spin_map("token_bucket", lm.tokenizer, q=Q)
+    y = spins.to_lattice(sm, tokens, N=N).states
+    assert y.shape == (n, N)
+    z = logits / T
+    P = np.exp(z - z.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    C, tau, xi = exact(P, 0, N, np.arange(V) % Q)
+    assert C[0] > 0.02                                   # a correlation worth measuring
+    st = sequence_statistics(0, y, q=Q, T=T, max_lag=12, n_boot=200)
+    C_est = np.trace(st.correlation.value)
+    C_err = np.sqrt(np.trace(st.correlation.error ** 2))
+    zC = (C_est - C[:12]) / C_err
+    assert np.all(np.abs(zC) < 4.5) and np.mean(zC ** 2) < 3
+    assert abs(st.tau_trace.value - tau) < 4 * st.tau_trace.error
+    assert abs(st.xi.value - xi) < 4 * st.xi.error
+    # a wrong temperature's chain is told apart
+    zw = logits / (2 * T)
+    Pw = np.exp(zw - zw.max(1, keepdims=True))
+    Pw /= Pw.sum(1, keepdims=True)
+    Cw, tauw, _ = exact(Pw, 0, N, np.arange(V) % Q)
+    assert np.abs((C_est - Cw[:12]) / C_err).max() > 5
+
+
+def test_resumed_generation_is_bit_identical(markov, tmp_path):
+    _, lm, _ = markov
+    spec = G.FreeGeneration(temperatures=(0.8, 1.2), n_tokens=16, n_sequences=12, chunk=4,
+                            seed=5)
+    G.run(lm, spec, tmp_path / "a", progress=False)
+    G.run(lm, spec, tmp_path / "b", progress=False)
+    for f in sorted((tmp_path / "b").glob("T*_c*.npz"))[::2]:
+        f.unlink()                                       # a killed run: some chunks missing
+    before = {f.name: f.stat().st_mtime_ns for f in (tmp_path / "b").glob("T*_c*.npz")}
+    G.run(lm, spec, tmp_path / "b", progress=False)
+    for f in (tmp_path / "b").glob("T*_c*.npz"):
+        if f.name in before:
+            assert f.stat().st_mtime_ns == before[f.name]  # finished chunks untouched
+    for a, b in zip(G.load(tmp_path / "a", spec), G.load(tmp_path / "b", spec)):
+        assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="another generation setting"):
+        G.run(lm, dataclasses.replace(spec, seed=6), tmp_path / "b", progress=False)
+
+
+def test_bad_generation_settings_fail_before_generating(markov, tmp_path):
+    _, lm, _ = markov
+    base = G.FreeGeneration(temperatures=(1.0,), n_tokens=16, n_sequences=4, chunk=4)
+    for bad, msg in ((dict(temperatures=(0.0, 1.0)), "> 0"),
+                     (dict(n_tokens=500), "context"),
+                     (dict(start="chat", text="hi"), "no chat template"),
+                     (dict(start="text"), "neutral prompt")):
+        with pytest.raises(ValueError, match=msg):
+            G.run(lm, dataclasses.replace(base, **bad), tmp_path / "x", progress=False)
+    assert not list((tmp_path).glob("x/T*"))
+    nobos = lm._replace(special_tokens={})
+    with pytest.raises(ValueError, match="beginning-of-sequence"):
+        G.check(nobos, base)
+    with pytest.raises(ValueError, match="q >= 2"):
+        spins.spin_map("token_bucket", lm.tokenizer, q=1)
+
+
+# ----------------------------------------------------------------------------- the job
+TINY = ("experiment=text_criticality", "lm=folder", "criticality.temperatures=[0.5,1.0,2.0]",
+        "criticality.n_tokens=32", "criticality.n_sequences=64", "criticality.chunk=64",
+        "criticality.spins=[{name:token_bucket,sizes:[8,16,32],params:{q:2}}]",
+        "criticality.bootstrap=20", "criticality.toy.R=3", "criticality.toy.sizes=[8,16]",
+        "criticality.toy.n_therm=20", "criticality.toy.n_measure=40",
+        "criticality.toy.n_replicas=2", "run.progress=false")
+
+
+def test_the_job_measures_model_and_fitted_toy_side_by_side(markov, tmp_path):
+    from experiments import text_criticality
+    from phasejax.io import read_table
+    from test_sweep import composed
+
+    folder, _, _ = markov
+    cfg = composed(*TINY, f"lm.path={folder}")
+    text_criticality.run(cfg, tmp_path)
+    for f in text_criticality.RESULT_FILES:
+        assert (tmp_path / f).is_file(), f
+    stats = read_table(tmp_path / "statistics.csv")
+    sides = {(r["side"], int(r["L"])) for r in stats}
+    assert {("model", 8), ("model", 32), ("toy", 8), ("toy", 16)} <= sides
+    fss = read_table(tmp_path / "fss.csv")
+    assert {r["method"] for r in fss} == {"binder_crossing", "chi_peak", "tau_onset"}
+    for r in fss:   # every estimate is a number or says why not
+        assert r["value"] not in ("", "nan") or r["reason"]
+    fit = read_table(tmp_path / "toy_fit.csv")[0]
+    assert float(fit["A"]) > 0                      # the planted chain is ferromagnetic
+    # a Markov chain's τ saturates once N exceeds its correlation length: at T = 2 it has
+    # (slope of ln τ below ½); at T = 0.5 the sticky chain is still correlated over N = 32
+    tau = {(int(r["L"]), float(r["T"])): float(r["mean"]) for r in stats
+           if r["side"] == "model" and r["observable"] == "tau"}
+    slope = {T: np.log(tau[32, T] / tau[8, T]) / np.log(4) for T in (0.5, 2.0)}
+    assert slope[2.0] < 0.5 < slope[0.5]
+
+
+@pytest.mark.parametrize("override,message", [
+    ("criticality.spins=[]", "criticality.spins is empty"),
+    ("criticality.spins=[{name:nonsense,sizes:[8,16]}]", "unknown or repeated"),
+    ("criticality.spins=[{name:token_bucket,sizes:[8,64]}]", "exceed n_tokens"),
+    ("criticality.temperatures=[0.0,1.0]", "temperatures"),
+    ("criticality.toy.R=40", "toy.R"),
+    ("criticality.toy.sizes=[4,16]", "2R"),
+    ("criticality.start=middle", "start"),
+])
+def test_bad_settings_fail_before_any_model_is_loaded(override, message, tmp_path):
+    from experiments import text_criticality
+    from test_sweep import composed
+
+    cfg = composed(*TINY, "lm.path=/nonexistent/model", override)
+    with pytest.raises(ValueError, match=message):
+        text_criticality.run(cfg, tmp_path)
+    assert not any(tmp_path.iterdir())
