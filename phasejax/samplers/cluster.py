@@ -14,6 +14,18 @@ equal tokens is activated with probability ``p_r = 1 - exp(-K_r / T)``. Single-s
 Connected components are found exactly by :func:`label_components` — hooking with scatter-min
 and pointer jumping, iterated until no active bond joins two labels — on every lattice size;
 there is no iteration budget that could stop early.
+
+**Bond drawing.** ``bonds="dense"`` draws one uniform per bond of ``lattice.edges``: ``O(N R)``
+work per sweep on a range-``R`` chain even though, for summable couplings, only ``O(N)`` bonds
+are activated. ``bonds="poisson"`` (chains only; the ``"auto"`` choice for ``R >= 8``) draws the
+activated bonds directly, in the spirit of Luijten & Blöte (1995) and Fukui & Todo (2009):
+``p_r = 1 - exp(-λ_r)`` with ``λ_r = K_r / T`` is the probability that a Poisson process of rate
+``λ_r`` has at least one event, so a bond is activated exactly as often if one draws
+``M ~ Poisson(N Σ_r λ_r)`` events, puts each on a uniform site ``i`` and a shell ``r`` with
+probability ``λ_r / Σ λ``, and keeps the events whose bond ``(i, i + r)`` joins equal tokens
+(Poisson splitting makes the per-bond counts independent ``Poisson(λ_r)``). Events are handled in
+fixed-size chunks of ``2N`` until all ``M`` are used, each chunk hooked into the labels of the
+previous ones, so the work is ``O(N (1 + Σ_r λ_r))`` and the result is exact for any ``M``.
 """
 
 from __future__ import annotations
@@ -31,13 +43,19 @@ def _compress(labels):
     return lax.while_loop(lambda l: jnp.any(l[l] != l), lambda l: l[l], labels)
 
 
-def label_components(n: int, src: jax.Array, dst: jax.Array, active: jax.Array) -> jax.Array:
+def label_components(n: int, src: jax.Array, dst: jax.Array, active: jax.Array,
+                     labels: jax.Array | None = None) -> jax.Array:
     """Label the connected components of the graph of ``active`` edges on ``n`` nodes.
 
     Returns int32 labels: nodes share a label iff an active path joins them; each label is the
     index of a node of its component (its root). Labels only decrease, each is at most its
     node's index, so the loop terminates; it stops when every active edge has equal labels at
     both ends, which is exactly the property asked for.
+
+    ``labels``, if given, are the root labels of an earlier call (every node points at a root);
+    the result then labels the union of those components with the new edges, so edges can be
+    added chunk by chunk. Nodes sharing a root keep sharing one, because every update moves a
+    root and pointer jumping carries all its nodes along.
     """
 
     def body(carry):
@@ -49,8 +67,28 @@ def label_components(n: int, src: jax.Array, dst: jax.Array, active: jax.Array) 
         new = _compress(new)
         return new, jnp.any(new != labels)
 
-    labels, _ = lax.while_loop(lambda c: c[1], body, (jnp.arange(n, dtype=jnp.int32), True))
+    if labels is None:
+        labels = jnp.arange(n, dtype=jnp.int32)
+    labels, _ = lax.while_loop(lambda c: c[1], body, (labels, True))
     return labels
+
+
+BOND_MODES = ("auto", "dense", "poisson")
+_POISSON_MIN_RANGE = 8
+
+
+def _bond_mode(bonds: str) -> str:
+    if bonds not in BOND_MODES:
+        raise ValueError(f"bonds={bonds!r}; expected one of {BOND_MODES}")
+    return bonds
+
+
+def _resolve_bonds(bonds: str, lattice) -> str:
+    if bonds == "auto":
+        return "poisson" if lattice.kind == "chain" and lattice.R >= _POISSON_MIN_RANGE else "dense"
+    if bonds == "poisson" and lattice.kind != "chain":
+        raise ValueError(f"bonds='poisson' needs a chain lattice; got {lattice.kind!r}")
+    return bonds
 
 
 def _bonds(model, s_flat, beta, key):
@@ -61,22 +99,75 @@ def _bonds(model, s_flat, beta, key):
     return src, dst, (s_flat[src] == s_flat[dst]) & (u < p)
 
 
+def _poisson_labels(model, s_flat, beta, key, token):
+    """FK cluster labels of a chain from Poisson-drawn bond events (see the module docstring).
+
+    The shell of an event is an inverse-CDF draw over the rates summed from the *longest* range
+    down, against a uniform with float32's relative (not absolute) resolution: the weak far
+    shells sit near 0, where their interval ends are accurate to ``~1e-7 × 2r`` relative, rather
+    than at the top of a sum of order one, where float32 would blur them by percents at
+    ``R ~ 1000``.
+    """
+    n = model.n_sites
+    rate = beta * model.bond_couplings()                      # (R,) λ_r per bond of shell r
+    R = rate.shape[0]
+    cum = jnp.cumsum(rate[::-1])                              # tail first: cum[k] = Σ_{r > R-k-2} λ
+    per_site = cum[-1]
+    k_count, k_events = jax.random.split(key)
+    M = jax.random.poisson(k_count, n * per_site, dtype=jnp.int32)
+    chunk = 2 * n
+    slot = jnp.arange(chunk, dtype=jnp.int32)
+
+    def body(carry):
+        k, labels = carry
+        words = random_words(jax.random.fold_in(k_events, k), (chunk,), 2)
+        src = (words[0] % jnp.uint32(n)).astype(jnp.int32)   # bias n / 2^32: negligible
+        u = words[1].astype(jnp.float32) * jnp.float32(2.0**-32)
+        back = jnp.searchsorted(cum, u * per_site, side="right")
+        shell = R - 1 - jnp.minimum(back, R - 1).astype(jnp.int32)
+        dst = (src + shell + 1) % n
+        active = (k * chunk + slot < M) & (s_flat[src] == s_flat[dst])
+        if token is not None:
+            active = active & (s_flat[src] == token)
+        return k + 1, label_components(n, src, dst, active, labels)
+
+    _, labels = lax.while_loop(lambda c: c[0] * chunk < M, body,
+                               (jnp.int32(0), jnp.arange(n, dtype=jnp.int32)))
+    return labels
+
+
+def _fk_labels(model, s_flat, beta, key, bonds, token=None):
+    """Components of the FK graph: bonds between equal tokens (all equal to ``token`` if given),
+    each activated with probability ``1 - exp(-K_r / T)``."""
+    if bonds == "poisson":
+        return _poisson_labels(model, s_flat, beta, key, token)
+    src, dst, active = _bonds(model, s_flat, beta, key)
+    if token is not None:
+        active = active & (s_flat[src] == token)
+    return label_components(model.n_sites, src, dst, active)
+
+
 def _field_table(model):
     """``f_i(t)`` for every site and token, shape ``(N, q)``."""
     return jnp.stack([model.field_energy(jnp.full(model.shape, t, jnp.int8)).reshape(-1)
                       for t in range(model.q)], -1)
 
 
-def swendsen_wang() -> Sampler:
-    """Swendsen–Wang: relabel every FK cluster from its exact conditional."""
+def swendsen_wang(bonds: str = "auto") -> Sampler:
+    """Swendsen–Wang: relabel every FK cluster from its exact conditional.
+
+    Args:
+      bonds: ``"dense"`` (a uniform per bond), ``"poisson"`` (activated bonds drawn directly;
+        chains only) or ``"auto"`` (``"poisson"`` on chains with ``R >= 8``).
+    """
+    _bond_mode(bonds)
 
     def step(key, state, model, temperature):
         beta = 1.0 / jnp.asarray(temperature, jnp.float32)
         k_bond, k_colour = jax.random.split(key)
         n = model.n_sites
         s_flat = state.tokens.reshape(-1)
-        src, dst, active = _bonds(model, s_flat, beta, k_bond)
-        labels = label_components(n, src, dst, active)
+        labels = _fk_labels(model, s_flat, beta, k_bond, _resolve_bonds(bonds, model.lattice))
         e_cluster = jax.ops.segment_sum(_field_table(model), labels, num_segments=n)  # (n, q)
         w = jnp.exp(-beta * (e_cluster - jnp.min(e_cluster, -1, keepdims=True)))
         cdf = jnp.cumsum(w, -1)
@@ -89,10 +180,14 @@ def swendsen_wang() -> Sampler:
     return Sampler(init_random, step, "swendsen_wang", cluster=True)
 
 
-def wolff(clusters_per_step: int = 1) -> Sampler:
-    """Wolff single-cluster updates; ``clusters_per_step`` clusters make one step."""
+def wolff(clusters_per_step: int = 1, bonds: str = "auto") -> Sampler:
+    """Wolff single-cluster updates; ``clusters_per_step`` clusters make one step.
+
+    ``bonds`` chooses how FK bonds are drawn, as for :func:`swendsen_wang`.
+    """
     if not isinstance(clusters_per_step, int) or clusters_per_step < 1:
         raise ValueError(f"clusters_per_step={clusters_per_step!r} must be a positive integer")
+    _bond_mode(bonds)
 
     def one_cluster(key, s_flat, model, beta):
         k_site, k_tok, k_bond, k_acc = jax.random.split(key, 4)
@@ -100,9 +195,8 @@ def wolff(clusters_per_step: int = 1) -> Sampler:
         i0 = jax.random.randint(k_site, (), 0, n)
         a = s_flat[i0]
         b = ((a.astype(jnp.int32) + jax.random.randint(k_tok, (), 1, q)) % q).astype(a.dtype)
-        src, dst, same = _bonds(model, s_flat, beta, k_bond)
-        active = same & (s_flat[src] == a)
-        labels = label_components(n, src, dst, active)
+        labels = _fk_labels(model, s_flat, beta, k_bond, _resolve_bonds(bonds, model.lattice),
+                            token=a)
         cluster = labels == labels[i0]
         fa = model.field_energy(jnp.full(model.shape, a)).reshape(-1)
         fb = model.field_energy(jnp.full(model.shape, b)).reshape(-1)

@@ -1,0 +1,1 @@
+"""Fits of toy models to measured data (pseudo-likelihood, power laws), with bootstrap errors."""
