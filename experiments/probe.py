@@ -63,7 +63,9 @@ def chain_from(cfg) -> list[tuple[str, Path]]:
     if missing:
         raise FileNotFoundError(f"model path(s) not found: {missing}")
     stems = [n for n, _ in out]
-    return [(f"{p.parent.name}/{n}" if stems.count(n) > 1 else n, p) for n, p in out]
+    # training checkpoints (…/sft/step_000150) and repeated names carry their folder's name
+    return [(f"{p.parent.name}/{n}" if stems.count(n) > 1 or n.startswith("step_") else n, p)
+            for n, p in out]
 
 
 def check(cfg):
