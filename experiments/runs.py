@@ -116,10 +116,28 @@ def _without(tree: dict, dotted: str) -> None:
         tree.pop(last, None)
 
 
-def fingerprint(cfg) -> tuple[str, dict]:
-    """``(sha256, config)``: the resolved job configuration less :data:`NOT_IN_FINGERPRINT`."""
+def _subtree(tree: dict, keys) -> dict:
+    """Only the dotted ``keys`` of ``tree`` (nested as in ``tree``)."""
+    out: dict = {}
+    for dotted in keys:
+        *parents, last = dotted.split(".")
+        src, dst = tree, out
+        for p in parents:
+            src = src.get(p, {}) if isinstance(src, dict) else {}
+            dst = dst.setdefault(p, {})
+        if isinstance(src, dict) and last in src:
+            dst[last] = src[last]
+    return out
+
+
+def fingerprint(cfg, keys=None) -> tuple[str, dict]:
+    """``(sha256, config)``: the resolved job configuration less :data:`NOT_IN_FINGERPRINT`;
+    with ``keys`` (a job's ``CONFIG_KEYS``) only the parts of the configuration the job reads,
+    so a setting it ignores cannot make its finished results look stale."""
     tree = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     tree.pop("hydra", None)
+    if keys is not None:
+        tree = _subtree(tree, keys)
     for key in NOT_IN_FINGERPRINT:
         _without(tree, key)
     text = json.dumps(tree, sort_keys=True, default=str)
@@ -159,10 +177,10 @@ def _has_results(folder: Path) -> bool:
                                    and p.name != FINGERPRINT for p in folder.iterdir())
 
 
-def check_folder(cfg, out) -> tuple[str, dict]:
+def check_folder(cfg, out, keys=None) -> tuple[str, dict]:
     """Refuse ``out`` unless it is empty or its results were made with this configuration."""
     out = Path(out)
-    digest, tree = fingerprint(cfg)
+    digest, tree = fingerprint(cfg, keys)
     hint = ("delete that folder or write elsewhere (hydra.run.dir=<new folder>, or "
             "hydra.sweep.dir=<new folder> with -m)")
     old = stored_config(out)
@@ -178,14 +196,14 @@ def check_folder(cfg, out) -> tuple[str, dict]:
     return digest, tree
 
 
-def run_once(cfg, out, files, job, extra=()) -> None:
+def run_once(cfg, out, files, job, extra=(), keys=None) -> None:
     """Run ``job(cfg, out)`` unless its fingerprint matches and all of ``files`` are there.
 
     The fingerprint is written before the job starts, so a killed job resumes only under the
     same configuration; results (``files`` and ``extra``) are printed when done.
     """
     out = Path(out)
-    digest, tree = check_folder(cfg, out)
+    digest, tree = check_folder(cfg, out, keys)
     if (out / FINGERPRINT).is_file() and io.is_finished(out, files):
         log.info("results already in %s (fingerprint %s); skipping", out, digest[:12])
         return

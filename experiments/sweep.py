@@ -44,7 +44,8 @@ def main(cfg: DictConfig) -> None:
     out = Path(HydraConfig.get().runtime.output_dir)
     compilation_cache(cfg.run.compilation_cache)
     job = importlib.import_module(JOBS[Kind(cfg.kind)])
-    run_once(cfg, out, job.RESULT_FILES, job.run, getattr(job, "EXTRA_FILES", ()))
+    run_once(cfg, out, job.RESULT_FILES, job.run, getattr(job, "EXTRA_FILES", ()),
+             getattr(job, "CONFIG_KEYS", None))
 
 
 if __name__ == "__main__":

@@ -230,3 +230,17 @@ def test_importing_plot_leaves_matplotlibs_backend_alone():
                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["svg", "False"]
+
+
+def test_a_jobs_fingerprint_covers_what_it_reads_and_nothing_else():
+    from experiments import text_criticality
+    from experiments.runs import fingerprint
+
+    keys = text_criticality.CONFIG_KEYS
+    base = fingerprint(composed("experiment=text_criticality"), keys)[0]
+    assert fingerprint(composed("experiment=text_criticality", "probe.n_samples=7"),
+                       keys)[0] == base                      # the probe is not read
+    for changed in ("criticality.n_tokens=100", "lm.dtype=bfloat16", "run.seed=3"):
+        assert fingerprint(composed("experiment=text_criticality", changed), keys)[0] != base
+    assert fingerprint(composed("experiment=text_criticality", "probe.n_samples=7"))[0] != \
+        fingerprint(composed("experiment=text_criticality"))[0]   # whole config by default
