@@ -22,6 +22,7 @@ from hydra.utils import get_method
 from omegaconf import MISSING, OmegaConf
 
 from phasejax.alignment import AlignmentProtocol
+from phasejax.probe.measure import ProbeSettings
 from phasejax.text.generate import FreeGeneration
 
 
@@ -47,8 +48,12 @@ def schema_of(cls, name: str, drop=(), extra=()):
         if f.name in drop:
             continue
         t, d = hints[f.name], f.default
-        if t is tuple or typing.get_origin(t) is tuple:
-            fields.append((f.name, List[Any], field(default_factory=lambda d=d: list(d))))
+        optional = typing.get_origin(t) is typing.Union and type(None) in typing.get_args(t)
+        inner = [a for a in typing.get_args(t) if a is not type(None)][0] if optional else t
+        if inner is tuple or typing.get_origin(inner) is tuple:
+            t = Optional[List[Any]] if optional else List[Any]
+            fields.append((f.name, t, None if d is None else
+                           field(default_factory=lambda d=d: list(d))))
         else:
             fields.append((f.name, t, d))
     return dataclasses.make_dataclass(name, fields + list(extra))
@@ -202,20 +207,8 @@ class LMConfig:
     checkpoints: List[str] = field(default_factory=list)   # a chain: measured in order
 
 
-@dataclass
-class ProbeConfig:
-    form: str = "auto"               # chat | completion | auto
-    temperatures: List[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0, 1.5, 2.0])
-    prompts: Optional[List[str]] = None
-    answer_prefix: Optional[str] = None
-    lengths: List[int] = field(default_factory=lambda: [4, 8])
-    n_samples: int = 100
-    top_k: int = 0
-    top_p: float = 1.0
-    max_rows: int = 512
-    bootstrap: int = 200
-    seed_distribution: Optional[List[float]] = None
-    max_new_tokens: int = 8
+# the probe's settings are the library's (phasejax.probe.measure.ProbeSettings), less seed
+ProbeConfig = schema_of(ProbeSettings, "ProbeConfig", drop=("seed",))
 
 
 @dataclass

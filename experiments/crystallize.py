@@ -270,7 +270,7 @@ def write_results(out: Path, rows, train_rows, summary):
 def plot(rows, train_rows, path):
     from matplotlib.patches import Rectangle
 
-    from phasejax.plot import _save, subplots
+    from phasejax.plot import save_figure, subplots
 
     x = np.array([r["total_step"] for r in rows])
     stages = " → ".join(dict.fromkeys(r["stage"] for r in rows))
@@ -293,7 +293,7 @@ def plot(rows, train_rows, path):
         ax.set_xlabel(f"training step ({stages})")
     handles = [Rectangle((0, 0), 1, 1, color=c, alpha=0.5) for c in PHASE_COLOURS.values()]
     flat[1].legend(handles, list(PHASE_COLOURS), fontsize=7, title="phase", title_fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 @hydra.main(version_base=None, config_path="pkg://experiments.conf", config_name="crystallize")

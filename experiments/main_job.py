@@ -1,12 +1,15 @@
 """The embedded default: ``python -m experiments.sweep`` with no arguments.
 
-Four steps into one output folder, each in its own sub-folder so that each is also a valid
-job of its kind: ``toy/`` (a small toy-lattice sweep, ``kind=equilibrium``), ``probe/`` (the
-language-model probe on ``lm`` and ``task``, ``kind=probe``), then ``fit.csv`` / ``fit.json``
-(choice tasks: the quenched single-site toy fitted to the model's m(T), S(T), C(T); sequence
-tasks: the open toy chain fitted to ⟨|m|⟩(T, N) and U₄(T, N), pseudo-likelihood couplings per
-temperature, Binder crossings and susceptibility-peak scaling for model and toy — see
-:mod:`phasejax.toy_vs_lm`) and ``comparison.png`` (model and fitted toy side by side). A finished step is not recomputed when the job is rerun.
+Three steps into one output folder, each in its own sub-folder so that each is also a valid
+job of its kind: ``probe/`` (the language-model probe on ``lm`` and ``task``,
+``kind=probe``), ``text/`` (a small text-criticality comparison of the same model: free
+generation as a lattice against its fitted long-range toy chain, ``kind=text_criticality``
+with ``criticality=main``), then ``fit.csv`` / ``fit.json`` (choice tasks: the quenched
+single-site toy fitted to the model's m(T), S(T), C(T); sequence tasks: the open toy chain
+fitted to ⟨|m|⟩(T, N) and U₄(T, N), pseudo-likelihood couplings per temperature, Binder
+crossings and susceptibility-peak scaling for model and toy — see :mod:`phasejax.toy_vs_lm`)
+and ``comparison.png``: model and *fitted* toys side by side, with the captured mass of the
+options. A finished step is not recomputed when the job is rerun.
 """
 
 from __future__ import annotations
@@ -27,22 +30,23 @@ from phasejax.toy_vs_lm import (CHOICE_OBSERVABLES, SEQUENCE_OBSERVABLES, cell_e
 
 log = logging.getLogger(__name__)
 RESULT_FILES = ("fit.csv", "fit.json", "fss.csv", "comparison.png")
-EXTRA_FILES = ("toy/observables.csv", "probe/observables.csv", "probe/probe.png")
+CONFIG_KEYS = ("kind", "lm", "task", "probe", "criticality", "run.seed")
+EXTRA_FILES = ("probe/observables.csv", "probe/probe.png", "text/criticality.png",
+               "text/fss.csv")
 FSS_COLUMNS = ("checkpoint", "model", "side", "quantity", "N", "value", "error", "T")
 FIT_COLUMNS = ("checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof")
 
 
 def check(cfg) -> None:
-    """Everything the job can check before its first long step (the toy sweep, the model
-    load): the toy and sampler, every probe setting, and that the fit gets more data points
-    than parameters."""
-    from experiments import equilibrium, probe
+    """Everything the job can check before its first long step (the model load): every probe
+    and text-criticality setting, and that the fit gets more data points than parameters."""
+    from experiments import probe, text_criticality
 
     if cfg.task is None or cfg.task.kind not in ("choice", "sequence"):
         raise ValueError("the job fits a choice task (task=number_1_10, coin_flip, …) or a "
                          "sequence task (digit_sequence, coin_sequence); got "
                          f"{None if cfg.task is None else cfg.task.kind!r}")
-    equilibrium.build(cfg)
+    text_criticality.settings_from(cfg)
     task, settings, _ = probe.check(cfg)
     T = settings.temperatures
     if task.kind == "choice":
@@ -59,12 +63,12 @@ def check(cfg) -> None:
 
 
 def run(cfg, out: Path) -> dict:
-    from experiments import equilibrium, probe
+    from experiments import probe, text_criticality
 
     check(cfg)
     timings = {}
-    steps = (("toy", equilibrium.RESULT_FILES, equilibrium.run),
-             ("probe", probe.RESULT_FILES, probe.run))
+    steps = (("probe", probe.RESULT_FILES, probe.run),
+             ("text", text_criticality.RESULT_FILES, text_criticality.run))
     for name, files, job in steps:
         t0 = time.perf_counter()
         folder = out / name
@@ -76,11 +80,11 @@ def run(cfg, out: Path) -> dict:
             job(cfg, folder)
         timings[name] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    toy_rows = io.read_table(out / "toy" / "observables.csv")
+    text_stats = io.read_table(out / "text" / "statistics.csv")
     lm_rows = io.read_table(out / "probe" / "observables.csv")
     arrays = np.load(out / "probe" / "distributions.npz")
     if cfg.task.kind == "sequence":
-        return _sequences(cfg, out, toy_rows, lm_rows, arrays, timings, t0)
+        return _sequences(cfg, out, lm_rows, arrays, timings, t0)
     results, table, transitions = [], [], []
     for ck in sorted({int(r["checkpoint"]) for r in lm_rows}):
         fit, data, profiles = fit_choice(lm_rows, arrays[f"{ck}/log_prob"],
@@ -105,12 +109,12 @@ def run(cfg, out: Path) -> dict:
     io.write_table(out / "fit.csv", table, FIT_COLUMNS)
     io.write_table(out / "fss.csv", transitions, FSS_COLUMNS)
     fit, data, profiles, model, p, temperatures = first
-    plot_side_by_side(data, fit, profiles, toy_rows, out / "comparison.png",
-                      title=f"{model} on {cfg.task.name} vs toy ({cfg.toy.name} sweep below)",
-                      p=p, temperatures=temperatures)
+    plot_side_by_side(data, fit, profiles, out / "comparison.png",
+                      title=f"{model} on {cfg.task.name} vs fitted toys",
+                      p=p, temperatures=temperatures, text_stats=text_stats)
     if len(results) > 1:
         plot_chain(results, out / "chain.png", cfg.task.name)
-    summary = dict(task=cfg.task.name, toy=cfg.toy.name, fits=results, timings_s=timings)
+    summary = dict(task=cfg.task.name, fits=results, timings_s=timings)
     io.write_json(out / "fit.json", summary)
     for r in results:
         log.info("%s: tau = %.4f +- %.4f, chi2/dof = %.2f", r["model"], r["tscale"],
@@ -127,7 +131,7 @@ def _items(arrays, ck: int) -> dict:
     return out
 
 
-def _sequences(cfg, out: Path, toy_rows, lm_rows, arrays, timings, t0) -> dict:
+def _sequences(cfg, out: Path, lm_rows, arrays, timings, t0) -> dict:
     """Sequence tasks: curve fit and pseudo-likelihood per checkpoint, shared FSS analysis."""
     q = len(cfg.task.options)
     results, table = [], []
@@ -148,7 +152,7 @@ def _sequences(cfg, out: Path, toy_rows, lm_rows, arrays, timings, t0) -> dict:
                              out / "comparison.png", title=f"{model} on {cfg.task.name}")
     if len(results) > 1:
         plot_chain(results, out / "chain.png", cfg.task.name, parameter="J")
-    summary = dict(task=cfg.task.name, toy=cfg.toy.name, fits=results, timings_s=timings)
+    summary = dict(task=cfg.task.name, fits=results, timings_s=timings)
     io.write_json(out / "fit.json", summary)
     for r in results:
         log.info("%s: J = %.4f +- %.4f, a = %.4f +- %.4f, chi2/dof = %.2f", r["model"], r["J"],
@@ -195,7 +199,7 @@ def plot_chain(results, path, task: str, parameter: str = "tscale"):
     """A fitted parameter and the goodness of fit along a checkpoint chain; for choice tasks
     also the chain's path through the toy's (disorder, field) plane, the order parameter over
     (temperature, checkpoint) for model and toy side by side, and I(prompt; answer) of both."""
-    from phasejax.plot import _save, subplots
+    from phasejax.plot import save_figure, subplots
 
     x = np.arange(len(results))
     names = [r["model"] for r in results]
@@ -243,4 +247,4 @@ def plot_chain(results, path, task: str, parameter: str = "tscale"):
         ax.set_ylabel("I(prompt; answer) at T = 1 (nats)")
         ax.legend(fontsize=8)
     fig.suptitle(f"{task}: fitted toy along the checkpoint chain", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)

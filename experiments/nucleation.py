@@ -32,7 +32,7 @@ RESULT_FILES = ("committor.csv", "rates.csv", "nucleation_times.csv", "nucleatio
                 "nucleation.png")
 
 
-def committor(c, key, sampler, progress=False):
+def committor(key, c, sampler, progress=False):
     """Growth probability of a seeded disk for every radius, in one run (one compilation):
     the replicas of all radii are advanced together, each from its own seeded start."""
     model = toy_models.make("ising", L=c.L, h=c.h)
@@ -53,7 +53,10 @@ def committor(c, key, sampler, progress=False):
     return rows
 
 
-def rates(c, key, sampler, progress=False):
+def rates(key, c, sampler, progress=False):
+    """Nucleation rate ``I = events/(N · exposure)`` at each field ``c.fields`` from ordered
+    (spin-down) starts, first-passage times of ``m = 0``, and the largest up-cluster's growth:
+    ``(rate rows, time rows, {h: (steps, largest cluster)})``."""
     rate_rows, time_rows, clusters = [], [], {}
     for i, h in enumerate(c.fields):
         model = toy_models.make("ising", L=c.L, h=h)
@@ -78,8 +81,8 @@ def run(cfg, out: Path) -> dict:
     c = cfg.nucleation
     sampler = make_sampler(cfg.sampler.name)
     key = jax.random.key(cfg.run.seed)
-    crow = committor(c.committor, key, sampler, cfg.run.progress)
-    rrow, trow, clusters = rates(c.rate, key, sampler, cfg.run.progress)
+    crow = committor(key, c.committor, sampler, cfg.run.progress)
+    rrow, trow, clusters = rates(key, c.rate, sampler, cfg.run.progress)
     radii = [r["radius"] for r in crow]
     surv = [r["survival"] for r in crow]
     R_half = nuc.crossing(radii, surv)
@@ -103,7 +106,7 @@ def run(cfg, out: Path) -> dict:
 
 
 def plot(crow, rrow, trow, clusters, summary, path):
-    from phasejax.plot import _save, subplots
+    from phasejax.plot import save_figure, subplots
 
     fig, ax = subplots(1, 4, figsize=(17, 3.8))
     R = [r["radius"] for r in crow]
@@ -135,4 +138,4 @@ def plot(crow, rrow, trow, clusters, summary, path):
     for r in range(min(6, lc.shape[0])):
         ax[3].plot(steps, lc[r], lw=1)
     ax[3].set(xlabel="sweep", ylabel="largest up-cluster", title=f"h={hv}")
-    _save(fig, path)
+    save_figure(fig, path)

@@ -51,6 +51,7 @@ from phasejax.text import spins
 log = logging.getLogger(__name__)
 RESULT_FILES = ("statistics.csv", "fss.csv", "toy_fit.csv", "generation.csv",
                 "criticality.png")
+CONFIG_KEYS = ("kind", "lm", "criticality", "run.seed")   # what the results depend on
 TOKEN_UNITS = ("token_class", "token_bucket")
 # Text has a fixed share of each state (a field) and so has its fitted toy: the Binder crossing
 # is read from the connected cumulant U₄ᶜ of m − ⟨m⟩ (phasejax.analysis.sequences)
@@ -181,14 +182,14 @@ def fit_toy(key, states_at_T, q: int, toy: ToySettings):
     return fit_chain(key, states_at_T, q=q, R=toy.R, form="power_law", n_bootstrap=8)
 
 
-def toy_statistics(key, fit, q: int, s: Settings, model: str, mapping: str):
-    """Simulate the fitted chain (Swendsen–Wang) at the model's temperatures and sizes, and
-    measure it with the same statistics: rows and largest-size curves."""
+def toy_statistics(key, fit, T0: float, q: int, s: Settings, model: str, mapping: str):
+    """Simulate the chain fitted at model temperature ``T0`` (its couplings are ``βJ`` there,
+    so ``J = βJ·T0``) at the model's temperatures and sizes, and measure it with the same
+    statistics: rows and largest-size curves."""
     import toy_models
     from phasejax import samplers
     from phasejax.driver import simulate
 
-    T0 = s.toy.fit_T
     T = np.asarray(s.generation.temperatures, float)
     h = np.zeros(q) if s.toy.field == "zero" else np.asarray(fit.h, float)
     rows, curves = [], []
@@ -259,7 +260,9 @@ def run(cfg, out: Path) -> dict:
                              sigma_err=fit.sigma_err,
                              h=" ".join(f"{v:.4g}" for v in fit.h),
                              neg_log_pl=fit.neg_log_pl, n_sequences=fit.n_sequences))
-            tr, tc = toy_statistics(jax.random.fold_in(k, 2), fit, sm.q, s, name, sm.name)
+            tr, tc = toy_statistics(jax.random.fold_in(k, 2), fit,
+                                    float(s.generation.temperatures[i0]), sm.q, s, name,
+                                    sm.name)
             stats += tr
             curves += tc
             fss += fss_rows(stats, "toy", name, sm.name, int(cfg.run.seed))

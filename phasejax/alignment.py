@@ -48,6 +48,10 @@ STAGES = ("liquid", "nucleation", "settling")
 
 @dataclasses.dataclass(frozen=True)
 class AlignmentProtocol:
+    """The toy alignment protocol: liquid (prompt fields), nucleation (seed field), settling
+    (low-T anneal under a reward tilt), with the parameters of each stage.
+    """
+
     L: int = 12
     dim: int = 2
     q: int = 8

@@ -5,12 +5,12 @@ temperature is ``temperature(t)`` and replica ``r`` sees the model ``model_at(t,
 function of the traced step (see :mod:`phasejax.schedules`), so fields, couplings, seed fields
 and reward tilts follow their schedules inside one compiled scan. Observables are recorded
 every ``record_every`` steps as time series (one per replica), not as equilibrium averages.
-Pinned sites (``frozen``) keep their tokens until ``release``.
+Pinned sites (``frozen``) keep their tokens until ``release``. Batching, sharding, chunking and
+progress are the driver core's (:mod:`phasejax.driver`); this module is the protocol.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Callable, Dict, NamedTuple, Optional
 
 import jax
@@ -18,12 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from phasejax.driver import _chunking, _Progress
+from phasejax.driver import ChunkedScan, chain_step, check_counts, shard_chains, start_chains
 from phasejax.model import EnergyModel
-from phasejax.samplers.base import LatticeState, Sampler
+from phasejax.samplers.base import Sampler
 
 
 class AnnealTrace(NamedTuple):
+    """Time series of one :func:`anneal` run (host numpy arrays)."""
+
     steps: np.ndarray          # (n_rec,) step after which each record was taken
     temperature: np.ndarray    # (n_rec,) temperature at that step
     energy: np.ndarray         # (R, n_rec) total energy
@@ -39,8 +41,12 @@ class AnnealTrace(NamedTuple):
 def anneal(key, model_at, sampler: Sampler, temperature, n_steps: int, *,
            n_replicas: int = 1, record_every: int = 1, init=None, frozen=None,
            release: Optional[int] = None, measure: Optional[Callable] = None,
-           progress: bool = False) -> AnnealTrace:
+           progress: bool = False, shard: bool = True) -> AnnealTrace:
     """Run ``n_replicas`` chains along a protocol and record time series.
+
+    Step ``t`` of replica ``r`` is one sampler step at ``T = temperature(t)`` on
+    ``model_at(t, r)``, with key ``split(fold_in(k, t), n_replicas)[r]`` (``k`` from ``key``),
+    so the randomness of a step does not depend on how the run is chunked.
 
     Args:
       key: JAX PRNG key.
@@ -48,19 +54,21 @@ def anneal(key, model_at, sampler: Sampler, temperature, n_steps: int, *,
       sampler: a single-system sampler (not tempering).
       temperature: a number or a schedule ``step -> T``.
       n_steps: total steps; a multiple of ``record_every``.
+      n_replicas: independent chains.
+      record_every: steps between records.
       init: ``None`` (the sampler's random start), ``"ordered"`` (token 0 everywhere) or an
         int array of tokens, shape ``(*lattice.shape)`` or ``(n_replicas, *lattice.shape)``.
       frozen: boolean mask of pinned sites, same shapes as ``init``; needs a pinnable sampler.
       release: step from which pinned sites are free again (``None``: never).
       measure: ``f(model, tokens) -> {name: scalar}`` recorded with the energy and counts.
+      progress: print a progress bar (in steps) to stderr.
+      shard: spread the replicas over all local devices when their number divides evenly.
     """
     if sampler.ensemble:
         raise ValueError("anneal runs single-system samplers; parallel tempering has its own "
                          "temperature ladder")
-    for name, v, lo in (("n_steps", n_steps, 1), ("record_every", record_every, 1),
-                        ("n_replicas", n_replicas, 1)):
-        if not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name}={v!r} must be an integer >= {lo}")
+    check_counts(n_steps=(n_steps, 1), record_every=(record_every, 1),
+                 n_replicas=(n_replicas, 1))
     if n_steps % record_every:
         raise ValueError(f"n_steps={n_steps} must be a multiple of record_every={record_every}")
     if frozen is not None and not sampler.pinnable:
@@ -76,73 +84,46 @@ def anneal(key, model_at, sampler: Sampler, temperature, n_steps: int, *,
     R, shape = n_replicas, model0.shape
 
     k_init, k_run = jax.random.split(key)
-    if init is None:
-        states = jax.vmap(sampler.init, in_axes=(0, None))(jax.random.split(k_init, R), model0)
-    else:
-        tok = jnp.zeros(shape, jnp.int8) if isinstance(init, str) and init == "ordered" \
-            else jnp.asarray(init, jnp.int8)
-        if tok.shape not in (shape, (R, *shape)):
-            raise ValueError(f"init tokens have shape {tok.shape}; expected {shape} or "
-                             f"{(R, *shape)}")
-        states = LatticeState(jnp.broadcast_to(tok, (R, *shape)))
+    states = start_chains(k_init, sampler, model0, R, "random" if init is None else init)
     if frozen is not None:
         frozen = jnp.broadcast_to(jnp.asarray(frozen, bool), (R, *shape))
+    (states, frozen), _ = shard_chains((states, frozen), R, shard=shard)
     release = n_steps + 1 if release is None else int(release)
     replicas = jnp.arange(R)
+    step_all = chain_step(sampler, model_axis=0, temperature_axis=None,
+                          pinned=frozen is not None)
 
     def models_at(t):
         return jax.vmap(lambda r: model_at(t, r))(replicas)
 
-    def advance(carry, t):
+    def advance(carry, t, frozen):
         states, acc = carry
-        T = T_of(t)
-        models = models_at(t)
         keys = jax.random.split(jax.random.fold_in(k_run, t), R)
-        if frozen is None:
-            states, info = jax.vmap(sampler.step, in_axes=(0, 0, 0, None))(
-                keys, states, models, T)
-        else:
-            fr = frozen & (t < release)
-            states, info = jax.vmap(sampler.step, in_axes=(0, 0, 0, None, 0))(
-                keys, states, models, T, fr)
+        pins = () if frozen is None else (frozen & (t < release),)
+        states, info = step_all(keys, states, models_at(t), T_of(t), *pins)
         # the acceptance is kept, not dropped: besides being an observable, using it steers
         # XLA:CPU to a loop emission that is ~5x faster on small lattices (measured, L = 64)
         return (states, acc + info.acceptance), None
 
-    def record(states, t):
+    def observe(states, t):
         models = models_at(t)
         E = jax.vmap(lambda m, s: m.energy(s))(models, states.tokens)
         cnt = jax.vmap(lambda m, s: m.token_counts(s))(models, states.tokens)
         extra = jax.vmap(measure)(models, states.tokens) if measure is not None else {}
         return E, cnt, extra, T_of(t)
 
-    def run_chunk(states, first_record, *, length):
-        def one(states, i):
-            t0 = (first_record + i) * record_every
-            (states, acc), _ = lax.scan(advance, (states, jnp.zeros(R, jnp.float32)),
-                                        t0 + jnp.arange(record_every))
-            return states, (*record(states, t0 + record_every - 1), acc / record_every)
-        return lax.scan(one, states, jnp.arange(length))
+    def stretch(states, i, frozen, *, record):   # the record_every steps up to record i
+        t0 = i * record_every
+        (states, acc), _ = lax.scan(lambda c, t: advance(c, t, frozen),
+                                    (states, jnp.zeros(R, jnp.float32)),
+                                    t0 + jnp.arange(record_every))
+        return states, (*observe(states, t0 + record_every - 1), acc / record_every)
 
     n_rec = n_steps // record_every
-    k_chunks, length = _chunking(n_rec)
-    fn = jax.jit(lambda s, f: run_chunk(s, f, length=length))
-    bar = _Progress(n_steps, enabled=progress)
-    outs, t_start = [], None
-    for c in range(k_chunks):
-        states, out = fn(states, jnp.int32(c * length))
-        outs.append(jax.tree.map(np.asarray, out))
-        if t_start is None:
-            t_start = time.perf_counter()
-        bar.update(length * record_every)
-    bar.close()
-    wall = time.perf_counter() - t_start
-    wall = wall * k_chunks / (k_chunks - 1) if k_chunks > 1 else float("nan")
-    E = np.concatenate([o[0] for o in outs], 0).T
-    cnt = np.concatenate([o[1] for o in outs], 0).transpose(1, 0, 2)
-    extra = {k: np.concatenate([o[2][k] for o in outs], 0).T for k in outs[0][2]}
-    T_rec = np.concatenate([o[3] for o in outs], 0)
-    acc = np.concatenate([o[4] for o in outs], 0).T
+    loop = ChunkedScan(stretch, total=n_rec, progress=progress, unit=record_every)
+    states, (E, cnt, extra, T_rec, acc), wall = loop.run(states, n_rec, frozen)
+    loop.close()
     steps = np.arange(1, n_rec + 1) * record_every - 1
-    return AnnealTrace(steps, T_rec, E.astype(np.float64), cnt, acc, extra,
-                       np.asarray(states.tokens), model0.n_sites, model0.q, wall)
+    return AnnealTrace(steps, T_rec, E.T.astype(np.float64), cnt.transpose(1, 0, 2), acc.T,
+                       {k: v.T for k, v in extra.items()}, np.asarray(states.tokens),
+                       model0.n_sites, model0.q, wall)

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from phasejax import distributions as D
+
 
 @partial(jax.jit, static_argnames=("N", "n"))
 def _sample(key, J, field, T, N: int, n: int):
@@ -66,5 +68,7 @@ def chain_energy(s: np.ndarray, J: float, field) -> np.ndarray:
 
 
 def potts_m(s: np.ndarray, q: int) -> np.ndarray:
+    """``(n,)`` Potts order parameter ``(q max_k n_k/N − 1)/(q − 1)`` of each row of ``s``
+    (float64; :func:`phasejax.distributions.order_from_mode`)."""
     counts = np.stack([(s == k).sum(1) for k in range(q)], 1)
-    return (q * counts.max(1) / s.shape[1] - 1.0) / (q - 1.0)
+    return D.order_from_mode(counts.max(1), q, s.shape[1])

@@ -29,11 +29,15 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from scipy import optimize
 
+from phasejax import distributions as D
+
 PARAMETERS = ("J", "field", "tscale")
 MAX_STATES = 2_000_000
 
 
 class CurveFit(NamedTuple):
+    """Result of a weighted least-squares fit of the toy chain's ``θ`` to measured curves."""
+
     names: tuple            # parameter names
     values: np.ndarray      # best fit
     errors: np.ndarray      # one-sigma, from the covariance
@@ -43,6 +47,7 @@ class CurveFit(NamedTuple):
     success: bool
 
     def as_dict(self) -> dict:
+        """``{name: value, name_err: error, chi2, dof, chi2_per_dof}`` as plain floats."""
         out = {n: float(v) for n, v in zip(self.names, self.values)}
         out.update({f"{n}_err": float(e) for n, e in zip(self.names, self.errors)})
         out.update(chi2=self.chi2, dof=self.dof, chi2_per_dof=self.chi2 / max(self.dof, 1))
@@ -75,15 +80,15 @@ def chain_observables(J: float, field: float, T: float, N: int, q: int,
     Z = w.sum()
     p = w / Z
     counts = np.stack([(s == k).sum(1) for k in range(q)], 1)
-    m = (q * counts.max(1) / N - 1.0) / (q - 1.0)
+    m = D.order_from_mode(counts.max(1), q, N)
     a, b, c = (p * m).sum(), (p * m**2).sum(), (p * m**4).sum()
     U = (p * E).sum()
     freq = (p[:, None] * counts).sum(0) / N
     nz = p > 0
-    return dict(order_parameter=(q * freq.max() - 1.0) / (q - 1.0), top1_mass=freq.max(),
-                abs_magnetisation=a, m2=b, m4=c, binder=1.0 - c / (3.0 * b * b),
-                susceptibility=N * (b - a * a) / T, energy=U / N,
-                specific_heat=((p * E**2).sum() - U**2) / (T * T * N),
+    return dict(order_parameter=D.order_from_mode(freq.max(), q), top1_mass=freq.max(),
+                abs_magnetisation=a, m2=b, m4=c, binder=D.binder(b, c),
+                susceptibility=D.susceptibility(b, a, N=N, T=T), energy=U / N,
+                specific_heat=D.specific_heat(U, (p * E**2).sum(), N=N, T=T),
                 entropy=-(p[nz] * np.log(p[nz])).sum() / N,
                 item_entropy=-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
 
@@ -163,7 +168,7 @@ def plot_fit(rows: Sequence[dict], fit: CurveFit, q: int, observables: Sequence[
     """Goodness-of-fit figure: data ± error per ``N`` with the fitted toy's exact curves."""
     import matplotlib
 
-    from phasejax.plot import _save, subplots
+    from phasejax.plot import save_figure, subplots
 
     fig, axes = subplots(1, len(observables), figsize=(4.3 * len(observables), 3.4),
                          squeeze=False)
@@ -189,4 +194,4 @@ def plot_fit(rows: Sequence[dict], fit: CurveFit, q: int, observables: Sequence[
     fig.suptitle((title + "  " if title else "") + f"J={d['J']:.3g}±{d['J_err']:.2g}, "
                  f"a={d['field']:.3g}±{d['field_err']:.2g}, τ={d['tscale']:.3g}±"
                  f"{d['tscale_err']:.2g}, χ²/dof={d['chi2_per_dof']:.2f}", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

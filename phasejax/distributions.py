@@ -24,6 +24,16 @@ Across a family ``{p_j}`` (rows: prompts or replicas):
 Under temperature, for option energies ``E`` (minus log-probabilities):
   :func:`thermodynamics` gives ``p_T ∝ exp(-E/T)``, ``U = <E>``, ``C = Var(E)/T²``,
   ``S = H(p_T)`` and ``F = -T ln Z``.
+
+Moments of samples (lattice configurations, generated sequences), the one home of these
+formulas for :mod:`phasejax.observables`, :mod:`phasejax.fss`, :mod:`phasejax.curvefit` and
+:mod:`phasejax.analysis.sequences`:
+  * :func:`order_from_mode` ``m = (K n_max/N - 1)/(K - 1)`` from the mode's weight (a count
+    out of ``N`` sites, or a probability with ``N = 1``) — :func:`order_parameter` of a
+    distribution is this of ``max p``;
+  * :func:`binder` ``U₄ = 1 - <m⁴>/(3<m²>²)``; :func:`susceptibility`
+    ``χ = N(<m²> - <|m|>²)/T``; :func:`specific_heat` ``C = (<E²> - <E>²)/(N T²)`` per site
+    for the total energy ``E``.
 """
 
 from __future__ import annotations
@@ -40,45 +50,66 @@ def _p(p):
 
 
 def entropy(p):
+    """Shannon entropy ``H(p) = -Σ_k p_k ln p_k`` in nats (``0 ln 0 = 0``)."""
     p = _p(p)
     return -jnp.sum(xlogy(p, p), -1)
 
 
 def normalised_entropy(p):
+    """``H(p)/ln K`` in ``[0, 1]``: 0 for one option, 1 for the uniform distribution."""
     p = _p(p)
     return entropy(p) / jnp.log(jnp.float32(p.shape[-1]))
 
 
 def effective_options(p):
+    """Effective number of options ``exp H(p)`` (``K`` for uniform, 1 for one option)."""
     return jnp.exp(entropy(p))
 
 
+def order_from_mode(top, K: int, total=1):
+    """Potts order parameter from the weight of the likeliest option,
+    ``m = (K · top/total − 1)/(K − 1)``.
+
+    ``top`` is ``max_k p_k`` (``total = 1``) or the largest count ``max_k n_k`` out of
+    ``total = N`` sites; ``m`` is 0 for a uniform spread and 1 when one option holds all.
+    Works on numpy (any float precision) and JAX arrays alike; the one implementation of the
+    formula.
+    """
+    return (K * top / total - 1.0) / (K - 1.0)
+
+
 def order_parameter(p):
+    """Order parameter of a distribution, ``m(p) = (K max p − 1)/(K − 1)`` (see
+    :func:`order_from_mode`)."""
     p = _p(p)
-    K = p.shape[-1]
-    return (K * jnp.max(p, -1) - 1.0) / (K - 1.0)
+    return order_from_mode(jnp.max(p, -1), p.shape[-1])
 
 
 def top_k_mass(p, k: int):
+    """Mass of the ``k`` likeliest options, ``Σ_{i ≤ k} p_(i)`` (``p`` sorted descending)."""
     p = _p(p)
     return jnp.sum(jnp.sort(p, -1)[..., ::-1][..., :k], -1)
 
 
 def bhattacharyya(p, p0):
+    """Bhattacharyya coefficient ``Σ_k √(p_k p0_k)`` in ``[0, 1]`` (1 iff ``p = p0``)."""
     return jnp.sum(jnp.sqrt(_p(p) * _p(p0)), -1)
 
 
 def kl_divergence(p, p0):
+    """Kullback–Leibler divergence ``KL(p ‖ p0) = Σ_k p_k ln(p_k/p0_k)`` in nats."""
     p, p0 = _p(p), _p(p0)
     return jnp.sum(xlogy(p, p) - xlogy(p, p0), -1)
 
 
 def js_divergence(p, p0):
+    """Jensen–Shannon divergence ``H((p + p0)/2) − (H(p) + H(p0))/2`` in ``[0, ln 2]``."""
     p, p0 = _p(p), _p(p0)
     return entropy(0.5 * (p + p0)) - 0.5 * (entropy(p) + entropy(p0))
 
 
 def support_retention(p, p0, eps: float = 1e-3):
+    """Mass ``p`` keeps on the seed's options, ``Σ_{k: p0_k > eps} p_k``."""
     p, p0 = _p(p), _p(p0)
     return jnp.sum(jnp.where(p0 > eps, p, 0.0), -1)
 
@@ -93,11 +124,14 @@ def mutual_information(family, weights=None):
 
 
 def pairwise_js(family):
+    """``(J, J)`` matrix ``JS(p_i, p_j)`` over the rows of ``family`` (``(J, K)``)."""
     P = _p(family)
     return js_divergence(P[:, None, :], P[None, :, :])
 
 
 def mean_pairwise_js(family):
+    """Mean of ``JS(p_i, p_j)`` over ordered pairs ``i ≠ j``: ``Σ_{i≠j} JS/(J(J − 1))``
+    (0 for a single row)."""
     D = pairwise_js(family)
     J = D.shape[0]
     return jnp.sum(D) / (J * (J - 1)) if J > 1 else jnp.float32(0.0)
@@ -117,6 +151,8 @@ def n_distinct(family, threshold: float = 0.05) -> int:
 
 
 class Thermodynamics(NamedTuple):
+    """Canonical statistics of option energies at a set of temperatures."""
+
     p: jnp.ndarray            # (..., n_T, K) Boltzmann weights p_T
     energy: jnp.ndarray       # (..., n_T) U(T) = <E>
     specific_heat: jnp.ndarray  # (..., n_T) C(T) = Var(E)/T²
@@ -136,6 +172,29 @@ def thermodynamics(E, T) -> Thermodynamics:
     return Thermodynamics(p, U, var / T[:, 0] ** 2, entropy(p), -T[:, 0] * logZ)
 
 
+# ----------------------------------------------------------------------------- moments
+def binder(m2, m4):
+    """Binder cumulant ``U₄ = 1 − ⟨m⁴⟩/(3⟨m²⟩²)`` from the moments ``⟨m²⟩``, ``⟨m⁴⟩``.
+
+    ``2/3`` for a fully ordered ensemble, ``→ 0`` for Gaussian ``m``. Given central moments
+    ``⟨δm²⟩, ⟨δm⁴⟩`` it is the connected cumulant ``U₄ᶜ``; given energy moments
+    ``⟨E²⟩, ⟨E⁴⟩`` the energy cumulant ``V``.
+    """
+    return 1.0 - m4 / (3.0 * m2 * m2)
+
+
+def susceptibility(m2, m_abs, *, N, T):
+    """Susceptibility per site ``χ = N(⟨m²⟩ − ⟨|m|⟩²)/T`` of an order parameter ``m`` of
+    ``N`` sites at temperature ``T``."""
+    return N * (m2 - m_abs * m_abs) / T
+
+
+def specific_heat(E, E2, *, N, T):
+    """Specific heat per site ``C = (⟨E²⟩ − ⟨E⟩²)/(N T²)`` from moments of the total energy
+    ``E`` of ``N`` sites at temperature ``T``."""
+    return (E2 - E * E) / (N * (T * T))
+
+
 # ----------------------------------------------------------------------------- phases
 PROMPT_DEPENDENCE_MAX = 0.10   # I / H(mean): below, prompts no longer move the answer
 SEED_OVERLAP_MIN = 0.95        # Bhattacharyya of the mean answer distribution to the seed
@@ -144,6 +203,8 @@ PHASES = ("liquid", "nucleated", "settled", "collapsed")
 
 
 class PhaseStatistics(NamedTuple):
+    """The four numbers :func:`phase_label` reads."""
+
     prompt_dependence: float   # I(prompt; answer) / H(mean answer distribution)
     seed_overlap: float        # Bhattacharyya(mean distribution, seed)
     support_retention: float   # Σ_{k: p0_k > ε} mean_k

@@ -7,7 +7,8 @@ continuous in ``T`` through reweighting, so peaks and crossings fall between sim
 * **Binder crossings**: ``U₄(T; L₁) = U₄(T; L₂)`` for neighbouring sizes; ``T_c`` is the
   crossing of the two largest sizes.
 * **Peak scaling**: ``χ_max ∝ L^{γ/ν}``, ``max dU₄/dT ∝ L^{1/ν}``, ``<|m|>(T_c) ∝ L^{-β/ν}``
-  and ``C_max`` (power law fitted; for the 2D Ising model it grows like ``ln L``).
+  and ``C_max`` (power laws fitted in log–log by :func:`~phasejax.analysis.scaling.loglog_fit`;
+  for the 2D Ising model ``C_max`` grows like ``ln L``).
 * **Data collapse**: ``<|m|> L^{β/ν}`` against ``(T - T_c) L^{1/ν}`` for all sizes on one
   curve; the quality ``S`` (Houdayer & Hartmann 2004: mean squared distance of each point from
   the other sizes' interpolated curves, in units of the errors) is minimised with scipy.
@@ -27,23 +28,26 @@ from typing import Dict, List, Sequence
 import numpy as np
 from scipy import optimize
 
+from phasejax import distributions as D
+from phasejax.analysis.scaling import loglog_fit
 from phasejax.reweight import Reweighter
-
-CURVES = ("energy", "specific_heat", "abs_magnetisation", "susceptibility", "binder",
-          "energy_binder")
 
 
 def derived(avg: Dict[str, np.ndarray], T: np.ndarray, N: int) -> Dict[str, np.ndarray]:
-    """Per-site thermodynamic curves from reweighted raw moments."""
+    """Per-site thermodynamic curves from reweighted raw moments of the total energy ``E`` and
+    of ``m = |m|`` (formulas in :mod:`phasejax.distributions`): ``energy`` ``⟨E⟩/N``,
+    ``specific_heat`` ``(⟨E²⟩ − ⟨E⟩²)/(N T²)``, ``abs_magnetisation`` ``⟨|m|⟩``,
+    ``susceptibility`` ``N(⟨m²⟩ − ⟨|m|⟩²)/T``, ``binder`` ``1 − ⟨m⁴⟩/(3⟨m²⟩²)`` and
+    ``energy_binder`` ``V = 1 − ⟨E⁴⟩/(3⟨E²⟩²)``."""
     E, E2, E4 = avg["E"], avg["E2"], avg["E4"]
     m, m2, m4 = avg["m"], avg["m2"], avg["m4"]
     return {
         "energy": E / N,
-        "specific_heat": (E2 - E**2) / (N * T**2),
+        "specific_heat": D.specific_heat(E, E2, N=N, T=T),
         "abs_magnetisation": m,
-        "susceptibility": N * (m2 - m**2) / T,
-        "binder": 1.0 - m4 / (3.0 * m2**2),
-        "energy_binder": 1.0 - E4 / (3.0 * E2**2),
+        "susceptibility": D.susceptibility(m2, m, N=N, T=T),
+        "binder": D.binder(m2, m4),
+        "energy_binder": D.binder(E2, E4),
     }
 
 
@@ -57,9 +61,12 @@ class SizeData:
 
     @property
     def T_range(self):
+        """``(T_min, T_max)`` of the simulated window (reweighting is trusted inside it)."""
         return self.rw.T[0], self.rw.T[-1]
 
     def curves(self, T, state=None):
+        """The :func:`derived` curves at temperatures ``T``, from the full data or from a
+        resampled ``state`` of the reweighter (jackknife or bootstrap)."""
         T = np.atleast_1d(np.asarray(T, np.float64))
         return derived(self.rw.averages(T, state), T, self.N)
 
@@ -122,14 +129,6 @@ def binder_crossing(a: SizeData, b: SizeData, state_a=None, state_b=None):
     return float(t), float(a.curves([t], state_a)["binder"][0])
 
 
-def fit_power(L, y, yerr=None):
-    """``y = A L^x``: returns ``(x, A)`` from a (weighted) straight line in log-log."""
-    L, y = np.asarray(L, float), np.asarray(y, float)
-    w = None if yerr is None else np.asarray(y) / np.maximum(np.asarray(yerr, float), 1e-300)
-    coef = np.polyfit(np.log(L), np.log(y), 1, w=w)
-    return float(coef[0]), float(np.exp(coef[1]))
-
-
 def _quantities(sizes: Sequence[SizeData], states=None) -> Dict[str, float]:
     """Every FSS number from one set of states (``None``: the full data)."""
     states = states or [None] * len(sizes)
@@ -150,15 +149,15 @@ def _quantities(sizes: Sequence[SizeData], states=None) -> Dict[str, float]:
         out[f"C_max_{s.L}"], out[f"T_C_max_{s.L}"] = vh, th
         out[f"dU4dT_max_{s.L}"] = sl
     if len(sizes) >= 2:
-        out["gamma_over_nu"] = fit_power(Ls, [v for _, v in chi])[0]
-        out["one_over_nu"] = fit_power(Ls, slope)[0]
-        out["alpha_over_nu"] = fit_power(Ls, [v for _, v in C])[0]
+        out["gamma_over_nu"] = loglog_fit(x=Ls, y=[v for _, v in chi]).exponent
+        out["one_over_nu"] = loglog_fit(x=Ls, y=slope).exponent
+        out["alpha_over_nu"] = loglog_fit(x=Ls, y=[v for _, v in C]).exponent
         if np.isfinite(Tc):
             mags = []
             for s, st in zip(sizes, states):
                 lo, hi = s.T_range
                 mags.append(s.curves([min(max(Tc, lo), hi)], st)["abs_magnetisation"][0])
-            out["beta_over_nu"] = -fit_power(Ls, mags)[0]
+            out["beta_over_nu"] = -loglog_fit(x=Ls, y=mags).exponent
         else:
             out["beta_over_nu"] = float("nan")
     return out

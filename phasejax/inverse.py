@@ -28,6 +28,8 @@ import optax
 
 
 class ChainFit(NamedTuple):
+    """Couplings and bias of a chain fitted by pseudo-likelihood, in units of ``T``."""
+
     J: np.ndarray          # (R, q, q) couplings W_r / T, zero-sum gauge
     h: np.ndarray          # (q,) bias b / T, zero-sum gauge
     J_err: np.ndarray      # (R, q, q) bootstrap standard errors

@@ -99,6 +99,7 @@ def read_table(path) -> list[dict]:
 
 
 def write_json(path, obj) -> Path:
+    """Write ``obj`` as indented, key-sorted JSON atomically; returns the path."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True))
     return Path(path)

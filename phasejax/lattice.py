@@ -68,6 +68,7 @@ class Lattice:
 
     @property
     def n_sites(self) -> int:
+        """Number of sites ``N = Π shape``."""
         return int(np.prod(self.shape))
 
     @property
@@ -77,6 +78,7 @@ class Lattice:
 
     @property
     def spatial_dim(self) -> int:
+        """Spatial dimension: ``dim`` for hypercubic, 1 for a chain, 0 for the complete graph."""
         return 0 if self.kind == "complete" else (self.dim if self.kind == "hypercubic" else 1)
 
     # ------------------------------------------------------------ neighbours
@@ -132,6 +134,7 @@ class Lattice:
 
     @property
     def n_colours(self) -> int:
+        """Number of colours of :attr:`colouring` (sites of one colour can update together)."""
         return int(self.colouring.max()) + 1
 
 
@@ -151,12 +154,15 @@ def _greedy_colouring(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def hypercubic(L: int, dim: int) -> Lattice:
+    """Periodic hypercubic lattice of ``L^dim`` sites, nearest-neighbour bonds."""
     return Lattice("hypercubic", L, dim)
 
 
 def chain(L: int, R: int = 1) -> Lattice:
+    """Periodic chain of ``L`` sites bonded to neighbours ``1 … R`` apart (one shell per range)."""
     return Lattice("chain", L, 1, R)
 
 
 def complete(N: int) -> Lattice:
+    """Complete graph of ``N`` sites: every pair bonded (mean field)."""
     return Lattice("complete", N, 0)

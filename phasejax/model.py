@@ -42,8 +42,13 @@ def static_field(**kwargs):
     return dataclasses.field(metadata={"static": True}, **kwargs)
 
 
-def register_model(cls):
-    """Register a frozen dataclass as a pytree; fields made with :func:`static_field` are static."""
+def pytree_model(cls):
+    """Class decorator: register a frozen dataclass as a JAX pytree.
+
+    Fields made with :func:`static_field` are static metadata (part of the compiled program:
+    lattice, ``q``); every other field is a traced leaf (couplings, fields), so a sweep over
+    them reuses one compilation.
+    """
     fields = dataclasses.fields(cls)
     meta = [f.name for f in fields if f.metadata.get("static")]
     data = [f.name for f in fields if not f.metadata.get("static")]
@@ -65,25 +70,38 @@ class EnergyModel:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of the token array (the lattice's)."""
         return self.lattice.shape
 
     @property
     def n_sites(self) -> int:
+        """Number of sites ``N``."""
         return self.lattice.n_sites
 
     def delta_energy(self, s: jax.Array, t: jax.Array) -> jax.Array:
+        """``ΔE_i = E(s with s_i → t_i) − E(s)`` for every site ``i`` at once (each change
+        alone), shape ``(*shape,)``.
+        """
         raise NotImplementedError
 
     def local_energies(self, s: jax.Array) -> jax.Array:
+        """``e_i(a)``: the energy terms of site ``i`` holding token ``a`` given its neighbours,
+        shape ``(*shape, q)`` — what heat-bath samples from (``p_i(a) ∝ exp(−e_i(a)/T)``).
+        """
         raise NotImplementedError
 
     def energy(self, s: jax.Array) -> jax.Array:
+        """Total energy ``E(s)``, a scalar."""
         raise NotImplementedError
 
     def field_energy(self, t: jax.Array) -> jax.Array:
+        """Single-site (field and bias) energy of tokens ``t``, per site."""
         raise NotImplementedError
 
     def bond_couplings(self) -> jax.Array:
+        """Per-shell ``K_r`` with couplings ``−K_r δ(s_i, s_j)`` (what cluster updates need);
+        raises :class:`NotPottsLike` when the couplings are not of that form.
+        """
         raise NotPottsLike(f"{self.name} does not provide Potts-like bond couplings")
 
     def random_tokens(self, key: jax.Array) -> jax.Array:
@@ -105,7 +123,7 @@ def _gather(table: jax.Array, row: jax.Array, col: jax.Array, q: int) -> jax.Arr
     return table.reshape(-1)[row.astype(jnp.int32) * q + col.astype(jnp.int32)]
 
 
-@register_model
+@pytree_model
 @dataclasses.dataclass(frozen=True)
 class CouplingModel(EnergyModel):
     """General token lattice: coupling matrices ``W`` per bond shell, bias ``b``, site field ``h``.
@@ -137,9 +155,13 @@ class CouplingModel(EnergyModel):
 
     # -------------------------------------------------------------- protocol
     def field_energy(self, t):
+        """``−b[t_i] − h_i[t_i]`` per site."""
         return self._site_field(t)
 
     def delta_energy(self, s, t):
+        """``ΔE_i = f_i(t_i) − f_i(s_i) + Σ_r Σ_{j∈∂_r i} (W_r[s_i, s_j] − W_r[t_i, s_j])``
+        (``f`` the field energy); on the complete graph the neighbour sum is over all sites, ``/N``.
+        """
         de = self._site_field(t) - self._site_field(s)
         if self.lattice.kind == "complete":
             n = self.n_sites
@@ -153,6 +175,7 @@ class CouplingModel(EnergyModel):
         return de
 
     def local_energies(self, s):
+        """``e_i(a) = −b[a] − h_i[a] − Σ_r Σ_{j∈∂_r i} W_r[a, s_j]``, shape ``(*shape, q)``."""
         e = -jnp.broadcast_to(self.b, (*self.shape, self.q))
         if self.h is not None:
             e = e - self.h
@@ -166,6 +189,9 @@ class CouplingModel(EnergyModel):
         return e
 
     def energy(self, s):
+        """``E(s) = −Σ_r Σ_<ij>_r W_r[s_i, s_j] − Σ_i (b[s_i] + h_i[s_i])``; on the complete
+        graph ``−(c·W·c − Σ_a W_aa c_a)/(2N)`` from the token counts ``c``.
+        """
         e = jnp.sum(self._site_field(s))
         if self.lattice.kind == "complete":
             W = self.W[0]

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from phasejax.analysis.scaling import interpolate_crossing
 from phasejax.exact import yang_magnetisation
 from phasejax.samplers.cluster import label_components
 
@@ -53,6 +54,8 @@ def first_passage(series: np.ndarray, steps: np.ndarray, threshold: float):
 
 
 class Rate(NamedTuple):
+    """A nucleation rate per site per step with its error, from censored first passages."""
+
     rate: float       # per site per step
     stderr: float
     events: int
@@ -95,7 +98,7 @@ def crossing(x, y, level: float = 0.5) -> float:
     if above.size == 0 or above[0] == 0:
         return float("nan")
     i = above[0]
-    return float(x[i - 1] + (level - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1]))
+    return float(interpolate_crossing(x[i - 1], y[i - 1], x[i], y[i], level))
 
 
 def fit_rate_vs_field(h, rate, rate_err=None) -> dict:

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from phasejax import distributions as D
 from phasejax import stats
 from phasejax.driver import Trace
 
 
 def order_parameter(counts: np.ndarray, n_sites: int) -> np.ndarray:
-    """Potts order parameter from token counts (last axis ``q``)."""
-    q = counts.shape[-1]
-    return (q * counts.max(-1) / n_sites - 1.0) / (q - 1.0)
+    """Potts order parameter ``m = (q max_k n_k/N − 1)/(q − 1)`` from token counts (last axis
+    ``q``) of ``N = n_sites`` sites (:func:`phasejax.distributions.order_from_mode`)."""
+    return D.order_from_mode(counts.max(-1), counts.shape[-1], n_sites)
 
 
 def site_entropy(site_counts: np.ndarray) -> np.ndarray:
@@ -61,9 +62,8 @@ def summarise(trace: Trace, warn: bool = True) -> list[dict]:
         add("specific_heat", *stats.estimate_function(
             [e, e**2], lambda a, b: N * (b - a * a) / T**2, tau_e), tau_e)
         add("susceptibility", *stats.estimate_function(
-            [m, m**2], lambda a, b: N * (b - a * a) / T, tau_m), tau_m)
-        add("binder", *stats.estimate_function(
-            [m**2, m**4], lambda a, b: 1.0 - b / (3.0 * a * a), tau_m), tau_m)
+            [m, m**2], lambda a, b: D.susceptibility(b, a, N=N, T=T), tau_m), tau_m)
+        add("binder", *stats.estimate_function([m**2, m**4], D.binder, tau_m), tau_m)
         for k in range(q):
             est = stats.estimate_mean(trace.counts[i][..., k] / N, warn=False)
             add(f"token_fraction_{k}", est.mean, est.stderr, est.tau_int)

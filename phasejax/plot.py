@@ -48,7 +48,7 @@ def plot_observables(rows: Sequence[dict], path, title: str = "",
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
@@ -58,12 +58,14 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _save(fig, path):
-    """Lay out and write ``fig`` atomically; the format follows the suffix."""
+def save_figure(fig, path) -> Path:
+    """Lay out and write ``fig`` atomically (no half-written file); the format follows the
+    suffix of ``path`` (``png`` without one). Returns ``path``."""
     fig.tight_layout()
     with atomic_path(path, suffix=Path(path).suffix) as tmp:
         fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
     return Path(path)
+
 
 
 
@@ -86,7 +88,7 @@ def plot_fss(sizes, result: dict, folder, label: str = "") -> list[Path]:
     ax.set_ylabel("Binder cumulant $U_4$")
     ax.set_title(f"Binder crossing {label}")
     ax.legend(fontsize=8)
-    paths.append(_save(fig, folder / "binder_crossing.png"))
+    paths.append(save_figure(fig, folder / "binder_crossing.png"))
 
     Ls = np.array([s.L for s in sizes], float)
     fig, ax = subplots(figsize=(5.5, 4))
@@ -105,7 +107,7 @@ def plot_fss(sizes, result: dict, folder, label: str = "") -> list[Path]:
     ax.set_xlabel("linear size $L$")
     ax.set_title(f"peak scaling {label}")
     ax.legend(fontsize=8)
-    paths.append(_save(fig, folder / "peaks_vs_L.png"))
+    paths.append(save_figure(fig, folder / "peaks_vs_L.png"))
 
     col = result.get("collapse")
     if col:
@@ -120,7 +122,7 @@ def plot_fss(sizes, result: dict, folder, label: str = "") -> list[Path]:
         ax.set_title(f"collapse: $T_c$={col['T_c']:.4f}, ν={col['nu']:.3f}, "
                      f"β/ν={col['beta_over_nu']:.3f}", fontsize=9)
         ax.legend(fontsize=8)
-        paths.append(_save(fig, folder / "collapse.png"))
+        paths.append(save_figure(fig, folder / "collapse.png"))
 
     tr = result.get("transition", {})
     big = sizes[-1]
@@ -132,7 +134,7 @@ def plot_fss(sizes, result: dict, folder, label: str = "") -> list[Path]:
     ax.set_xlabel("energy per site $e$")
     ax.set_ylabel("$P(e)$")
     ax.set_title(f"L={big.L} at T={t_hist:.4f}: {tr.get('order', '?')}")
-    paths.append(_save(fig, folder / "energy_histogram.png"))
+    paths.append(save_figure(fig, folder / "energy_histogram.png"))
     return paths
 
 
@@ -151,4 +153,4 @@ def plot_phase_diagram(g, T, M, bT, berr, param: str, path, label: str = "") -> 
             ha="center")
     ax.set_title(f"phase diagram {label}")
     ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

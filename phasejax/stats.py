@@ -114,6 +114,8 @@ def jackknife(block_means: np.ndarray, f: Callable[[np.ndarray], np.ndarray]):
 
 
 class Estimate(NamedTuple):
+    """A mean with its standard error, integrated autocorrelation time and sample count."""
+
     mean: float
     stderr: float
     tau_int: float
@@ -153,6 +155,9 @@ def estimate_function(series: Sequence[np.ndarray], f: Callable, tau: float) -> 
 
 
 def warn_if_short(n: int, tau: float, label: str = "") -> None:
+    """Warn (:class:`ShortRunWarning`) when ``n`` samples cover fewer than ``MIN_RUN_IN_TAU``
+    autocorrelation times ``τ``.
+    """
     if n < MIN_RUN_IN_TAU * tau:
         warnings.warn(
             f"{label or 'series'}: {n} samples per chain is only {n / tau:.1f} τ_int "

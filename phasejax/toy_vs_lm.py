@@ -17,7 +17,8 @@ from typing import Sequence
 import numpy as np
 from scipy.special import logsumexp
 
-from phasejax.analysis.scaling import binder_crossings, peak_scaling  # noqa: F401 (re-exported)
+from phasejax.analysis.scaling import (binder_crossings, interpolate_crossing,  # noqa: F401
+                                       peak_scaling)
 from phasejax.curvefit import CurveFit, fit_chain_curves, toy_curves
 
 CHOICE_OBSERVABLES = ("order_parameter", "entropy", "specific_heat")
@@ -74,7 +75,7 @@ def choice_transitions(data: Sequence[dict], fit: CurveFit, profiles, n_grid: in
         T_half = None
         if below.size:
             j = below[0]
-            T_half = float(x[j] + (0.5 - m[j]) * (x[j + 1] - x[j]) / (m[j + 1] - m[j])
+            T_half = float(interpolate_crossing(x[j], m[j], x[j + 1], m[j + 1], 0.5)
                            if m[j + 1] != m[j] else x[j])
         out.append(dict(side=side, quantity="T_m_half", value=T_half, error=None, T=T_half))
     return out
@@ -103,15 +104,18 @@ def fit_rows(fit: CurveFit, **labels) -> list[dict]:
                  dof=fit.dof) for n, v, e in zip(fit.names, fit.values, fit.errors)]
 
 
-def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str = "",
-                      p=None, temperatures=None):
+def plot_side_by_side(data, fit: CurveFit, profiles, path, title: str = "",
+                      p=None, temperatures=None, text_stats=None):
     """Top: the model's curves with the fitted toy. Middle (with the model's per-prompt
     distributions ``p`` ``(prompts, T, K)``): the phase diagrams side by side — the order
     parameter over (temperature, prompt variant) for the model and for the fitted toy, whose
-    replicas are the variants' quenched fields. Bottom: the toy lattice sweep."""
+    replicas are the variants' quenched fields. Bottom: the captured mass of the options (how
+    much of the model's probability the scored event holds), and with ``text_stats`` (rows of
+    :mod:`experiments.text_criticality`) free generation's ``τ(N, T)`` and ``U₄ᶜ(N, T)`` beside
+    its fitted long-range toy chain's."""
     from phasejax import distributions as D
     from phasejax.curvefit import chain_observables
-    from phasejax.plot import LABELS, _save, subplots
+    from phasejax.plot import LABELS, save_figure, subplots
 
     K = profiles.shape[1]
     rows = 3 if p is not None else 2
@@ -152,20 +156,45 @@ def plot_side_by_side(data, fit: CurveFit, profiles, toy_rows, path, title: str 
         ax.set_xlabel("sampling temperature $T$")
         ax.set_ylabel("order parameter $m$")
         ax.legend(fontsize=7)
-    for ax, obs in zip(axes[-1], ("abs_magnetisation", "specific_heat", "binder")):
-        sel = sorted((r for r in toy_rows if r["observable"] == obs),
-                     key=lambda r: float(r["T"]))
-        ax.errorbar([float(r["T"]) for r in sel], [float(r["mean"]) for r in sel],
-                    yerr=np.nan_to_num([float(r["stderr"]) for r in sel]), marker="s", ms=3,
-                    capsize=2, color="k")
-        ax.set_xlabel("toy temperature $T$")
-        ax.set_ylabel(LABELS.get(obs, obs))
-    axes[-1][0].set_title("toy lattice sweep", fontsize=9, loc="left")
+    ax = axes[-1][0]
+    sel = sorted((r for r in data if r["observable"] == "captured_mass"),
+                 key=lambda r: float(r["T"]))
+    ax.errorbar([float(r["T"]) for r in sel], [float(r["mean"]) for r in sel],
+                yerr=np.nan_to_num([float(r["stderr"]) for r in sel]), marker="o", ms=4,
+                capsize=2, color="C0")
+    ax.set_yscale("log")
+    ax.set_xlabel("sampling temperature $T$")
+    ax.set_ylabel("captured mass of the options")
+    ax.set_title("how much of the model the options hold", fontsize=9)
+    for ax, obs, label in ((axes[-1][1], "tau", r"$\tau(N, T)$"),
+                           (axes[-1][2], "binder_connected", r"$U_4^c(N, T)$")):
+        if not text_stats:
+            ax.axis("off")
+            continue
+        mapping = text_stats[0]["mapping"]
+        for side, ls, mk in (("model", "-", "o"), ("toy", "--", "s")):
+            rows = [r for r in text_stats if r["side"] == side and r["observable"] == obs
+                    and r["mapping"] == mapping]
+            for k, N in enumerate(sorted({int(r["L"]) for r in rows})):
+                sel = sorted((r for r in rows if int(r["L"]) == N), key=lambda r: float(r["T"]))
+                ax.errorbar([float(r["T"]) for r in sel], [float(r["mean"]) for r in sel],
+                            yerr=np.nan_to_num([float(r["stderr"]) for r in sel]), ls=ls,
+                            marker=mk, ms=3, capsize=2, color=f"C{k}",
+                            label=f"{side} N={N}")
+        if obs == "tau":
+            ax.set_yscale("log")
+        ax.set_xlabel("sampling temperature $T$")
+        ax.set_ylabel(f"{label}, free text ({mapping})")
+        ax.legend(fontsize=6, ncol=2)
+    axes[-1][1].set_title("free generation (solid) vs fitted long-range chain (dashed)",
+                          fontsize=9)
     fig.suptitle(title + f"   χ²/dof = {fit.chi2 / max(fit.dof, 1):.2f}", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def cell_edges(x):
+    """``n + 1`` cell boundaries around ``n`` grid points (midpoints between neighbours, the
+    ends mirrored; ``x ± 1/2`` for a single point), for ``pcolormesh``."""
     x = np.asarray(x, float)
     mid = (x[1:] + x[:-1]) / 2
     return np.concatenate([[x[0] - (mid[0] - x[0]) if x.size > 1 else x[0] - 0.5], mid,
@@ -333,7 +362,7 @@ def plot_sequence_comparison(lm_rows, result: dict, path, title: str = ""):
     side on one axis (the finite-size phase boundary)."""
     import matplotlib
 
-    from phasejax.plot import LABELS, _save, subplots
+    from phasejax.plot import LABELS, save_figure, subplots
 
     obs = ("abs_magnetisation", "binder", "susceptibility")
     fig, axes = subplots(2, 3, figsize=(14, 8))
@@ -377,7 +406,7 @@ def plot_sequence_comparison(lm_rows, result: dict, path, title: str = ""):
     f = result["fit"]
     fig.suptitle(f"{title}  toy: J={f['J']:.3g}±{f['J_err']:.2g}, a={f['field']:.3g}±"
                  f"{f['field_err']:.2g} (lines), χ²/dof={f['chi2_per_dof']:.2f}", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _phase_map(ax, rows, label, peaks):

@@ -1,4 +1,5 @@
-"""The default main job (toy sweep + probe on the embedded model + fit + figure) and its fit."""
+"""The default main job (probe and text criticality on the embedded model, fitted toys,
+figure) and its fit."""
 
 import json
 import warnings
@@ -37,34 +38,52 @@ def test_one_token_options_are_boltzmann_so_tau_is_one():
     assert fit.chi2 / fit.dof < 1e-3            # exact: the toy is the model here
 
 
+TEXT_TINY = ("criticality.temperatures=[0.7,1.0,1.5]", "criticality.n_tokens=48",
+             "criticality.n_sequences=16", "criticality.chunk=16",
+             "criticality.spins=[{name:whitespace,sizes:[24,48,96]}]", "criticality.bootstrap=20",
+             "criticality.toy.R=4", "criticality.toy.sizes=[12,24]",
+             "criticality.toy.n_therm=20", "criticality.toy.n_measure=40")
+
+
 def test_default_main_job_runs_and_writes_content(tmp_path):
     out = tmp_path / "main"
-    res = sweep("run.n_therm=20", "run.n_measure=100", "run.n_replicas=2",
-                "temperatures.num=4", "run.progress=false", "probe=quick",
-                f"hydra.run.dir={out}", cwd=tmp_path)
+    args = ("run.progress=false", "probe=quick", *TEXT_TINY, f"hydra.run.dir={out}")
+    res = sweep(*args, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "comparison.png" in res.stdout and "probe/observables.csv" in res.stdout
     summary = json.loads((out / "fit.json").read_text())
     (fit,) = summary["fits"]
     assert fit["model"] == "SmolLM2-135M-Instruct.Q4_1"
-    assert 0.2 < fit["tscale"] < 5 and 0 < fit["tscale_err"] < 0.5
+    assert 0 < fit["tscale_err"] < 0.5 * fit["tscale"]
     assert np.isfinite(fit["chi2_per_dof"])
     table = read_table(out / "fit.csv")
     assert {r["parameter"] for r in table} == {"J", "field", "tscale"}
     probe = read_table(out / "probe" / "observables.csv")
     assert {float(r["T"]) for r in probe} == {0.5, 1.0, 2.0}
-    toy = read_table(out / "toy" / "observables.csv")
-    assert {r["model"] for r in toy} == {"ising"} and len({r["T"] for r in toy}) == 4
-    assert (out / "comparison.png").stat().st_size > 30_000
+    mean = {(r["observable"], float(r["T"])): r for r in probe if r["prompt"] == "mean"}
+    # the scored event is the answer followed by any non-continuing token: it holds a real
+    # share of the model (the end-of-turn token alone held at most 0.5 % at T = 1)
+    assert float(mean[("captured_mass", 1.0)]["mean"]) > 0.05
+    # the model's melting point is recomputed from the probe's own table
+    C = {T: float(mean[("specific_heat", T)]["mean"]) for T in (0.5, 1.0, 2.0)}
     melt = {(r["side"], r["quantity"]): r for r in read_table(out / "fss.csv")}
     assert set(melt) == {(s, q) for s in ("model", "toy") for q in ("C_peak", "T_m_half")}
-    assert 0.5 <= float(melt[("model", "C_peak")]["T"]) <= 2.0
-    assert float(melt[("toy", "C_peak")]["value"]) > 0
+    assert float(melt[("model", "C_peak")]["T"]) == max(C, key=C.get)
+    assert float(melt[("model", "C_peak")]["value"]) == pytest.approx(max(C.values()))
+    # the text comparison: model and its fitted toy measured with the same statistics
+    text = read_table(out / "text" / "statistics.csv")
+    assert {(r["side"], int(r["L"])) for r in text if r["observable"] == "tau"} == {
+        ("model", 24), ("model", 48), ("model", 96), ("toy", 12), ("toy", 24)}
+    assert read_table(out / "text" / "toy_fit.csv")[0]["mapping"] == "whitespace"
+    assert (out / "comparison.png").stat().st_size > 30_000
     # rerunning finds every step finished
-    again = sweep("run.n_therm=20", "run.n_measure=100", "run.n_replicas=2",
-                  "temperatures.num=4", "run.progress=false", "probe=quick",
-                  f"hydra.run.dir={out}", cwd=tmp_path)
+    again = sweep(*args, cwd=tmp_path)
     assert again.returncode == 0 and "already" in again.stderr + again.stdout
+
+
+# the tiny fixtures have no BOS token and a context of 64: a neutral completion start
+TEXT_FIXTURE = (*TEXT_TINY, "criticality.start=text", "criticality.text=the",
+                "criticality.spins=[{name:token_bucket,sizes:[12,24,48],params:{q:2}}]")
 
 
 def test_checkpoint_chain_gives_one_fit_per_checkpoint(tmp_path):
@@ -73,8 +92,7 @@ def test_checkpoint_chain_gives_one_fit_per_checkpoint(tmp_path):
 
     chain = ",".join(str(PARITY / n) for n in ("qwen2", "olmo2", "llama"))
     cfg = composed("lm=chain", f"lm.checkpoints=[{chain}]", "probe=quick", "task=coin_flip",
-                   "run.n_therm=10", "run.n_measure=40", "run.n_replicas=2",
-                   "temperatures.num=3", "run.progress=false")
+                   "run.progress=false", *TEXT_FIXTURE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LowCapturedMass)
         summary = main_job.run(cfg, tmp_path)
@@ -118,8 +136,7 @@ def test_sequence_comparison_end_to_end_on_a_list_writing_model(tmp_path):
     model = list_writer(tmp_path)
     cfg = composed(f"lm.path={model}", "probe.form=completion", "probe.lengths=[4,6]",
                    "probe.temperatures=[1.0,1.5,2.5]", "probe.n_samples=48",
-                   "probe.prompts=[v0,v1]", "run.n_therm=10", "run.n_measure=40",
-                   "run.n_replicas=2", "temperatures.num=3", "run.progress=false")
+                   "probe.prompts=[v0,v1]", "run.progress=false", *TEXT_FIXTURE)
     OmegaConf.update(cfg, "task", dict(
         name="bits", kind="sequence", options=["0", "1"], separator=" ",
         prompts=[{"id": f"v{i}", "chat": f"write {{n}} bits {i}"} for i in range(8)]),

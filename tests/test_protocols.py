@@ -117,7 +117,7 @@ def test_seeded_committor_crosses_half_near_cnt_radius():
     from omegaconf import OmegaConf
     c = OmegaConf.create(dict(L=40, T=1.2, h=0.1, radii=[3, 5, 7, 9, 11, 13], replicas=48,
                               steps=250, pin_steps=0))
-    rows = committor(c, jax.random.key(0), samplers.make("metropolis"))
+    rows = committor(jax.random.key(0), c, samplers.make("metropolis"))
     P = np.array([r["survival"] for r in rows])
     err = np.array([r["stderr"] for r in rows])
     assert np.all(np.diff(P) >= -2 * np.maximum(err[1:], 0.03))     # monotone within noise
@@ -132,7 +132,7 @@ def test_rate_follows_ln_rate_linear_in_inverse_field():
     from omegaconf import OmegaConf
     c = OmegaConf.create(dict(L=24, T=1.5, fields=[0.22, 0.26, 0.31, 0.37], replicas=24,
                               steps=1500, record_every=10))
-    rrow, trow, clusters = rates(c, jax.random.key(1), samplers.make("metropolis"))
+    rrow, trow, clusters = rates(jax.random.key(1), c, samplers.make("metropolis"))
     I = np.array([r["rate"] for r in rrow])
     assert np.all(I > 0) and np.all(np.diff(I) > 0)
     fit = nuc.fit_rate_vs_field(c.fields, I, [r["stderr"] for r in rrow])

@@ -40,7 +40,7 @@ def test_results_get_the_users_umask_permissions(tmp_path, umask_022):
     io.write_npz(tmp_path / "t.npz", a=np.zeros(3))
     fig, ax = plot.subplots()
     ax.plot([0, 1])
-    plot._save(fig, tmp_path / "t.png")
+    plot.save_figure(fig, tmp_path / "t.png")
     for name in ("t.csv", "t.json", "t.npz", "t.png"):
         assert mode(tmp_path / name) == 0o644, name
     os.umask(0o027)
@@ -167,7 +167,8 @@ def test_applicable_defaults_still_build():
     (["probe.prompts=[v0,nope]"], "has no prompts ['nope']"),
     (["probe.temperatures=[1.0]"], "leaves the fit 3 data points (3 observables × 1 temperatures) "
                                    "for 3 parameters"),
-    (["toy.q=3"], "toy.q=3: not a parameter of toy=ising"),
+    (["criticality.toy.R=400"], "criticality.toy.R=400"),
+    (["criticality.spins=[]"], "criticality.spins is empty"),
 ])
 def test_main_job_checks_everything_before_the_first_long_step(tmp_path, overrides, message):
     from experiments import main_job

@@ -17,6 +17,7 @@ REGISTRY: dict[str, Callable] = {}
 
 
 def register(name: str):
+    """Decorator: register a model factory under ``name`` for :func:`make`."""
     def wrap(factory):
         REGISTRY[name] = factory
         return factory
@@ -39,5 +40,6 @@ def make(name: str, **kwargs):
 
 
 def available() -> list[str]:
+    """Names of every registered model (all modules of the package imported)."""
     _discover()
     return sorted(REGISTRY)

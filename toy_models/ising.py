@@ -1,8 +1,8 @@
 """Ising model: ``E = -J Σ_<ij> σ_i σ_j - h Σ_i σ_i`` with ``σ = 2 s - 1 ∈ {-1, +1}``.
 
 Token 0 is spin down, token 1 spin up. On the square lattice (``J = 1``)
-``T_c = 2 / ln(1 + √2) ≈ 2.269185``. As a token lattice: ``W = J [[1, -1], [-1, 1]]``,
-``b = (-h, h)``; the Potts-like cluster coupling is ``K = 2J``.
+``T_c = 2 / ln(1 + √2) ≈ 2.269185`` (:data:`phasejax.exact.ISING_2D_TC`). As a token lattice:
+``W = J [[1, -1], [-1, 1]]``, ``b = (-h, h)``; the Potts-like cluster coupling is ``K = 2J``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from phasejax.model import CouplingModel, register_model, validate_coupling_arrays
+from phasejax.model import CouplingModel, pytree_model, validate_coupling_arrays
 from toy_models import register
 from toy_models._geometry import lattice_for
 
-T_C_2D = 2.0 / np.log1p(np.sqrt(2.0))
 
-
-@register_model
+@pytree_model
 @dataclasses.dataclass(frozen=True)
 class Ising(CouplingModel):
     """Two-token coupling model with an arithmetic single-flip energy change."""
@@ -27,6 +25,9 @@ class Ising(CouplingModel):
     name = "ising"
 
     def delta_energy(self, s, t):
+        """``ΔE`` of setting each site to ``t``: ``2σ_i(Σ_r J_r Σ_{j∈∂_r i} σ_j + h)`` where
+        ``t ≠ s`` (a flip), 0 where ``t = s``; the general coupling sum on complete lattices
+        and with per-site fields."""
         if self.lattice.kind == "complete" or self.h is not None:
             return super().delta_energy(s, t)
         J = self.W[:, 1, 1]

@@ -77,7 +77,7 @@ import numpy as np
 from scipy.special import zeta
 
 from phasejax.lattice import Lattice
-from phasejax.model import CouplingModel, register_model, validate_coupling_arrays
+from phasejax.model import CouplingModel, pytree_model, validate_coupling_arrays
 from toy_models import register
 
 
@@ -111,7 +111,7 @@ def power_law_couplings(L: int, *, J: float = 1.0, sigma: float = 0.5, R: int | 
     return J * L**-s * (zeta(s, r / L) + zeta(s, 1.0 - r / L))
 
 
-@register_model
+@pytree_model
 @dataclasses.dataclass(frozen=True)
 class LongRangeChain(CouplingModel):
     """:class:`CouplingModel` on a range-``R`` chain, vectorised over the ``R`` shells."""
@@ -139,9 +139,13 @@ class LongRangeChain(CouplingModel):
         return jnp.round(C[1:R + 1])
 
     def energy(self, s):
+        """``E(s) = −Σ_i (b[s_i] + h_i[s_i]) − Σ_r Σ_ab W_r[a, b] C_r[a, b]`` from the pair
+        counts ``C`` (:meth:`pair_counts`), in ``O(q² L log L)``."""
         return jnp.sum(self._site_field(s)) - jnp.sum(self.W * self.pair_counts(s))
 
     def local_energies(self, s):
+        """``e_i(a) = −b[a] − h_i[a] − Σ_{r=1..R} (W_r[a, s_{i+r}] + W_r[a, s_{i−r}])``, shape
+        ``(L, q)``, every shell at once."""
         e = -jnp.broadcast_to(self.b, (*self.shape, self.q))
         if self.h is not None:
             e = e - self.h
@@ -153,6 +157,7 @@ class LongRangeChain(CouplingModel):
         return e
 
     def delta_energy(self, s, t):
+        """``ΔE_i = e_i(t_i) − e_i(s_i)`` from :meth:`local_energies` (each site alone)."""
         e = self.local_energies(s)
         pick = lambda x: jnp.take_along_axis(e, x.astype(jnp.int32)[:, None], -1)[:, 0]
         return pick(t) - pick(s)

@@ -10,18 +10,17 @@ import dataclasses
 
 import numpy as np
 
-from phasejax.model import CouplingModel, register_model, validate_coupling_arrays
+from phasejax.model import CouplingModel, pytree_model, validate_coupling_arrays
 from toy_models import register
 from toy_models._geometry import lattice_for
 
 
-def critical_temperature_2d(q: int, J: float = 1.0) -> float:
-    return J / np.log1p(np.sqrt(q))
-
-
-@register_model
+@pytree_model
 @dataclasses.dataclass(frozen=True)
 class Potts(CouplingModel):
+    """``q``-state Potts model: coupling ``W_r = J_r 1`` (identity: like tokens attract) and
+    bias ``b`` (:func:`make`)."""
+
     name = "potts"
 
 

@@ -46,6 +46,8 @@ NAN = float("nan")
 
 # ----------------------------------------------------------------------------- fits
 class PowerLaw(NamedTuple):
+    """A fitted power law ``y = A x^p`` (:func:`loglog_fit`)."""
+
     exponent: float   # p in y = A x^p
     error: float      # standard error of p (nan when it cannot be estimated)
     amplitude: float  # A
@@ -87,7 +89,10 @@ def loglog_fit(*, x, y, yerr=None) -> PowerLaw:
         return PowerLaw(NAN, NAN, NAN, NAN, n)
     X, Y = np.log(x[ok]), np.log(y[ok])
     w = None if e is None else (y[ok] / e[ok]) ** 2
-    p, b, cov, chi2 = _line(X, Y, w)
+    try:
+        p, b, cov, chi2 = _line(X, Y, w)
+    except np.linalg.LinAlgError:     # weights so uneven that the normal matrix is singular
+        return PowerLaw(NAN, NAN, NAN, NAN, n)
     dof = n - 2
     if e is None:
         var = cov[0, 0] * chi2 / dof if dof > 0 else NAN
@@ -95,10 +100,17 @@ def loglog_fit(*, x, y, yerr=None) -> PowerLaw:
     else:
         chi2_dof = chi2 / dof if dof > 0 else NAN
         var = cov[0, 0] * max(1.0, chi2_dof if dof > 0 else 1.0)
-    return PowerLaw(p, float(np.sqrt(var)), float(np.exp(b)), float(chi2_dof), n)
+    err = float(np.sqrt(var)) if var >= 0 else NAN     # var < 0: a singular normal matrix
+    return PowerLaw(p, err, float(np.exp(b)), float(chi2_dof), n)
 
 
 # ----------------------------------------------------------------------------- crossings
+def interpolate_crossing(x0, y0, x1, y1, level=0.0):
+    """Where the straight line through ``(x0, y0)`` and ``(x1, y1)`` takes the value ``level``:
+    ``x = x0 + (level − y0)(x1 − x0)/(y1 − y0)`` (linear interpolation; ``y1 ≠ y0``)."""
+    return x0 + (level - y0) * (x1 - x0) / (y1 - y0)
+
+
 def _best_crossing(Ta, Ua, Tb, Ub, ea=None, eb=None, window: int = 5):
     """``(T_×, significance)`` where ``U_b − U_a`` changes sign, or ``(None, 0)``.
 
@@ -122,7 +134,7 @@ def _best_crossing(Ta, Ua, Tb, Ub, ea=None, eb=None, window: int = 5):
     for i in np.flatnonzero(d == 0):
         cands.append((float(grid[i]), slice(max(0, i - window), i), slice(i + 1, i + 1 + window)))
     for i in np.flatnonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0):
-        t = float(grid[i] - d[i] * (grid[i + 1] - grid[i]) / (d[i + 1] - d[i]))
+        t = float(interpolate_crossing(grid[i], d[i], grid[i + 1], d[i + 1]))
         cands.append((t, slice(max(0, i + 1 - window), i + 1), slice(i + 1, i + 1 + window)))
     if not cands:
         return None, 0.0
@@ -331,8 +343,8 @@ def _onset(grid, s, threshold):
     above = s >= threshold
     for i in range(grid.size - 1):
         if np.isfinite(s[i]) and np.isfinite(s[i + 1]) and above[i] and not above[i + 1]:
-            return float(grid[i] + (s[i] - threshold) * (grid[i + 1] - grid[i])
-                         / (s[i] - s[i + 1])), ""
+            return float(interpolate_crossing(grid[i], s[i], grid[i + 1], s[i + 1],
+                                              threshold)), ""
     fin = s[np.isfinite(s)]
     if fin.size == 0:
         return NAN, "no temperature with a positive τ at two sizes"

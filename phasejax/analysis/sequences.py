@@ -71,11 +71,15 @@ MOMENTS = ("abs_magnetisation", "m2", "m4", "binder", "susceptibility", "binder_
 
 
 class Estimate(NamedTuple):
+    """A statistic and its bootstrap error over sequences."""
+
     value: object   # float or array: the estimate from all sequences
     error: object   # same shape: bootstrap standard error
 
 
 class SequenceStatistics(NamedTuple):
+    """Every statistic of :func:`sequence_statistics` (module docstring), with errors."""
+
     N: int                    # sites per sequence
     q: int                    # number of states
     n_sequences: int          # sequences used
@@ -159,10 +163,9 @@ def _moments(S: np.ndarray, N: int, T: float) -> dict:
     c2 = m2 - mu * mu
     c4 = m4 - 4.0 * mu * m3 + 6.0 * mu * mu * m2 - 3.0 * mu**4
     with np.errstate(invalid="ignore", divide="ignore"):
-        binder = 1.0 - m4 / (3.0 * m2 * m2)
-        connected = 1.0 - c4 / (3.0 * c2 * c2)
+        binder, connected = D.binder(m2, m4), D.binder(c2, c4)
     return dict(abs_magnetisation=am, m2=m2, m4=m4, binder=binder,
-                susceptibility=N * (m2 - am * am) / T, binder_connected=connected)
+                susceptibility=D.susceptibility(m2, am, N=N, T=T), binder_connected=connected)
 
 
 def _nanstd(v: np.ndarray) -> np.ndarray:

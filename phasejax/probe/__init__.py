@@ -1,1 +1,13 @@
-"""Language-model probe: tasks with finite answer sets, prompts, and (to come) Flax decoders."""
+"""Language-model probe: real decoders in JAX measured with the toy side's statistics.
+
+* :mod:`~phasejax.probe.tasks` — random tasks as data (a finite or open answer set, many prompts);
+* :mod:`~phasejax.probe.decoder` — GPT-2 and the Llama family (Qwen2/3, OLMo-2, Mistral) in Flax
+  NNX; :mod:`~phasejax.probe.loading` loads them from a GGUF file, a Hugging Face folder or a
+  hub id (rule tables in :mod:`~phasejax.probe.weights`, readers in
+  :mod:`~phasejax.probe.hf_loader`, :mod:`~phasejax.probe.gguf_loader`,
+  :mod:`~phasejax.probe.safetensors_io`); :mod:`~phasejax.probe.hf_writer` saves them back;
+* :mod:`~phasejax.probe.chat_template` — chat prompts rendered as ``transformers`` renders them;
+* :mod:`~phasejax.probe.scoring` — exact answer distributions by teacher forcing;
+  :mod:`~phasejax.probe.sampling` — jit-compiled generation;
+* :mod:`~phasejax.probe.measure` — a model on a task, in the toy side's tidy schema.
+"""

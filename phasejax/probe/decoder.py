@@ -65,10 +65,12 @@ class DecoderConfig:
 
     @property
     def dim_head(self) -> int:
+        """Width of one attention head (``head_dim``, else ``hidden_size / num_heads``)."""
         return self.head_dim or self.hidden_size // self.num_heads
 
     @property
     def gated(self) -> bool:
+        """Whether the MLP is gated (SiLU/SwiGLU, the Llama family) rather than GELU (GPT-2)."""
         return self.activation == "silu"
 
     def __post_init__(self):
@@ -148,6 +150,7 @@ class KVCache(NamedTuple):
 
     @classmethod
     def empty(cls, c: DecoderConfig, batch: int, capacity: int, dtype=jnp.float32):
+        """An empty cache of ``capacity`` slots for ``batch`` rows."""
         shape = (c.num_layers, batch, capacity, c.num_kv_heads, c.dim_head)
         return cls(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype),
                    jnp.zeros((batch, capacity), bool), jnp.zeros((batch, capacity), jnp.int32),
@@ -206,6 +209,10 @@ def _linear(i, o, bias, rngs, dtype):
 
 
 class Attention(nnx.Module):
+    """Multi-head attention with grouped key/value heads, optional query/key norm and rotary
+    positions: ``softmax(q kᵀ/√d + mask) v`` per head.
+    """
+
     def __init__(self, c: DecoderConfig, rngs: nnx.Rngs, dtype=jnp.float32):
         d, h, kv = c.dim_head, c.num_heads, c.num_kv_heads
         self.q_proj = _linear(c.hidden_size, h * d, c.qkv_bias, rngs, dtype)
@@ -247,6 +254,9 @@ class Attention(nnx.Module):
 
 
 class MLP(nnx.Module):
+    """Feed-forward block: ``down(silu(gate(x)) ⊙ up(x))`` when gated, else
+    ``down(gelu(up(x)))``."""
+
     def __init__(self, c: DecoderConfig, rngs: nnx.Rngs, dtype=jnp.float32):
         if c.gated:
             self.gate_proj = _linear(c.hidden_size, c.intermediate_size, c.mlp_bias, rngs, dtype)
@@ -261,6 +271,10 @@ class MLP(nnx.Module):
 
 
 class Block(nnx.Module):
+    """One transformer layer: pre-norm ``x + attn(norm x)``, ``x + mlp(norm x)`` (post-norm for
+    OLMo-2: ``x + norm(attn x)``, ``x + norm(mlp x)``).
+    """
+
     def __init__(self, c: DecoderConfig, rngs: nnx.Rngs, dtype=jnp.float32):
         if not c.post_norm:
             self.input_layernorm = Norm(c.hidden_size, c.norm_eps, c.norm, dtype)
@@ -299,6 +313,7 @@ class Decoder(nnx.Module):
             self.lm_head = _linear(c.hidden_size, c.vocab_size, False, rngs, dtype)
 
     def init_cache(self, batch: int, capacity: int) -> KVCache:
+        """An empty :class:`KVCache` for ``batch`` rows of ``capacity`` tokens."""
         return KVCache.empty(self.config, batch, capacity, self.dtype)
 
     def __call__(self, tokens, attention_mask=None, cache: KVCache | None = None):

@@ -111,6 +111,9 @@ def _tensor(reader, name):
 
 
 def config_from(reader, arch: str, source="GGUF file") -> DecoderConfig:
+    """The :class:`DecoderConfig` of architecture ``arch`` from a GGUF reader's metadata;
+    raises :class:`ModelFileError` naming what the decoder cannot run.
+    """
     g = lambda k, d=None: _field(reader, f"{arch}.{k}", d)
     names = {t.name for t in reader.tensors}
     try:

@@ -71,6 +71,7 @@ _GPT2_RULES = [   # GPT-2 stores Conv1D weights as (in, out): already Flax's ker
 
 
 def rules_for(c: DecoderConfig) -> list[Rule]:
+    """The weight-mapping rules (Hugging Face tensor names → decoder paths) for config ``c``."""
     rules = [r for r in (_GPT2_RULES if c.family == "gpt2" else _LLAMA_RULES)
              if not r.pattern.startswith("lm_head")]
     # tied checkpoints may still carry a copy of the embedding as lm_head
@@ -196,6 +197,7 @@ def config_from_hf(cfg, source="config.json") -> DecoderConfig:
 
 
 def weight_files(folder: Path) -> list[Path]:
+    """The safetensors files of a model folder (the shards an index names, or the single file)."""
     index = folder / "model.safetensors.index.json"
     single = folder / "model.safetensors"
     if index.is_file():
@@ -215,6 +217,7 @@ def weight_files(folder: Path) -> list[Path]:
 
 
 def tokenizer_from_folder(folder: Path):
+    """The folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer``."""
     from tokenizers import Tokenizer
 
     path = folder / "tokenizer.json"
@@ -225,6 +228,9 @@ def tokenizer_from_folder(folder: Path):
 
 
 def chat_template_from_folder(folder: Path) -> str | None:
+    """The chat template's Jinja source (``chat_template.jinja``, else
+    ``tokenizer_config.json``'s default one), or ``None``.
+    """
     jinja = folder / "chat_template.jinja"
     if jinja.is_file():
         return jinja.read_text()

@@ -31,6 +31,7 @@ MODEL_TYPES = {"llama": ("llama", "LlamaForCausalLM"), "mistral": ("mistral", "M
 
 def hf_config(c: DecoderConfig, eos_token_id=None, bos_token_id=None,
               dtype: str = "float32", pad_token_id=None) -> dict:
+    """The ``config.json`` dictionary transformers reads for a decoder with config ``c``."""
     if c.family not in MODEL_TYPES:
         raise ValueError(f"saving family {c.family!r} is not supported ({sorted(MODEL_TYPES)})")
     model_type, arch = MODEL_TYPES[c.family]
@@ -105,6 +106,7 @@ def _gpt2_tensors(flat: dict) -> dict[str, np.ndarray]:
 
 
 def state_tensors(model) -> dict[str, np.ndarray]:
+    """The model's parameters as Hugging Face tensor names → contiguous numpy arrays."""
     flat = {".".join(str(p) for p in path): np.asarray(var[...])  # float32 or bfloat16
             for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param))}
     if model.config.family == "gpt2":

@@ -24,6 +24,8 @@ DTYPES = {"float32": jnp.float32, "f32": jnp.float32, "bfloat16": jnp.bfloat16,
 
 
 class LoadedModel(NamedTuple):
+    """A decoder with what it needs to be prompted: config, tokenizer, chat template, stop ids."""
+
     model: Any                 # phasejax.probe.decoder.Decoder
     config: DecoderConfig
     tokenizer: Any             # tokenizers.Tokenizer
@@ -33,6 +35,7 @@ class LoadedModel(NamedTuple):
 
 
 def resolve_dtype(dtype):
+    """A JAX dtype from a name (``float32``/``f32``/``bfloat16``/``bf16``) or a dtype."""
     if isinstance(dtype, str):
         if dtype not in DTYPES:
             raise ValueError(f"dtype {dtype!r} not in {sorted(DTYPES)}")

@@ -21,7 +21,6 @@ all parsed answers (prompt variants are the quenched disorder), with bootstrap e
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 import warnings
 from typing import Optional, Sequence
@@ -34,7 +33,7 @@ from phasejax.analysis import sequences
 from phasejax.probe import tasks as tasks_mod
 from phasejax.probe.sampling import decode, generate
 from phasejax.probe.chat_template import render_chat
-from phasejax.probe.scoring import LowCapturedMass, score_prompts
+from phasejax.probe.scoring import LowCapturedMass, score_prompts, stop_class
 
 COLUMNS = ("model", "task", "form", "prompt", "L", "T", "observable", "mean", "stderr",
            "n_samples")
@@ -42,12 +41,15 @@ COLUMNS = ("model", "task", "form", "prompt", "L", "T", "observable", "mean", "s
 
 @dataclasses.dataclass(frozen=True)
 class ProbeSettings:
+    """How the probe asks: form, temperatures, prompts, sampling and scoring settings (the
+    Hydra ``probe`` schema is derived from these fields)."""
+
     form: str = "auto"                       # chat | completion | auto (chat if a template)
-    temperatures: tuple = (0.5, 0.75, 1.0, 1.5, 2.0)
+    temperatures: tuple = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
     prompts: Optional[tuple] = None          # prompt ids to use (None: all)
     answer_prefix: Optional[str] = None      # overrides the task's prefix
     lengths: tuple = (4, 8)                  # sequence tasks: N values
-    n_samples: int = 200                     # sequence tasks: answers per prompt and (T, N)
+    n_samples: int = 100                     # sequence tasks: answers per prompt and (T, N)
     seed: int = 0
     top_k: int = 0
     top_p: float = 1.0
@@ -55,9 +57,11 @@ class ProbeSettings:
     bootstrap: int = 200
     seed_distribution: Optional[tuple] = None   # choice tasks: p₀ over the options
     max_new_tokens: int = 8                  # open tasks: tokens generated per answer
+    terminator: Optional[str] = None         # choice tasks: overrides the task's (e.g. <stop>)
 
 
 def resolve_form(lm, form: str) -> str:
+    """``chat`` or ``completion``: ``auto`` is chat when the model has a chat template."""
     if form == "auto":
         return "chat" if lm.chat_template else "completion"
     if form not in ("chat", "completion"):
@@ -84,6 +88,8 @@ def end_of_turn_id(lm) -> int:
 
 def prompt_text(lm, task, prompt, form: str, n: Optional[int] = None,
                 answer_prefix: Optional[str] = None) -> str:
+    """The prompt text in ``form``: the chat template with the answer prefix as an assistant
+    prefill, or the completion text ending with the prefix."""
     prefix = task.answer_prefix if answer_prefix is None else answer_prefix
     if form == "chat":
         return render_chat(lm.chat_template, task.user_message(prompt, n), prefix,
@@ -102,9 +108,12 @@ def encode_prompt(lm, text: str, form: str) -> list[int]:
     return lm.tokenizer.encode(text, add_special_tokens=form == "completion").ids
 
 
-def encode_options(lm, task, form: str) -> list[list[int]]:
-    """Token ids of ``" option" + terminator`` (end of turn resolved to the model's token)."""
-    term = task.terminator.get(form) or ""
+def encode_options(lm, task, form: str, terminator: Optional[str] = None) -> list[list[int]]:
+    """Token ids of ``" option" + terminator`` (end of turn resolved to the model's token; the
+    stop class adds no token here: :func:`phasejax.probe.scoring.score_prompts` scores it)."""
+    term = (task.terminator.get(form) if terminator is None else terminator) or ""
+    if term == tasks_mod.STOP:
+        return [lm.tokenizer.encode(f" {o}", add_special_tokens=False).ids for o in task.options]
     eot = end_of_turn_id(lm) if term == tasks_mod.END_OF_TURN else None   # one render
     out = []
     for o in task.options:
@@ -117,6 +126,7 @@ def encode_options(lm, task, form: str) -> list[list[int]]:
 
 
 def selected_prompts(task, ids: Optional[Sequence[str]]):
+    """The task's prompt variants named by ``ids`` (all when ``None``); unknown ids fail."""
     if ids is None:
         return list(task.prompts)
     known = {p.id: p for p in task.prompts}
@@ -148,10 +158,13 @@ def measure_choice(lm, task, settings: ProbeSettings, name: str = "model"):
     ids = [encode_prompt(lm, prompt_text(lm, task, p, form,
                                          answer_prefix=settings.answer_prefix), form)
            for p in prompts]
-    options = encode_options(lm, task, form)
+    options = encode_options(lm, task, form, settings.terminator)
+    term = settings.terminator or task.terminator.get(form)
+    stop = stop_class(lm.tokenizer) if term == tasks_mod.STOP else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LowCapturedMass)
-        dists = score_prompts(lm.model, ids, options, T, max_rows=settings.max_rows)
+        dists = score_prompts(lm.model, ids, options, T, max_rows=settings.max_rows,
+                              stop_mask=stop)
     for w in caught:
         warnings.warn(w.message, w.category, stacklevel=2)
     P = np.stack([d.p for d in dists])                  # (J, n_T, K)
@@ -204,7 +217,6 @@ def measure_choice(lm, task, settings: ProbeSettings, name: str = "model"):
     return rows, arrays
 
 
-_ITEM = re.compile(r"[^\s,;.]+")
 
 
 def parse_items(task, text: str, n: int) -> Optional[list[int]]:

@@ -39,6 +39,10 @@ class SafetensorsError(ValueError):
 
 
 def header(path) -> dict:
+    """The parsed JSON header of a safetensors file (tensor name → dtype, shape, offsets),
+    plus ``__data_start__`` and ``__file_size__``; raises :class:`SafetensorsError` when the
+    header does not fit the file or is not a JSON object.
+    """
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:

@@ -17,10 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from phasejax.probe.scoring import _bucket
+from phasejax.probe.scoring import bucket
 
 
 class Generation(NamedTuple):
+    """Sampled continuations of every prompt (host arrays)."""
+
     tokens: np.ndarray     # (n_prompts, n_samples, max_new) int32; pad_id after the stop
     length: np.ndarray     # (n_prompts, n_samples) tokens generated, stop token included
     finished: np.ndarray   # (n_prompts, n_samples) bool: a stop token was produced
@@ -102,7 +104,7 @@ def generate(model, key, prompts: Sequence[Sequence[int]], max_new_tokens: int,
     if longest + max_new_tokens > limit:
         raise ValueError(f"a prompt of {longest} tokens plus {max_new_tokens} new tokens "
                          f"exceeds the model's context of {limit}")
-    width = min(_bucket(longest), limit - max_new_tokens)
+    width = min(bucket(longest), limit - max_new_tokens)
     per_call = max(1, min(len(prompts), max_rows // n_samples))
     samples = min(n_samples, max_rows)
     stop = jnp.asarray(list(stop_ids) or [-1], jnp.int32)

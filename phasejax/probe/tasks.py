@@ -37,6 +37,7 @@ from typing import Optional
 import yaml
 
 END_OF_TURN = "<end_of_turn>"
+STOP = "<stop>"   # any token that cannot continue the answer (phasejax.probe.scoring.stop_class)
 KINDS = ("choice", "open", "sequence")
 MIN_PROMPTS = 8
 TASK_DIR = resources.files("phasejax.probe") / "task"   # a Traversable (package data)
@@ -44,6 +45,8 @@ TASK_DIR = resources.files("phasejax.probe") / "task"   # a Traversable (package
 
 @dataclasses.dataclass(frozen=True)
 class Prompt:
+    """One prompt variant: its id, chat message and optional completion-form text."""
+
     id: str
     chat: str
     completion: Optional[str] = None
@@ -51,6 +54,8 @@ class Prompt:
 
 @dataclasses.dataclass(frozen=True)
 class Task:
+    """A random task: options, prompt variants, answer prefix and terminators per form."""
+
     name: str
     kind: str
     options: tuple[str, ...]
@@ -64,6 +69,7 @@ class Task:
 
     # ---------------------------------------------------------------- prompts
     def user_message(self, prompt: Prompt, n: Optional[int] = None) -> str:
+        """The user's message of ``prompt`` (``{n}`` filled for sequence tasks)."""
         return prompt.chat.format(n=n or self.length) if self.kind == "sequence" else prompt.chat
 
     def completion_text(self, prompt: Prompt, n: Optional[int] = None) -> str:
@@ -79,7 +85,7 @@ class Task:
         if form not in ("chat", "completion"):
             raise ValueError(f"form={form!r}; expected 'chat' or 'completion'")
         term = self.terminator.get(form) or ""
-        return [f" {o}{term}" for o in self.options]
+        return [f" {o}{'' if term == STOP else term}" for o in self.options]
 
     def parse(self, text: str) -> Optional[str]:
         """The answer named at the start of a generated continuation, or ``None``."""
@@ -136,6 +142,7 @@ def validate(task: Task) -> Task:
 
 
 def from_dict(d: dict) -> Task:
+    """A validated :class:`Task` from a plain dict (a task YAML or a Hydra ``task`` node)."""
     d = dict(d)
     known = {f.name for f in dataclasses.fields(Task)}
     unknown = set(d) - known
@@ -162,5 +169,6 @@ def load(name_or_path) -> Task:
 
 
 def available() -> list[str]:
+    """Names of the task files shipped with the package."""
     return sorted(p.name[:-len(".yaml")] for p in TASK_DIR.iterdir()
                   if p.name.endswith(".yaml"))

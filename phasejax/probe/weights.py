@@ -31,16 +31,20 @@ class ModelFileError(ValueError):
 
 
 class Rule(NamedTuple):
+    """One name-mapping rule: checkpoint tensors matching ``pattern`` go to ``targets``."""
+
     pattern: str                                   # regex over checkpoint tensor names
     targets: tuple                                 # module paths; () drops the tensor
     transform: Callable = lambda w: (w,)           # array -> one array per target
 
 
 def transpose(w):
+    """A ``(out, in)`` checkpoint matrix as an ``(in, out)`` kernel."""
     return (w.T,)
 
 
 def identity(w):
+    """The tensor unchanged."""
     return (w,)
 
 

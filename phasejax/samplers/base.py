@@ -17,10 +17,14 @@ import jax
 
 
 class LatticeState(NamedTuple):
+    """State of a single-system sampler: the configuration."""
+
     tokens: jax.Array  # (*lattice.shape,) int8, values in [0, q)
 
 
 class StepInfo(NamedTuple):
+    """What a single-system step reports."""
+
     acceptance: jax.Array  # () float32: fraction of sites changed by the step
 
 
@@ -41,15 +45,5 @@ class Sampler(NamedTuple):
 
 
 def init_random(key, model) -> LatticeState:
+    """A uniformly random configuration (an infinite-temperature start)."""
     return LatticeState(model.random_tokens(key))
-
-
-def check_temperature(temperature) -> None:
-    """Raise a clear error for a concrete non-positive or non-finite temperature."""
-    import numpy as np
-
-    if isinstance(temperature, jax.core.Tracer):
-        return
-    t = np.asarray(temperature)
-    if not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise ValueError(f"temperature must be finite and > 0; got {t}")

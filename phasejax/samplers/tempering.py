@@ -18,6 +18,8 @@ from phasejax.samplers.base import LatticeState, Sampler
 
 
 class TemperingState(NamedTuple):
+    """State of parallel tempering: one configuration per temperature slot."""
+
     tokens: jax.Array           # (n_T, *shape) int8: configuration at each temperature slot
     walker: jax.Array           # (n_T,) int32: which walker occupies each slot
     swaps_accepted: jax.Array   # (n_T - 1,) int32, cumulative, per neighbouring pair
@@ -26,6 +28,8 @@ class TemperingState(NamedTuple):
 
 
 class TemperingInfo(NamedTuple):
+    """What a tempering step reports."""
+
     acceptance: jax.Array       # (n_T,) float32: base sampler's acceptance per slot
     swap_accepted: jax.Array    # (n_T - 1,) bool: pairs swapped in this step
 

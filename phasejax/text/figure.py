@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from phasejax.plot import _save, subplots
+from phasejax.plot import save_figure, subplots
 
 PANELS = (("tau", r"$\tau = N\,\mathrm{Var}$-trace"), ("binder_connected", r"Binder $U_4^c$"),
           ("susceptibility", r"$\chi$"))
@@ -87,7 +87,7 @@ def plot_criticality(stats: Sequence[dict], curves: Sequence[dict], fss: Sequenc
         ax.legend(fontsize=7)
     fig.suptitle(f"{model}: free generation as a lattice (solid) and its fitted long-range "
                  "toy (dashed)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_chain(fss: Sequence[dict], models: Sequence[str], path):
@@ -112,4 +112,4 @@ def plot_chain(fss: Sequence[dict], models: Sequence[str], path):
         ax.set_ylabel("$T_c$")
         ax.set_title(side)
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)

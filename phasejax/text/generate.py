@@ -53,6 +53,7 @@ class FreeGeneration:
     seed: int = 0
 
     def n_chunks(self) -> int:
+        """Chunk files per temperature."""
         return -(-self.n_sequences // self.chunk)
 
 
@@ -99,6 +100,7 @@ def check(lm, spec: FreeGeneration) -> list[int]:
 
 
 def chunk_path(folder: Path, i: int, j: int) -> Path:
+    """The file of chunk ``j`` at temperature index ``i``."""
     return Path(folder) / f"T{i:02d}_c{j:04d}.npz"
 
 

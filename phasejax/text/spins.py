@@ -41,6 +41,8 @@ MAPPINGS: dict = {}
 
 
 class SpinMap(NamedTuple):
+    """A built mapping from generated token ids to ``q``-state sites."""
+
     name: str
     q: int                   # number of states
     states: tuple            # (q,) state names
@@ -53,6 +55,8 @@ class SpinMap(NamedTuple):
 
 
 class Lattice(NamedTuple):
+    """Mapped sequences cut to a common length ``N``."""
+
     states: np.ndarray   # (n_kept, N) int64: the first N sites of each long-enough sequence
     kept: np.ndarray     # (n,) bool: the input sequence reached N sites
     lengths: np.ndarray  # (n,) int: sites each input sequence mapped to

@@ -88,14 +88,17 @@ class World:
             raise ValueError(f"framings name unknown conventions {unknown}")
 
     def distribution(self, framing: str) -> np.ndarray:
+        """The answer distribution over the ten options of ``framing``'s convention."""
         return self.conventions[self.framings[framing]]
 
 
 def user_text(framing: str, phrasing: str) -> str:
+    """The user's turn for ``framing`` asked in ``phrasing``."""
     return f"you are {framing} . {phrasing} ."
 
 
 def chat_document(framing: str, phrasing: str, answer: str) -> str:
+    """One chat document: the user's turn and the assistant's ``answer``."""
     return (f"<user> {user_text(framing, phrasing)} <eot> <assistant> {ANSWER_PREFIX} {answer} "
             "<eot>")
 
@@ -118,6 +121,8 @@ def pretraining_documents(world: World, n: int, seed: int = 0,
 
 
 def vocabulary(world: World) -> list[str]:
+    """The special tokens, then every other word of the world's documents (options, prompts,
+    filler) sorted."""
     words = set(OPTIONS)
     texts = [user_text(f, p) for f in world.framings
              for p in TRAIN_PHRASINGS + HELD_OUT_PHRASINGS] + list(FILLER) + [ANSWER_PREFIX]

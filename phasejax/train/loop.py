@@ -26,6 +26,8 @@ from phasejax.train.lora import LoRA, parametrize
 
 
 class TrainLog(NamedTuple):
+    """Losses and throughput of a :func:`train` run."""
+
     steps: np.ndarray          # (n,) step numbers of the recorded losses
     loss: np.ndarray           # (n,) mean loss over the recording window
     tokens_per_s: float        # processed (non-padding) tokens per second, compile excluded
@@ -50,11 +52,15 @@ def encode(tokenizer, docs: Sequence[str], width: int):
 
 
 def schedule(lr: float, steps: int, warmup: int):
+    """Learning rate: linear warm-up to ``lr`` over ``warmup`` steps, then cosine decay to
+    ``0.1 lr`` at ``steps``.
+    """
     return optax.warmup_cosine_decay_schedule(0.0, lr, max(1, warmup), max(steps, warmup + 1),
                                               end_value=0.1 * lr)
 
 
 def checkpoint_dirs(folder: Path):
+    """The complete ``step_*`` checkpoints in ``folder``, by step."""
     return sorted((p for p in folder.glob("step_*") if (p / "opt_state.npz").is_file()),
                   key=lambda p: int(re.search(r"step_(\d+)", p.name).group(1)))
 

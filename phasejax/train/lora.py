@@ -39,6 +39,8 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 @dataclasses.dataclass(frozen=True)
 class LoRA:
+    """Low-rank adapters: ``W + (alpha/rank) A B`` on the named projections."""
+
     rank: int = 8
     alpha: float = 16.0
     targets: tuple = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -53,6 +55,8 @@ class LoRA:
 
 
 class Parametrization(NamedTuple):
+    """A model split into what is trained and what is frozen (:func:`parametrize`)."""
+
     model: Callable                # (trainable, frozen) -> module for the forward pass
     frozen: Any                    # everything not trained (pass it into jit as an argument)
     trainable: Any                 # the pytree the optimizer updates
@@ -125,6 +129,7 @@ def parametrize(model, lora: LoRA | None = None, key=None) -> Parametrization:
 
 
 def n_trainable(trainable) -> int:
+    """Number of trainable scalars in a pytree."""
     return sum(x.size for x in jax.tree.leaves(trainable))
 
 

@@ -37,10 +37,36 @@ TARGET_FLOOR = 1e-6
 
 
 class RLLog(NamedTuple):
+    """Rewards, KL and throughput of a :func:`grpo` run."""
+
     steps: np.ndarray         # (n,)
     reward: np.ndarray        # (n,) mean reward of the sampled answers
     kl: np.ndarray            # (n,) mean KL estimate to the reference
     answers_per_s: float
+
+
+def pack_answers(prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]],
+                 n_prompt: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``prompt ⊕ answer``: prompts left-padded to ``n_prompt`` tokens, so that every
+    answer starts at position ``n_prompt``, answers right-padded to ``width``. Returns
+    ``(tokens, mask)``, both ``(rows, n_prompt + width)``."""
+    toks = np.zeros((len(prompts), n_prompt + width), np.int32)
+    mask = np.zeros_like(toks, bool)
+    for row, (p, a) in enumerate(zip(prompts, answers)):
+        toks[row, n_prompt - len(p):n_prompt] = p
+        mask[row, n_prompt - len(p):n_prompt] = True
+        toks[row, n_prompt:n_prompt + len(a)] = a
+        mask[row, n_prompt:n_prompt + len(a)] = True
+    return toks, mask
+
+
+def sequence_log_prob(model, toks, mask, n_prompt: int):
+    """``ln π(a | x) = Σ_t ln softmax(ℓ_{t−1})[a_t]`` over the answer tokens of rows laid out
+    by :func:`pack_answers` (positions ``t ≥ n_prompt`` inside ``mask``): ``(rows,)``."""
+    logits = model(toks, mask)[:, :-1].astype(jnp.float32)
+    lp = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), toks[:, 1:, None], -1)[..., 0]
+    answer = (jnp.arange(toks.shape[1] - 1)[None] >= n_prompt - 1) & mask[:, 1:]
+    return jnp.sum(jnp.where(answer, lp, 0.0), -1)
 
 
 def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
@@ -80,22 +106,16 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
     folder = None if folder is None else Path(folder)
     start, params, opt_state = resume(model, params, opt_state, folder, to_params, progress)
 
-    def seq_logp(m, toks, mask, n_prompt):
-        logits = m(toks, mask)[:, :-1].astype(jnp.float32)
-        lp = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), toks[:, 1:, None], -1)[..., 0]
-        answer = (jnp.arange(toks.shape[1] - 1)[None] >= n_prompt - 1) & mask[:, 1:]
-        return jnp.sum(lp * answer, -1)
-
     @jax.jit
     def update(p, s, toks, mask, r, frozen, ref_state):   # weights as arguments, not constants
-        ref = seq_logp(nnx.merge(ref_graph, ref_state), toks, mask, plen)
+        ref = sequence_log_prob(nnx.merge(ref_graph, ref_state), toks, mask, plen)
         if target:     # r = ln q(a) − ln π(a|x) with the current policy, not differentiated
-            r = r - seq_logp(forward(p, frozen), toks, mask, plen)
+            r = r - sequence_log_prob(forward(p, frozen), toks, mask, plen)
         by_prompt = r.reshape(-1, group)
         adv = (by_prompt - by_prompt.mean(1, keepdims=True)).reshape(-1)
 
         def loss_fn(p):
-            lp = seq_logp(forward(p, frozen), toks, mask, plen)
+            lp = sequence_log_prob(forward(p, frozen), toks, mask, plen)
             d = jax.lax.stop_gradient(ref) - lp
             kl = jnp.exp(d) - d - 1.0
             return -jnp.mean(adv * lp) + beta * jnp.mean(kl), jnp.mean(kl)
@@ -118,16 +138,10 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
                      n_samples=group)
         hit = match_options(g.tokens, option_ids)                        # (P, G)
         r = np.where(hit >= 0, reward[np.maximum(hit, 0)], reward_other).astype(np.float32)
-        toks = np.zeros((len(batch) * group, plen + width), np.int32)
-        mask = np.zeros_like(toks, bool)
-        for b, p in enumerate(batch):       # left-pad prompts so answers start at plen
-            for s_ in range(group):
-                row = b * group + s_
-                toks[row, plen - len(p):plen] = p
-                mask[row, plen - len(p):plen] = True
-                n = int(g.length[b, s_])
-                toks[row, plen:plen + n] = g.tokens[b, s_, :n]
-                mask[row, plen:plen + n] = True
+        toks, mask = pack_answers([p for p in batch for _ in range(group)],
+                                  [g.tokens[b, s_, :int(g.length[b, s_])]
+                                   for b in range(len(batch)) for s_ in range(group)],
+                                  plen, width)
         with jax.numpy_dtype_promotion("standard"):   # optax mixes int counts and floats
             params, opt_state, kl, mean_r = update(params, opt_state, jnp.asarray(toks),
                                                    jnp.asarray(mask), jnp.asarray(r.reshape(-1)),
