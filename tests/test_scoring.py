@@ -85,3 +85,55 @@ def test_batched_prompts_share_the_prefix_and_match_one_by_one(tiny):
                                     keepdims=True)) - z.max(-1, keepdims=True)
                     want = sum(lz[len(p) - 1 + j, tok] for j, tok in enumerate(o))
                     assert d.log_prob[i, k] == pytest.approx(want, abs=1e-4)
+
+
+def test_stop_class_event_is_exact_and_is_what_sampling_produces(tiny):
+    """``" 1"`` then any stop token vs ``" 1" "0"`` then any stop token: disjoint events even
+    though one option is a token prefix of the other; the exact probabilities equal the
+    products of conditionals and the frequencies of sampled continuations."""
+    import jax
+
+    from phasejax.probe.sampling import generate
+    from phasejax.probe.scoring import score_prompts
+
+    stop = np.zeros(11, bool)
+    stop[[0, 8, 9, 10]] = True                        # tokens that end an answer
+    opts = [[3], [3, 4], [5]]                          # [3] is a token prefix of [3, 4]
+    with pytest.raises(ValueError, match="token prefix"):
+        score(tiny, [1, 2], [[3], [3, 8]], stop_mask=stop)   # 8 stops: not disjoint
+    T = [0.7, 1.0, 2.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowCapturedMass)
+        (d,) = score_prompts(tiny, [[1, 2]], opts, T, stop_mask=stop)
+    for i, t in enumerate(T):
+        def probs(ids):
+            z = np.asarray(tiny(jnp.asarray([ids])), np.float64)[0] / t
+            z = np.exp(z - z.max(-1, keepdims=True))
+            return z / z.sum(-1, keepdims=True)
+        a, b = probs([1, 2, 3, 4]), probs([1, 2, 5])
+        want = [a[1, 3] * a[2, stop].sum(), a[1, 3] * a[2, 4] * a[3, stop].sum(),
+                b[1, 5] * b[2, stop].sum()]
+        assert np.allclose(np.exp(d.log_prob[i]), want, rtol=1e-4)
+    # sampled: the first tokens of 40,000 continuations at T = 1
+    n = 40_000
+    g = generate(tiny, jax.random.key(0), [[1, 2]], 3, temperature=1.0, n_samples=n,
+                 max_rows=n)
+    t = g.tokens[0]
+    hits = [np.mean((t[:, 0] == 3) & stop[t[:, 1]]),
+            np.mean((t[:, 0] == 3) & (t[:, 1] == 4) & stop[t[:, 2]]),
+            np.mean((t[:, 0] == 5) & stop[t[:, 1]])]
+    p = np.exp(d.log_prob[1])
+    assert np.all(np.abs(np.array(hits) - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-4)
+
+
+def test_stop_class_of_a_byte_level_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    from phasejax.probe.scoring import stop_class
+
+    vocab = {w: i for i, w in enumerate(["7", "0", "th", ".", "Ġapples", "<eot>", "!"])}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<eot>"))
+    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tk.add_special_tokens(["<eot>"])
+    tk.decoder = decoders.ByteLevel()
+    assert stop_class(tk).tolist() == [False, False, False, True, True, True, True]
