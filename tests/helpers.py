@@ -61,3 +61,66 @@ def chi_square_pvalue(model, tokens, T, min_expected=20.0):
     exp = np.bincount(group, weights=expected)
     chi2 = ((obs - exp) ** 2 / exp).sum()
     return stats.chi2.sf(chi2, obs.size - 1), obs.size
+
+
+def ising_2d_magnetisation_distribution(L: int, T: float) -> np.ndarray:
+    """Exact ``P(n_up)``, ``n_up = 0..L²``, of the periodic ``L × L`` Ising model (``J = 1``).
+
+    Column transfer matrix with the number of up spins carried along: ``A[s₀, n, s]`` sums the
+    weights of the first columns that start in state ``s₀``, end in ``s`` and hold ``n`` up
+    spins; the trace closes the ring. Cost ``L · 4^L · (L² + 1) · 2^L``: about a second at
+    ``L = 8`` (a 2^{L²}-term enumeration beyond ``L = 5``).
+    """
+    beta = 1.0 / T
+    S = np.arange(2**L)
+    spins = 1 - 2 * ((S[:, None] >> np.arange(L)) & 1)            # (2^L, L) column states
+    n_up = (spins > 0).sum(1)
+    e_column = -(spins * np.roll(spins, -1, 1)).sum(1)              # bonds inside a column
+    e_between = -(spins @ spins.T)                                  # bonds to the next column
+    step = np.exp(-beta * (e_between + e_column[None, :]))
+    N = L * L
+    A = np.zeros((2**L, N + 1, 2**L))
+    A[S, n_up, S] = np.exp(-beta * e_column)
+    for _ in range(L - 1):
+        B = (A.reshape(-1, 2**L) @ step).reshape(A.shape)
+        A = np.zeros_like(B)
+        for k in range(L + 1):                                      # the new column adds k ups
+            cols = n_up == k
+            A[:, k:, cols] = B[:, :N + 1 - k, cols]
+        A /= A.max()
+    Z_n = np.einsum("anb,ba->n", A, np.exp(-beta * e_between))
+    return Z_n / Z_n.sum()
+
+
+def ising_2d_binder(L: int, T: float) -> float:
+    """Exact Binder cumulant ``U₄ = 1 − ⟨m⁴⟩/(3⟨m²⟩²)`` of the periodic ``L × L`` Ising model."""
+    p = ising_2d_magnetisation_distribution(L, T)
+    m = np.abs(2 * np.arange(L * L + 1) - L * L) / (L * L)
+    return float(1 - (p @ m**4) / (3 * (p @ m**2) ** 2))
+
+
+def ising_3x3x3_counts() -> np.ndarray:
+    """Exact number of configurations of the periodic 3×3×3 Ising lattice with ``b`` broken
+    bonds and ``u`` up spins, ``(82, 28)``; ``E = −(81 − 2b)``, ``M = 2u − 27``.
+
+    All 2²⁷ states as bit patterns (spin ``(i, j, k)`` is bit ``9i + 3j + k``): the neighbour
+    pattern along an axis of stride ``s`` moves the bits with coordinate 0, 1 down by ``s`` and
+    those with coordinate 2 up by ``2s``; broken bonds are the set bits of ``x XOR neighbour``.
+    Half the states are enumerated (spin 26 down) and the spin flip gives the rest. ~1 s.
+    """
+    masks = []
+    for s in (1, 3, 9):
+        coord = (np.arange(27) // s) % 3
+        masks.append((s, np.uint32(sum(1 << p for p in range(27) if coord[p] < 2)),
+                      np.uint32(sum(1 << p for p in range(27) if coord[p] == 2))))
+    counts = np.zeros(82 * 28, np.int64)
+    chunk = 1 << 22
+    for start in range(0, 1 << 26, chunk):
+        x = np.arange(start, start + chunk, dtype=np.uint32)
+        broken = np.zeros(chunk, np.int64)
+        for s, low, high in masks:
+            y = ((x >> np.uint32(s)) & low) | ((x << np.uint32(2 * s)) & high)
+            broken += np.bitwise_count(x ^ y)
+        counts += np.bincount(broken * 28 + np.bitwise_count(x), minlength=82 * 28)
+    counts = counts.reshape(82, 28)
+    return counts + counts[:, ::-1]

@@ -11,9 +11,11 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from conftest import ROOT
+from helpers import ising_2d_binder
 from experiments.config import register_configs
 
 register_configs()
+from phasejax.exact import ISING_2D_TC
 from phasejax.io import read_table
 
 TINY = ["kind=equilibrium", "run.n_replicas=2", "run.progress=false", "run.site_histograms=false"]
@@ -67,10 +69,17 @@ def test_killed_job_is_redone_and_finished_jobs_are_not(tmp_path):
     assert res["sizes"] == [4, 6, 8]
 
 
+# The exact Binder crossing of the periodic 4 × 4 and 8 × 8 Ising lattices (transfer matrix,
+# tests/helpers.py; checked below by the sign change of U₄(4) − U₄(8) across it) and U₄ there.
+# It lies 0.0334 below T_c = 2.269185: the finite-size shift of the (L, 2L) crossing, which
+# falls like L^{-(1/ν+ω)} (exact crossings: (3, 6) −0.064, (4, 8) −0.033, (6, 8) −0.021).
+CROSSING_4_8, BINDER_4_8 = 2.235747, 0.621469
+
+
 def test_compare_writes_summary_fss_and_figures(tmp_path):
     out = tmp_path / "fss"
-    r = run_module("experiments.sweep", "-m", "experiment=fss_ising2d", "toy.L=6,10",
-                   "temperatures.num=12", "run.n_measure=400", *TINY,
+    r = run_module("experiments.sweep", "-m", "experiment=fss_ising2d", "toy.L=4,8",
+                   "temperatures.num=12", "run.n_measure=2000", *TINY,
                    f"hydra.sweep.dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     for f in ("fss.json", "summary.csv", "binder_crossing.png", "peaks_vs_L.png",
@@ -80,8 +89,18 @@ def test_compare_writes_summary_fss_and_figures(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "T_c =" in r.stdout
     res = json.loads((out / "fss.json").read_text())
-    assert res["sizes"] == [6, 10] and "bootstrap" in res["method"]
-    assert 2.0 < res["values"]["T_c"] < 2.6 and res["errors"]["T_c"] > 0
+    assert res["sizes"] == [4, 8] and "bootstrap" in res["method"]
+    for T, sign in ((CROSSING_4_8 - 1e-3, -1), (CROSSING_4_8 + 1e-3, 1)):
+        assert np.sign(ising_2d_binder(4, T) - ising_2d_binder(8, T)) == sign
+    assert ising_2d_binder(8, CROSSING_4_8) == pytest.approx(BINDER_4_8, abs=1e-5)
+    Tc, dTc = res["values"]["T_c"], res["errors"]["T_c"]
+    # 2 × 2000 Swendsen–Wang sweeps per temperature: the crossing is resolved well inside the
+    # grid spacing (0.055), and 8 resamples of 16 blocks cannot all give one crossing
+    assert 1e-3 < dTc < 0.03, dTc
+    assert abs(Tc - CROSSING_4_8) < 4 * dTc, (Tc, dTc)
+    assert abs(Tc - ISING_2D_TC) < abs(CROSSING_4_8 - ISING_2D_TC) + 4 * dTc
+    U, dU = res["values"]["binder_at_T_c"], res["errors"]["binder_at_T_c"]
+    assert 0 < dU < 0.01 and abs(U - BINDER_4_8) < 4 * dU, (U, dU)
     assert res["family"]["name"] == "ising"
     for f in ("binder_crossing.png", "peaks_vs_L.png", "energy_histogram.png"):
         assert (out / f).stat().st_size > 10_000

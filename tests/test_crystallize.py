@@ -1,8 +1,10 @@
 """Crystallization on CPU: liquid after pretraining, nucleated after SFT, settled after RL."""
 
+import warnings
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -41,9 +43,18 @@ def test_liquid_then_nucleated_then_settled(run):
     assert rl["js_to_seed"] > sft["js_to_seed"] + 0.05        # while the distribution moves
     table = read_table(out / "crystallization.csv")
     assert {r["stage"] for r in table} == {"init", "pretrain", "sft", "rl"}
-    training = read_table(out / "training.csv")
-    rewards = [float(r["value"]) for r in training if r["quantity"] == "reward"]
-    assert rewards[-1] > rewards[0]
+    # the logged reward (share of answers "8": each point a mean over log_every steps ×
+    # prompts × group answers, binomial error) rises: weighted least-squares slope > 4σ
+    training = [r for r in read_table(out / "training.csv") if r["quantity"] == "reward"]
+    rl_cfg = s["config"]["rl"]
+    n = max(1, rl_cfg["checkpoint_every"] // 2) * rl_cfg["prompts_per_step"] * rl_cfg["group"]
+    step = np.array([float(r["step"]) for r in training])
+    share = np.array([float(r["value"]) for r in training])
+    assert len(step) >= 4 and np.all((0 <= share) & (share <= 1))
+    w = n / np.maximum(share * (1 - share), 1 / n)               # 1 / σ²
+    x = step - (w * step).sum() / w.sum()
+    slope, slope_err = (w * x * share).sum() / (w * x * x).sum(), (w * x * x).sum() ** -0.5
+    assert slope > 4 * slope_err, (step, share, slope, slope_err)
     assert (out / "crystallization.png").stat().st_size > 50_000
 
 
@@ -153,17 +164,22 @@ def test_sft_rows_are_what_the_probe_scores():
         drawn_set(lm, task, "chat", [0.5, 0.5], 10)
 
 
-def test_killed_run_resumes_from_its_checkpoints(run):
+def test_killed_run_resumes_from_its_checkpoints(run, tmp_path):
     """Lose the last SFT checkpoint and all of RL; the rerun resumes and ends where the
-    uninterrupted run ended (runs last: it rewrites the fixture's folder)."""
+    uninterrupted run ended. It works on a copy: the fixture's folder stays as the other tests
+    expect it, whatever order they run in."""
     import shutil
 
     from experiments import crystallize
 
-    out, first = run
+    fixture, first = run
+    files = {p: p.stat().st_mtime_ns for p in fixture.rglob("*") if p.is_file()}
+    out = tmp_path / "crystal"
+    shutil.copytree(fixture, out)
     shutil.rmtree(out / "checkpoints" / "rl")
     shutil.rmtree(out / "checkpoints" / "sft" / "step_000100")
     again = crystallize.run(composed("experiment=crystallize", *SMALL), out)
+    assert {p: p.stat().st_mtime_ns for p in fixture.rglob("*") if p.is_file()} == files
     for stage in ("pretrain", "sft", "rl"):
         a, b = first["final"][stage], again["final"][stage]
         assert a["phase"] == b["phase"] and a["step"] == b["step"]
@@ -248,8 +264,9 @@ def test_rl_matches_a_target_distribution(run):
     """reward = ln q(a) − ln π(a|x): the exact answer distribution moves onto the target."""
     from phasejax.probe.loading import load_model
     from phasejax.probe.measure import ProbeSettings, measure_choice
+    from phasejax.probe.scoring import score_prompts
     from phasejax.train.chat import encoded_task
-    from phasejax.train.rl import grpo
+    from phasejax.train.rl import TARGET_FLOOR, grpo
 
     out, _ = run
     lm = load_model(out / "checkpoints" / "sft" / "step_000100")
@@ -263,13 +280,148 @@ def test_rl_matches_a_target_distribution(run):
 
     before = tv()
     prompts, options = encoded_task(lm, task, "chat")
+
+    def expected_reward():
+        """E_π[ln q(a) − ln π(a|x)] = −KL(π‖q) over the options, exactly, and the mass π puts
+        outside them, averaged over the training prompts."""
+        out = []
+        for d in score_prompts(lm.model, prompts, options):
+            pi = np.exp(d.log_prob[0])
+            out.append([(pi * (np.log(np.maximum(q, TARGET_FLOOR)) - np.log(pi))).sum(),
+                        1 - pi.sum()])
+        return np.mean(out, 0)
+
+    start, _ = expected_reward()
     log = grpo(lm.model, nnx.clone(lm.model), jax.random.key(0), prompts, options, q, steps=40,
                group=16, prompts_per_step=8, beta=0.0, lr=1e-3, target=True)
     assert before > 0.3 and tv() < 0.08, (before, tv())
-    assert log.reward[-1] > log.reward[0]                 # −KL(π‖q) rises toward 0
+    end, outside = expected_reward()
+    assert start < -1.0 and end > -0.02, (start, end)          # −KL(π‖q) rises to ≈ 0
+    # the logged (sampled) reward: the second half's windows, averaged with their scatter, are
+    # far above the start and agree with the exact end, up to the answers outside the options
+    # (reward ln 10⁻⁶ − ln π(a|x)), which move the mean by about their mass × ln 10⁶
+    late = log.reward[len(log.reward) // 2:]
+    late_mean, late_err = late.mean(), late.std(ddof=1) / np.sqrt(late.size)
+    assert late_mean - 4 * late_err > start, (late, start)
+    assert abs(late_mean - end) < 4 * late_err + outside * np.log(1 / TARGET_FLOOR), (
+        late, end, outside)
     with pytest.raises(ValueError, match="sum to 1"):
         grpo(lm.model, lm.model, jax.random.key(0), prompts, options, 2 * q, steps=1,
              target=True)
+
+
+def tiny_world_model(seed=0, **kw):
+    """A one-layer decoder over the crystallization world's tokenizer, and that world's
+    training prompts and options as the probe encodes them."""
+    from phasejax.probe.loading import LoadedModel
+    from phasejax.train.chat import encoded_task
+
+    world = C.World()
+    tk = C.tokenizer(world)
+    cfg = DecoderConfig(vocab_size=tk.get_vocab_size(), hidden_size=32, intermediate_size=64,
+                        num_layers=1, num_heads=2, num_kv_heads=1, max_position=64, **kw)
+    model = Decoder(cfg, nnx.Rngs(seed))
+    lm = LoadedModel(model, cfg, tk, C.CHAT_TEMPLATE, (tk.token_to_id("<eot>"),))
+    prompts, options = encoded_task(lm, C.probe_task(world, held_out=False), "chat")
+    return model, cfg, prompts, options
+
+
+def test_rl_log_probabilities_are_the_probes_exact_scores():
+    """ln π(a|x) of the rows GRPO trains on equals score() of the same prompt and option: the
+    answer mask starts at the answer's first token (an off-by-one would cancel in the group
+    baseline and go unseen)."""
+    from phasejax.probe.scoring import LowCapturedMass, score
+    from phasejax.train.rl import pack_answers, sequence_log_prob
+
+    model, _, prompts, options = tiny_world_model()
+    chosen = [prompts[0], prompts[3], prompts[0][2:]]            # different lengths: left padding
+    answers = options[:3] + [[7], [9, 11, 13]]                  # and answers of other lengths
+    plen = max(map(len, chosen))
+    width = max(map(len, answers))
+    rows = [(p, a) for p in chosen for a in answers]
+    toks, mask = pack_answers([p for p, _ in rows], [a for _, a in rows], plen, width)
+    assert toks.shape == (len(rows), plen + width)
+    got = np.asarray(sequence_log_prob(model, jnp.asarray(toks), jnp.asarray(mask), plen))
+    for i, p in enumerate(chosen):
+        with warnings.catch_warnings():                           # an untrained model's
+            warnings.simplefilter("ignore", LowCapturedMass)      # options hold little mass
+            want = score(model, p, answers, max_length=64).log_prob[0]
+        assert np.allclose(got[i * len(answers):(i + 1) * len(answers)], want, atol=2e-4), (
+            i, got, want)
+
+
+def test_first_rl_step_follows_the_exact_gradient_with_a_kl_penalty(monkeypatch):
+    """β > 0, policy ≠ reference: one GRPO step moves every weight by −lr·g/(|g| + ε) (Adam's
+    first step) with g the gradient of −mean(A·ln π) + β·mean(e^Δ − Δ − 1) written here from
+    the docstring — plain forward passes over unpadded prompt ⊕ answer, the group baseline by
+    hand — on the answers the step drew (recorded, not mocked)."""
+    from phasejax.train import rl
+
+    reference, cfg, prompts, options = tiny_world_model(tie_embeddings=False)
+    policy = Decoder(cfg, nnx.Rngs(0))
+    k = policy.lm_head.kernel
+    k[...] = k[...] + 0.5 * jax.random.normal(jax.random.key(5), k.shape)
+    drawn = []
+
+    generate = rl.generate
+
+    def recording(*args, **kwargs):                               # (model, key, prompts, …)
+        g = generate(*args, **kwargs)
+        drawn.append((args[2], g))
+        return g
+
+    monkeypatch.setattr(rl, "generate", recording)
+    # every token an option (a random policy rarely writes the task's), one two-token option
+    options = [list(options[0])] + [[v] for v in range(cfg.vocab_size)]
+    reward = np.cos(np.arange(len(options)))
+    group, beta, lr = 8, 0.5, 1e-3
+    graph, params, rest = nnx.split(nnx.clone(policy), nnx.Param, ...)   # the weights before
+    rl.grpo(policy, reference, jax.random.key(0), prompts[:3], options, reward, steps=1,
+            group=group, prompts_per_step=2, beta=beta, lr=lr, reward_other=-2.0)
+    ((batch, g),) = drawn
+    seqs = [(list(p), [int(t) for t in g.tokens[b, j, :g.length[b, j]]])
+            for b, p in enumerate(batch) for j in range(group)]
+    r = np.array([next((reward[i] for i, o in enumerate(options) if a[:len(o)] == list(o)),
+                       -2.0) for _, a in seqs])
+    assert len(set(r.tolist())) > 1                               # advantages are not all 0
+    A = jnp.asarray((r.reshape(-1, group) - r.reshape(-1, group).mean(1, keepdims=True))
+                    .reshape(-1), jnp.float32)
+
+    def log_probs(m):
+        """Σ_t ln softmax(ℓ_{t−1})[a_t] over each answer: one unpadded pass per group."""
+        out = []
+        for b in range(len(batch)):
+            p, answers = seqs[b * group][0], [a for _, a in seqs[b * group:(b + 1) * group]]
+            n, w = len(p), len(answers[0])
+            assert all(len(a) == w for a in answers)              # no stop token: full width
+            x = jnp.asarray([p + a for a in answers], jnp.int32)
+            lp = jax.nn.log_softmax(m(x)[:, n - 1:n - 1 + w], -1)
+            out.append(jnp.take_along_axis(lp, x[:, n:, None], -1)[..., 0].sum(-1))
+        return jnp.concatenate(out)
+
+    ref = log_probs(reference)
+
+    def loss(params, beta):
+        lp = log_probs(nnx.merge(graph, params, rest))
+        d = ref - lp
+        return -jnp.mean(A * lp) + beta * jnp.mean(jnp.exp(d) - d - 1.0)
+
+    gradient = jax.jit(jax.grad(loss))
+    grad = jax.tree.leaves(gradient(params, jnp.float32(beta)))
+    plain = jax.tree.leaves(gradient(params, jnp.float32(0.0)))
+    moved = [np.asarray(b) - np.asarray(a) for a, b in
+             zip(jax.tree.leaves(params), jax.tree.leaves(nnx.state(policy, nnx.Param)))]
+    clear = flips = n = 0
+    for d, gr, g0 in zip(moved, grad, plain):
+        gr, g0 = np.asarray(gr), np.asarray(g0)
+        big = np.abs(gr) > 1e-6                  # float32 noise in g is ≪ Adam's ε = 1e-8
+        adam = -lr * gr / (np.abs(gr) + 1e-8)
+        assert np.allclose(d[big], adam[big], rtol=0, atol=1e-3 * lr)
+        assert np.all(np.abs(d) <= lr * (1 + 1e-3))             # float32 rounding of w + Δ
+        clear, n = clear + big.sum(), n + gr.size
+        flips += (big & (np.sign(gr) != np.sign(g0))).sum()
+    assert clear > 0.5 * n                                        # most weights are checked
+    assert flips > 0.01 * n                                       # and the penalty matters
 
 
 def test_bad_model_fails_before_training(tmp_path):

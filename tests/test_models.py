@@ -8,31 +8,39 @@ import pytest
 import toy_models
 from phasejax.model import NotPottsLike
 
-rng = np.random.default_rng(0)
-
-
-def sym(q, n=None, scale=0.5):
-    A = rng.normal(size=(q, q) if n is None else (n, q, q))
+def sym(q, n=None, scale=0.5, seed=0):
+    """A random symmetric coupling matrix (``(q, q)`` or ``(n, q, q)``), fixed by ``seed``."""
+    A = np.random.default_rng(seed).normal(size=(q, q) if n is None else (n, q, q))
     return scale * (A + np.swapaxes(A, -1, -2)) / 2
 
 
+# every random draw is seeded where it is made: a test gives the same numbers alone (-k) as
+# in the whole file
 MODELS = {
     "ising_2d_field": lambda: toy_models.make("ising", L=4, J=0.7, h=0.3),
     "ising_3d": lambda: toy_models.make("ising", L=4, dim=3, J=1.0),
     "ising_chain_r2": lambda: toy_models.make("ising", L=9, geometry="chain", R=2, J=[1.0, -0.4]),
     "potts_2d_field": lambda: toy_models.make("potts", L=5, q=4, h=[0.2, -0.1, 0.0, 0.3]),
     "token_chain_r2_site_field": lambda: toy_models.make(
-        "token_lattice", L=8, q=3, R=2, W=sym(3, 2), b=[0.1, 0, -0.2], h=rng.normal(size=(8, 3))),
+        "token_lattice", L=8, q=3, R=2, W=sym(3, 2, seed=1), b=[0.1, 0, -0.2],
+        h=np.random.default_rng(2).normal(size=(8, 3))),
     "token_2d": lambda: toy_models.make("token_lattice", L=3, q=3, dim=2, geometry="hypercubic",
-                                        W=sym(3)),
+                                        W=sym(3, seed=3)),
     "curie_weiss": lambda: toy_models.make("mean_field", L=7, h=0.2),
     "mean_field_potts": lambda: toy_models.make("mean_field", L=6, q=3, J=1.5),
 }
 
 
+@pytest.mark.parametrize("name", ["token_chain_r2_site_field", "token_2d"])
+def test_random_models_do_not_depend_on_the_tests_before_them(name):
+    first, again = jax.tree.leaves(MODELS[name]()), jax.tree.leaves(MODELS[name]())
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_delta_and_local_energies_match_energy_differences(name):
     model = MODELS[name]()
+    rng = np.random.default_rng(0)
     E = jax.jit(model.energy)
     for trial in range(3):
         s = model.random_tokens(jax.random.key(trial))

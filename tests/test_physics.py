@@ -12,6 +12,8 @@ import toy_models
 from phasejax import observables, samplers
 from phasejax.driver import simulate
 from phasejax.exact import ising_chain_energy, onsager_energy, yang_magnetisation
+from helpers import (ising_2d_binder, ising_2d_magnetisation_distribution,
+                     ising_3x3x3_counts)
 from toy_models import mean_field
 
 Z_MAX = 4.0
@@ -77,6 +79,49 @@ def test_curie_weiss_matches_exact_finite_n(h):
         exact = mean_field.exact_observables(N, t, h=h)
         for obs in ("energy", "abs_magnetisation", "m2"):
             assert abs(z(res[(t, obs)], exact[obs])) < Z_MAX, (t, obs, res[(t, obs)], exact[obs])
+
+
+def test_ising_3d_samplers_match_exact_enumeration_of_3x3x3():
+    """The 3D lattice and every sampler against all 2²⁷ states of the periodic 3×3×3 Ising
+    lattice, enumerated with its own neighbour structure (bit patterns, not the library's
+    lattice): energy per site and ⟨|m|⟩ at T = 3.0 (ordered side of T_c ≈ 4.51) and 6.0."""
+    counts = ising_3x3x3_counts()
+    assert counts.sum() == 2**27 and counts[0].sum() == 2          # two ground states
+    assert counts[6].sum() == 2 * 27 and counts[1:6].sum() == 0     # one flip breaks 6 bonds
+    b, u = np.arange(82)[:, None], np.arange(28)[None, :]
+    E, absM = -(81.0 - 2 * b), np.abs(2.0 * u - 27)
+    T = [3.0, 6.0]
+    exact = {}
+    for t in T:
+        w = counts * np.exp(-(E - E.min()) / t)
+        w /= w.sum()
+        exact[t] = {"energy": (w * E).sum() / 27, "abs_magnetisation": (w * absM).sum() / 27}
+    model = toy_models.make("ising", L=3, dim=3)
+    for name in ("metropolis", "heatbath", "wolff", "swendsen_wang"):
+        kw = {"clusters_per_step": 4} if name == "wolff" else {}
+        res = run(model, samplers.make(name, **kw), T)
+        for t in T:
+            for obs, v in exact[t].items():
+                r = res[(t, obs)]
+                assert abs(z(r, v)) < Z_MAX, (name, t, obs, r["mean"], r["stderr"], v)
+                assert r["stderr"] < 0.01, (name, t, obs, r["stderr"])    # resolving power
+
+
+def test_transfer_matrix_binder_matches_enumeration():
+    """The exact L × L Binder cumulant used as a reference (tests/helpers.py) against brute-force
+    enumeration of all 2^{L²} states at L = 3, 4."""
+    for L, T in ((3, 2.0), (4, 2.3), (4, 3.1)):
+        N = L * L
+        s = 1 - 2 * ((np.arange(2**N)[:, None] >> np.arange(N)) & 1)
+        g = s.reshape(-1, L, L)
+        E = -(g * np.roll(g, 1, 1)).sum((1, 2)) - (g * np.roll(g, 1, 2)).sum((1, 2))
+        w = np.exp(-(E - E.min()) / T)
+        w /= w.sum()
+        p = np.bincount((s > 0).sum(1), weights=w, minlength=N + 1)
+        assert np.allclose(ising_2d_magnetisation_distribution(L, T), p, rtol=1e-10, atol=0)
+        m = np.abs(s.sum(1)) / N
+        U = 1 - (w @ m**4) / (3 * (w @ m**2) ** 2)
+        assert ising_2d_binder(L, T) == pytest.approx(U, rel=1e-12)
 
 
 def test_curie_weiss_exact_approaches_self_consistency():

@@ -141,26 +141,73 @@ def test_sequence_job_on_a_tiny_model(tmp_path):
     assert {int(r["L"]) for r in table} == {2, 3}
 
 
-def test_open_task_counts_parsed_answers(monkeypatch):
+NAMES = ["<unk>", "<eos>", "Emma", "Liam", "Noah", "42", "."]
+
+
+def name_writer():
+    """A real decoder whose next token depends on the current one only (the Markov
+    construction of tests/test_text_criticality.py): after any prompt (all unknown words) it
+    writes Emma, Liam, Noah or 42 with probabilities 3:1:1:1, Emma followed by "." half the
+    time, then ends."""
+    import jax.numpy as jnp
+    from flax import nnx
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from phasejax.probe.decoder import Decoder, DecoderConfig
+    from phasejax.probe.loading import LoadedModel
+
+    V, D = len(NAMES), 16
+    c = DecoderConfig(vocab_size=V, hidden_size=D, intermediate_size=8, num_layers=1,
+                      num_heads=2, num_kv_heads=2, tie_embeddings=False, max_position=256,
+                      norm_eps=1e-6)
+    model = Decoder(c, nnx.Rngs(0))
+    ix = {t: i for i, t in enumerate(NAMES)}
+    logp = np.full((V, V), -30.0)
+    logp[ix["<unk>"], [ix["Emma"], ix["Liam"], ix["Noah"], ix["42"]]] = np.log([3, 1, 1, 1])
+    logp[[ix["Liam"], ix["Noah"], ix["42"], ix["."]], ix["<eos>"]] = 0.0
+    logp[ix["Emma"], [ix["."], ix["<eos>"]]] = 0.0
+    emb = np.zeros((V, D), np.float32)
+    emb[np.arange(V), np.arange(V)] = 1.0            # after the final RMS norm: √D e_a
+    head = np.zeros((D, V), np.float32)
+    head[:V] = logp / np.sqrt(D)
+    model.embed_tokens.embedding[...] = jnp.asarray(emb)
+    model.lm_head.kernel[...] = jnp.asarray(head)
+    model.layers[0].self_attn.o_proj.kernel[...] = 0.0
+    model.layers[0].mlp.down_proj.kernel[...] = 0.0
+    tk = Tokenizer(models.WordLevel(ix, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return LoadedModel(model, c, tk, None, (ix["<eos>"],))
+
+
+def test_open_task_counts_parsed_answers():
+    """Sampled answers of a real decoder whose answer distribution is known: every row is the
+    statistic of the answer counts, and the counts are draws from 3:1:1 over Emma, Liam,
+    Noah with 1 in 6 answers ("42") unparsed."""
+    from scipy import stats
+
+    from phasejax import distributions as D
     from phasejax.probe import measure as M
 
-    lm = load_model(PARITY / "qwen2")
-    task = tasks.load("first_name")
-    texts = [" Emma.", " Liam", " Emma!", " 42", " Emma", " Noah"]
-
-    def fake_decode(tokenizer, g):
-        return [[texts[i % len(texts)] for i in range(g.tokens.shape[1])]
-                for _ in range(g.tokens.shape[0])]
-
-    monkeypatch.setattr(M, "decode", fake_decode)
+    lm, task, n = name_writer(), tasks.load("first_name"), 600
     rows, arrays = M.measure_open(lm, task, ProbeSettings(form="completion",
-                                                          temperatures=(1.0,), n_samples=6,
+                                                          temperatures=(1.0,), n_samples=n,
                                                           prompts=("v0", "v1")))
     get = {(r["prompt"], r["observable"]): r for r in rows}
-    assert get[("v0", "parse_rate")]["mean"] == pytest.approx(5 / 6)
-    p = np.array([3, 1, 1]) / 5
-    assert get[("v0", "entropy")]["mean"] == pytest.approx(-(p * np.log(p)).sum(), abs=1e-6)
-    assert get[("v1", "top1_mass")]["mean"] == pytest.approx(0.6)
-    assert get[("all", "mutual_information")]["mean"] == pytest.approx(0.0, abs=1e-6)
-    assert get[("all", "n_unique")]["mean"] == 3
     assert arrays["answers_T1"].tolist() == ["Emma", "Liam", "Noah"]
+    counts = arrays["counts_T1"]
+    for j, v in enumerate(("v0", "v1")):
+        p = counts[j] / counts[j].sum()
+        assert get[(v, "parse_rate")]["mean"] == counts[j].sum() / n
+        assert get[(v, "entropy")]["mean"] == pytest.approx(-(p * np.log(p)).sum(), abs=1e-6)
+        assert get[(v, "top1_mass")]["mean"] == pytest.approx(p.max(), abs=1e-12)
+        assert get[(v, "n_unique")]["mean"] == 3
+        observed = [*counts[j], n - counts[j].sum()]
+        assert stats.chisquare(observed, np.array([3, 1, 1, 1]) / 6 * n).pvalue > 1e-3, observed
+        H, dH = get[(v, "entropy")]["mean"], get[(v, "entropy")]["stderr"]
+        assert 0 < dH < 0.1 and abs(H - D.entropy(np.array([0.6, 0.2, 0.2]))) < 4 * dH
+    P = counts / counts.sum(1, keepdims=True)
+    mi = get[("all", "mutual_information")]["mean"]
+    assert mi == pytest.approx(D.entropy(P.mean(0)) - np.mean([D.entropy(x) for x in P]),
+                               abs=1e-6)
+    assert 0 <= mi < 0.01                                  # same distribution after both prompts
+    assert get[("all", "n_unique")]["mean"] == 3

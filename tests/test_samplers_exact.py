@@ -1,5 +1,6 @@
 """Every sampler against exact enumeration of tiny lattices (chi-square of visited states)."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -8,7 +9,8 @@ from helpers import chi_square_pvalue, sample_states
 from phasejax import samplers
 
 P_MIN = 1e-3
-rng = np.random.default_rng(7)
+# each factory seeds its own draws: a model is the same whether its test runs alone or after
+# others (a module-level generator would hand out different fields under -k)
 
 
 def potts_3x3_field():
@@ -21,6 +23,7 @@ def ising_3x3_field():
 
 def general_chain_range2():
     q, L = 3, 7
+    rng = np.random.default_rng(7)
     A = rng.normal(size=(2, q, q))
     W = 0.6 * (A + np.swapaxes(A, 1, 2)) / 2
     h = 0.4 * rng.normal(size=(L, q))
@@ -30,7 +33,7 @@ def general_chain_range2():
 def potts_chain_range2_site_field():
     q, L = 3, 7
     W = np.stack([1.0 * np.eye(q), 0.5 * np.eye(q) + 0.1])  # Potts form with a constant shift
-    h = 0.5 * rng.normal(size=(L, q))
+    h = 0.5 * np.random.default_rng(8).normal(size=(L, q))
     return toy_models.make("token_lattice", L=L, q=q, R=2, W=W, h=h)
 
 
@@ -41,7 +44,7 @@ def mean_field_potts():
 def general_2d_site_field():
     # odd L: the colouring is greedy (three colours), not the checkerboard parity
     W = np.array([[0.8, -0.3], [-0.3, 0.5]])
-    h = 0.5 * rng.normal(size=(3, 3, 2))
+    h = 0.5 * np.random.default_rng(9).normal(size=(3, 3, 2))
     return toy_models.make("token_lattice", L=3, q=2, dim=2, geometry="hypercubic", W=W,
                            b=[0.1, 0.0], h=h)
 
@@ -67,6 +70,12 @@ CASES = [
     (general_2d_site_field, 1.0, "metropolis", {}),
     (general_2d_site_field, 1.0, "heatbath", {}),
 ]
+
+
+def test_random_models_do_not_depend_on_the_tests_before_them():
+    for factory in (general_chain_range2, potts_chain_range2_site_field, general_2d_site_field):
+        first, again = jax.tree.leaves(factory()), jax.tree.leaves(factory())
+        assert all(np.array_equal(a, b) for a, b in zip(first, again)), factory.__name__
 
 
 @pytest.mark.parametrize("factory,T,name,kw", CASES,
