@@ -91,23 +91,27 @@ def plot_criticality(stats: Sequence[dict], curves: Sequence[dict], fss: Sequenc
 
 
 def plot_chain(fss: Sequence[dict], models: Sequence[str], path):
-    """``T_c`` (each method, each mapping, model and toy) against checkpoint, with errors."""
+    """``T_c`` (each method, each mapping, model and toy) against checkpoint, with errors; a
+    method that finds no transition at a checkpoint is marked "none" there."""
     keys = sorted({(e["side"], e["mapping"], e["method"]) for e in fss
                    if e["quantity"] == "T_c"})
     fig, axes = subplots(1, 2, figsize=(11, 3.8), squeeze=False)
     x = np.arange(len(models))
     for side, ax in zip(("model", "toy"), axes[0]):
-        for s, mapping, method in keys:
-            if s != side:
-                continue
+        for k, (s, mapping, method) in enumerate(k for k in keys if k[0] == side):
             v, e = [], []
             for m in models:
                 hit = [r for r in fss if (r["side"], r["mapping"], r["method"], r["model"],
                                           r["quantity"]) == (side, mapping, method, m, "T_c")]
                 v.append(float(hit[0]["value"]) if hit else np.nan)
                 e.append(float(hit[0]["error"]) if hit else np.nan)
-            ax.errorbar(x, v, yerr=np.nan_to_num(e), marker="o", capsize=3,
-                        label=f"{mapping} · {method}")
+            line = ax.errorbar(x, v, yerr=np.nan_to_num(e), marker="o", capsize=3,
+                               label=f"{mapping} · {method}")
+            for xi, vi in zip(x, v):       # no estimate at this checkpoint: say so
+                if not np.isfinite(vi):
+                    ax.annotate("none", (xi, 0.03 + 0.06 * k),
+                                xycoords=("data", "axes fraction"),
+                                color=line[0].get_color(), fontsize=7, ha="center")
         ax.set_xticks(x, models, rotation=20, fontsize=7)
         ax.set_ylabel("$T_c$")
         ax.set_title(side)
