@@ -481,6 +481,15 @@ def test_crystal_task_file_is_the_worlds_probe_task():
     assert task == C.probe_task(C.World(), held_out=True)
 
 
+# the world's models have no BOS and a context of 64: free text from a neutral word
+WORLD_TEXT = ("criticality.start=text", "criticality.text=the", "criticality.n_tokens=48",
+              "criticality.n_sequences=16", "criticality.chunk=16",
+              "criticality.spins=[{name:token_class,sizes:[12,24,48]}]",
+              "criticality.toy.R=4", "criticality.toy.sizes=[12,24]",
+              "criticality.toy.n_therm=20", "criticality.toy.n_measure=40",
+              "criticality.bootstrap=20")
+
+
 def test_main_job_follows_the_crystallization_chain_through_the_toys_plane(run, tmp_path):
     """Fitted toy per checkpoint: the pretrained model sits at high field disorder (liquid),
     SFT and RL at almost none; the toy's I(prompt; answer) tracks the model's."""
@@ -491,10 +500,10 @@ def test_main_job_follows_the_crystallization_chain_through_the_toys_plane(run, 
     chain = [ck / "pretrain" / "step_000400", ck / "sft" / "step_000100", ck / "rl" / "step_000016"]
     s = main_job.run(composed("task=crystal_number", "lm=chain", "probe=quick", "probe.prompts=null",
                               "lm.checkpoints=[" + ",".join(map(str, chain)) + "]",
-                              "run.n_therm=10", "run.n_measure=40", "run.n_replicas=2",
-                              "temperatures.num=3", "run.progress=false"), tmp_path)
+                              "run.progress=false", *WORLD_TEXT), tmp_path)
     pre, sft, rl = s["fits"]
-    assert [f["model"] for f in s["fits"]] == ["step_000400", "step_000100", "step_000016"]
+    assert [f["model"] for f in s["fits"]] == ["pretrain/step_000400", "sft/step_000100",
+                                               "rl/step_000016"]
     assert pre["toy"]["disorder"] > 5 * sft["toy"]["disorder"]
     assert pre["toy"]["disorder"] > 5 * rl["toy"]["disorder"]
     for f in s["fits"]:

@@ -302,3 +302,17 @@ def test_connected_binder_reads_the_shape_of_the_fluctuations():
     bc = st.moments["binder_connected"]
     assert abs(bc.value) < 4 * bc.error + 0.01
     assert st.moments["binder"].value > 0.6
+
+
+def test_scaling_analysis_takes_sizes_on_different_temperature_grids():
+    """Curves need not share a grid (a size whose values are undefined at some T drops them):
+    the crossing search interpolates each curve on the common points."""
+    from phasejax.analysis.scaling import scaling_analysis
+
+    Ta, Tb = np.linspace(0.5, 1.5, 5), np.linspace(0.5, 1.5, 9)
+    U = lambda T, N: 0.3 + 0.1 * np.tanh((1.0 - T) * N / 8)       # crossing at T = 1
+    curves = {"binder": {8: (Ta, U(Ta, 8), np.full(5, 0.002)),
+                         16: (Tb, U(Tb, 16), np.full(9, 0.002))}}
+    est = {(e["method"], e["quantity"]): e for e in
+           scaling_analysis(curves, n_boot=50)["estimates"]}
+    assert est[("binder_crossing", "T_c")]["value"] == pytest.approx(1.0, abs=0.02)

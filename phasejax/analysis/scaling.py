@@ -401,7 +401,8 @@ def scaling_analysis(curves, *, seed: int = 0, n_boot: int = 200, binder: str = 
             est.append(_estimate("binder_crossing", q, NAN, NAN, why))
     else:
         a, b = sorted(B)[-2:]
-        t_best, significance = _best_crossing(*B[a], *B[b][:2], B[b][2])
+        (Ta, Ua, ea), (Tb, Ub, eb) = B[a], B[b]
+        t_best, significance = _best_crossing(Ta, Ua, Tb, Ub, ea, eb)
         need = min_significance if _has_errors(B) else 0.0
         t0, u0, inv_nu, _ = _binder_point(B, n_local, need)
         draws = np.array([_binder_point(_draw(rng, B), n_local)[:3] for _ in range(n_boot)])
