@@ -521,7 +521,8 @@ def test_chain_names_stay_apart_when_folder_names_repeat(run):
     paths = [ck / "pretrain" / "step_000400", ck / "sft" / "step_000050",
              ck / "pretrain" / "step_000200"]
     cfg = composed("lm=chain", "lm.checkpoints=[" + ",".join(map(str, paths)) + "]")
-    assert [n for n, _ in chain_from(cfg)] == ["step_000400", "step_000050", "step_000200"]
+    assert [n for n, _ in chain_from(cfg)] == ["pretrain/step_000400", "sft/step_000050",
+                                               "pretrain/step_000200"]
     (ck / "rl" / "step_000050").mkdir(exist_ok=True)      # an empty folder: names only
     cfg = composed("lm=chain", f"lm.checkpoints=[{ck / 'sft' / 'step_000050'},"
                                f"{ck / 'rl' / 'step_000050'}]")

@@ -83,7 +83,7 @@ def test_default_main_job_runs_and_writes_content(tmp_path):
 
 # the tiny fixtures have no BOS token and a context of 64: a neutral completion start
 TEXT_FIXTURE = (*TEXT_TINY, "criticality.start=text", "criticality.text=the",
-                "criticality.spins=[{name:token_bucket,sizes:[12,24,48],params:{q:2}}]")
+                "criticality.spins=[{name:token_bucket,sizes:[8,16,24],params:{q:2}}]")
 
 
 def test_checkpoint_chain_gives_one_fit_per_checkpoint(tmp_path):
