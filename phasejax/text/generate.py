@@ -131,8 +131,8 @@ def run(lm, spec: FreeGeneration, folder, progress: bool | None = None) -> dict:
             if not chunk_path(folder, i, j).is_file()]
     key = jax.random.key(spec.seed)
     generated, seconds = 0, 0.0
-    bar = tqdm(todo, desc="generating", unit="chunk", disable=None if progress is None
-               else not progress)
+    bar = tqdm(todo, desc="generating", unit="chunk",    # off without a terminal
+               disable=None if progress or progress is None else True)
     for i, j in bar:
         t = float(spec.temperatures[i])
         rows = min(spec.chunk, spec.n_sequences - j * spec.chunk)
