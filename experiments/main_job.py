@@ -109,7 +109,9 @@ def run(cfg, out: Path) -> dict:
     io.write_table(out / "fit.csv", table, FIT_COLUMNS)
     io.write_table(out / "fss.csv", transitions, FSS_COLUMNS)
     fit, data, profiles, model, p, temperatures = first
-    plot_side_by_side(data, fit, profiles, out / "comparison.png",
+    captured = [r for r in lm_rows if r["observable"] == "captured_mass"
+                and r["prompt"] == "mean" and int(r["checkpoint"]) == 0]
+    plot_side_by_side(data + captured, fit, profiles, out / "comparison.png",
                       title=f"{model} on {cfg.task.name} vs fitted toys",
                       p=p, temperatures=temperatures, text_stats=text_stats)
     if len(results) > 1:
