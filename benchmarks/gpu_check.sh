@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The accelerator checks in one script, in two stages that need different inputs:
+#
+#   bash benchmarks/gpu_check.sh lattice OUTDIR   # sampler kernels vs exact enumeration, updates/ns
+#   bash benchmarks/gpu_check.sh model OUTDIR     # SmolLM2 generation tokens/s, text-criticality run
+#
+# Each step has its own time limit and writes its log to OUTDIR, so a slow step costs only itself.
+# The model stage runs the GPU preset (experiment=text_criticality criticality=gpu) unchanged
+# except for the overrides in GPU_PRESET_ARGS (default: a reduced sequence count that fits a short
+# device lease; empty for the full paper-scale run).
+set -uo pipefail
+stage=${1:?stage: lattice | model}
+out=${2:?output folder}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+cd "$(dirname "$0")/.."
+
+step() {  # step NAME SECONDS CMD...: run CMD under a time limit, log to OUTDIR/NAME.log
+  local name=$1 limit=$2; shift 2
+  echo "== $name (limit ${limit}s): $*"
+  local t0=$SECONDS
+  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  local rc=$?
+  tail -n 25 "$out/$name.log"
+  echo "== $name: rc=$rc in $((SECONDS - t0)) s"
+}
+
+python3 -c "import jax, flax; print('jax', jax.__version__, 'flax', flax.__version__, jax.devices())"
+nvidia-smi -L 2>/dev/null
+
+case $stage in
+lattice)
+  step pytest_kernels 200 python3 -m pytest -q -x -n 4 -p no:cacheprovider \
+    tests/test_samplers_exact.py tests/test_long_range.py tests/test_physics.py
+  step bench_samplers 120 python3 benchmarks/bench_samplers.py --repeat 3
+  ;;
+model)
+  step bench_generate 120 python3 benchmarks/bench_generate.py --rows 512 --tokens 128
+  # shellcheck disable=SC2086
+  step text_criticality_gpu ${GPU_PRESET_LIMIT:-330} python3 -m experiments.sweep \
+    experiment=text_criticality criticality=gpu \
+    ${GPU_PRESET_ARGS-criticality.n_sequences=500 criticality.chunk=500 criticality.bootstrap=100 criticality.toy.n_therm=300 criticality.toy.n_measure=500}
+  run=$(ls -td outputs/text_criticality/*/ 2>/dev/null | head -n 1)
+  for f in fss.csv toy_fit.csv generation.csv criticality.png; do
+    [ -f "$run/$f" ] && cp "$run/$f" "$out/"
+  done
+  ;;
+*) echo "unknown stage $stage"; exit 2 ;;
+esac
