@@ -30,7 +30,7 @@ nvidia-smi -L 2>/dev/null
 
 case $stage in
 lattice)
-  step pytest_kernels 200 python3 -m pytest -q -x -n 4 -p no:cacheprovider \
+  step pytest_kernels 240 python3 -m pytest -q -x -n 8 -p no:cacheprovider \
     tests/test_samplers_exact.py tests/test_long_range.py tests/test_physics.py
   step bench_samplers 120 python3 benchmarks/bench_samplers.py --repeat 3
   ;;
