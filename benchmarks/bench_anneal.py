@@ -3,8 +3,8 @@
     python benchmarks/bench_anneal.py
 
 All paths advance the same 2D Ising replicas with checkerboard Metropolis: the equilibrium
-driver (:func:`phasejax.driver.simulate`, fixed temperature, measuring every sweep),
-:func:`phasejax.anneal.anneal` at a fixed temperature and model, and ``anneal`` with a
+driver (:func:`phasejax.lattice.driver.simulate`, fixed temperature, measuring every sweep),
+:func:`phasejax.lattice.anneal.anneal` at a fixed temperature and model, and ``anneal`` with a
 temperature schedule (reheating cycles of a linear anneal) plus a field on its own schedule,
 both recording every 10 sweeps. The last column is the cost of the schedules. Updates per
 nanosecond from each run's own clock, which starts after its first (compiling) chunk; best of
@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 
 import toy_models
-from phasejax import samplers, schedules as S
-from phasejax.anneal import anneal
-from phasejax.driver import simulate
+from phasejax.lattice import samplers, schedules as S
+from phasejax.lattice.anneal import anneal
+from phasejax.lattice.driver import simulate
 
 
 def best(fn, repeat=3):

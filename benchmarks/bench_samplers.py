@@ -25,8 +25,8 @@ import numpy as np
 from jax import lax
 
 import toy_models
-from phasejax import samplers
-from phasejax.exact import ISING_2D_TC
+from phasejax.lattice import samplers
+from phasejax.lattice.exact import ISING_2D_TC
 
 T3D = 4.5115  # 3D Ising critical temperature
 

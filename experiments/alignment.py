@@ -14,7 +14,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from phasejax import io
-from phasejax.alignment import AlignmentProtocol, run_alignment
+from phasejax.lattice.alignment import AlignmentProtocol, run_alignment
 
 RESULT_FILES = ("alignment.csv", "stages.json", "alignment.png")
 PHASE_COLOURS = {"liquid": "#9ecae1", "nucleated": "#fdae6b", "settled": "#a1d99b",

@@ -21,7 +21,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.utils import get_method
 from omegaconf import MISSING, OmegaConf
 
-from phasejax.alignment import AlignmentProtocol
+from phasejax.lattice.alignment import AlignmentProtocol
 from phasejax.probe.measure import ProbeSettings
 from phasejax.text.generate import FreeGeneration
 
@@ -121,7 +121,7 @@ class LongRangeChainConfig(ToyConfig):
 
 @dataclass
 class SamplerConfig:
-    _target_: str = "phasejax.samplers.make"
+    _target_: str = "phasejax.lattice.samplers.make"
     name: str = MISSING
 
 

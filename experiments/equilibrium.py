@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments.config import temperature_grid, toy_arguments
 from phasejax import io, observables, plot
-from phasejax.driver import simulate
+from phasejax.lattice.driver import simulate
 
 log = logging.getLogger(__name__)
 

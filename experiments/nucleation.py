@@ -23,10 +23,11 @@ import jax
 import numpy as np
 
 import toy_models
-from phasejax import io, seeding
-from phasejax import nucleation as nuc
-from phasejax.anneal import anneal
-from phasejax.samplers import make as make_sampler
+from phasejax import io
+from phasejax.lattice import seeding
+from phasejax.lattice import nucleation as nuc
+from phasejax.lattice.anneal import anneal
+from phasejax.lattice.samplers import make as make_sampler
 
 RESULT_FILES = ("committor.csv", "rates.csv", "nucleation_times.csv", "nucleation.json",
                 "nucleation.png")

@@ -187,8 +187,8 @@ def toy_statistics(key, fit, T0: float, q: int, s: Settings, model: str, mapping
     so ``J = βJ·T0``) at the model's temperatures and sizes, and measure it with the same
     statistics: rows and largest-size curves."""
     import toy_models
-    from phasejax import samplers
-    from phasejax.driver import simulate
+    from phasejax.lattice import samplers
+    from phasejax.lattice.driver import simulate
 
     T = np.asarray(s.generation.temperatures, float)
     h = np.zeros(q) if s.toy.field == "zero" else np.asarray(fit.h, float)

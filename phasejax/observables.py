@@ -21,7 +21,7 @@ import numpy as np
 
 from phasejax import distributions as D
 from phasejax import stats
-from phasejax.driver import Trace
+from phasejax.lattice.driver import Trace
 
 
 def order_parameter(counts: np.ndarray, n_sites: int) -> np.ndarray:

@@ -251,7 +251,7 @@ def toy_rows(theta, q: int, profile, sizes, temperatures,
 
 def simulate_toy(theta, q: int, profile, sizes, temperatures, key=None,
                  n_samples: int = 4000, n_blocks: int = 4):
-    """The fitted toy sampled (exactly, :mod:`phasejax.chain_sampler`) at every size and
+    """The fitted toy sampled (exactly, :mod:`phasejax.lattice.samplers.chain`) at every size and
     temperature: ``(rows, size_data)``.
 
     ``rows`` are tidy rows like the probe's (``prompt="all"``, moments with bootstrap errors by
@@ -261,7 +261,7 @@ def simulate_toy(theta, q: int, profile, sizes, temperatures, key=None,
     """
     import jax
 
-    from phasejax.chain_sampler import chain_energy, potts_m, sample_chain
+    from phasejax.lattice.samplers.chain import chain_energy, potts_m, sample_chain
     from phasejax.fss import SizeData
     from phasejax.probe.measure import sequence_moments
 

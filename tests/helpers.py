@@ -6,7 +6,7 @@ import numpy as np
 from jax import lax
 from scipy import stats
 
-from phasejax.exact import enumerate_boltzmann, state_index
+from phasejax.lattice.exact import enumerate_boltzmann, state_index
 
 
 def sample_states(model, sampler, T, *, n_chains=64, n_samples=400, thin=2, n_therm=50, seed=0):

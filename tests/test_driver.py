@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import toy_models
-from phasejax import observables, samplers
-from phasejax.driver import simulate
+from phasejax import observables
+from phasejax.lattice import samplers
+from phasejax.lattice.driver import simulate
 
 from conftest import ROOT
 
@@ -98,8 +99,8 @@ SHARD_SCRIPT = """
 import os, sys, hashlib
 import jax, numpy as np
 import toy_models
-from phasejax import samplers
-from phasejax.driver import simulate
+from phasejax.lattice import samplers
+from phasejax.lattice.driver import simulate
 assert jax.local_device_count() == 4, jax.local_device_count()
 model = toy_models.make("ising", L=8)
 out = []

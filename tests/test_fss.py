@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import toy_models
-from phasejax import fss, samplers
-from phasejax.driver import simulate
-from phasejax.exact import ISING_2D_TC
+from phasejax import fss
+from phasejax.lattice import samplers
+from phasejax.lattice.driver import simulate
+from phasejax.lattice.exact import ISING_2D_TC
 from phasejax.observables import order_parameter
 
 

@@ -5,7 +5,7 @@ import pytest
 
 import toy_models
 from helpers import sample_states
-from phasejax import samplers
+from phasejax.lattice import samplers
 from phasejax.inverse import fit_chain, neg_log_pseudo_likelihood, zero_sum_gauge
 
 W = np.array([[[0.8, -0.2, 0.1], [-0.2, 0.5, -0.3], [0.1, -0.3, 0.6]],

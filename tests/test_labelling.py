@@ -6,8 +6,8 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from phasejax.lattice import chain, hypercubic
-from phasejax.samplers import label_components
+from phasejax.lattice.geometry import chain, hypercubic
+from phasejax.lattice.samplers import label_components
 
 
 def same_partition(a, b):

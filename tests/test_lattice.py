@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from phasejax.lattice import Lattice, chain, complete, hypercubic
+from phasejax.lattice.geometry import Lattice, chain, complete, hypercubic
 
 LATTICES = [hypercubic(L, d) for L in (3, 4, 5) for d in (1, 2, 3)] + [
     chain(7, 2), chain(9, 2), chain(10, 3), chain(12, 1), complete(5)]

@@ -8,10 +8,10 @@ from scipy.special import zeta
 
 import toy_models
 from helpers import chi_square_pvalue, sample_states
-from phasejax import samplers
-from phasejax.driver import simulate
+from phasejax.lattice import samplers
+from phasejax.lattice.driver import simulate
 from phasejax.fit.long_range import fit_chain
-from phasejax.model import CouplingModel
+from phasejax.lattice.model import CouplingModel
 from phasejax.observables import order_parameter
 from toy_models.long_range_chain import power_law_couplings
 

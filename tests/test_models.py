@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import toy_models
-from phasejax.model import NotPottsLike
+from phasejax.lattice.model import NotPottsLike
 
 def sym(q, n=None, scale=0.5, seed=0):
     """A random symmetric coupling matrix (``(q, q)`` or ``(n, q, q)``), fixed by ``seed``."""

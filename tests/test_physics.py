@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 import toy_models
-from phasejax import observables, samplers
-from phasejax.driver import simulate
-from phasejax.exact import ising_chain_energy, onsager_energy, yang_magnetisation
+from phasejax import observables
+from phasejax.lattice import samplers
+from phasejax.lattice.driver import simulate
+from phasejax.lattice.exact import ising_chain_energy, onsager_energy, yang_magnetisation
 from helpers import (ising_2d_binder, ising_2d_magnetisation_distribution,
                      ising_3x3x3_counts)
 from toy_models import mean_field

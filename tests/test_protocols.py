@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import toy_models
-from phasejax import nucleation as nuc
-from phasejax import samplers, schedules as S, seeding
-from phasejax.alignment import AlignmentProtocol, run_alignment
-from phasejax.anneal import anneal
-from phasejax.driver import simulate
+from phasejax.lattice import nucleation as nuc
+from phasejax.lattice import samplers, schedules as S, seeding
+from phasejax.lattice.alignment import AlignmentProtocol, run_alignment
+from phasejax.lattice.anneal import anneal
+from phasejax.lattice.driver import simulate
 
 
 def test_schedules_give_exactly_the_configured_values():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from phasejax.random import below, random_words, threefry2x32, unit_float
+from phasejax.lattice.random import below, random_words, threefry2x32, unit_float
 
 # Known-answer tests of Threefry-2x32-20 from the Random123 distribution (kat_vectors).
 KAT = [

@@ -212,7 +212,7 @@ def test_reweighting_warns_when_it_stops_without_converging():
 
 # ------------------------------------------------------------------------- quiet libraries
 def test_progress_is_off_without_a_terminal(capfd):
-    from phasejax.driver import _Progress
+    from phasejax.lattice.driver import _Progress
 
     seen = []
     bar = _Progress(10, enabled=True, on_update=lambda d, t: seen.append((d, t)))

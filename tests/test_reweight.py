@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import toy_models
-from phasejax import samplers
-from phasejax.driver import simulate
-from phasejax.exact import all_configurations, enumerate_boltzmann
+from phasejax.lattice import samplers
+from phasejax.lattice.driver import simulate
+from phasejax.lattice.exact import all_configurations, enumerate_boltzmann
 from phasejax.observables import order_parameter
 from phasejax.reweight import InsufficientOverlap, Reweighter, single_histogram
 from phasejax.fss import SizeData

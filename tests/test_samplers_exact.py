@@ -6,7 +6,7 @@ import pytest
 
 import toy_models
 from helpers import chi_square_pvalue, sample_states
-from phasejax import samplers
+from phasejax.lattice import samplers
 
 P_MIN = 1e-3
 # each factory seeds its own draws: a model is the same whether its test runs alone or after

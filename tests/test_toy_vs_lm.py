@@ -81,7 +81,7 @@ def test_chain_sampler_matches_exact_enumeration():
     import jax
     from scipy import stats
 
-    from phasejax.chain_sampler import sample_chain
+    from phasejax.lattice.samplers.chain import sample_chain
 
     q, N, J, T = 3, 5, 0.9, 1.0
     field = np.array([0.4, -0.1, -0.3])

@@ -2,9 +2,9 @@
 
 Each module defines a factory decorated with :func:`register`; :func:`make` builds any model
 by name, and every sampler, observable and sweep works on it unchanged because models speak
-only :class:`phasejax.model.EnergyModel`'s protocol. A factory names every parameter it takes
-and swallows none (no ``**kwargs``): the sweep reads its signature to refuse a setting the model
-does not have (:func:`experiments.config.toy_arguments`).
+only :class:`phasejax.lattice.model.EnergyModel`'s protocol. A factory names every parameter
+it takes and swallows none (no ``**kwargs``): the sweep reads its signature to refuse a setting
+the model does not have (:func:`experiments.config.toy_arguments`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from phasejax.lattice import Lattice
+from phasejax.lattice.geometry import Lattice
 
 GEOMETRIES = {"hypercubic": 2, "chain": 1, "complete": 0}   # geometry -> its dimension
 

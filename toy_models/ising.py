@@ -1,8 +1,9 @@
 """Ising model: ``E = -J Σ_<ij> σ_i σ_j - h Σ_i σ_i`` with ``σ = 2 s - 1 ∈ {-1, +1}``.
 
 Token 0 is spin down, token 1 spin up. On the square lattice (``J = 1``)
-``T_c = 2 / ln(1 + √2) ≈ 2.269185`` (:data:`phasejax.exact.ISING_2D_TC`). As a token lattice:
-``W = J [[1, -1], [-1, 1]]``, ``b = (-h, h)``; the Potts-like cluster coupling is ``K = 2J``.
+``T_c = 2 / ln(1 + √2) ≈ 2.269185`` (:data:`phasejax.lattice.exact.ISING_2D_TC`). As a token
+lattice: ``W = J [[1, -1], [-1, 1]]``, ``b = (-h, h)``; the Potts-like cluster coupling is
+``K = 2J``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from phasejax.model import CouplingModel, pytree_model, validate_coupling_arrays
+from phasejax.lattice.model import CouplingModel, pytree_model, validate_coupling_arrays
 from toy_models import register
 from toy_models._geometry import lattice_for
 

@@ -20,7 +20,7 @@ carries the sum over all periodic images, as in Luijten & Blöte (1997):
 (Hurwitz ζ). Then every site feels the infinite chain's total coupling ``2J ζ(1+σ)`` up to
 ``O(L^{-(1+σ)})``, while a truncated sum misses ``≈ 2J (L/2)^{-σ}/σ`` — a finite-size shift of
 ``T_c`` that decays only like ``L^{-σ}``. Even ``L`` would leave the antipodal pair without a
-bond on a :func:`~phasejax.lattice.chain` lattice, so it is refused.
+bond on a :func:`~phasejax.lattice.geometry.chain` lattice, so it is refused.
 
 **Ising convention.** For ``q = 2`` the Ising chain ``-Σ K_r σ_i σ_j`` (``σ = ±1``) is this model
 with ``J_r = 2 K_r`` (``σσ' = 2δ - 1``): an Ising ``T_c`` (or ``1/K_c``) is twice the Potts
@@ -29,7 +29,7 @@ with ``J_r = 2 K_r`` (``σσ' = 2δ - 1``): an Ising ``T_c`` (or ``1/K_c``) is t
 **Samplers.** Single-site kernels need the ``2R`` neighbours of every site and ``~R + 1``
 colours, so a heat-bath sweep costs ``O(N R²)``; they work (and are checked against exact
 enumeration) but are meant for tiny chains. Use Swendsen–Wang (or Wolff), whose ``"poisson"``
-bond drawing (:mod:`phasejax.samplers.cluster`, automatic for ``R >= 8``) costs
+bond drawing (:mod:`phasejax.lattice.samplers.cluster`, automatic for ``R >= 8``) costs
 ``O(N (1 + Σ_r J_r / T))`` per sweep instead of a uniform for each of the ``N R`` bonds.
 Measured on the 2-core development CPU (``q = 2``, ``σ = 0.5``, ``J = 1``, ``R = N/2 - 1``, no
 images, one chain in a jitted ``lax.scan``; sweeps/s at ``T = 1.0 / 1.9 / 4.0``: ordered, near
@@ -45,7 +45,7 @@ the transition, disordered):
 =======  ========================  ========================
 
 Wolff (``"poisson"``, ``T = 1.9``): 36,500 / 13,200 / 7,650 clusters/s at ``N`` = 128 / 512 /
-1024. Through :func:`phasejax.driver.simulate` (8 replicas × 4 temperatures vmapped, with
+1024. Through :func:`phasejax.lattice.driver.simulate` (8 replicas × 4 temperatures vmapped, with
 energy and counts recorded every sweep): about 3,500 chain-sweeps/s at ``N = 1025`` and 1,150
 at ``N = 2049``.
 
@@ -62,9 +62,9 @@ at the marginal ``σ = 1/2``). Hence ``T_c = 2.174(5)`` in Potts units, i.e. for
 
 This class evaluates energies from FFT pair counts (``O(q² L log L)`` per configuration, which
 the driver pays at every measurement) and local fields with one vectorised gather over all
-``R`` shells, instead of the generic per-shell loop of :class:`~phasejax.model.CouplingModel`
-(same numbers, checked in ``tests/test_long_range.py``), so ``R`` in the hundreds compiles and
-runs quickly.
+``R`` shells, instead of the generic per-shell loop of
+:class:`~phasejax.lattice.model.CouplingModel` (same numbers, checked in
+``tests/test_long_range.py``), so ``R`` in the hundreds compiles and runs quickly.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import zeta
 
-from phasejax.lattice import Lattice
-from phasejax.model import CouplingModel, pytree_model, validate_coupling_arrays
+from phasejax.lattice.geometry import Lattice
+from phasejax.lattice.model import CouplingModel, pytree_model, validate_coupling_arrays
 from toy_models import register
 
 

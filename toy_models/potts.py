@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from phasejax.model import CouplingModel, pytree_model, validate_coupling_arrays
+from phasejax.lattice.model import CouplingModel, pytree_model, validate_coupling_arrays
 from toy_models import register
 from toy_models._geometry import lattice_for
 

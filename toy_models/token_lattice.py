@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phasejax.model import CouplingModel, validate_coupling_arrays
+from phasejax.lattice.model import CouplingModel, validate_coupling_arrays
 from toy_models import register
 from toy_models._geometry import lattice_for
 

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phasejax.lattice import Lattice
+from phasejax.lattice.geometry import Lattice
 
 TOKEN_DTYPE = jnp.int8
 

@@ -12,7 +12,7 @@ The core owns what every run of the lattice samplers needs:
 * :func:`check_counts`, :func:`check_temperatures` — argument checks before anything compiles.
 
 Front-ends: :func:`simulate` (here: thermalise, then measure at fixed temperatures) and
-:func:`phasejax.anneal.anneal` (temperature and model follow a protocol). Every chain's
+:func:`phasejax.lattice.anneal.anneal` (temperature and model follow a protocol). Every chain's
 randomness derives from the key by ``split``/``fold_in`` alone, so the same seed on the same
 device gives bit-identical traces whatever the sharding.
 """
@@ -28,8 +28,8 @@ import numpy as np
 from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from phasejax.model import TOKEN_DTYPE
-from phasejax.samplers.base import Sampler
+from phasejax.lattice.model import TOKEN_DTYPE
+from phasejax.lattice.samplers.base import Sampler
 
 
 class Trace(NamedTuple):
@@ -241,8 +241,8 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
 
     Args:
       key: JAX PRNG key; the run is a deterministic function of it.
-      model: an :class:`~phasejax.model.EnergyModel`.
-      sampler: a :class:`~phasejax.samplers.Sampler`; an ensemble sampler (tempering) runs
+      model: an :class:`~phasejax.lattice.model.EnergyModel`.
+      sampler: a :class:`~phasejax.lattice.samplers.Sampler`; an ensemble sampler (tempering) runs
         the whole temperature ladder in each chain.
       temperatures: 1D array of temperatures.
       n_replicas: independent chains per temperature (per ladder for tempering).

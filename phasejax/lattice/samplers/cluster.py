@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from phasejax.random import random_words, unit_float
-from phasejax.samplers.base import LatticeState, Sampler, StepInfo, init_random
+from phasejax.lattice.random import random_words, unit_float
+from phasejax.lattice.samplers.base import LatticeState, Sampler, StepInfo, init_random
 
 
 def _compress(labels):

@@ -2,7 +2,8 @@
 
 * :func:`ball_mask` — sites within a radius of a centre (periodic distances; a disk in 2D),
   or a square/cube with ``shape="box"``; with :func:`place_seed` it builds seeded initial
-  states, and as ``frozen`` in :func:`phasejax.anneal.anneal` it pins them until a release time.
+  states, and as ``frozen`` in :func:`phasejax.lattice.anneal.anneal` it pins them until a
+  release time.
 * :func:`seed_field` — the bias ``b(s) = λ ln p₀(s)``: with energy ``-b(s)`` per site the
   single-site Boltzmann factor is ``p₀(s)^{λ/T}``, so at ``λ = T`` and no couplings every site
   is distributed exactly as ``p₀``.

@@ -2,11 +2,12 @@
 
 :func:`anneal` advances ``n_replicas`` chains for ``n_steps`` steps. At step ``t`` the
 temperature is ``temperature(t)`` and replica ``r`` sees the model ``model_at(t, r)`` — any
-function of the traced step (see :mod:`phasejax.schedules`), so fields, couplings, seed fields
-and reward tilts follow their schedules inside one compiled scan. Observables are recorded
-every ``record_every`` steps as time series (one per replica), not as equilibrium averages.
-Pinned sites (``frozen``) keep their tokens until ``release``. Batching, sharding, chunking and
-progress are the driver core's (:mod:`phasejax.driver`); this module is the protocol.
+function of the traced step (see :mod:`phasejax.lattice.schedules`), so fields, couplings,
+seed fields and reward tilts follow their schedules inside one compiled scan. Observables are
+recorded every ``record_every`` steps as time series (one per replica), not as equilibrium
+averages. Pinned sites (``frozen``) keep their tokens until ``release``. Batching, sharding,
+chunking and progress are the driver core's (:mod:`phasejax.lattice.driver`); this module is
+the protocol.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from phasejax.driver import ChunkedScan, chain_step, check_counts, shard_chains, start_chains
-from phasejax.model import EnergyModel
-from phasejax.samplers.base import Sampler
+from phasejax.lattice.driver import (ChunkedScan, chain_step, check_counts, shard_chains,
+                                     start_chains)
+from phasejax.lattice.model import EnergyModel
+from phasejax.lattice.samplers.base import Sampler
 
 
 class AnnealTrace(NamedTuple):

@@ -8,8 +8,9 @@ messages ``β_i = M β_{i+1}`` (normalised each step) give the exact conditional
 ``P(s_{i+1} | s_i) ∝ M(s_i, s_{i+1}) β_{i+1}(s_{i+1})`` and every draw is an independent,
 exactly distributed sequence — no thermalisation, no autocorrelation, ``O(N q²)`` per draw.
 The samples feed the same multiple-histogram reweighting and finite-size scaling as the lattice
-simulations (:mod:`phasejax.fss`). (The lattice Monte Carlo of :mod:`phasejax.driver` runs on
-periodic chains; the fitted toy has open ends like a generated sequence, hence this sampler.)
+simulations (:mod:`phasejax.fss`). (The lattice Monte Carlo of :mod:`phasejax.lattice.driver`
+runs on periodic chains; the fitted toy has open ends like a generated sequence, hence this
+sampler.)
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from phasejax.samplers.base import LatticeState, Sampler
+from phasejax.lattice.samplers.base import LatticeState, Sampler
 
 
 class TemperingState(NamedTuple):

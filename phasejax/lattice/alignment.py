@@ -36,12 +36,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from phasejax import distributions as D
-from phasejax import schedules as S
-from phasejax.anneal import anneal
-from phasejax.lattice import Lattice
-from phasejax.model import CouplingModel
-from phasejax.samplers import make as make_sampler
-from phasejax.seeding import seed_field
+from phasejax.lattice import schedules as S
+from phasejax.lattice.anneal import anneal
+from phasejax.lattice.geometry import Lattice
+from phasejax.lattice.model import CouplingModel
+from phasejax.lattice.samplers import make as make_sampler
+from phasejax.lattice.seeding import seed_field
 
 STAGES = ("liquid", "nucleation", "settling")
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import ellipk
 
-from phasejax.model import TOKEN_DTYPE
+from phasejax.lattice.model import TOKEN_DTYPE
 
 ISING_2D_TC = 2.0 / np.log1p(np.sqrt(2.0))
 

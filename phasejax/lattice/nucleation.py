@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from phasejax.analysis.scaling import interpolate_crossing
-from phasejax.exact import yang_magnetisation
-from phasejax.samplers.cluster import label_components
+from phasejax.lattice.exact import yang_magnetisation
+from phasejax.lattice.samplers.cluster import label_components
 
 
 def cluster_sizes(model, tokens, token: int) -> jax.Array:

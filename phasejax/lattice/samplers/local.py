@@ -2,7 +2,7 @@
 
 All sites of one colour share no bond, so they are updated at once; one sweep visits each
 colour in turn. Each site draws its random words once per sweep (see
-:mod:`phasejax.random`), and uses them when its colour comes up.
+:mod:`phasejax.lattice.random`), and uses them when its colour comes up.
 
 The colour order of each sweep is random (a random starting colour and direction). With a
 fixed order, Metropolis's always-accepted ``ΔE = 0`` moves carry domain walls ballistically
@@ -32,8 +32,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from phasejax.random import below, random_words, unit_float
-from phasejax.samplers.base import LatticeState, Sampler, StepInfo, init_random
+from phasejax.lattice.random import below, random_words, unit_float
+from phasejax.lattice.samplers.base import LatticeState, Sampler, StepInfo, init_random
 
 _UNROLL_COLOURS = 8
 

@@ -1,9 +1,9 @@
 """Monte Carlo samplers as ``init`` / ``step`` pairs; :func:`make` builds one by name."""
 
-from phasejax.samplers.base import LatticeState, Sampler, StepInfo
-from phasejax.samplers.cluster import label_components, swendsen_wang, wolff
-from phasejax.samplers.local import heatbath, metropolis
-from phasejax.samplers.tempering import TemperingState, tempering
+from phasejax.lattice.samplers.base import LatticeState, Sampler, StepInfo
+from phasejax.lattice.samplers.cluster import label_components, swendsen_wang, wolff
+from phasejax.lattice.samplers.local import heatbath, metropolis
+from phasejax.lattice.samplers.tempering import TemperingState, tempering
 
 _SINGLE = {"metropolis": metropolis, "heatbath": heatbath, "wolff": wolff,
            "swendsen_wang": swendsen_wang}
