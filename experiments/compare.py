@@ -38,9 +38,9 @@ from omegaconf import OmegaConf
 
 from experiments.runs import stored_config
 from phasejax import io, plot
-from phasejax.fss import SizeData, analyse
-from phasejax.observables import order_parameter
-from phasejax.phase_diagram import boundary, order_parameter_map
+from phasejax.analysis.fss import SizeData, analyse
+from phasejax.analysis.observables import order_parameter
+from phasejax.analysis.phase_diagram import boundary, order_parameter_map
 
 log = logging.getLogger(__name__)
 NOT_PHYSICS = ("_target_", "L")   # toy keys that do not separate families (L is the size)

@@ -39,7 +39,7 @@ from flax import nnx
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from phasejax import distributions as D
+from phasejax.analysis import distributions as D
 from phasejax import io
 from phasejax.probe.decoder import Decoder, DecoderConfig
 from phasejax.probe.hf_writer import save_folder

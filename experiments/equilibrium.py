@@ -25,7 +25,8 @@ from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.config import temperature_grid, toy_arguments
-from phasejax import io, observables, plot
+from phasejax import io, plot
+from phasejax.analysis import observables
 from phasejax.lattice.driver import simulate
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phasejax import distributions as D
+from phasejax.analysis import distributions as D
 from phasejax import io
 from phasejax.curvefit import PARAMETERS, toy_curves
 from phasejax.toy_vs_lm import (CHOICE_OBSERVABLES, SEQUENCE_OBSERVABLES, cell_edges,

@@ -29,7 +29,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from scipy import optimize
 
-from phasejax import distributions as D
+from phasejax.analysis import distributions as D
 
 PARAMETERS = ("J", "field", "tscale")
 MAX_STATES = 2_000_000

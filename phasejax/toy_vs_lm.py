@@ -91,7 +91,7 @@ def toy_coordinates(profiles, tau: float) -> dict:
     """
     from scipy.special import softmax
 
-    from phasejax import distributions as D
+    from phasejax.analysis import distributions as D
 
     f = np.asarray(profiles, float) / tau
     return dict(field=float(np.sqrt(f.var(1).mean())), disorder=float(np.sqrt(f.var(0).mean())),
@@ -113,7 +113,7 @@ def plot_side_by_side(data, fit: CurveFit, profiles, path, title: str = "",
     much of the model's probability the scored event holds), and with ``text_stats`` (rows of
     :mod:`experiments.text_criticality`) free generation's ``τ(N, T)`` and ``U₄ᶜ(N, T)`` beside
     its fitted long-range toy chain's."""
-    from phasejax import distributions as D
+    from phasejax.analysis import distributions as D
     from phasejax.curvefit import chain_observables
     from phasejax.plot import LABELS, save_figure, subplots
 
@@ -256,13 +256,13 @@ def simulate_toy(theta, q: int, profile, sizes, temperatures, key=None,
 
     ``rows`` are tidy rows like the probe's (``prompt="all"``, moments with bootstrap errors by
     the probe's own :func:`~phasejax.probe.measure.sequence_moments`); ``size_data`` are
-    :class:`phasejax.fss.SizeData` for the reweighting finite-size scaling, in the model's
+    :class:`phasejax.analysis.fss.SizeData` for the reweighting finite-size scaling, in the model's
     temperature units (toy temperature ``τT``, energies divided by ``τ``).
     """
     import jax
 
     from phasejax.lattice.samplers.chain import chain_energy, potts_m, sample_chain
-    from phasejax.fss import SizeData
+    from phasejax.analysis.fss import SizeData
     from phasejax.probe.measure import sequence_moments
 
     J, a, tau = (float(x) for x in theta)
@@ -290,11 +290,11 @@ def simulate_toy(theta, q: int, profile, sizes, temperatures, key=None,
 
 
 def reweighting_fss(size_data, n_bootstrap: int = 20) -> dict:
-    """:func:`phasejax.fss.analyse` on the sampled toy, reduced to what the tables show; a
+    """:func:`phasejax.analysis.fss.analyse` on the sampled toy, reduced to what the tables show; a
     failure (e.g. histograms that do not overlap) is reported, not raised."""
     import warnings
 
-    from phasejax import fss
+    from phasejax.analysis import fss
 
     try:
         with warnings.catch_warnings():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from phasejax import distributions as D
+from phasejax.analysis import distributions as D
 
 LN2 = np.log(2.0)
 

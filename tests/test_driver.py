@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import toy_models
-from phasejax import observables
+from phasejax.analysis import observables
 from phasejax.lattice import samplers
 from phasejax.lattice.driver import simulate
 

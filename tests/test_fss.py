@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import toy_models
-from phasejax import fss
+from phasejax.analysis import fss
 from phasejax.lattice import samplers
 from phasejax.lattice.driver import simulate
 from phasejax.lattice.exact import ISING_2D_TC
-from phasejax.observables import order_parameter
+from phasejax.analysis.observables import order_parameter
 
 
 def size_data(name, L, T, seed=0, n_measure=2000, **kw):

@@ -88,7 +88,7 @@ def test_bad_model_files(tmp_path):
 def test_random_number_distribution_of_the_real_model(smollm):
     import warnings
 
-    from phasejax import distributions as D
+    from phasejax.analysis import distributions as D
     from phasejax.probe import tasks as T
     from phasejax.probe.chat_template import render_chat
     from phasejax.probe.scoring import score

@@ -12,7 +12,7 @@ from phasejax.lattice import samplers
 from phasejax.lattice.driver import simulate
 from phasejax.fit.long_range import fit_chain
 from phasejax.lattice.model import CouplingModel
-from phasejax.observables import order_parameter
+from phasejax.analysis.observables import order_parameter
 from toy_models.long_range_chain import power_law_couplings
 
 P_MIN = 1e-3
@@ -266,7 +266,7 @@ def test_binder_cumulants_order_on_both_sides_of_the_reference_transition():
 def test_reference_crossing():
     """A smaller rerun of the reference FSS: the 257/1025 Binder crossing (reweighted,
     jackknife over replicas) lies at the reference T_c within the drift seen between sizes."""
-    from phasejax import fss
+    from phasejax.analysis import fss
 
     T = np.linspace(2.11, 2.23, 6)
     sizes = {}

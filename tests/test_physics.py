@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import toy_models
-from phasejax import observables
+from phasejax.analysis import observables
 from phasejax.lattice import samplers
 from phasejax.lattice.driver import simulate
 from phasejax.lattice.exact import ising_chain_energy, onsager_energy, yang_magnetisation

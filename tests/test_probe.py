@@ -185,7 +185,7 @@ def test_open_task_counts_parsed_answers():
     Noah with 1 in 6 answers ("42") unparsed."""
     from scipy import stats
 
-    from phasejax import distributions as D
+    from phasejax.analysis import distributions as D
     from phasejax.probe import measure as M
 
     lm, task, n = name_writer(), tasks.load("first_name"), 600

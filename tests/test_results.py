@@ -200,7 +200,7 @@ def test_garbage_config_json_names_the_file(tmp_path):
 
 
 def test_reweighting_warns_when_it_stops_without_converging():
-    from phasejax.reweight import NotConverged, Reweighter
+    from phasejax.analysis.reweight import NotConverged, Reweighter
 
     rng = np.random.default_rng(0)
     E = np.stack([rng.normal(-1.0 - 0.2 * k, 0.3, (2, 400)) for k in range(3)]).round(2)

@@ -10,9 +10,9 @@ import toy_models
 from phasejax.lattice import samplers
 from phasejax.lattice.driver import simulate
 from phasejax.lattice.exact import all_configurations, enumerate_boltzmann
-from phasejax.observables import order_parameter
-from phasejax.reweight import InsufficientOverlap, Reweighter, single_histogram
-from phasejax.fss import SizeData
+from phasejax.analysis.observables import order_parameter
+from phasejax.analysis.reweight import InsufficientOverlap, Reweighter, single_histogram
+from phasejax.analysis.fss import SizeData
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from phasejax import stats
+from phasejax.analysis import stats
 
 
 def ar1(rho, n, replicas=1, seed=0):

@@ -99,7 +99,7 @@ def test_chain_sampler_matches_exact_enumeration():
 
 def test_reweighting_fss_of_the_sampled_toy_matches_exact_curves():
     """The sampled toy's rows agree with enumeration, and the reweighted susceptibility peaks
-    (phasejax.fss) fall where the exact χ(T) peaks."""
+    (phasejax.analysis.fss) fall where the exact χ(T) peaks."""
     from phasejax.curvefit import chain_observables
     from phasejax.toy_vs_lm import reweighting_fss, simulate_toy
 

@@ -1,5 +1,15 @@
 """Statistics shared by the lattice and the language model.
 
+* :mod:`phasejax.analysis.distributions` — statistics of distributions over ``K`` options
+  (entropy, order parameter, mutual information, phase labels) and moments of samples;
+* :mod:`phasejax.analysis.stats` — error bars for Markov-chain averages: ``τ_int``, binning,
+  the jackknife;
+* :mod:`phasejax.analysis.observables` — thermodynamic observables of a lattice run, each with an
+  error bar and ``τ_int``;
+* :mod:`phasejax.analysis.reweight` — single- and multiple-histogram reweighting;
+* :mod:`phasejax.analysis.fss` — finite-size scaling of reweighted runs: critical point,
+  exponents, the order of a transition;
+* :mod:`phasejax.analysis.phase_diagram` — phase boundaries in two parameters;
 * :mod:`phasejax.analysis.sequences` — statistics of ``(n_sequences, N)`` arrays of states
   (generated text mapped to states by :mod:`phasejax.text.spins`, or toy chains): state
   fractions, order parameter moments, Binder cumulant, susceptibility, correlations

@@ -1,6 +1,6 @@
 """Finite-size scaling in the sequence length ``N`` from curves on a temperature grid.
 
-:mod:`phasejax.fss` reweights Boltzmann samples to any temperature. Autoregressive sampling
+:mod:`phasejax.analysis.fss` reweights Boltzmann samples to any temperature. Autoregressive sampling
 of a language model at temperature ``T`` is *not* Boltzmann in the sequence log-probability,
 so reweighting does not apply to the model side: its curves exist only at the sampled
 temperatures and are interpolated linearly between them. Everything here works on such curves,

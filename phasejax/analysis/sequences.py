@@ -10,7 +10,7 @@ in ``[0, q)`` — generated text mapped to states (:mod:`phasejax.text.spins`) o
 * **Order parameter** (:func:`magnetisation`): for ``q = 2`` the signed Ising magnetisation
   ``m = 2 m_1 − 1``; for ``q > 2`` the Potts order parameter
   ``m = (q max_a m_a − 1)/(q − 1) ∈ [0, 1]`` (:func:`potts_m`, which is
-  :func:`phasejax.distributions.order_parameter` of the fractions — one formula for both
+  :func:`phasejax.analysis.distributions.order_parameter` of the fractions — one formula for both
   sides). For ``q = 2`` the Potts ``m`` equals ``|2 m_1 − 1|``, so ``⟨|m|⟩, ⟨m²⟩, ⟨m⁴⟩`` agree.
 * **Moments** ``⟨|m|⟩, ⟨m²⟩, ⟨m⁴⟩``; Binder ``U₄ = 1 − ⟨m⁴⟩/(3⟨m²⟩²)`` (``2/3`` for a fully
   ordered ensemble, ``→ 0`` for Gaussian ``m`` — exactly ``2/(3N)`` for i.i.d. fair ``q = 2``
@@ -63,7 +63,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from phasejax import distributions as D
+from phasejax.analysis import distributions as D
 from phasejax.analysis.scaling import loglog_fit
 
 NAN = float("nan")

@@ -21,9 +21,9 @@ at temperature ``T(t)``:
 The seed's support is the set of options with ``p₀ > support_eps`` (2% by default: ``p₀`` is
 measured on a finite lattice, so smaller values are within its noise).
 
-The statistics are the shared ones of :mod:`phasejax.distributions`, computed on each
+The statistics are the shared ones of :mod:`phasejax.analysis.distributions`, computed on each
 prompt's token distribution averaged over a sliding window of records, and every window gets
-a phase label from :func:`phasejax.distributions.phase_label`.
+a phase label from :func:`phasejax.analysis.distributions.phase_label`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phasejax import distributions as D
+from phasejax.analysis import distributions as D
 from phasejax.lattice import schedules as S
 from phasejax.lattice.anneal import anneal
 from phasejax.lattice.geometry import Lattice

@@ -28,7 +28,7 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from phasejax import distributions as D
+from phasejax.analysis import distributions as D
 from phasejax.analysis import sequences
 from phasejax.probe import tasks as tasks_mod
 from phasejax.probe.sampling import decode, generate

@@ -8,9 +8,9 @@ messages ``β_i = M β_{i+1}`` (normalised each step) give the exact conditional
 ``P(s_{i+1} | s_i) ∝ M(s_i, s_{i+1}) β_{i+1}(s_{i+1})`` and every draw is an independent,
 exactly distributed sequence — no thermalisation, no autocorrelation, ``O(N q²)`` per draw.
 The samples feed the same multiple-histogram reweighting and finite-size scaling as the lattice
-simulations (:mod:`phasejax.fss`). (The lattice Monte Carlo of :mod:`phasejax.lattice.driver`
-runs on periodic chains; the fitted toy has open ends like a generated sequence, hence this
-sampler.)
+simulations (:mod:`phasejax.analysis.fss`). (The lattice Monte Carlo of
+:mod:`phasejax.lattice.driver` runs on periodic chains; the fitted toy has open ends like a
+generated sequence, hence this sampler.)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phasejax import distributions as D
+from phasejax.analysis import distributions as D
 
 
 @partial(jax.jit, static_argnames=("N", "n"))
@@ -70,6 +70,6 @@ def chain_energy(s: np.ndarray, J: float, field) -> np.ndarray:
 
 def potts_m(s: np.ndarray, q: int) -> np.ndarray:
     """``(n,)`` Potts order parameter ``(q max_k n_k/N − 1)/(q − 1)`` of each row of ``s``
-    (float64; :func:`phasejax.distributions.order_from_mode`)."""
+    (float64; :func:`phasejax.analysis.distributions.order_from_mode`)."""
     counts = np.stack([(s == k).sum(1) for k in range(q)], 1)
     return D.order_from_mode(counts.max(1), q, s.shape[1])

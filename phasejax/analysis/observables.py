@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from phasejax import distributions as D
-from phasejax import stats
+from phasejax.analysis import distributions as D
+from phasejax.analysis import stats
 from phasejax.lattice.driver import Trace
 
 
 def order_parameter(counts: np.ndarray, n_sites: int) -> np.ndarray:
     """Potts order parameter ``m = (q max_k n_k/N − 1)/(q − 1)`` from token counts (last axis
-    ``q``) of ``N = n_sites`` sites (:func:`phasejax.distributions.order_from_mode`)."""
+    ``q``) of ``N = n_sites`` sites (:func:`phasejax.analysis.distributions.order_from_mode`)."""
     return D.order_from_mode(counts.max(-1), counts.shape[-1], n_sites)
 
 

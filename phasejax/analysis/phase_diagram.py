@@ -13,7 +13,7 @@ from typing import Dict
 
 import numpy as np
 
-from phasejax.fss import SizeData, peak
+from phasejax.analysis.fss import SizeData, peak
 
 
 def boundary(points: Dict[float, SizeData], observable: str = "susceptibility"):

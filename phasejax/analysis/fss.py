@@ -1,6 +1,6 @@
 """Finite-size scaling: critical point, exponents and the order of a transition.
 
-Input: for each linear size ``L`` a :class:`~phasejax.reweight.Reweighter` built from runs
+Input: for each linear size ``L`` a :class:`~phasejax.analysis.reweight.Reweighter` built from runs
 over a temperature window (observables ``m = <|m|>`` sample, ``m2``, ``m4``). Every curve is
 continuous in ``T`` through reweighting, so peaks and crossings fall between simulated points.
 
@@ -28,14 +28,14 @@ from typing import Dict, List, Sequence
 import numpy as np
 from scipy import optimize
 
-from phasejax import distributions as D
+from phasejax.analysis import distributions as D
 from phasejax.analysis.scaling import loglog_fit
-from phasejax.reweight import Reweighter
+from phasejax.analysis.reweight import Reweighter
 
 
 def derived(avg: Dict[str, np.ndarray], T: np.ndarray, N: int) -> Dict[str, np.ndarray]:
     """Per-site thermodynamic curves from reweighted raw moments of the total energy ``E`` and
-    of ``m = |m|`` (formulas in :mod:`phasejax.distributions`): ``energy`` ``⟨E⟩/N``,
+    of ``m = |m|`` (formulas in :mod:`phasejax.analysis.distributions`): ``energy`` ``⟨E⟩/N``,
     ``specific_heat`` ``(⟨E²⟩ − ⟨E⟩²)/(N T²)``, ``abs_magnetisation`` ``⟨|m|⟩``,
     ``susceptibility`` ``N(⟨m²⟩ − ⟨|m|⟩²)/T``, ``binder`` ``1 − ⟨m⁴⟩/(3⟨m²⟩²)`` and
     ``energy_binder`` ``V = 1 − ⟨E⁴⟩/(3⟨E²⟩²)``."""
