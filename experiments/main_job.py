@@ -23,7 +23,7 @@ import numpy as np
 
 from phasejax.analysis import distributions as D
 from phasejax import io
-from phasejax.curvefit import PARAMETERS, toy_curves
+from phasejax.fit.curvefit import PARAMETERS, toy_curves
 from phasejax.toy_vs_lm import (CHOICE_OBSERVABLES, SEQUENCE_OBSERVABLES, cell_edges,
                                 choice_transitions, compare_sequences, fit_choice, fit_rows,
                                 plot_sequence_comparison, plot_side_by_side, toy_coordinates)

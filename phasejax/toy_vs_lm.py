@@ -19,7 +19,7 @@ from scipy.special import logsumexp
 
 from phasejax.analysis.scaling import (binder_crossings, interpolate_crossing,  # noqa: F401
                                        peak_scaling)
-from phasejax.curvefit import CurveFit, fit_chain_curves, toy_curves
+from phasejax.fit.curvefit import CurveFit, fit_chain_curves, toy_curves
 
 CHOICE_OBSERVABLES = ("order_parameter", "entropy", "specific_heat")
 SEQUENCE_OBSERVABLES = ("abs_magnetisation", "binder")
@@ -114,7 +114,7 @@ def plot_side_by_side(data, fit: CurveFit, profiles, path, title: str = "",
     :mod:`experiments.text_criticality`) free generation's ``τ(N, T)`` and ``U₄ᶜ(N, T)`` beside
     its fitted long-range toy chain's."""
     from phasejax.analysis import distributions as D
-    from phasejax.curvefit import chain_observables
+    from phasejax.fit.curvefit import chain_observables
     from phasejax.plot import LABELS, save_figure, subplots
 
     K = profiles.shape[1]
@@ -325,7 +325,7 @@ def compare_sequences(lm_rows: Sequence[dict], items: dict, q: int, checkpoint: 
     crossings and susceptibility-peak scaling by the same row functions — plus, for the
     sampled toy, the reweighting finite-size scaling of the lattice simulations.
     """
-    from phasejax.inverse import fit_chain
+    from phasejax.fit.inverse import fit_chain
 
     rows = [r for r in lm_rows if r["prompt"] == "all"
             and int(r.get("checkpoint", 0)) == checkpoint]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from phasejax.curvefit import chain_observables, fit_chain_curves, toy_curves
+from phasejax.fit.curvefit import chain_observables, fit_chain_curves, toy_curves
 
 
 def test_two_site_chain_by_hand():
@@ -76,7 +76,7 @@ def test_single_site_fits_field_and_temperature_scale_from_heat_capacity():
 
 
 def test_goodness_of_fit_figure(tmp_path):
-    from phasejax.curvefit import plot_fit
+    from phasejax.fit.curvefit import plot_fit
 
     truth = np.array([1.0, 0.0, 1.3])
     rows = [dict(observable="binder", L=N, T=T, mean=toy_curves(truth, [("binder", N, T)], 2)[0],

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from phasejax.curvefit import toy_curves
-from phasejax.inverse import fit_chain, zero_sum_gauge
+from phasejax.fit.curvefit import toy_curves
+from phasejax.fit.inverse import fit_chain, zero_sum_gauge
 from phasejax.toy_vs_lm import binder_crossings, fit_sequences, item_profile
 
 J, A, PROFILE = 0.6, 0.3, np.array([0.5, -0.5])
@@ -67,7 +67,7 @@ def test_binder_crossing_found_and_absent():
 
 
 def _exact_distribution(J, field, T, N, q):
-    from phasejax.curvefit import _configurations
+    from phasejax.fit.curvefit import _configurations
 
     s = _configurations(q, N)
     E = -J * (s[:, 1:] == s[:, :-1]).sum(1) - np.asarray(field)[s].sum(1)
@@ -100,7 +100,7 @@ def test_chain_sampler_matches_exact_enumeration():
 def test_reweighting_fss_of_the_sampled_toy_matches_exact_curves():
     """The sampled toy's rows agree with enumeration, and the reweighted susceptibility peaks
     (phasejax.analysis.fss) fall where the exact χ(T) peaks."""
-    from phasejax.curvefit import chain_observables
+    from phasejax.fit.curvefit import chain_observables
     from phasejax.toy_vs_lm import reweighting_fss, simulate_toy
 
     q, J, a = 3, 1.2, 0.2
@@ -126,7 +126,7 @@ def test_choice_transitions_of_an_exactly_boltzmann_model():
     computation says — the C(T) peak by brute force on a fine grid, m = ½ by root finding."""
     from scipy.optimize import brentq
 
-    from phasejax.curvefit import CurveFit
+    from phasejax.fit.curvefit import CurveFit
     from phasejax.toy_vs_lm import choice_transitions
 
     profiles = np.array([[2.0, 0.0, -1.0, -1.0], [1.5, 0.5, -1.0, -1.0]])

@@ -27,7 +27,7 @@ Under temperature, for option energies ``E`` (minus log-probabilities):
 
 Moments of samples (lattice configurations, generated sequences), the one home of these
 formulas for :mod:`phasejax.analysis.observables`, :mod:`phasejax.analysis.fss`,
-:mod:`phasejax.curvefit` and :mod:`phasejax.analysis.sequences`:
+:mod:`phasejax.fit.curvefit` and :mod:`phasejax.analysis.sequences`:
   * :func:`order_from_mode` ``m = (K n_max/N - 1)/(K - 1)`` from the mode's weight (a count
     out of ``N`` sites, or a probability with ``N = 1``) — :func:`order_parameter` of a
     distribution is this of ``max p``;

@@ -1,6 +1,6 @@
 """Independent samples of the open Potts chain in a field, at any length.
 
-The toy the curve fit uses (:mod:`phasejax.curvefit`) is an open chain
+The toy the curve fit uses (:mod:`phasejax.fit.curvefit`) is an open chain
 ``E(s) = −J Σ_i δ(s_i, s_{i+1}) − a Σ_i f[s_i]``; its observables are exact by enumeration up to
 ``q^N ≈ 2·10⁶`` sequences. Beyond that it is *sampled*: the chain is a Markov random field with
 the ``q × q`` transfer matrix ``M(s, s') = exp(J δ(s, s')/T) exp(a f[s']/T)``, so backward
