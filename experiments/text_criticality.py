@@ -273,7 +273,7 @@ def run(cfg, out: Path) -> dict:
     io.write_table(out / "fss.csv", fss, FSS_COLUMNS)
     io.write_table(out / "toy_fit.csv", fits, FIT_COLUMNS)
     io.write_table(out / "generation.csv", gen_rows)
-    from phasejax.text.figure import plot_chain, plot_criticality
+    from phasejax.plot.text import plot_chain, plot_criticality
 
     plot_criticality(stats, curves, fss, out / "criticality.png")
     if len(chain) > 1:

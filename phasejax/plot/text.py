@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from phasejax.plot import save_figure, subplots
+from phasejax.plot.core import save_figure, subplots
 
 PANELS = (("tau", r"$\tau = N\,\mathrm{Var}$-trace"), ("binder_connected", r"Binder $U_4^c$"),
           ("susceptibility", r"$\chi$"))

@@ -1,0 +1,12 @@
+"""Figures (matplotlib, headless: an Agg canvas, never ``pyplot``).
+
+* :mod:`phasejax.plot.core` — figures of tidy observable tables, and the helpers every figure
+  uses (:func:`subplots`, :func:`save_figure`, :data:`LABELS`); re-exported here;
+* :mod:`phasejax.plot.text` — the text-criticality comparison: the model and its fitted toy.
+"""
+
+from phasejax.plot.core import (DEFAULT_PANELS, LABELS, plot_fss, plot_observables,
+                                plot_phase_diagram, save_figure, subplots)
+
+__all__ = ["DEFAULT_PANELS", "LABELS", "plot_fss", "plot_observables", "plot_phase_diagram",
+           "save_figure", "subplots"]
