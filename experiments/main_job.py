@@ -7,7 +7,8 @@ generation as a lattice against its fitted long-range toy chain, ``kind=text_cri
 with ``criticality=main``), then ``fit.csv`` / ``fit.json`` (choice tasks: the quenched
 single-site toy fitted to the model's m(T), S(T), C(T); sequence tasks: the open toy chain
 fitted to ⟨|m|⟩(T, N) and U₄(T, N), pseudo-likelihood couplings per temperature, Binder
-crossings and susceptibility-peak scaling for model and toy — see :mod:`phasejax.toy_vs_lm`)
+crossings and susceptibility-peak scaling for model and toy — see :mod:`phasejax.fit.choice`,
+:mod:`phasejax.fit.sequence` and :mod:`phasejax.plot.toy_vs_lm`)
 and ``comparison.png``: model and *fitted* toys side by side, with the captured mass of the
 options. A finished step is not recomputed when the job is rerun.
 """
@@ -23,10 +24,11 @@ import numpy as np
 
 from phasejax.analysis import distributions as D
 from phasejax import io
+from phasejax.fit.choice import (CHOICE_OBSERVABLES, choice_transitions, fit_choice, fit_rows,
+                                 toy_coordinates)
 from phasejax.fit.curvefit import PARAMETERS, toy_curves
-from phasejax.toy_vs_lm import (CHOICE_OBSERVABLES, SEQUENCE_OBSERVABLES, cell_edges,
-                                choice_transitions, compare_sequences, fit_choice, fit_rows,
-                                plot_sequence_comparison, plot_side_by_side, toy_coordinates)
+from phasejax.fit.sequence import SEQUENCE_OBSERVABLES, compare_sequences
+from phasejax.plot.toy_vs_lm import cell_edges, plot_sequence_comparison, plot_side_by_side
 
 log = logging.getLogger(__name__)
 RESULT_FILES = ("fit.csv", "fit.json", "fss.csv", "comparison.png")

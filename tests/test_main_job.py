@@ -14,7 +14,7 @@ from phasejax.probe import tasks
 from phasejax.probe.loading import load_model
 from phasejax.probe.measure import ProbeSettings, measure_choice
 from phasejax.probe.scoring import LowCapturedMass
-from phasejax.toy_vs_lm import fit_choice
+from phasejax.fit.choice import fit_choice
 from test_sweep import sweep
 
 PARITY = Path(ROOT) / "tests" / "parity"

@@ -5,9 +5,10 @@ import itertools
 import numpy as np
 import pytest
 
+from phasejax.analysis.scaling import binder_crossings
 from phasejax.fit.curvefit import toy_curves
 from phasejax.fit.inverse import fit_chain, zero_sum_gauge
-from phasejax.toy_vs_lm import binder_crossings, fit_sequences, item_profile
+from phasejax.fit.sequence import fit_sequences, item_profile
 
 J, A, PROFILE = 0.6, 0.3, np.array([0.5, -0.5])
 
@@ -101,7 +102,7 @@ def test_reweighting_fss_of_the_sampled_toy_matches_exact_curves():
     """The sampled toy's rows agree with enumeration, and the reweighted susceptibility peaks
     (phasejax.analysis.fss) fall where the exact χ(T) peaks."""
     from phasejax.fit.curvefit import chain_observables
-    from phasejax.toy_vs_lm import reweighting_fss, simulate_toy
+    from phasejax.fit.sequence import reweighting_fss, simulate_toy
 
     q, J, a = 3, 1.2, 0.2
     f = np.array([0.5, -0.2, -0.3])
@@ -127,7 +128,7 @@ def test_choice_transitions_of_an_exactly_boltzmann_model():
     from scipy.optimize import brentq
 
     from phasejax.fit.curvefit import CurveFit
-    from phasejax.toy_vs_lm import choice_transitions
+    from phasejax.fit.choice import choice_transitions
 
     profiles = np.array([[2.0, 0.0, -1.0, -1.0], [1.5, 0.5, -1.0, -1.0]])
     theta = np.array([0.0, 1.0, 1.0])

@@ -1,1 +1,13 @@
-"""Fits of toy models to measured data (pseudo-likelihood, power laws), with bootstrap errors."""
+"""Fits of toy models to measured data (pseudo-likelihood, power laws), with bootstrap errors.
+
+* :mod:`phasejax.fit.curvefit` — an open toy chain's parameters fitted to measured curves
+  ``O(T, N)`` by weighted least squares (the toy's observables exact by enumeration);
+* :mod:`phasejax.fit.inverse` — the inverse Potts problem on a chain: couplings and bias from
+  token sequences by pseudo-likelihood;
+* :mod:`phasejax.fit.long_range` — pseudo-likelihood fit of a long-range Potts chain to token
+  sequences;
+* :mod:`phasejax.fit.choice` — choice tasks: the quenched single-site toy fitted to a language
+  model's ``m(T)``, ``S(T)``, ``C(T)``, and where each side melts;
+* :mod:`phasejax.fit.sequence` — sequence tasks: the open toy chain fitted to a language model's
+  sequence statistics, sampled beyond enumeration, and the finite-size analysis of both.
+"""

@@ -2,7 +2,9 @@
 
 * :mod:`phasejax.plot.core` — figures of tidy observable tables, and the helpers every figure
   uses (:func:`subplots`, :func:`save_figure`, :data:`LABELS`); re-exported here;
-* :mod:`phasejax.plot.text` — the text-criticality comparison: the model and its fitted toy.
+* :mod:`phasejax.plot.text` — the text-criticality comparison: the model and its fitted toy;
+* :mod:`phasejax.plot.toy_vs_lm` — a language model's curves beside its fitted toy's (choice
+  and sequence tasks).
 """
 
 from phasejax.plot.core import (DEFAULT_PANELS, LABELS, plot_fss, plot_observables,
