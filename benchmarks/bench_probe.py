@@ -30,7 +30,7 @@ from flax import nnx
 
 from phasejax.probe import tasks
 from phasejax.probe.loading import load_model
-from phasejax.probe.measure import encode_options, encode_prompt, prompt_text
+from phasejax.probe.prompts import encode_options, encode_prompt, prompt_text
 from phasejax.probe.sampling import generate, match_options
 from phasejax.probe.scoring import LowCapturedMass, score_prompts
 

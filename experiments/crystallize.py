@@ -44,7 +44,8 @@ from phasejax import io
 from phasejax.probe.decoder import Decoder, DecoderConfig
 from phasejax.probe.hf_writer import save_folder
 from phasejax.probe.loading import LoadedModel, load_model, resolve_dtype, resolve_path
-from phasejax.probe.measure import ProbeSettings, end_of_turn_id, measure_choice, resolve_form
+from phasejax.probe.measure import ProbeSettings, measure_choice
+from phasejax.probe.prompts import end_of_turn_id, resolve_form
 from phasejax.probe.scoring import LowCapturedMass
 from phasejax.train import corpus as C
 from phasejax.train.chat import drawn_set, encoded_task, file_set, read_records

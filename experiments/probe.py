@@ -19,7 +19,8 @@ from omegaconf import OmegaConf
 from phasejax import io, plot
 from phasejax.probe import tasks
 from phasejax.probe.loading import resolve_dtype, resolve_path
-from phasejax.probe.measure import COLUMNS, ProbeSettings, measure, selected_prompts
+from phasejax.probe.measure import COLUMNS, ProbeSettings, measure
+from phasejax.probe.prompts import selected_prompts
 
 log = logging.getLogger(__name__)
 RESULT_FILES = ("observables.csv", "distributions.npz", "probe.png")

@@ -14,7 +14,7 @@ import pytest
 from phasejax.probe import tasks as T
 from phasejax.probe.chat_template import UnsafeTemplateError, render_chat
 from phasejax.probe.loading import load_model
-from phasejax.probe.measure import encode_prompt, prompt_text
+from phasejax.probe.prompts import encode_prompt, prompt_text
 
 PARITY = Path(__file__).parent / "parity"
 FIXTURES = sorted(p.name for p in PARITY.iterdir() if (p / "chat_template.jinja").is_file())

@@ -143,7 +143,7 @@ def test_sft_file_is_checked_whole_before_training(tmp_path):
 def test_sft_rows_are_what_the_probe_scores():
     """A row is the probe's prompt followed by one option's tokens; loss on the option only."""
     from phasejax.probe.loading import LoadedModel
-    from phasejax.probe.measure import encode_options, encode_prompt, prompt_text
+    from phasejax.probe.prompts import encode_options, encode_prompt, prompt_text
 
     world = C.World()
     tk = C.tokenizer(world)

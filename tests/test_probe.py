@@ -9,11 +9,11 @@ import pytest
 
 from conftest import ROOT
 from experiments import probe as probe_job
+from phasejax.analysis.sequences import moment_statistics, potts_m
 from phasejax.io import read_table
 from phasejax.probe import tasks
 from phasejax.probe.loading import load_model
-from phasejax.probe.measure import (ProbeSettings, measure, measure_choice, parse_items,
-                                    potts_m, sequence_moments)
+from phasejax.probe.measure import ProbeSettings, measure, measure_choice, parse_items
 from phasejax.probe.scoring import LowCapturedMass
 from test_sweep import composed
 
@@ -108,7 +108,7 @@ def test_parse_items_and_potts_order_parameter():
     assert parse_items(task, " 3, 7, 7, 1, 9", 4) == [3, 7, 7, 1]
     assert parse_items(task, " 3, 7", 4) is None
     assert parse_items(task, " 3, 17, 7, 1", 4) is None
-    m = potts_m(np.array([[3, 3, 3, 3], [0, 1, 2, 3], [1, 1, 2, 2]]), 10)
+    m = potts_m(np.array([[3, 3, 3, 3], [0, 1, 2, 3], [1, 1, 2, 2]]), q=10)
     assert np.allclose(m, [1.0, (10 / 4 - 1) / 9, (10 / 2 - 1) / 9])
 
 
@@ -118,13 +118,13 @@ def test_sequence_moments_match_exact_enumeration():
     exact = {}
     seqs = np.array(list(itertools.product([0, 1], repeat=N)))
     w = np.prod(np.where(seqs == 1, p, 1 - p), -1)
-    m = potts_m(seqs, 2)
+    m = potts_m(seqs, q=2)
     a, b, c = (w * m).sum(), (w * m**2).sum(), (w * m**4).sum()
     exact = dict(abs_magnetisation=a, m2=b, m4=c, binder=1 - c / (3 * b * b),
                  susceptibility=N * (b - a * a) / T)
     rng = np.random.default_rng(1)
-    sample = potts_m((rng.random((4000, N)) < p).astype(int), 2)
-    got = sequence_moments(sample, N, T, n_boot=300)
+    sample = potts_m((rng.random((4000, N)) < p).astype(int), q=2)
+    got = moment_statistics(0, sample, N=N, T=T, n_boot=300)
     for k, v in exact.items():
         mean, err = got[k]
         assert abs(mean - v) < 4 * err, (k, mean, err, v)

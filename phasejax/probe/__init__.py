@@ -7,6 +7,8 @@
   :mod:`~phasejax.probe.hf_loader`, :mod:`~phasejax.probe.gguf_loader`,
   :mod:`~phasejax.probe.safetensors_io`); :mod:`~phasejax.probe.hf_writer` saves them back;
 * :mod:`~phasejax.probe.chat_template` — chat prompts rendered as ``transformers`` renders them;
+* :mod:`~phasejax.probe.prompts` — the prompt form, text and token ids, and the options' token
+  ids, as the probe asks;
 * :mod:`~phasejax.probe.scoring` — exact answer distributions by teacher forcing;
   :mod:`~phasejax.probe.sampling` — jit-compiled generation;
 * :mod:`~phasejax.probe.measure` — a model on a task, in the toy side's tidy schema.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from typing import Optional, Sequence
+from typing import Optional
 
 import jax
 import numpy as np
@@ -31,8 +31,9 @@ import numpy as np
 from phasejax.analysis import distributions as D
 from phasejax.analysis import sequences
 from phasejax.probe import tasks as tasks_mod
+from phasejax.probe.prompts import (_stop_ids, encode_options, encode_prompt, prompt_text,
+                                    resolve_form, selected_prompts)
 from phasejax.probe.sampling import decode, generate
-from phasejax.probe.chat_template import render_chat
 from phasejax.probe.scoring import LowCapturedMass, score_prompts, stop_class
 
 COLUMNS = ("model", "task", "form", "prompt", "L", "T", "observable", "mean", "stderr",
@@ -58,82 +59,6 @@ class ProbeSettings:
     seed_distribution: Optional[tuple] = None   # choice tasks: p₀ over the options
     max_new_tokens: int = 8                  # open tasks: tokens generated per answer
     terminator: Optional[str] = None         # choice tasks: overrides the task's (e.g. <stop>)
-
-
-def resolve_form(lm, form: str) -> str:
-    """``chat`` or ``completion``: ``auto`` is chat when the model has a chat template."""
-    if form == "auto":
-        return "chat" if lm.chat_template else "completion"
-    if form not in ("chat", "completion"):
-        raise ValueError(f"form={form!r}; expected chat, completion or auto")
-    if form == "chat" and not lm.chat_template:
-        raise ValueError("form=chat but the model has no chat template (use completion)")
-    return form
-
-
-def end_of_turn_id(lm) -> int:
-    """The token that closes an assistant turn: read off the chat template, else the EOS."""
-    if lm.chat_template:
-        text = render_chat(lm.chat_template, "u", messages_extra=[("assistant", "XQZ")],
-                           special_tokens=lm.special_tokens)
-        tail = text[text.rindex("XQZ") + 3:]
-        ids = lm.tokenizer.encode(tail, add_special_tokens=False).ids
-        specials = {t.content for t in lm.tokenizer.get_added_tokens_decoder().values()}
-        if ids and lm.tokenizer.id_to_token(ids[0]) in specials:
-            return ids[0]
-    if lm.stop_ids:
-        return lm.stop_ids[0]
-    raise ValueError("the model names no end-of-turn or end-of-sequence token")
-
-
-def prompt_text(lm, task, prompt, form: str, n: Optional[int] = None,
-                answer_prefix: Optional[str] = None) -> str:
-    """The prompt text in ``form``: the chat template with the answer prefix as an assistant
-    prefill, or the completion text ending with the prefix."""
-    prefix = task.answer_prefix if answer_prefix is None else answer_prefix
-    if form == "chat":
-        return render_chat(lm.chat_template, task.user_message(prompt, n), prefix,
-                           special_tokens=lm.special_tokens)
-    if answer_prefix is not None and prompt.completion is None:
-        head = f"Question: {task.user_message(prompt, n)}\nAnswer:"
-        return f"{head} {prefix}" if prefix else head
-    return task.completion_text(prompt, n)
-
-
-def encode_prompt(lm, text: str, form: str) -> list[int]:
-    """Token ids of a prompt, special tokens as ``transformers`` adds them: a chat text is
-    encoded without them (the template wrote the BOS where the model wants one, as
-    ``apply_chat_template`` assumes); a completion text gets the tokenizer's own (its
-    post-processor adds the BOS of Llama-family tokenizers)."""
-    return lm.tokenizer.encode(text, add_special_tokens=form == "completion").ids
-
-
-def encode_options(lm, task, form: str, terminator: Optional[str] = None) -> list[list[int]]:
-    """Token ids of ``" option" + terminator`` (end of turn resolved to the model's token; the
-    stop class adds no token here: :func:`phasejax.probe.scoring.score_prompts` scores it)."""
-    term = (task.terminator.get(form) if terminator is None else terminator) or ""
-    if term == tasks_mod.STOP:
-        return [lm.tokenizer.encode(f" {o}", add_special_tokens=False).ids for o in task.options]
-    eot = end_of_turn_id(lm) if term == tasks_mod.END_OF_TURN else None   # one render
-    out = []
-    for o in task.options:
-        if eot is not None:
-            ids = lm.tokenizer.encode(f" {o}", add_special_tokens=False).ids + [eot]
-        else:
-            ids = lm.tokenizer.encode(f" {o}{term}", add_special_tokens=False).ids
-        out.append(ids)
-    return out
-
-
-def selected_prompts(task, ids: Optional[Sequence[str]]):
-    """The task's prompt variants named by ``ids`` (all when ``None``); unknown ids fail."""
-    if ids is None:
-        return list(task.prompts)
-    known = {p.id: p for p in task.prompts}
-    unknown = [i for i in ids if i not in known]
-    if unknown:
-        raise ValueError(f"task {task.name!r} has no prompts {unknown} (has {list(known)})")
-    return [known[i] for i in ids]
 
 
 def _row(meta, prompt, L, T, name, mean, err=np.nan, n=1):
@@ -231,18 +156,6 @@ def parse_items(task, text: str, n: int) -> Optional[list[int]]:
     return None if any(k is None for k in picked) else picked
 
 
-def potts_m(items: np.ndarray, q: int) -> np.ndarray:
-    """``(q max_k n_k / N − 1)/(q − 1)`` for each row of token indices ``(S, N)``."""
-    return sequences.potts_m(items, q=q)
-
-
-def sequence_moments(m: np.ndarray, N: int, T: float, n_boot: int = 200, seed: int = 0):
-    """``{name: (value, bootstrap error)}`` for ``⟨|m|⟩, ⟨m²⟩, ⟨m⁴⟩, U₄, χ`` of samples ``m``
-    (:func:`phasejax.analysis.sequences.moment_statistics`)."""
-    return {k: (float(v), float(e)) for k, (v, e) in
-            sequences.moment_statistics(seed, m, N=N, T=T, n_boot=n_boot).items()}
-
-
 def measure_sequences(lm, task, settings: ProbeSettings, name: str = "model", progress=None):
     """Sampled sequence statistics versus ``N`` and ``T``: ``(rows, arrays)``."""
     if task.kind != "sequence":
@@ -277,28 +190,21 @@ def measure_sequences(lm, task, settings: ProbeSettings, name: str = "model", pr
             rows.append(_row(meta, "all", N, temp, "parse_rate", n_ok / n_all, n=n_all))
             arrays[f"items_N{N}_T{temp:g}"] = items
             if n_ok >= 2:
-                m = potts_m(items, q)
-                for obs, (v, e) in sequence_moments(m, N, float(temp), settings.bootstrap,
-                                                    settings.seed).items():
+                m = sequences.potts_m(items, q=q)
+                for obs, (v, e) in sequences.moment_statistics(
+                        settings.seed, m, N=N, T=float(temp), n_boot=settings.bootstrap).items():
                     rows.append(_row(meta, "all", N, temp, obs, v, e, n_ok))
                 freq = np.bincount(items.ravel(), minlength=q) / items.size
                 rows.append(_row(meta, "all", N, temp, "item_entropy", D.entropy(freq), n=n_ok))
                 for j, p in enumerate(prompts):
                     if len(ok[j]) >= 2:
-                        mj = potts_m(np.asarray(ok[j]), q)
+                        mj = sequences.potts_m(np.asarray(ok[j]), q=q)
                         rows.append(_row(meta, p.id, N, temp, "abs_magnetisation", mj.mean(),
                                          mj.std(ddof=1) / np.sqrt(mj.size), mj.size))
             if progress:
                 progress(f"N={N} T={temp:g}: {n_ok}/{n_all} parsed "
                          f"({time.perf_counter() - t0:.1f}s)")
     return rows, arrays
-
-
-def _stop_ids(lm, form):
-    stop = list(lm.stop_ids)
-    if form == "chat":
-        stop = list(dict.fromkeys(stop + [end_of_turn_id(lm)]))
-    return stop
 
 
 def _bootstrap_entropy(samples: np.ndarray, n_boot: int, rng) -> float:

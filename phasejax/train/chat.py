@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from phasejax.probe import tasks
-from phasejax.probe.measure import encode_options, encode_prompt, prompt_text
+from phasejax.probe.prompts import encode_options, encode_prompt, prompt_text
 
 
 def answer_rows(prompt_ids: Sequence[Sequence[int]], option_ids: Sequence[Sequence[int]],
