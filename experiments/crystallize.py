@@ -39,8 +39,8 @@ from flax import nnx
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from phasejax.analysis import distributions as D
 from phasejax import io
+from phasejax.analysis import distributions as D
 from phasejax.probe.decoder import Decoder, DecoderConfig
 from phasejax.probe.hf_writer import save_folder
 from phasejax.probe.loading import LoadedModel, load_model, resolve_dtype, resolve_path

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from phasejax.analysis import distributions as D
 from phasejax import io
+from phasejax.analysis import distributions as D
 from phasejax.fit.choice import (CHOICE_OBSERVABLES, choice_transitions, fit_choice, fit_rows,
                                  toy_coordinates)
 from phasejax.fit.curvefit import PARAMETERS, toy_curves

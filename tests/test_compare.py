@@ -15,8 +15,8 @@ from helpers import ising_2d_binder
 from experiments.config import register_configs
 
 register_configs()
-from phasejax.lattice.exact import ISING_2D_TC
 from phasejax.io import read_table
+from phasejax.lattice.exact import ISING_2D_TC
 
 TINY = ["kind=equilibrium", "run.n_replicas=2", "run.progress=false", "run.site_histograms=false"]
 

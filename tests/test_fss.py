@@ -8,10 +8,10 @@ import pytest
 
 import toy_models
 from phasejax.analysis import fss
+from phasejax.analysis.observables import order_parameter
 from phasejax.lattice import samplers
 from phasejax.lattice.driver import simulate
 from phasejax.lattice.exact import ISING_2D_TC
-from phasejax.analysis.observables import order_parameter
 
 
 def size_data(name, L, T, seed=0, n_measure=2000, **kw):

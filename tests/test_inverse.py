@@ -5,8 +5,8 @@ import pytest
 
 import toy_models
 from helpers import sample_states
-from phasejax.lattice import samplers
 from phasejax.fit.inverse import fit_chain, neg_log_pseudo_likelihood, zero_sum_gauge
+from phasejax.lattice import samplers
 
 W = np.array([[[0.8, -0.2, 0.1], [-0.2, 0.5, -0.3], [0.1, -0.3, 0.6]],
               [[0.2, 0.0, -0.1], [0.0, -0.2, 0.1], [-0.1, 0.1, 0.3]]], np.float32)

@@ -8,11 +8,11 @@ from scipy.special import zeta
 
 import toy_models
 from helpers import chi_square_pvalue, sample_states
+from phasejax.analysis.observables import order_parameter
+from phasejax.fit.long_range import fit_chain
 from phasejax.lattice import samplers
 from phasejax.lattice.driver import simulate
-from phasejax.fit.long_range import fit_chain
 from phasejax.lattice.model import CouplingModel
-from phasejax.analysis.observables import order_parameter
 from toy_models.long_range_chain import power_law_couplings
 
 P_MIN = 1e-3

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
+from phasejax.fit.choice import fit_choice
 from phasejax.io import read_table
 from phasejax.probe import tasks
 from phasejax.probe.loading import load_model
 from phasejax.probe.measure import ProbeSettings, measure_choice
 from phasejax.probe.scoring import LowCapturedMass
-from phasejax.fit.choice import fit_choice
 from test_sweep import sweep
 
 PARITY = Path(ROOT) / "tests" / "parity"

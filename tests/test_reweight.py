@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import toy_models
+from phasejax.analysis.observables import order_parameter
 from phasejax.lattice import samplers
 from phasejax.lattice.driver import simulate
 from phasejax.lattice.exact import all_configurations, enumerate_boltzmann
-from phasejax.analysis.observables import order_parameter
 from phasejax.analysis.reweight import InsufficientOverlap, Reweighter, single_histogram
 from phasejax.analysis.fss import SizeData
 

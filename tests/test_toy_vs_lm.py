@@ -127,8 +127,8 @@ def test_choice_transitions_of_an_exactly_boltzmann_model():
     computation says — the C(T) peak by brute force on a fine grid, m = ½ by root finding."""
     from scipy.optimize import brentq
 
-    from phasejax.fit.curvefit import CurveFit
     from phasejax.fit.choice import choice_transitions
+    from phasejax.fit.curvefit import CurveFit
 
     profiles = np.array([[2.0, 0.0, -1.0, -1.0], [1.5, 0.5, -1.0, -1.0]])
     theta = np.array([0.0, 1.0, 1.0])

@@ -29,8 +29,8 @@ import numpy as np
 from scipy import optimize
 
 from phasejax.analysis import distributions as D
-from phasejax.analysis.scaling import loglog_fit
 from phasejax.analysis.reweight import Reweighter
+from phasejax.analysis.scaling import loglog_fit
 
 
 def derived(avg: Dict[str, np.ndarray], T: np.ndarray, N: int) -> Dict[str, np.ndarray]:
