@@ -268,6 +268,13 @@ def test_scaling_analysis_recovers_a_planted_transition():
         assert abs(r["value"] - truth) < 4 * r["error"], r
     assert got[("binder_crossing", "binder_at_T_c")]["value"] == pytest.approx(0.45, abs=0.02)
     assert len(res["binder_crossings"]) == 3 and len(res["tau_slopes"]) == 31
+    # the collapse of U₄ = f((T - T_c) N^(1/ν)) finds the planted point, with a quality ≈ 1
+    for key, truth in ((("binder_collapse", "T_c"), TC),
+                       (("binder_collapse", "one_over_nu"), INV_NU)):
+        r = got[key]
+        assert r["reason"] == "" and 0 < r["error"] < 0.05, r
+        assert abs(r["value"] - truth) < 4 * r["error"], r
+    assert 0.5 < got[("binder_collapse", "quality")]["value"] < 2.0
 
 
 def test_scaling_analysis_reports_no_crossing():
@@ -280,6 +287,10 @@ def test_scaling_analysis_reports_no_crossing():
                 ("chi_peak", "gamma_over_nu"), ("chi_peak", "T_c"), ("tau_onset", "T_c")):
         assert math.isnan(got[key]["value"]) and got[key]["reason"], got[key]
     assert "do not cross" in got[("binder_crossing", "T_c")]["reason"]
+    # parallel curves (U₄ shifted by ln N) start from no crossing or onset: no collapse
+    for q in ("T_c", "one_over_nu"):
+        assert math.isnan(got[("binder_collapse", q)]["value"])
+        assert "no starting point" in got[("binder_collapse", q)]["reason"]
     assert "above" in got[("tau_onset", "T_c")]["reason"]
     assert all(p["reason"] for p in res["chi_peaks"])                  # peaks on the edge
 
@@ -316,3 +327,37 @@ def test_scaling_analysis_takes_sizes_on_different_temperature_grids():
     est = {(e["method"], e["quantity"]): e for e in
            scaling_analysis(curves, n_boot=50)["estimates"]}
     assert est[("binder_crossing", "T_c")]["value"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_parallel_curves_do_not_collapse_from_any_start():
+    """Binder curves shifted by ln N collapse at no (T_c, 1/ν): started from a wrong guess the
+    fit reports a quality far above one and no values; shifted back they collapse."""
+    from phasejax.analysis.collapse import collapse_curves
+
+    rng = np.random.default_rng(3)
+    T = np.linspace(0.7, 1.3, 13)
+    e = np.full(T.size, 0.003)
+    shifted = {N: (T, 0.5 - 0.1 * T + 0.05 * np.log(N) + e * rng.standard_normal(T.size), e)
+               for N in SIZES}
+    res = collapse_curves(shifted, T_c0=1.0, inv_nu0=0.5, n_boot=10)
+    assert math.isnan(res["T_c"]) and "do not collapse" in res["reason"] and res["quality"] > 10
+    scaling = {N: (T, 0.45 - 0.25 * np.tanh((T - TC) * N**INV_NU) + e * rng.standard_normal(
+        T.size), e) for N in SIZES}
+    res = collapse_curves(scaling, T_c0=1.1, inv_nu0=0.8, n_boot=20)
+    assert res["reason"] == "" and res["quality"] < 2.0
+    assert abs(res["T_c"] - TC) < 4 * res["T_c_err"] and abs(res["one_over_nu"] - INV_NU) < \
+        4 * res["one_over_nu_err"]
+
+
+def test_collapse_quality_counts_only_overlapping_points():
+    """S of two curves is the mean of (ΔY)²/(δY₁² + δY₂²) over the points inside the other's range."""
+    from phasejax.analysis.collapse import quality
+
+    x = np.array([0.0, 1.0, 2.0])
+    a = (x, np.array([0.0, 1.0, 2.0]), np.full(3, 0.1))
+    b = (x + 0.5, np.array([0.5, 1.5, 3.5]), np.full(3, 0.1))     # b = a + 0 on [0.5, 1.5]
+    # points of a inside b's x range [0.5, 2.5]: x = 1, 2 (b there: 1, 2.5); points of b inside
+    # [0, 2]: x = 0.5, 1.5 (a there: 0.5, 1.5)
+    want = ((1.0 - 1.0) ** 2 + (2.0 - 2.5) ** 2 + 0.0 + 0.0) / 0.02 / 4
+    assert quality([a, b]) == pytest.approx(want)
+    assert quality([a, (x + 10, x, np.full(3, 0.1))]) == float("inf")

@@ -29,6 +29,7 @@ import numpy as np
 from scipy import optimize
 
 from phasejax.analysis import distributions as D
+from phasejax.analysis.collapse import quality
 from phasejax.analysis.reweight import Reweighter
 from phasejax.analysis.scaling import loglog_fit
 
@@ -181,30 +182,19 @@ def collapse(data, Tc0: float, nu0: float, bnu0: float):
     """Data collapse of ``<|m|>``; returns ``(T_c, ν, β/ν, S_min)``.
 
     ``data`` comes from :func:`collapse_data`. Points ``x = (T - T_c) L^{1/ν}``,
-    ``y = <|m|> L^{β/ν}``; ``S`` is the Houdayer–Hartmann quality: ``≈ 1`` for a collapse
-    within errors.
+    ``y = <|m|> L^{β/ν}``; ``S`` is the Houdayer–Hartmann quality
+    (:func:`phasejax.analysis.collapse.quality`): ``≈ 1`` for a collapse within errors.
     """
 
-    def quality(p):
+    def objective(p):
         Tc, nu, bnu = p
         if nu <= 0.05:
             return 1e9
         pts = [((T - Tc) * L ** (1 / nu), m * L**bnu, e * L**bnu) for L, T, m, e in data]
-        total, count = 0.0, 0
-        for i, (x, y, dy) in enumerate(pts):
-            for j, (x2, y2, dy2) in enumerate(pts):
-                if i == j:
-                    continue
-                inside = (x >= x2[0]) & (x <= x2[-1])
-                if not inside.any():
-                    continue
-                yi = np.interp(x[inside], x2, y2)
-                di = np.interp(x[inside], x2, dy2)
-                total += np.sum((y[inside] - yi) ** 2 / (dy[inside] ** 2 + di**2))
-                count += int(inside.sum())
-        return total / count if count else 1e9
+        S = quality(pts)
+        return S if np.isfinite(S) else 1e9
 
-    res = optimize.minimize(quality, [Tc0, nu0, bnu0], method="Nelder-Mead",
+    res = optimize.minimize(objective, [Tc0, nu0, bnu0], method="Nelder-Mead",
                             options={"xatol": 1e-6, "fatol": 1e-6, "maxiter": 4000})
     Tc, nu, bnu = res.x
     return float(Tc), float(nu), float(bnu), float(res.fun)

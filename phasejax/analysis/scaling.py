@@ -7,7 +7,7 @@ temperatures and are interpolated linearly between them. Everything here works o
 ``{N: (T, value, stderr)}`` per observable (or tidy rows, see :func:`curves_from_rows`), from
 the model or from a toy alike.
 
-Methods (:func:`scaling_analysis` runs all three):
+Methods (:func:`scaling_analysis` runs all four):
 
 * **Binder crossing.** ``U₄(T; N₁)`` and ``U₄(T; N₂)`` cross near ``T_c``; the estimate is the
   crossing of the two largest sizes (:func:`binder_crossings` lists every consecutive pair).
@@ -26,6 +26,10 @@ Methods (:func:`scaling_analysis` runs all three):
   ``T`` increases (linear interpolation between grid points). This is an *operational*
   definition: the threshold ``1/2`` is a convention and the crossing drifts with the sizes
   used; unlike a Binder crossing it is not a fixed point of the scaling.
+* **Collapse.** ``U₄(T; N) = f((T − T_c) N^{1/ν})``: ``(T_c, 1/ν)`` that draw every size's
+  Binder curve on one function, started from the crossing (else the τ onset), with the
+  Houdayer–Hartmann quality ``S`` (:mod:`phasejax.analysis.collapse`); ``S ≫ 1`` is reported as
+  no collapse.
 
 Errors are a parametric bootstrap: every grid value is redrawn as ``value + stderr·z``
 (``z ~ N(0, 1)`` independent across temperatures and sizes) and the whole analysis repeated;
@@ -40,6 +44,8 @@ from __future__ import annotations
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
+
+from phasejax.analysis.collapse import collapse_curves
 
 NAN = float("nan")
 
@@ -361,7 +367,7 @@ def _onset(grid, s, threshold):
 def scaling_analysis(curves, *, seed: int = 0, n_boot: int = 200, binder: str = "binder",
                      susceptibility: str = "susceptibility", tau: str = "tau",
                      threshold: float = 0.5, n_local: int = 5,
-                     min_significance: float = 3.0) -> dict:
+                     min_significance: float = 3.0, collapse_boot: int = 50) -> dict:
     """``T_c`` by every method, exponents, and the evidence, with bootstrap errors.
 
     Args:
@@ -376,12 +382,15 @@ def scaling_analysis(curves, *, seed: int = 0, n_boot: int = 200, binder: str = 
       min_significance: a Binder crossing (of curves with errors) counts only if its matched
         filter stands this many standard deviations out of the noise (see
         :func:`binder_crossings`); weaker crossings are reported as none.
+      collapse_boot: bootstrap draws of the Binder collapse (at most ``n_boot``).
 
     Returns:
       ``{"estimates": rows, "binder_crossings": …, "chi_peaks": …, "tau_slopes": …,
-      "sizes": …}``. ``estimates`` has one row per ``(method, quantity)`` —
+      "sizes": …, "collapse": …}``. ``estimates`` has one row per ``(method, quantity)`` —
       ``binder_crossing``: ``T_c``, ``binder_at_T_c``, ``one_over_nu``; ``chi_peak``:
-      ``gamma_over_nu``, ``T_c``; ``tau_onset``: ``T_c`` — with ``value``, ``error`` and a
+      ``gamma_over_nu``, ``T_c``; ``tau_onset``: ``T_c``; ``binder_collapse``: ``T_c``,
+      ``one_over_nu``, ``quality`` (:func:`phasejax.analysis.collapse.collapse_curves`,
+      started from the crossing, else the τ onset) — with ``value``, ``error`` and a
       ``reason`` that is non-empty exactly when the value is ``nan`` (no crossing, peak on the
       grid edge, too few sizes, …) or the error is unavailable.
     """
@@ -497,5 +506,21 @@ def scaling_analysis(curves, *, seed: int = 0, n_boot: int = 200, binder: str = 
                 why = "no error bars given: error unavailable"
             est.append(_estimate("tau_onset", "T_c", tc, tc_err, why,
                                  note=f"first T where d ln τ/d ln N falls through {threshold:g}"))
+    # --- collapse of the Binder curves, started from the crossing (or the τ onset)
+    starts = {r["method"]: r["value"] for r in est if r["quantity"] == "T_c"}
+    t_start = starts.get("binder_crossing", NAN)
+    if not np.isfinite(t_start):
+        t_start = starts.get("tau_onset", NAN)
+    nu_start = inv_nu if np.isfinite(inv_nu) and inv_nu > 0 else 1.0
+    col = collapse_curves(B, T_c0=t_start, inv_nu0=nu_start, n_boot=min(n_boot, collapse_boot),
+                          seed=seed)
+    col.update(T_c_start=float(t_start), one_over_nu_start=float(nu_start))
+    why = col["reason"] or ("" if _has_errors(B) else "no error bars given")
+    note = f"{binder} = f((T - T_c) N^(1/ν)); quality S ≈ 1 for a collapse within errors"
+    for q, key in (("T_c", "T_c"), ("one_over_nu", "one_over_nu"), ("quality", "quality")):
+        value = col["quality"] if q == "quality" else col[key]
+        error = col["quality_err"] if q == "quality" else col[f"{key}_err"]
+        reason = "" if q == "quality" and np.isfinite(value) and np.isfinite(error) else why
+        est.append(_estimate("binder_collapse", q, value, error, reason, note=note))
     return dict(estimates=est, binder_crossings=crossings, chi_peaks=chi_peaks,
-                tau_slopes=slopes_rows, sizes=sizes)
+                tau_slopes=slopes_rows, sizes=sizes, collapse=col)

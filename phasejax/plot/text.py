@@ -30,8 +30,8 @@ def _tc_text(fss, side, model, mapping) -> str:
         if e["quantity"] not in ("T_c", "gamma_over_nu") :
             continue
         v, err = float(e["value"]), float(e["error"])
-        name = {"binder_crossing": "U₄", "chi_peak": "χ", "tau_onset": "τ"}.get(e["method"],
-                                                                            e["method"])
+        name = {"binder_crossing": "U₄", "chi_peak": "χ", "tau_onset": "τ",
+                "binder_collapse": "collapse"}.get(e["method"], e["method"])
         q = "T_c" if e["quantity"] == "T_c" else "γ/ν"
         parts.append(f"{q}[{name}] = " + (f"{v:.3g} ± {err:.2g}" if np.isfinite(v) else "—"))
     return "\n".join(parts)
@@ -40,12 +40,13 @@ def _tc_text(fss, side, model, mapping) -> str:
 def plot_criticality(stats: Sequence[dict], curves: Sequence[dict], fss: Sequence[dict],
                      path, model: str | None = None):
     """One row per mapping: ``τ(N, T)``, ``U₄(N, T)``, ``χ(N, T)`` (model solid, fitted toy
-    dashed, one colour per size rank) and ``C(Δt)`` on log–log axes near ``T = 1``, with each
-    side's ``T_c`` estimates written in the panels."""
+    dashed, one colour per size rank), ``C(Δt)`` on log–log axes near ``T = 1``, and the Binder
+    collapse ``U₄`` against ``(T − T_c) N^{1/ν}`` (or why there is none), with each side's
+    ``T_c`` estimates written in the panels."""
     models = sorted({r["model"] for r in stats}, key=str)
     model = models[-1] if model is None else model
     mappings = list(dict.fromkeys(r["mapping"] for r in stats if r["model"] == model))
-    fig, axes = subplots(len(mappings), 4, figsize=(17, 3.6 * len(mappings)), squeeze=False)
+    fig, axes = subplots(len(mappings), 5, figsize=(21, 3.6 * len(mappings)), squeeze=False)
     cmap = __import__("matplotlib").colormaps["viridis"]
     for row, mapping in zip(axes, mappings):
         for ax, (obs, label) in zip(row[:3], PANELS):
@@ -85,9 +86,37 @@ def plot_criticality(stats: Sequence[dict], curves: Sequence[dict], fss: Sequenc
         ax.set_xlabel(r"lag $\Delta t$")
         ax.set_ylabel(r"$\sum_a C_{aa}(\Delta t)$")
         ax.legend(fontsize=7)
+        _collapse_panel(row[4], stats, fss, model, mapping, cmap)
     fig.suptitle(f"{model}: free generation as a lattice (solid) and its fitted long-range "
                  "toy (dashed)")
     return save_figure(fig, path)
+
+
+def _collapse_panel(ax, stats, fss, model, mapping, cmap):
+    """``U₄ᶜ`` against ``(T − T_c) N^{1/ν}`` at each side's fitted collapse, or the reason."""
+    notes = []
+    for side, ls, mk in (("model", "-", "o"), ("toy", "--", "s")):
+        got = {e["quantity"]: e for e in fss if (e["side"], e["model"], e["mapping"],
+                                                   e["method"]) == (side, model, mapping,
+                                                                    "binder_collapse")}
+        tc, nu = (float(got[k]["value"]) if k in got else np.nan for k in ("T_c", "one_over_nu"))
+        if not (np.isfinite(tc) and np.isfinite(nu)):
+            why = got["T_c"]["reason"][:70] if "T_c" in got else "not computed"
+            notes.append(f"{side}: no collapse ({why})")
+            continue
+        S = float(got["quality"]["value"]) if "quality" in got else np.nan
+        notes.append(f"{side}: T_c = {tc:.3g}, 1/ν = {nu:.3g}, S = {S:.2g}")
+        data = _series(stats, side, model, mapping, "binder_connected")
+        for k, (N, a) in enumerate(data.items()):
+            ax.errorbar((a[:, 0] - tc) * N**nu, a[:, 1], yerr=np.nan_to_num(a[:, 2]), ls=ls,
+                        marker=mk, ms=3, capsize=2, color=cmap(k / max(len(data) - 1, 1)),
+                        label=f"{side} N={N}")
+    ax.set_xlabel(r"$(T - T_c)\,N^{1/\nu}$")
+    ax.set_ylabel(f"Binder $U_4^c$ collapse  ({mapping})")
+    ax.text(0.02, 0.98, "\n".join(notes), transform=ax.transAxes, fontsize=6, va="top",
+            wrap=True)
+    if ax.has_data():
+        ax.legend(fontsize=6, ncol=2, loc="lower left")
 
 
 def plot_chain(fss: Sequence[dict], models: Sequence[str], path):
