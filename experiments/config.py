@@ -1,18 +1,23 @@
 """Structured-config schemas for the Hydra entry points, registered in the ConfigStore.
 
-YAML files under ``experiments/conf/`` (package data) extend these schemas
-(``defaults: [base_<name>, _self_]``), so a misspelt key or a value of the wrong type fails
-when the config is composed, before any work. Each group node carries a ``_target_`` that
-:func:`hydra.utils.instantiate` calls at the edge; a toy's parameters are checked against its
-factory's signature (:func:`toy_arguments`).
+The schemas come from the library: a toy's and a sampler's from its factory's signature
+(:func:`toy_schemas`, :func:`sampler_schemas`), the probe's, the alignment protocol's and the
+text-criticality settings from their dataclasses (:func:`schema_of`). YAML files under
+``experiments/conf/`` (package data) extend them (``defaults: [base_<name>, _self_]``), so a
+misspelt key or a value of the wrong type fails when the config is composed, before any work.
+Each group node carries a ``_target_`` that :func:`hydra.utils.instantiate` calls at the edge; a
+toy's shared parameters are checked against its factory's signature (:func:`toy_arguments`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import inspect
+import types
 import typing
+from importlib import resources
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -21,6 +26,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.utils import get_method
 from omegaconf import MISSING, OmegaConf
 
+import toy_models
+from phasejax.lattice import samplers
 from phasejax.lattice.alignment import AlignmentProtocol
 from phasejax.probe.measure import ProbeSettings
 from phasejax.text.generate import FreeGeneration
@@ -69,54 +76,7 @@ class ToyConfig:
     J: Any = 1.0
     h: Any = 0.0
     geometry: str = "hypercubic"
-    R: int = 1
-
-
-@dataclass
-class IsingConfig(ToyConfig):
-    _target_: str = "toy_models.ising.make"
-    name: str = "ising"
-
-
-@dataclass
-class PottsConfig(ToyConfig):
-    _target_: str = "toy_models.potts.make"
-    name: str = "potts"
-    q: int = 3
-
-
-@dataclass
-class TokenLatticeConfig(ToyConfig):
-    _target_: str = "toy_models.token_lattice.make"
-    name: str = "token_lattice"
-    geometry: str = "chain"
-    dim: int = 1
-    q: int = 3
-    W: Any = MISSING
-    b: Any = None
-    h: Any = None
-
-
-@dataclass
-class MeanFieldConfig(ToyConfig):
-    _target_: str = "toy_models.mean_field.make"
-    name: str = "mean_field"
-    geometry: str = "complete"
-    dim: int = 0
-    L: int = 64
-
-
-@dataclass
-class LongRangeChainConfig(ToyConfig):
-    _target_: str = "toy_models.long_range_chain.make"
-    name: str = "long_range_chain"
-    geometry: str = "chain"
-    dim: int = 1
-    L: int = 65
-    R: int = 0                       # 0: the largest range, (L-1)//2 (or len(J_r))
-    sigma: float = 0.5               # J_r = J r^-(1+sigma)
-    J_r: Any = None                  # explicit couplings r = 1..R (fitted βJ_r) instead
-    images: bool = True              # sum periodic images (odd L)
+    R: Optional[int] = 1             # coupling range (None: a model's own default)
 
 
 @dataclass
@@ -125,16 +85,71 @@ class SamplerConfig:
     name: str = MISSING
 
 
-@dataclass
-class WolffConfig(SamplerConfig):
-    name: str = "wolff"
-    clusters_per_step: int = 1
+def _field_type(annotation, default):
+    """A config type for a factory parameter: int, float, bool, str (Optional when the default
+    is ``None``), anything else ``Any``."""
+    t, optional = annotation, default is None
+    if typing.get_origin(t) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        optional = optional or len(args) < len(typing.get_args(t))
+        t = args[0] if len(args) == 1 else Any
+    if t not in (int, float, bool, str):
+        return Any
+    return Optional[t] if optional else t
 
 
-@dataclass
-class TemperingConfig(SamplerConfig):
-    name: str = "tempering"
-    base: str = "metropolis"
+def schema_from_signature(factory, cls_name: str, base, fixed: dict, skip=()):
+    """A structured-config schema for ``factory``: the fields of ``base``, then every keyword
+    parameter of the factory (less ``skip``) with its annotation's type and its default
+    (``MISSING`` when it has none; a shared ``base`` field keeps the base's default then), and
+    the ``fixed`` defaults (``_target_``, ``name``). Written once, in the factory."""
+    hints = typing.get_type_hints(factory)
+    base_hints = typing.get_type_hints(base)
+    shared = {f.name: f for f in dataclasses.fields(base)}
+    fields = []
+    for p in inspect.signature(factory).parameters.values():
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.name in skip:
+            continue
+        has_default = p.default is not p.empty
+        default = p.default if has_default else MISSING
+        if p.name in shared:
+            t = base_hints[p.name]
+            if not has_default:
+                default = shared[p.name].default
+            elif default is None and typing.get_origin(t) is not typing.Union and t is not Any:
+                t = Optional[t]
+        else:
+            t = _field_type(hints.get(p.name, Any), default)
+        if isinstance(default, (list, tuple, dict)):
+            fields.append((p.name, t, field(default_factory=lambda d=default: copy.deepcopy(d))))
+        else:
+            fields.append((p.name, t, default))
+    fields += [(k, str, v) for k, v in fixed.items()]
+    return dataclasses.make_dataclass(cls_name, fields, bases=(base,))
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def toy_schemas() -> dict:
+    """``{name: schema}`` of every model in :mod:`toy_models`, derived from its factory."""
+    out = {}
+    for name in toy_models.available():
+        factory = toy_models.REGISTRY[name]
+        out[name] = schema_from_signature(
+            factory, f"{_camel(name)}Config", ToyConfig,
+            {"_target_": f"{factory.__module__}.{factory.__qualname__}", "name": name})
+    return out
+
+
+def sampler_schemas() -> dict:
+    """``{name: schema}`` of every registered sampler, derived from its factory (the runtime
+    arguments, such as a tempering ladder's length, are left to the run)."""
+    return {name: schema_from_signature(samplers.REGISTRY[name], f"{_camel(name)}Config",
+                                        SamplerConfig, {"name": name},
+                                        skip=samplers.base.RUNTIME)
+            for name in samplers.available()}
 
 
 @dataclass
@@ -306,13 +321,17 @@ def toy_arguments(toy) -> dict:
     return kwargs
 
 
+def _has_yaml(group: str, name: str) -> bool:
+    return resources.files("experiments.conf").joinpath(group, f"{name}.yaml").is_file()
+
+
 def register_configs() -> None:
+    """The sweep's schema, and per toy and sampler ``base_<name>`` (derived from the factory);
+    one without a YAML preset of its own is also ``toy=<name>`` / ``sampler=<name>``."""
     cs = ConfigStore.instance()
     cs.store(name="base_sweep", node=SweepConfig)
-    for name, node in (("ising", IsingConfig), ("potts", PottsConfig),
-                       ("token_lattice", TokenLatticeConfig), ("mean_field", MeanFieldConfig),
-                       ("long_range_chain", LongRangeChainConfig)):
-        cs.store(group="toy", name=f"base_{name}", node=node)
-    cs.store(group="sampler", name="base_sampler", node=SamplerConfig)
-    cs.store(group="sampler", name="base_wolff", node=WolffConfig)
-    cs.store(group="sampler", name="base_tempering", node=TemperingConfig)
+    for group, schemas in (("toy", toy_schemas()), ("sampler", sampler_schemas())):
+        for name, node in schemas.items():
+            cs.store(group=group, name=f"base_{name}", node=node)
+            if not _has_yaml(group, name):
+                cs.store(group=group, name=name, node=node)

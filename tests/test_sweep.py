@@ -10,15 +10,17 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
+import toy_models
 from conftest import ROOT
 from experiments.equilibrium import COLUMNS, build
 from experiments.sweep import KINDS
 from phasejax.io import read_table
+from phasejax.lattice import samplers
 from phasejax.probe import tasks
 
 CONF = Path(ROOT, "experiments", "conf")
-TOYS = sorted(p.stem for p in (CONF / "toy").glob("*.yaml"))
-SAMPLERS = sorted(p.stem for p in (CONF / "sampler").glob("*.yaml"))
+TOYS = toy_models.available()            # every discovered model, with a YAML preset or not
+SAMPLERS = samplers.available()          # every registered sampler
 POTTS_LIKE = {"ising", "potts", "mean_field", "long_range_chain"}
 
 
@@ -28,8 +30,25 @@ def composed(*overrides):
 
 
 def test_config_groups_are_complete():
-    assert {"ising", "potts", "token_lattice", "mean_field"} <= set(TOYS)
+    assert {"ising", "potts", "token_lattice", "mean_field", "long_range_chain"} <= set(TOYS)
     assert {"metropolis", "heatbath", "wolff", "swendsen_wang", "tempering"} <= set(SAMPLERS)
+    # every YAML preset belongs to a discovered factory
+    assert {p.stem for p in (CONF / "toy").glob("*.yaml")} <= set(TOYS)
+    assert {p.stem for p in (CONF / "sampler").glob("*.yaml")} <= set(SAMPLERS)
+
+
+def test_schemas_come_from_the_factories():
+    """A factory's parameters (and only those) are settable; a sampler setting no schema was
+    written for (Swendsen–Wang's bond mode, Metropolis' proposal) composes and reaches it."""
+    cfg = composed("sampler=swendsen_wang", "sampler.bonds=dense", "toy=long_range_chain",
+                   "toy.sigma=0.8", "toy.L=9")
+    assert cfg.sampler.bonds == "dense" and cfg.toy.sigma == 0.8
+    model, smp, _ = build(cfg)
+    assert model.lattice.L == 9 and smp.name == "swendsen_wang"
+    assert composed("sampler=metropolis", "sampler.attempt=0.5").sampler.attempt == 0.5
+    for bad in (["sampler=wolff", "sampler.bondz=dense"], ["toy=potts", "toy.sigma=0.5"]):
+        with pytest.raises(Exception, match="Could not override"):
+            composed(*bad)
 
 
 @pytest.mark.parametrize("toy,sampler", list(itertools.product(TOYS, SAMPLERS)))
@@ -151,3 +170,42 @@ def test_every_task_composes_as_a_config_group(task):
     from omegaconf import OmegaConf
     t = tasks.from_dict(OmegaConf.to_container(cfg.task))
     assert t.name == task
+
+
+NEW_TOY = '''"""A ring of q tokens: Potts coupling J between neighbours and a tilt b[s] = tilt * s."""
+import numpy as np
+
+from phasejax.lattice.geometry import Lattice
+from phasejax.lattice.model import CouplingModel, validate_coupling_arrays
+from toy_models import register
+
+
+@register("tilted_ring")
+def make(L: int, q: int = 3, J: float = 1.0, tilt: float = 0.25):
+    """The tilted Potts ring."""
+    lat = Lattice("chain", int(L), 1, 1)
+    W, b, h = validate_coupling_arrays(lat, q, [J * np.eye(q)], tilt * np.arange(q), None)
+    return CouplingModel(lattice=lat, q=q, W=W, b=b, h=h)
+'''
+
+
+def test_a_new_toy_is_one_file(tmp_path):
+    """One file in a ``toy_models`` folder (here outside the repository, on PYTHONPATH) and
+    nothing else: ``toy=<name>`` composes with a schema from the factory's signature, its own
+    parameter is settable, a misspelt one is refused, and an equilibrium sweep runs on it."""
+    (tmp_path / "plugins" / "toy_models").mkdir(parents=True)
+    (tmp_path / "plugins" / "toy_models" / "tilted_ring.py").write_text(NEW_TOY)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "plugins"), ROOT]),
+               JAX_PLATFORMS="cpu")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "experiments.sweep", *a],
+                                    cwd=tmp_path, env=env, capture_output=True, text=True,
+                                    timeout=600)
+    bad = run("toy=tilted_ring", "toy.tlt=1.0", "--cfg", "job")
+    assert bad.returncode != 0 and "tlt" in bad.stderr
+    out = tmp_path / "out"
+    res = run("toy=tilted_ring", "toy.L=6", "toy.tilt=0.5", "sampler=heatbath", *TINY,
+              f"hydra.run.dir={out}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = read_table(out / "observables.csv")
+    assert {r["model"] for r in rows} == {"tilted_ring"} and {int(r["L"]) for r in rows} == {6}
+    assert {int(r["q"]) for r in rows} == {3}

@@ -3,8 +3,12 @@
 Each module defines a factory decorated with :func:`register`; :func:`make` builds any model
 by name, and every sampler, observable and sweep works on it unchanged because models speak
 only :class:`phasejax.lattice.model.EnergyModel`'s protocol. A factory names every parameter
-it takes and swallows none (no ``**kwargs``): the sweep reads its signature to refuse a setting
-the model does not have (:func:`experiments.config.toy_arguments`).
+it takes and swallows none (no ``**kwargs``): the sweep derives the model's config schema from
+its signature (:func:`experiments.config.toy_schemas`) and refuses a setting the model does not
+have (:func:`experiments.config.toy_arguments`).
+
+Models may also live outside this folder: any directory named ``toy_models`` on ``sys.path``
+(e.g. ``PYTHONPATH=~/mytoys`` with ``~/mytoys/toy_models/my_model.py``) extends the package.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import importlib
 import pkgutil
 from typing import Callable
 
+__path__ = pkgutil.extend_path(__path__, __name__)   # toy_models/ folders elsewhere on sys.path
 REGISTRY: dict[str, Callable] = {}
 
 

@@ -1,26 +1,21 @@
-"""Monte Carlo samplers as ``init`` / ``step`` pairs; :func:`make` builds one by name."""
+"""Monte Carlo samplers as ``init`` / ``step`` pairs; :func:`make` builds one by name.
 
-from phasejax.lattice.samplers.base import LatticeState, Sampler, StepInfo
+Every module of this package that registers a factory (:func:`register`) is found by
+:func:`make` and :func:`available`: a new sampler is one new module.
+
+- ``base``: the ``Sampler`` type, states, the registry (``register``, ``make``, ``available``)
+- ``local``: checkerboard Metropolis and heat-bath
+- ``cluster``: Swendsen–Wang and Wolff (Fortuin–Kasteleyn clusters), connected components
+- ``tempering``: parallel tempering over a temperature ladder
+- ``chain``: exact independent samples of the open Potts chain (transfer matrix)
+"""
+
+from phasejax.lattice.samplers.base import (REGISTRY, LatticeState, Sampler, StepInfo,
+                                             available, make, register)
 from phasejax.lattice.samplers.cluster import label_components, swendsen_wang, wolff
 from phasejax.lattice.samplers.local import heatbath, metropolis
-from phasejax.lattice.samplers.tempering import TemperingState, tempering
+from phasejax.lattice.samplers.tempering import TemperingState, parallel_tempering, tempering
 
-_SINGLE = {"metropolis": metropolis, "heatbath": heatbath, "wolff": wolff,
-           "swendsen_wang": swendsen_wang}
-NAMES = tuple(_SINGLE) + ("tempering",)
-
-
-def make(name: str, *, n_temperatures: int | None = None, base: str = "metropolis",
-         **kwargs) -> Sampler:
-    """Sampler by name; ``tempering`` wraps the sampler named ``base``."""
-    if name == "tempering":
-        if n_temperatures is None:
-            raise ValueError("parallel tempering needs n_temperatures (the ladder length)")
-        return tempering(make(base, **kwargs), n_temperatures)
-    if name not in _SINGLE:
-        raise ValueError(f"unknown sampler {name!r}; known samplers: {list(NAMES)}")
-    return _SINGLE[name](**kwargs)
-
-
-__all__ = ["LatticeState", "Sampler", "StepInfo", "TemperingState", "heatbath",
-           "label_components", "make", "metropolis", "swendsen_wang", "tempering", "wolff", "NAMES"]
+__all__ = ["REGISTRY", "LatticeState", "Sampler", "StepInfo", "TemperingState", "available",
+           "heatbath", "label_components", "make", "metropolis", "parallel_tempering",
+           "register", "swendsen_wang", "tempering", "wolff"]

@@ -7,10 +7,18 @@ A sampler is an ``init`` / ``step`` pair of pure functions::
 
 ``model`` (a pytree of couplings and fields) and ``temperature`` are call arguments, so one
 compilation serves a whole sweep or schedule. ``step`` acts on one system; the driver batches.
+
+A sampler is added by one module in this package with a factory decorated by
+:func:`register`: :func:`make` discovers the package's modules, and the sweep derives the
+sampler's config schema from the factory's signature.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import jax
@@ -47,3 +55,46 @@ class Sampler(NamedTuple):
 def init_random(key, model) -> LatticeState:
     """A uniformly random configuration (an infinite-temperature start)."""
     return LatticeState(model.random_tokens(key))
+
+
+REGISTRY: dict[str, Callable[..., "Sampler"]] = {}
+RUNTIME = ("n_temperatures",)   # arguments the driver supplies, not the configuration
+
+
+def register(name: str):
+    """Decorator: register a sampler factory under ``name`` for :func:`make`.
+
+    The factory's keyword parameters are the sampler's settings; a parameter named in
+    :data:`RUNTIME` (``n_temperatures``, the ladder length of an ensemble sampler) is given by
+    whoever builds the sampler for a run.
+    """
+    def wrap(factory):
+        REGISTRY[name] = factory
+        return factory
+    return wrap
+
+
+def available() -> list[str]:
+    """Names of every registered sampler (all modules of the package imported)."""
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__package__}.{info.name}")
+    return sorted(REGISTRY)
+
+
+def make(name: str, **kwargs) -> Sampler:
+    """The sampler registered as ``name``, built with its factory's keyword arguments.
+
+    Runtime arguments (:data:`RUNTIME`) reach only factories that take them, so one call serves
+    every sampler of a sweep.
+    """
+    if name not in REGISTRY:
+        available()
+    if name not in REGISTRY:
+        raise ValueError(f"unknown sampler {name!r}; known samplers: {available()}")
+    factory = REGISTRY[name]
+    params = inspect.signature(factory).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    kwargs = {k: v for k, v in kwargs.items()
+              if k not in RUNTIME or k in params or takes_any}
+    return factory(**kwargs)

@@ -35,7 +35,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from phasejax.lattice.random import random_words, unit_float
-from phasejax.lattice.samplers.base import LatticeState, Sampler, StepInfo, init_random
+from phasejax.lattice.samplers.base import (LatticeState, Sampler, StepInfo, init_random,
+                                             register)
 
 
 def _compress(labels):
@@ -153,6 +154,7 @@ def _field_table(model):
                       for t in range(model.q)], -1)
 
 
+@register("swendsen_wang")
 def swendsen_wang(bonds: str = "auto") -> Sampler:
     """Swendsen–Wang: relabel every FK cluster from its exact conditional.
 
@@ -180,6 +182,7 @@ def swendsen_wang(bonds: str = "auto") -> Sampler:
     return Sampler(init_random, step, "swendsen_wang", cluster=True)
 
 
+@register("wolff")
 def wolff(clusters_per_step: int = 1, bonds: str = "auto") -> Sampler:
     """Wolff single-cluster updates; ``clusters_per_step`` clusters make one step.
 

@@ -33,7 +33,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from phasejax.lattice.random import below, random_words, unit_float
-from phasejax.lattice.samplers.base import LatticeState, Sampler, StepInfo, init_random
+from phasejax.lattice.samplers.base import (LatticeState, Sampler, StepInfo, init_random,
+                                             register)
 
 _UNROLL_COLOURS = 8
 
@@ -72,6 +73,7 @@ def _proposal(model, s, words):
     return ((s.astype(jnp.int32) + shift) % model.q).astype(s.dtype)
 
 
+@register("metropolis")
 def metropolis(attempt: float | None = None) -> Sampler:
     """Checkerboard Metropolis for any model and any ``q``.
 
@@ -112,6 +114,7 @@ def metropolis(attempt: float | None = None) -> Sampler:
     return Sampler(init_random, step, "metropolis", pinnable=True)
 
 
+@register("heatbath")
 def heatbath() -> Sampler:
     """Checkerboard heat-bath (Gibbs) sampler for any model and any ``q``."""
 

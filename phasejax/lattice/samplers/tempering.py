@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from phasejax.lattice.samplers.base import LatticeState, Sampler
+from phasejax.lattice.samplers.base import LatticeState, Sampler, make, register
 
 
 class TemperingState(NamedTuple):
@@ -71,3 +71,13 @@ def tempering(base: Sampler, n_temperatures: int) -> Sampler:
         return new, TemperingInfo(info.acceptance, swap)
 
     return Sampler(init, step, "tempering", ensemble=True, cluster=base.cluster)
+
+
+@register("tempering")
+def parallel_tempering(n_temperatures: int | None = None, base: str = "metropolis",
+                       **base_settings) -> Sampler:
+    """:func:`tempering` over ``n_temperatures`` slots, each advanced by the sampler named
+    ``base`` (built with ``base_settings``)."""
+    if n_temperatures is None:
+        raise ValueError("parallel tempering needs n_temperatures (the ladder length)")
+    return tempering(make(base, **base_settings), n_temperatures)
