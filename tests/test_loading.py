@@ -26,13 +26,14 @@ import pytest
 from flax import nnx
 
 from phasejax.probe import safetensors_io
+from phasejax.probe import families
 from phasejax.probe.decoder import DecoderConfig
 from phasejax.probe.hf_loader import config_from_hf, read_config
 from phasejax.probe.loading import ModelFileError, load_model
 
 PARITY = Path(__file__).parent / "parity"
 ROOT = Path(__file__).parent.parent
-FAMILIES = ["gpt2", "llama", "llama3_scaled", "mistral", "qwen2", "qwen3", "olmo2"]
+FAMILIES = sorted(families.FAMILIES) + ["llama3_scaled"]   # every family, and Llama-3 scaling
 
 
 def reference_logits(lm, name):
@@ -243,8 +244,10 @@ def llama3_rope_factors(cfg) -> np.ndarray:
     return np.asarray(out, np.float32)
 
 
-ARCH = {"llama": "llama", "llama3_scaled": "llama", "mistral": "llama", "qwen2": "qwen2",
-        "qwen3": "qwen3", "olmo2": "olmo2"}
+# parity case -> the GGUF architecture llama.cpp writes it as: every family's own, and llama for
+# the Llama-3-scaled case and Mistral
+ARCH = {**{f.name: f.gguf_arch for f in families.FAMILIES.values() if f.gguf_arch is not None},
+        "llama3_scaled": "llama", "mistral": "llama"}
 
 
 def write_gguf(path, name, pre="gpt-2", tokens=None, merges=(), types=None, add_bos=None,

@@ -4,6 +4,7 @@
 here the same folders go through our loader and decoder, without torch.
 """
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -14,8 +15,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from phasejax.probe import safetensors_io
+from phasejax.probe import families, safetensors_io
 from phasejax.probe.decoder import DecoderConfig, inverse_frequencies
+from phasejax.probe.families import FAMILIES
 from phasejax.probe.hf_loader import config_from_hf
 from phasejax.probe.loading import ModelFileError, load_model
 
@@ -24,8 +26,8 @@ CASES = sorted(p.name for p in PARITY.iterdir() if (p / "reference.npz").is_file
 
 
 def test_every_family_has_a_reference():
-    assert set(CASES) >= {"gpt2", "llama", "llama3_scaled", "mistral", "qwen2", "qwen3",
-                          "olmo2"}
+    missing = (set(FAMILIES) | {"llama3_scaled"}) - set(CASES)
+    assert not missing, f"no tests/parity/<name>/reference.npz for {sorted(missing)}"
 
 
 @pytest.fixture(scope="module", params=CASES)
@@ -167,7 +169,7 @@ def test_safetensors_roundtrip_with_bfloat16(tmp_path):
     assert np.array_equal(safetensors_io.read(path)["b"], a)
 
 
-@pytest.mark.parametrize("name", ["llama", "qwen2", "qwen3", "olmo2", "mistral", "gpt2"])
+@pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_saved_folder_reloads_with_identical_logits(tmp_path, name):
     from phasejax.probe.hf_writer import save_folder
 
@@ -198,8 +200,87 @@ def test_bfloat16_model_is_saved_in_bfloat16_and_reloads_exactly(tmp_path):
                for x, y in zip(a, b))
 
 
-def test_every_family_the_loader_reads_can_be_saved():
-    from phasejax.probe.decoder import FAMILIES
-    from phasejax.probe.hf_writer import MODEL_TYPES
+# ------------------------------------------------------- the family registry is the only list
 
-    assert set(FAMILIES) == set(MODEL_TYPES)
+def write_bare_gguf(path, arch):
+    """A GGUF file holding only ``general.architecture``: enough for the architecture check."""
+    import gguf
+
+    w = gguf.GGUFWriter(str(path), arch)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_registered_family_loads_is_written_and_has_its_gguf_architecture_read(
+        tmp_path, name):
+    from phasejax.probe.gguf_loader import read
+    from phasejax.probe.hf_writer import hf_config
+
+    spec = FAMILIES[name]
+    folder = PARITY / name
+    assert json.loads((folder / "config.json").read_text())["model_type"] in spec.hf_model_types
+    c = load_model(folder).config
+    assert c.family == name
+    cfg = hf_config(c)
+    assert (cfg["model_type"], cfg["architectures"]) == (spec.hf_model_type,
+                                                         [spec.hf_architecture])
+    assert config_from_hf(cfg) == c
+    if spec.gguf_arch is not None:
+        assert read(write_bare_gguf(tmp_path / "a.gguf", spec.gguf_arch))[1] == spec.gguf_arch
+
+
+def test_unsupported_model_types_and_architectures_name_exactly_the_registered_ones(tmp_path):
+    from phasejax.probe.gguf_loader import read
+
+    types = sorted(t for f in FAMILIES.values() for t in f.hf_model_types)
+    with pytest.raises(ModelFileError) as e:
+        config_from_hf({"model_type": "mamba"})
+    assert str(e.value).endswith(f"model_type 'mamba' is not supported (supported: {types})")
+    d = copy_case(tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**cfg, "model_type": "mamba"}))
+    with pytest.raises(ModelFileError) as e:
+        load_model(d)
+    assert str(e.value).endswith(f"(supported: {types})")
+    archs = tuple(f.gguf_arch for f in FAMILIES.values() if f.gguf_arch is not None)
+    with pytest.raises(ModelFileError) as e:
+        read(write_bare_gguf(tmp_path / "m.gguf", "mamba"))
+    assert str(e.value).endswith(f"architecture 'mamba' is not supported (supported: {archs})")
+
+
+def test_every_layout_and_switch_a_family_names_exists():
+    from phasejax.probe import hf_loader, hf_writer
+
+    for table in (hf_loader.RULES, hf_loader.CONFIG_READERS, hf_writer.CONFIG_WRITERS,
+                  hf_writer.TENSOR_WRITERS):
+        assert set(table) == set(families.LAYOUTS)
+    fields = {f.name for f in dataclasses.fields(DecoderConfig)} - {"family"}
+    for spec in FAMILIES.values():
+        assert set(spec.switches) | set(spec.hf_switches) <= fields, spec.name
+        assert spec.layout in families.LAYOUTS
+
+
+def test_a_family_cannot_claim_a_taken_name_model_type_or_architecture():
+    for spec, match in [(families.Family("llama", ("llama_new",), "X"), "name 'llama'"),
+                        (families.Family("new", ("qwen2",), "X"), "model_type 'qwen2'"),
+                        (families.Family("new", ("new",), "X", gguf_arch="olmo2"),
+                         "GGUF architecture 'olmo2'")]:
+        before = dict(FAMILIES)
+        with pytest.raises(ValueError, match=match):
+            families.register(spec)
+        assert FAMILIES == before
+    with pytest.raises(ValueError, match="layout 'bert'"):
+        families.Family("new", ("new",), "X", layout="bert")
+
+
+def test_a_family_spec_sets_what_the_writer_adds(monkeypatch):
+    from phasejax.probe.hf_writer import hf_config
+
+    c = load_model(PARITY / "qwen3").config
+    spec = dataclasses.replace(FAMILIES["qwen3"], hf_config_extras={"attention_dropout": 0.0})
+    monkeypatch.setitem(FAMILIES, "qwen3", spec)
+    assert hf_config(c)["attention_dropout"] == 0.0

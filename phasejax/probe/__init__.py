@@ -2,10 +2,11 @@
 
 * :mod:`~phasejax.probe.tasks` — random tasks as data (a finite or open answer set, many prompts);
 * :mod:`~phasejax.probe.decoder` — GPT-2 and the Llama family (Qwen2/3, OLMo-2, Mistral) in Flax
-  NNX; :mod:`~phasejax.probe.loading` loads them from a GGUF file, a Hugging Face folder or a
-  hub id (rule tables in :mod:`~phasejax.probe.weights`, readers in
-  :mod:`~phasejax.probe.hf_loader`, :mod:`~phasejax.probe.gguf_loader`,
-  :mod:`~phasejax.probe.safetensors_io`); :mod:`~phasejax.probe.hf_writer` saves them back;
+  NNX, each family one spec in :mod:`~phasejax.probe.families`; :mod:`~phasejax.probe.loading`
+  loads them from a GGUF file, a Hugging Face folder or a hub id (rule tables in
+  :mod:`~phasejax.probe.weights`, readers in :mod:`~phasejax.probe.hf_loader`,
+  :mod:`~phasejax.probe.gguf_loader`, :mod:`~phasejax.probe.safetensors_io`);
+  :mod:`~phasejax.probe.hf_writer` saves them back;
 * :mod:`~phasejax.probe.chat_template` — chat prompts rendered as ``transformers`` renders them;
 * :mod:`~phasejax.probe.prompts` — the prompt form, text and token ids, and the options' token
   ids, as the probe asks;

@@ -1,14 +1,9 @@
 """Decoder-only transformers in Flax NNX: GPT-2 and the Llama family in one configurable module.
 
-One block, switched by a frozen :class:`DecoderConfig`:
-
-- ``gpt2``: LayerNorm, learned positions, GELU(tanh) MLP, biases everywhere;
-- ``llama`` (Llama 2/3, SmolLM2): RMSNorm, RoPE (optionally linear or Llama-3 scaled),
-  SiLU-gated MLP, no biases;
-- ``mistral``: as llama, with a sliding attention window;
-- ``qwen2``: as llama, with q/k/v biases;
-- ``qwen3``: as llama, with an RMSNorm over each query/key head (``head_dim``);
-- ``olmo2``: as llama, norms after attention and MLP, RMSNorm over the whole q/k projections.
+One block, switched by a frozen :class:`DecoderConfig`: norm kind and placement, learned or
+rotary positions (rotary optionally linear or Llama-3 scaled), gated SiLU or GELU(tanh) MLP,
+biases, q/k norm per head or over the whole projection, sliding window. Which switches each
+family sets is said by its spec in :mod:`phasejax.probe.families`.
 
 Pre-norm block: ``h += attn(norm₁(h))``; ``h += mlp(norm₂(h))``. Post-norm (OLMo-2):
 ``h += norm₁(attn(h))``; ``h += norm₂(mlp(h))``. Rotary embeddings use Hugging Face's
@@ -33,7 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "olmo2")
+from phasejax.probe import families
+
+FAMILIES = tuple(families.FAMILIES)   # the registered family names
 
 
 @dataclasses.dataclass(frozen=True)

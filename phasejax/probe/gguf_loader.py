@@ -1,12 +1,13 @@
-"""Load a GGUF file (architectures ``llama``, ``qwen2``, ``qwen3``, ``olmo2``) into the Flax
-decoder, with its tokenizer.
+"""Load a GGUF file (the architectures of :data:`SUPPORTED`: each family's ``gguf_arch`` in
+:mod:`phasejax.probe.families`) into the Flax decoder, with its tokenizer.
 
 Tensors are dequantised with the ``gguf`` package one at a time into an abstractly built model
-(:func:`phasejax.probe.weights.build`). llama.cpp stores the ``llama`` architecture's
+(:func:`phasejax.probe.weights.build`). llama.cpp stores some architectures' (``llama``'s)
 ``attn_q``/``attn_k`` rows permuted for its interleaved rotary layout, which :func:`unpermute`
-undoes so the weights match Hugging Face's rotate-half attention; Qwen2/3 and OLMo-2 are stored
-unpermuted (llama.cpp runs them with rotate-half "NeoX" rotary). A ``rope_freqs`` tensor
-(Llama-3.1-style scaling) divides the rotary frequencies.
+undoes so the weights match Hugging Face's rotate-half attention; the others (Qwen2/3, OLMo-2)
+are stored unpermuted (llama.cpp runs them with rotate-half "NeoX" rotary): the family's
+``gguf_permuted_qk`` says which. A ``rope_freqs`` tensor (Llama-3.1-style scaling) divides the
+rotary frequencies.
 
 The tokenizer is rebuilt from the metadata as llama.cpp reads it, without torch:
 
@@ -33,11 +34,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from phasejax.probe import families
 from phasejax.probe.chat_template import check_template
 from phasejax.probe.decoder import Decoder, DecoderConfig
 from phasejax.probe.weights import ModelFileError, Rule, build, identity, transpose
 
-SUPPORTED = ("llama", "qwen2", "qwen3", "olmo2")
+SUPPORTED = tuple(families.by_gguf_arch())   # GGUF architectures read, from the registry
 GGUF_MAGIC = b"GGUF"
 
 # llama.cpp's split regexes (llama-vocab.cpp, llm_tokenizer_bpe), applied one after the other
@@ -111,9 +113,14 @@ def _tensor(reader, name):
 
 
 def config_from(reader, arch: str, source="GGUF file") -> DecoderConfig:
-    """The :class:`DecoderConfig` of architecture ``arch`` from a GGUF reader's metadata;
-    raises :class:`ModelFileError` naming what the decoder cannot run.
+    """The :class:`DecoderConfig` of architecture ``arch`` from a GGUF reader's metadata, with
+    the switches of the family that reads ``arch``; raises :class:`ModelFileError` naming what
+    the decoder cannot run.
     """
+    spec = families.by_gguf_arch().get(arch)
+    if spec is None:
+        raise ModelFileError(f"{source}: architecture {arch!r} is not supported (supported: "
+                             f"{SUPPORTED})")
     g = lambda k, d=None: _field(reader, f"{arch}.{k}", d)
     names = {t.name for t in reader.tensors}
     try:
@@ -141,23 +148,22 @@ def config_from(reader, arch: str, source="GGUF file") -> DecoderConfig:
             f = gguf.quants.dequantize(freqs.data, freqs.tensor_type).reshape(-1)
             scaling = (("factors", tuple(float(x) for x in f)), ("rope_type", "factors"))
         window = g("attention.sliding_window")
-        if window is not None and arch != "llama":
+        if window is not None and not spec.gguf_sliding_window:
             raise ModelFileError(f"{source}: {arch} with sliding-window layers "
                                  f"(attention.sliding_window = {window}) is not supported")
         vocab = g("vocab_size") or len(_field(reader, "tokenizer.ggml.tokens"))
-        return DecoderConfig(
-            family="llama" if arch == "llama" else arch, vocab_size=int(vocab),
-            hidden_size=d, intermediate_size=int(g("feed_forward_length")),
+        kw = dict(
+            vocab_size=int(vocab), hidden_size=d,
+            intermediate_size=int(g("feed_forward_length")),
             num_layers=int(g("block_count")), num_heads=n_head,
             num_kv_heads=int(g("attention.head_count_kv", n_head)), head_dim=head_dim,
             rope_theta=float(g("rope.freq_base", 10000.0)), rope_scaling=scaling,
             norm_eps=float(g("attention.layer_norm_rms_epsilon", 1e-5)),
-            post_norm=arch == "olmo2",
             qkv_bias="blk.0.attn_q.bias" in names, out_bias="blk.0.attn_output.bias" in names,
-            qk_norm={"qwen3": "head", "olmo2": "full"}.get(arch),
             sliding_window=None if window is None else int(window),
             tie_embeddings="output.weight" not in names,
             max_position=int(g("context_length", 4096)))
+        return DecoderConfig(family=spec.name, **{**kw, **spec.switches})
     except (TypeError, ValueError) as e:
         if isinstance(e, ModelFileError):
             raise
@@ -166,8 +172,11 @@ def config_from(reader, arch: str, source="GGUF file") -> DecoderConfig:
 
 
 def rules_for(c: DecoderConfig, arch: str = "llama") -> list[Rule]:
-    """GGUF tensor names → decoder paths (gguf's ``MODEL_TENSORS`` for each architecture)."""
-    if arch == "llama":   # llama.cpp's converter permuted q/k (weights and biases)
+    """GGUF tensor names → decoder paths (the names of gguf's ``MODEL_TENSORS`` for the
+    Llama-kind architectures), undoing llama.cpp's q/k permutation where ``arch``'s family says
+    it was applied."""
+    spec = families.by_gguf_arch().get(arch)
+    if spec is not None and spec.gguf_permuted_qk:   # q/k permuted (weights and biases)
         q = lambda w: (unpermute(w, c.num_heads).T,)
         k = lambda w: (unpermute(w, c.num_kv_heads).T,)
         qb = lambda w: (unpermute(w, c.num_heads),)

@@ -19,14 +19,13 @@ from pathlib import Path
 import jax.numpy as jnp
 from flax import nnx
 
-from phasejax.probe import safetensors_io
+from phasejax.probe import families, safetensors_io
 from phasejax.probe.chat_template import SPECIAL_TOKEN_NAMES, check_template
 from phasejax.probe.decoder import Decoder, DecoderConfig
 from phasejax.probe.weights import ModelFileError, Rule, build, identity, split, transpose
 
-# transformers' model_type -> decoder family
-MODEL_TYPES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3",
-               "olmo2": "olmo2", "gpt2": "gpt2"}
+# transformers' model_type -> decoder family (from the registry)
+MODEL_TYPES = {t: f.name for t, f in families.by_model_type().items()}
 
 _LLAMA_RULES = [
     Rule(r"model\.embed_tokens\.weight", ("embed_tokens.embedding",), identity),
@@ -70,9 +69,14 @@ _GPT2_RULES = [   # GPT-2 stores Conv1D weights as (in, out): already Flax's ker
 ]
 
 
+# each layout's tensor-name rules (families.LAYOUTS)
+RULES = {"llama": _LLAMA_RULES, "gpt2": _GPT2_RULES}
+
+
 def rules_for(c: DecoderConfig) -> list[Rule]:
-    """The weight-mapping rules (Hugging Face tensor names → decoder paths) for config ``c``."""
-    rules = [r for r in (_GPT2_RULES if c.family == "gpt2" else _LLAMA_RULES)
+    """The weight-mapping rules (Hugging Face tensor names → decoder paths) for config ``c``:
+    its family's layout's table, and ``lm_head`` as the config ties it or not."""
+    rules = [r for r in RULES[families.get(c.family).layout]
              if not r.pattern.startswith("lm_head")]
     # tied checkpoints may still carry a copy of the embedding as lm_head
     rules.append(Rule(r"lm_head\.weight", () if c.tie_embeddings else ("lm_head.kernel",),
@@ -100,8 +104,7 @@ def read_config(folder: Path):
     if not isinstance(raw, dict):
         raise ModelFileError(f"{path}: expected a JSON object, got {type(raw).__name__}")
     if raw.get("model_type") not in MODEL_TYPES:
-        raise ModelFileError(f"{path}: model_type {raw.get('model_type')!r} is not supported "
-                             f"(supported: {sorted(MODEL_TYPES)})")
+        raise _unsupported(path, raw.get("model_type"))
     try:
         return AutoConfig.from_pretrained(str(folder), local_files_only=True,
                                           trust_remote_code=False)
@@ -124,70 +127,84 @@ def _rope(hc):
     return theta, tuple(sorted({**params, "rope_type": kind}.items()))
 
 
+def _unsupported(source, model_type):
+    return ModelFileError(f"{source}: model_type {model_type!r} is not supported "
+                          f"(supported: {sorted(MODEL_TYPES)})")
+
+
+def _gpt2_config(cfg, spec: families.Family, source) -> DecoderConfig:
+    """GPT-2's layout: ``n_embd``, ``n_layer``, … (LayerNorm, learned positions, GELU(tanh),
+    biases everywhere)."""
+    g = lambda name, default=None: getattr(cfg, name, default)
+    act = g("activation_function")
+    if act not in ("gelu_new", "gelu_pytorch_tanh"):
+        raise ModelFileError(f"{source}: GPT-2 activation {act!r} is not supported")
+    if not g("scale_attn_weights", True) or g("scale_attn_by_inverse_layer_idx"):
+        raise ModelFileError(f"{source}: GPT-2 attention scaling other than 1/√d "
+                             "(scale_attn_weights / scale_attn_by_inverse_layer_idx) "
+                             "is not supported")
+    d = cfg.n_embd
+    kw = dict(vocab_size=cfg.vocab_size, hidden_size=d,
+              intermediate_size=g("n_inner") or 4 * d, num_layers=cfg.n_layer,
+              num_heads=cfg.n_head, num_kv_heads=cfg.n_head, norm="layer",
+              norm_eps=cfg.layer_norm_epsilon, positions="learned",
+              activation="gelu_tanh", qkv_bias=True, out_bias=True, mlp_bias=True,
+              tie_embeddings=bool(cfg.tie_word_embeddings), max_position=cfg.n_positions)
+    return DecoderConfig(family=spec.name, **{**kw, **spec.switches, **spec.hf_switches})
+
+
+def _llama_config(cfg, spec: families.Family, source) -> DecoderConfig:
+    """The Llama-kind layout: ``hidden_size``, ``num_attention_heads``, ``rope_parameters``, …,
+    with the family's switches."""
+    g = lambda name, default=None: getattr(cfg, name, default)
+    if g("hidden_act") != "silu":
+        raise ModelFileError(f"{source}: activation {g('hidden_act')!r} is not supported")
+    kinds = set(g("layer_types") or ())
+    window = g("sliding_window") if spec.hf_window == "always" else None
+    if kinds - {"full_attention"}:
+        if kinds != {"sliding_attention"}:
+            raise ModelFileError(f"{source}: per-layer sliding windows are not supported "
+                                 f"(layer_types {sorted(kinds)})")
+        window = g("sliding_window")
+    theta, scaling = _rope(cfg)
+    heads = cfg.num_attention_heads
+    bias = bool(g("attention_bias", False))
+    kw = dict(vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size,
+              intermediate_size=cfg.intermediate_size, num_layers=cfg.num_hidden_layers,
+              num_heads=heads, num_kv_heads=g("num_key_value_heads") or heads,
+              head_dim=g("head_dim") or cfg.hidden_size // heads,
+              norm_eps=float(cfg.rms_norm_eps), rope_theta=theta, rope_scaling=scaling,
+              qkv_bias=bias, out_bias=bias, mlp_bias=bool(g("mlp_bias", False)),
+              sliding_window=window, tie_embeddings=bool(cfg.tie_word_embeddings),
+              max_position=g("max_position_embeddings") or 4096)
+    return DecoderConfig(family=spec.name, **{**kw, **spec.switches, **spec.hf_switches})
+
+
+# each layout's config reader (families.LAYOUTS)
+CONFIG_READERS = {"llama": _llama_config, "gpt2": _gpt2_config}
+
+
 def config_from_hf(cfg, source="config.json") -> DecoderConfig:
     """A :class:`DecoderConfig` from a transformers config object, or from a ``config.json``
     dictionary (built into transformers' config class first, so omitted keys take its
-    defaults)."""
+    defaults): read by the family's layout, with the family's switches."""
     if isinstance(cfg, dict):
         from transformers import CONFIG_MAPPING
 
         model_type = cfg.get("model_type")
         if model_type not in MODEL_TYPES:
-            raise ModelFileError(f"{source}: model_type {model_type!r} is not supported "
-                                 f"(supported: {sorted(MODEL_TYPES)})")
+            raise _unsupported(source, model_type)
         try:
             cfg = CONFIG_MAPPING[model_type].from_dict(cfg)
         except Exception as e:
             raise ModelFileError(f"{source}: transformers cannot read it "
                                  f"({type(e).__name__}: {e})") from None
     model_type = getattr(cfg, "model_type", None)
-    family = MODEL_TYPES.get(model_type)
-    if family is None:
-        raise ModelFileError(f"{source}: model_type {model_type!r} is not supported "
-                             f"(supported: {sorted(MODEL_TYPES)})")
-    g = lambda name, default=None: getattr(cfg, name, default)
+    if model_type not in MODEL_TYPES:
+        raise _unsupported(source, model_type)
+    spec = families.get(MODEL_TYPES[model_type])
     try:
-        if family == "gpt2":
-            act = g("activation_function")
-            if act not in ("gelu_new", "gelu_pytorch_tanh"):
-                raise ModelFileError(f"{source}: GPT-2 activation {act!r} is not supported")
-            if not g("scale_attn_weights", True) or g("scale_attn_by_inverse_layer_idx"):
-                raise ModelFileError(f"{source}: GPT-2 attention scaling other than 1/√d "
-                                     "(scale_attn_weights / scale_attn_by_inverse_layer_idx) "
-                                     "is not supported")
-            d = cfg.n_embd
-            return DecoderConfig(
-                family="gpt2", vocab_size=cfg.vocab_size, hidden_size=d,
-                intermediate_size=g("n_inner") or 4 * d, num_layers=cfg.n_layer,
-                num_heads=cfg.n_head, num_kv_heads=cfg.n_head, norm="layer",
-                norm_eps=cfg.layer_norm_epsilon, positions="learned",
-                activation="gelu_tanh", qkv_bias=True, out_bias=True, mlp_bias=True,
-                tie_embeddings=bool(cfg.tie_word_embeddings), max_position=cfg.n_positions)
-        if g("hidden_act") != "silu":
-            raise ModelFileError(f"{source}: activation {g('hidden_act')!r} is not supported")
-        kinds = set(g("layer_types") or ())
-        window = g("sliding_window") if family == "mistral" else None
-        if kinds - {"full_attention"}:
-            if kinds != {"sliding_attention"}:
-                raise ModelFileError(f"{source}: per-layer sliding windows are not supported "
-                                     f"(layer_types {sorted(kinds)})")
-            window = g("sliding_window")
-        theta, scaling = _rope(cfg)
-        heads = cfg.num_attention_heads
-        bias = bool(g("attention_bias", False))
-        return DecoderConfig(
-            family=family, vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size,
-            intermediate_size=cfg.intermediate_size, num_layers=cfg.num_hidden_layers,
-            num_heads=heads, num_kv_heads=g("num_key_value_heads") or heads,
-            head_dim=g("head_dim") or cfg.hidden_size // heads,
-            norm_eps=float(cfg.rms_norm_eps), post_norm=family == "olmo2",
-            rope_theta=theta, rope_scaling=scaling,
-            qkv_bias=True if family == "qwen2" else bias,
-            out_bias=False if family == "qwen2" else bias,
-            mlp_bias=bool(g("mlp_bias", False)),
-            qk_norm={"qwen3": "head", "olmo2": "full"}.get(family),
-            sliding_window=window, tie_embeddings=bool(cfg.tie_word_embeddings),
-            max_position=g("max_position_embeddings") or 4096)
+        return CONFIG_READERS[spec.layout](cfg, spec, source)
     except AttributeError as e:
         raise ModelFileError(f"{source}: required entry missing ({e})") from None
     except ValueError as e:

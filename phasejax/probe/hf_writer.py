@@ -8,7 +8,8 @@
 - ``tokenizer.json`` + ``tokenizer_config.json`` (``tokenizer_class``, the BOS / EOS / padding /
   unknown tokens, ``model_max_length``) and ``chat_template.jinja``.
 
-Every family the loader reads can be written: Llama, Mistral, Qwen2, Qwen3, OLMo-2 and GPT-2."""
+Every family the loader reads can be written (each spec of :mod:`phasejax.probe.families` names
+its ``model_type`` and architecture class)."""
 
 from __future__ import annotations
 
@@ -21,54 +22,70 @@ import numpy as np
 from flax import nnx
 
 from phasejax.io import publish
-from phasejax.probe import safetensors_io
+from phasejax.probe import families, safetensors_io
 from phasejax.probe.decoder import DecoderConfig
 
-MODEL_TYPES = {"llama": ("llama", "LlamaForCausalLM"), "mistral": ("mistral", "MistralForCausalLM"),
-               "qwen2": ("qwen2", "Qwen2ForCausalLM"), "qwen3": ("qwen3", "Qwen3ForCausalLM"),
-               "olmo2": ("olmo2", "Olmo2ForCausalLM"), "gpt2": ("gpt2", "GPT2LMHeadModel")}
+# family -> (model_type, architecture class) written to config.json, from the registry
+MODEL_TYPES = {f.name: (f.hf_model_type, f.hf_architecture) for f in families.FAMILIES.values()}
 
 
-def hf_config(c: DecoderConfig, eos_token_id=None, bos_token_id=None,
-              dtype: str = "float32", pad_token_id=None) -> dict:
-    """The ``config.json`` dictionary transformers reads for a decoder with config ``c``."""
-    if c.family not in MODEL_TYPES:
-        raise ValueError(f"saving family {c.family!r} is not supported ({sorted(MODEL_TYPES)})")
-    model_type, arch = MODEL_TYPES[c.family]
-    ids = dict(eos_token_id=eos_token_id, bos_token_id=bos_token_id, pad_token_id=pad_token_id)
-    if c.family == "gpt2":
-        return dict(model_type=model_type, architectures=[arch], vocab_size=c.vocab_size,
-                    n_embd=c.hidden_size, n_inner=c.intermediate_size, n_layer=c.num_layers,
-                    n_head=c.num_heads, n_positions=c.max_position,
-                    layer_norm_epsilon=c.norm_eps, activation_function="gelu_new",
-                    tie_word_embeddings=c.tie_embeddings, **ids, dtype=dtype,
-                    torch_dtype=dtype)
+def _gpt2_config(c: DecoderConfig, spec: families.Family, head: dict, tail: dict) -> dict:
+    """GPT-2's entries (``n_embd``, ``n_layer``, …) between ``head`` and ``tail``."""
+    return dict(**head, vocab_size=c.vocab_size, n_embd=c.hidden_size,
+                n_inner=c.intermediate_size, n_layer=c.num_layers, n_head=c.num_heads,
+                n_positions=c.max_position, layer_norm_epsilon=c.norm_eps,
+                activation_function="gelu_new", tie_word_embeddings=c.tie_embeddings, **tail)
+
+
+def _llama_config(c: DecoderConfig, spec: families.Family, head: dict, tail: dict) -> dict:
+    """The Llama-kind entries: sizes, rotary parameters, ``attention_bias`` for the biases the
+    family does not fix, and the sliding window as the family's ``hf_window`` says."""
     rope = {"rope_theta": c.rope_theta, "rope_type": "default"}
     if c.rope_scaling:
         rope.update(dict(c.rope_scaling))
     if rope["rope_type"] == "factors":
         raise ValueError("rotary frequency factors (a GGUF's rope_freqs) have no transformers "
                          "config equivalent; this model cannot be saved as a folder")
-    if c.family not in ("qwen2",) and c.qkv_bias != c.out_bias:
+    fixed = {**spec.switches, **spec.hf_switches}
+    free = {getattr(c, k) for k in ("qkv_bias", "out_bias") if k not in fixed}
+    if len(free) > 1:
         raise ValueError(f"{c.family}: q/k/v biases without an output bias (or the reverse) "
                          "cannot be written as transformers' attention_bias")
-    cfg = dict(model_type=model_type, architectures=[arch], vocab_size=c.vocab_size,
+    cfg = dict(**head, vocab_size=c.vocab_size,
                hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
                num_hidden_layers=c.num_layers, num_attention_heads=c.num_heads,
                num_key_value_heads=c.num_kv_heads, hidden_act="silu",
                rms_norm_eps=c.norm_eps, rope_theta=c.rope_theta, rope_parameters=rope,
                tie_word_embeddings=c.tie_embeddings, max_position_embeddings=c.max_position,
-               attention_bias=c.qkv_bias and c.family != "qwen2", mlp_bias=c.mlp_bias,
-               **ids, dtype=dtype, torch_dtype=dtype, head_dim=c.dim_head)
-    if c.family == "mistral":
+               attention_bias=any(free), mlp_bias=c.mlp_bias, **tail, head_dim=c.dim_head)
+    if spec.hf_window == "always":
         cfg["sliding_window"] = c.sliding_window
     elif c.sliding_window is not None:
-        if c.family not in ("qwen2", "qwen3"):
+        if spec.hf_window != "layer_types":
             raise ValueError(f"{c.family}: a sliding attention window cannot be written in "
                              "transformers' config for this family")
         cfg.update(use_sliding_window=True, sliding_window=c.sliding_window,
                    max_window_layers=0, layer_types=["sliding_attention"] * c.num_layers)
     return cfg
+
+
+# each layout's config.json entries (families.LAYOUTS)
+CONFIG_WRITERS = {"llama": _llama_config, "gpt2": _gpt2_config}
+
+
+def hf_config(c: DecoderConfig, eos_token_id=None, bos_token_id=None,
+              dtype: str = "float32", pad_token_id=None) -> dict:
+    """The ``config.json`` dictionary transformers reads for a decoder with config ``c``: its
+    family's ``model_type`` and architecture class, its layout's entries, the family's
+    ``hf_config_extras``."""
+    if c.family not in MODEL_TYPES:
+        raise ValueError(f"saving family {c.family!r} is not supported ({sorted(MODEL_TYPES)})")
+    spec = families.get(c.family)
+    model_type, arch = MODEL_TYPES[c.family]
+    ids = dict(eos_token_id=eos_token_id, bos_token_id=bos_token_id, pad_token_id=pad_token_id)
+    cfg = CONFIG_WRITERS[spec.layout](c, spec, dict(model_type=model_type, architectures=[arch]),
+                                      dict(**ids, dtype=dtype, torch_dtype=dtype))
+    return {**cfg, **spec.hf_config_extras}
 
 
 def _hf_name(path: str) -> tuple[str, bool]:
@@ -105,17 +122,25 @@ def _gpt2_tensors(flat: dict) -> dict[str, np.ndarray]:
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
 
 
-def state_tensors(model) -> dict[str, np.ndarray]:
-    """The model's parameters as Hugging Face tensor names → contiguous numpy arrays."""
-    flat = {".".join(str(p) for p in path): np.asarray(var[...])  # float32 or bfloat16
-            for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param))}
-    if model.config.family == "gpt2":
-        return _gpt2_tensors(flat)
+def _llama_tensors(flat: dict) -> dict[str, np.ndarray]:
+    """The Llama-kind layout: ``model.`` + our path, kernels transposed to ``(out, in)``."""
     out = {}
     for path, w in flat.items():
         name, transpose = _hf_name(path)
         out[name] = np.ascontiguousarray(w.T if transpose else w)
     return out
+
+
+# each layout's tensor names and layouts (families.LAYOUTS)
+TENSOR_WRITERS = {"llama": _llama_tensors, "gpt2": _gpt2_tensors}
+
+
+def state_tensors(model) -> dict[str, np.ndarray]:
+    """The model's parameters as Hugging Face tensor names → contiguous numpy arrays, in its
+    family's layout."""
+    flat = {".".join(str(p) for p in path): np.asarray(var[...])  # float32 or bfloat16
+            for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+    return TENSOR_WRITERS[families.get(model.config.family).layout](flat)
 
 
 def _token(tokenizer, token_id):
