@@ -30,6 +30,8 @@ import toy_models
 from phasejax.lattice import samplers
 from phasejax.lattice.alignment import AlignmentProtocol
 from phasejax.probe.measure import ProbeSettings
+from phasejax.probe.tasks import Prompt, Task
+from phasejax.train.lora import LoRA
 from phasejax.text.generate import FreeGeneration
 
 
@@ -55,6 +57,8 @@ def schema_of(cls, name: str, drop=(), extra=()):
         if f.name in drop:
             continue
         t, d = hints[f.name], f.default
+        if f.default_factory is not dataclasses.MISSING:
+            d = field(default_factory=f.default_factory)
         optional = typing.get_origin(t) is typing.Union and type(None) in typing.get_args(t)
         inner = [a for a in typing.get_args(t) if a is not type(None)][0] if optional else t
         if inner is tuple or typing.get_origin(inner) is tuple:
@@ -251,6 +255,75 @@ def _criticality_config():
 CriticalityConfig = _criticality_config()
 
 
+# a task (phasejax/probe/task/*.yaml) is the library's Task; its prompt variants are Prompts
+PromptConfig = schema_of(Prompt, "PromptConfig", drop=("id", "chat"), extra=(
+    ("id", str, MISSING), ("chat", str, MISSING)))
+TaskConfig = schema_of(Task, "TaskConfig", drop=("name", "kind", "options", "prompts"), extra=(
+    ("name", str, MISSING), ("kind", str, MISSING),
+    ("options", List[str], MISSING), ("prompts", List[PromptConfig], MISSING)))
+
+
+@dataclass
+class DecoderShapeConfig:
+    """The fresh decoder crystallize pretrains (Llama family)."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    num_kv_heads: int = 2
+
+
+@dataclass
+class TrainStageConfig:
+    """One supervised stage (``phasejax.train.loop.train``'s settings, plus the documents)."""
+
+    documents: int = 2000
+    steps: int = 150
+    batch: int = 64
+    lr: float = 1e-3
+    warmup: int = 10
+    checkpoint_every: int = 25
+    data: Optional[str] = None       # SFT only: a JSON-lines file of {"user": …, "answer": …}
+
+
+@dataclass
+class RLStageConfig:
+    """The RL stage (``phasejax.train.rl.grpo``'s settings)."""
+
+    steps: int = 40
+    group: int = 16
+    prompts_per_step: int = 8
+    beta: float = 0.1
+    lr: float = 3e-4
+    checkpoint_every: int = 5
+
+
+# LoRA's fields are the library's; rank 0 here means full fine-tuning
+LoRAConfig = schema_of(LoRA, "LoRAConfig", drop=("rank",), extra=(("rank", int, 0),))
+
+
+@dataclass
+class CrystallizeConfig:
+    """``crystallize``: pretrain → SFT → RL (``experiments/crystallize.py``)."""
+
+    seed: int = 0
+    width: int = 32                   # pretraining document length (tokens)
+    seed_convention: Any = "even"     # a pretraining convention's name, or 10 probabilities
+    reward_kind: str = "preference"   # preference | target
+    reward: Dict[Any, float] = field(default_factory=lambda: {8: 1.0})   # option -> reward
+    model: DecoderShapeConfig = field(default_factory=DecoderShapeConfig)
+    pretrain: TrainStageConfig = field(default_factory=lambda: TrainStageConfig(
+        documents=4000, steps=600, lr=3e-3, warmup=30, checkpoint_every=100))
+    sft: TrainStageConfig = field(default_factory=TrainStageConfig)
+    rl: RLStageConfig = field(default_factory=RLStageConfig)
+    base: Optional[str] = None        # post-train this model instead of a fresh decoder
+    form: str = "auto"                # chat | completion | auto
+    dtype: str = "float32"
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    chain: List[str] = field(default_factory=list)   # measure these checkpoints instead
+
+
 @dataclass
 class SweepConfig:
     kind: Kind = Kind.main
@@ -262,8 +335,8 @@ class SweepConfig:
     nucleation: NucleationConfig = field(default_factory=NucleationConfig)
     lm: LMConfig = field(default_factory=LMConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
-    task: Any = None
-    crystallize: Any = None
+    task: Optional[TaskConfig] = None
+    crystallize: Optional[CrystallizeConfig] = None
     criticality: CriticalityConfig = field(default_factory=lambda: CriticalityConfig())
 
 
@@ -330,6 +403,7 @@ def register_configs() -> None:
     one without a YAML preset of its own is also ``toy=<name>`` / ``sampler=<name>``."""
     cs = ConfigStore.instance()
     cs.store(name="base_sweep", node=SweepConfig)
+    cs.store(group="crystallize", name="base_crystallize", node=CrystallizeConfig)
     for group, schemas in (("toy", toy_schemas()), ("sampler", sampler_schemas())):
         for name, node in schemas.items():
             cs.store(group=group, name=f"base_{name}", node=node)

@@ -39,6 +39,7 @@ from flax import nnx
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.config import register_configs
 from phasejax import io
 from phasejax.analysis import distributions as D
 from phasejax.probe.decoder import Decoder, DecoderConfig
@@ -295,6 +296,9 @@ def plot(rows, train_rows, path):
     handles = [Rectangle((0, 0), 1, 1, color=c, alpha=0.5) for c in PHASE_COLOURS.values()]
     flat[1].legend(handles, list(PHASE_COLOURS), fontsize=7, title="phase", title_fontsize=7)
     return save_figure(fig, path)
+
+
+register_configs()
 
 
 @hydra.main(version_base=None, config_path="pkg://experiments.conf", config_name="crystallize")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from conftest import ROOT
 from phasejax import io
@@ -177,6 +178,28 @@ def test_main_job_checks_everything_before_the_first_long_step(tmp_path, overrid
         main_job.run(composed("probe=quick", *overrides), tmp_path)
     assert message in str(e.value)
     assert not any(tmp_path.iterdir())           # no toy step ran, no model was loaded
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["experiment=crystallize", "crystallize.rl.stepz=3"], "stepz"),
+    (["experiment=crystallize", "crystallize.lora.rnk=4"], "rnk"),
+    (["experiment=crystallize", "crystallize.rl.steps=many"], "steps"),
+    (["task.optionz=[a,b]"], "optionz"),
+    (["task.length=ten"], "length"),
+])
+def test_task_and_crystallize_settings_are_typed_at_compose_time(overrides, key):
+    """Both groups have schemas (the task's from the library's Task): a misspelt key or a
+    value of the wrong type is refused when the config is composed."""
+    with pytest.raises(Exception, match=key):
+        composed(*overrides)
+
+
+def test_task_schema_holds_every_shipped_task():
+    from phasejax.probe import tasks
+
+    for name in tasks.available():
+        cfg = composed(f"task={name}")
+        assert tasks.from_dict(OmegaConf.to_container(cfg.task)) == tasks.load(name)
 
 
 def test_probe_job_refuses_lm_folder_without_a_path(tmp_path):
