@@ -223,7 +223,8 @@ def test_fit_accepts_padding_and_refuses_bad_input():
     padded = np.concatenate([seqs, np.full((seqs.shape[0], 7), -1)], axis=1)
     a = fit_chain(jax.random.key(0), seqs, q=q, R=R, n_bootstrap=0)
     b = fit_chain(jax.random.key(0), padded, q=q, R=R, n_bootstrap=0)
-    np.testing.assert_allclose(a.J_r, b.J_r, atol=2e-4)
+    # the FFT lengths differ (other rounding): on a CPU the optimum moves by ~1e-6
+    np.testing.assert_allclose(a.J_r, b.J_r, atol=2e-5)
     assert a.n_sites == b.n_sites == seqs.size and np.all(np.isnan(a.J_r_err))
     with pytest.raises(ValueError, match="2R < N"):
         fit_chain(jax.random.key(0), seqs, q=q, R=20, periodic=True)
