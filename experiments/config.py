@@ -2,7 +2,8 @@
 
 The schemas come from the library: a toy's and a sampler's from its factory's signature
 (:func:`toy_schemas`, :func:`sampler_schemas`), the probe's, the alignment protocol's and the
-text-criticality settings from their dataclasses (:func:`schema_of`). YAML files under
+text-criticality settings, a task and LoRA from their dataclasses
+(:func:`experiments.schema.schema_of`). YAML files under
 ``experiments/conf/`` (package data) extend them (``defaults: [base_<name>, _self_]``), so a
 misspelt key or a value of the wrong type fails when the config is composed, before any work.
 Each group node carries a ``_target_`` that :func:`hydra.utils.instantiate` calls at the edge; a
@@ -11,14 +12,12 @@ toy's shared parameters are checked against its factory's signature (:func:`toy_
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import enum
 import inspect
-import types
 import typing
-from importlib import resources
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -27,12 +26,13 @@ from hydra.utils import get_method
 from omegaconf import MISSING, OmegaConf
 
 import toy_models
+from experiments.schema import camel, schema_from_signature, schema_of
 from phasejax.lattice import samplers
 from phasejax.lattice.alignment import AlignmentProtocol
 from phasejax.probe.measure import ProbeSettings
 from phasejax.probe.tasks import Prompt, Task
-from phasejax.train.lora import LoRA
 from phasejax.text.generate import FreeGeneration
+from phasejax.train.lora import LoRA
 
 
 class Kind(enum.StrEnum):
@@ -45,29 +45,6 @@ class Kind(enum.StrEnum):
     probe = "probe"
     crystallize = "crystallize"
     text_criticality = "text_criticality"
-
-
-def schema_of(cls, name: str, drop=(), extra=()):
-    """A structured-config schema with the fields of the library dataclass ``cls`` (tuples
-    become lists), less ``drop``, plus ``extra`` ``(name, type, default)`` fields: the
-    library's defaults are the config's, written once."""
-    hints = typing.get_type_hints(cls)
-    fields = []
-    for f in dataclasses.fields(cls):
-        if f.name in drop:
-            continue
-        t, d = hints[f.name], f.default
-        if f.default_factory is not dataclasses.MISSING:
-            d = field(default_factory=f.default_factory)
-        optional = typing.get_origin(t) is typing.Union and type(None) in typing.get_args(t)
-        inner = [a for a in typing.get_args(t) if a is not type(None)][0] if optional else t
-        if inner is tuple or typing.get_origin(inner) is tuple:
-            t = Optional[List[Any]] if optional else List[Any]
-            fields.append((f.name, t, None if d is None else
-                           field(default_factory=lambda d=d: list(d))))
-        else:
-            fields.append((f.name, t, d))
-    return dataclasses.make_dataclass(name, fields + list(extra))
 
 
 @dataclass
@@ -89,60 +66,13 @@ class SamplerConfig:
     name: str = MISSING
 
 
-def _field_type(annotation, default):
-    """A config type for a factory parameter: int, float, bool, str (Optional when the default
-    is ``None``), anything else ``Any``."""
-    t, optional = annotation, default is None
-    if typing.get_origin(t) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(t) if a is not type(None)]
-        optional = optional or len(args) < len(typing.get_args(t))
-        t = args[0] if len(args) == 1 else Any
-    if t not in (int, float, bool, str):
-        return Any
-    return Optional[t] if optional else t
-
-
-def schema_from_signature(factory, cls_name: str, base, fixed: dict, skip=()):
-    """A structured-config schema for ``factory``: the fields of ``base``, then every keyword
-    parameter of the factory (less ``skip``) with its annotation's type and its default
-    (``MISSING`` when it has none; a shared ``base`` field keeps the base's default then), and
-    the ``fixed`` defaults (``_target_``, ``name``). Written once, in the factory."""
-    hints = typing.get_type_hints(factory)
-    base_hints = typing.get_type_hints(base)
-    shared = {f.name: f for f in dataclasses.fields(base)}
-    fields = []
-    for p in inspect.signature(factory).parameters.values():
-        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.name in skip:
-            continue
-        has_default = p.default is not p.empty
-        default = p.default if has_default else MISSING
-        if p.name in shared:
-            t = base_hints[p.name]
-            if not has_default:
-                default = shared[p.name].default
-            elif default is None and typing.get_origin(t) is not typing.Union and t is not Any:
-                t = Optional[t]
-        else:
-            t = _field_type(hints.get(p.name, Any), default)
-        if isinstance(default, (list, tuple, dict)):
-            fields.append((p.name, t, field(default_factory=lambda d=default: copy.deepcopy(d))))
-        else:
-            fields.append((p.name, t, default))
-    fields += [(k, str, v) for k, v in fixed.items()]
-    return dataclasses.make_dataclass(cls_name, fields, bases=(base,))
-
-
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
-
-
 def toy_schemas() -> dict:
     """``{name: schema}`` of every model in :mod:`toy_models`, derived from its factory."""
     out = {}
     for name in toy_models.available():
         factory = toy_models.REGISTRY[name]
         out[name] = schema_from_signature(
-            factory, f"{_camel(name)}Config", ToyConfig,
+            factory, f"{camel(name)}Config", ToyConfig,
             {"_target_": f"{factory.__module__}.{factory.__qualname__}", "name": name})
     return out
 
@@ -150,7 +80,7 @@ def toy_schemas() -> dict:
 def sampler_schemas() -> dict:
     """``{name: schema}`` of every registered sampler, derived from its factory (the runtime
     arguments, such as a tempering ladder's length, are left to the run)."""
-    return {name: schema_from_signature(samplers.REGISTRY[name], f"{_camel(name)}Config",
+    return {name: schema_from_signature(samplers.REGISTRY[name], f"{camel(name)}Config",
                                         SamplerConfig, {"name": name},
                                         skip=samplers.base.RUNTIME)
             for name in samplers.available()}
