@@ -365,7 +365,7 @@ def test_first_rl_step_follows_the_exact_gradient_with_a_kl_penalty(monkeypatch)
 
     generate = rl.generate
 
-    def recording(*args, **kwargs):                               # (model, key, prompts, …)
+    def recording(*args, **kwargs):                               # (key, model, prompts, …)
         g = generate(*args, **kwargs)
         drawn.append((args[2], g))
         return g

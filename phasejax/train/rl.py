@@ -134,7 +134,7 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
         pick = rng.choice(len(prompts), size=prompts_per_step, replace=len(prompts) <
                           prompts_per_step)
         batch = [prompts[j] for j in pick]
-        g = generate(model, jax.random.fold_in(key, i), batch, width, temperature=1.0,
+        g = generate(jax.random.fold_in(key, i), model, batch, width, temperature=1.0,
                      n_samples=group)
         hit = match_options(g.tokens, option_ids)                        # (P, G)
         r = np.where(hit >= 0, reward[np.maximum(hit, 0)], reward_other).astype(np.float32)
