@@ -231,9 +231,10 @@ def run(cfg, out: Path) -> dict:
         train_rows += [dict(stage="rl", step=int(a), total_step=offset + int(a), quantity=q,
                             value=float(b)) for a, b in zip(rl.steps, vals)]
     final = {stage: next(r for r in reversed(rows) if r["stage"] == stage) for stage in stages}
+    trainable = parametrize(jax.random.key(0), model, lora).trainable
     summary = dict(config=OmegaConf.to_container(c, resolve=True), timings_s=timings, **rates,
                    final=final, seed_distribution=seed.tolist(), device=device(), form=form,
-                   trainable_parameters=n_trainable(parametrize(model, lora)[2]))
+                   trainable_parameters=n_trainable(trainable))
     write_results(out, rows, train_rows, summary)
     return summary
 

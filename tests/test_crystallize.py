@@ -204,7 +204,7 @@ def test_lora_starts_at_the_base_and_checkpoints_do_not_compound(tmp_path):
     toks, att, mask = encode(tk, C.pretraining_documents(world, 200, 0), 32)
     lora = LoRA(rank=2, alpha=4.0)
     base = Decoder(cfg, nnx.Rngs(0))
-    _, _, adapters, to_params = parametrize(base, lora)
+    _, _, adapters, to_params = parametrize(jax.random.key(0), base, lora)
     for a, b in zip(jax.tree.leaves(to_params(adapters)),
                     jax.tree.leaves(nnx.state(base, nnx.Param))):
         assert np.array_equal(a, b)

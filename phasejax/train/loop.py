@@ -77,8 +77,8 @@ def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 
     (:mod:`phasejax.train.lora`).
     """
     tx = optax.adamw(schedule(lr, steps, warmup), weight_decay=weight_decay)
-    forward, frozen, params, to_params = parametrize(model, lora,
-                                                     jax.random.fold_in(key, 1_000_003))
+    forward, frozen, params, to_params = parametrize(jax.random.fold_in(key, 1_000_003),
+                                                     model, lora)
     opt_state = tx.init(params)
     folder = None if folder is None else Path(folder)
     start, params, opt_state = resume(model, params, opt_state, folder, to_params, progress)

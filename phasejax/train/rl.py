@@ -99,8 +99,8 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
     prompts = [list(p) for p in prompts]
     plen = max(map(len, prompts))
     tx = optax.adam(lr)
-    forward, frozen, params, to_params = parametrize(model, lora,
-                                                     jax.random.fold_in(key, 1_000_003))
+    forward, frozen, params, to_params = parametrize(jax.random.fold_in(key, 1_000_003),
+                                                     model, lora)
     ref_graph, ref_state = nnx.split(reference)
     opt_state = tx.init(params)
     folder = None if folder is None else Path(folder)
