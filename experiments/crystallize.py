@@ -202,7 +202,7 @@ def run(cfg, out: Path) -> dict:
         else:
             toks, att, mask = sft_rows
         t0 = time.perf_counter()
-        tl = train(model, jax.random.fold_in(key, ("pretrain", "sft").index(stage)), toks, att,
+        tl = train(jax.random.fold_in(key, ("pretrain", "sft").index(stage)), model, toks, att,
                    mask, steps=s.steps, batch=s.batch, lr=s.lr, warmup=s.warmup,
                    checkpoint_every=s.checkpoint_every, folder=ckpt / stage, save=save,
                    log_every=max(1, s.checkpoint_every // 4), progress=log.info,

@@ -75,17 +75,17 @@ def test_killed_training_resumes_bit_identically(tmp_path):
     toks, att, mask = encode(tk, C.pretraining_documents(world, 200, 0), 32)
     kw = dict(steps=30, batch=16, checkpoint_every=10, log_every=10)
     whole = Decoder(cfg, nnx.Rngs(0))
-    log = train(whole, jax.random.key(0), toks, att, mask, **kw)
+    log = train(jax.random.key(0), whole, toks, att, mask, **kw)
     again = Decoder(cfg, nnx.Rngs(0))
-    log2 = train(again, jax.random.key(0), toks, att, mask, **kw)
+    log2 = train(jax.random.key(0), again, toks, att, mask, **kw)
     assert np.array_equal(log.loss, log2.loss)                # same seed, same numbers
     assert log.loss[-1] < log.loss[0]
     part = Decoder(cfg, nnx.Rngs(0))
-    train(part, jax.random.key(0), toks, att, mask, **{**kw, "steps": 20},
+    train(jax.random.key(0), part, toks, att, mask, **{**kw, "steps": 20},
           folder=tmp_path / "ck")                             # "killed" after step 20
     resumed = Decoder(cfg, nnx.Rngs(0))
     notes = []
-    train(resumed, jax.random.key(0), toks, att, mask, **kw, folder=tmp_path / "ck",
+    train(jax.random.key(0), resumed, toks, att, mask, **kw, folder=tmp_path / "ck",
           progress=notes.append)
     assert any("resumed from step_000020" in n for n in notes)
     a = jax.tree.leaves(nnx.state(whole, nnx.Param))
@@ -215,17 +215,17 @@ def test_lora_starts_at_the_base_and_checkpoints_do_not_compound(tmp_path):
         return jax.tree.leaves(nnx.state(m, nnx.Param))
 
     plain = Decoder(cfg, nnx.Rngs(0))
-    log = train(plain, jax.random.key(1), toks, att, mask, **kw)
+    log = train(jax.random.key(1), plain, toks, att, mask, **kw)
     assert log.loss[-1] < log.loss[0] - 0.3
     saved = Decoder(cfg, nnx.Rngs(0))
-    train(saved, jax.random.key(1), toks, att, mask, **kw, checkpoint_every=4,
+    train(jax.random.key(1), saved, toks, att, mask, **kw, checkpoint_every=4,
           folder=tmp_path / "a")
     assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(params(plain), params(saved)))
     part = Decoder(cfg, nnx.Rngs(0))
-    train(part, jax.random.key(1), toks, att, mask, **{**kw, "steps": 12}, checkpoint_every=4,
+    train(jax.random.key(1), part, toks, att, mask, **{**kw, "steps": 12}, checkpoint_every=4,
           folder=tmp_path / "b")
     resumed = Decoder(cfg, nnx.Rngs(0))                # the base again, as after a restart
-    train(resumed, jax.random.key(1), toks, att, mask, **kw, checkpoint_every=4,
+    train(jax.random.key(1), resumed, toks, att, mask, **kw, checkpoint_every=4,
           folder=tmp_path / "b")
     assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(params(plain), params(resumed)))
     untouched = params(Decoder(cfg, nnx.Rngs(0)))     # only the targeted kernels moved
