@@ -219,7 +219,7 @@ def run(cfg, out: Path) -> dict:
     reference = nnx.clone(model)
     prompts, options = encoded_task(lm, train_task, form)
     t0 = time.perf_counter()
-    rl = grpo(model, reference, jax.random.fold_in(key, 99), prompts, options, reward,
+    rl = grpo(jax.random.fold_in(key, 99), model, reference, prompts, options, reward,
               steps=s.steps, group=s.group, prompts_per_step=s.prompts_per_step, beta=s.beta,
               lr=s.lr, log_every=max(1, s.checkpoint_every // 2),
               checkpoint_every=s.checkpoint_every, folder=ckpt / "rl", save=save,

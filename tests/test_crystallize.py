@@ -292,7 +292,7 @@ def test_rl_matches_a_target_distribution(run):
         return np.mean(out, 0)
 
     start, _ = expected_reward()
-    log = grpo(lm.model, nnx.clone(lm.model), jax.random.key(0), prompts, options, q, steps=40,
+    log = grpo(jax.random.key(0), lm.model, nnx.clone(lm.model), prompts, options, q, steps=40,
                group=16, prompts_per_step=8, beta=0.0, lr=1e-3, target=True)
     assert before > 0.3 and tv() < 0.08, (before, tv())
     end, outside = expected_reward()
@@ -306,7 +306,7 @@ def test_rl_matches_a_target_distribution(run):
     assert abs(late_mean - end) < 4 * late_err + outside * np.log(1 / TARGET_FLOOR), (
         late, end, outside)
     with pytest.raises(ValueError, match="sum to 1"):
-        grpo(lm.model, lm.model, jax.random.key(0), prompts, options, 2 * q, steps=1,
+        grpo(jax.random.key(0), lm.model, lm.model, prompts, options, 2 * q, steps=1,
              target=True)
 
 
@@ -376,7 +376,7 @@ def test_first_rl_step_follows_the_exact_gradient_with_a_kl_penalty(monkeypatch)
     reward = np.cos(np.arange(len(options)))
     group, beta, lr = 8, 0.5, 1e-3
     graph, params, rest = nnx.split(nnx.clone(policy), nnx.Param, ...)   # the weights before
-    rl.grpo(policy, reference, jax.random.key(0), prompts[:3], options, reward, steps=1,
+    rl.grpo(jax.random.key(0), policy, reference, prompts[:3], options, reward, steps=1,
             group=group, prompts_per_step=2, beta=beta, lr=lr, reward_other=-2.0)
     ((batch, g),) = drawn
     seqs = [(list(p), [int(t) for t in g.tokens[b, j, :g.length[b, j]]])
