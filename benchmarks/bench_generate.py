@@ -41,9 +41,9 @@ def main():
     lm = load_model(a.model)
     bos = lm.tokenizer.token_to_id(lm.special_tokens["bos_token"])
     key = jax.random.key(0)
-    generate(lm.model, key, [[bos]], a.tokens, n_samples=a.rows, max_rows=a.rows)   # compile
+    generate(key, lm.model, [[bos]], a.tokens, n_samples=a.rows, max_rows=a.rows)   # compile
     t0 = time.perf_counter()
-    generate(lm.model, jax.random.key(1), [[bos]], a.tokens, n_samples=a.rows,
+    generate(jax.random.key(1), lm.model, [[bos]], a.tokens, n_samples=a.rows,
              max_rows=a.rows).tokens.sum()
     cached = a.rows * a.tokens / (time.perf_counter() - t0)
     short = max(8, a.tokens // 8)           # the plain loop compiles per length: time a prefix

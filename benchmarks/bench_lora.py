@@ -50,7 +50,8 @@ CHILD = textwrap.dedent("""
                          state)
     model = nnx.merge(graphdef, state)
     targets = TARGETS if a["targets"] == "all" else TARGETS[:4]
-    p = parametrize(model, LoRA(rank=a["rank"], alpha=2.0 * a["rank"], targets=targets))
+    p = parametrize(jax.random.key(0), model,
+                    LoRA(rank=a["rank"], alpha=2.0 * a["rank"], targets=targets))
     if a["mode"] in ("before", "merged"):   # the previous forward: W + (α/r) A B every step
         g, base, rest = nnx.split(model, nnx.Param, ...)
         scale = 2.0

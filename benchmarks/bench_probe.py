@@ -88,7 +88,7 @@ def main():
     agree = np.abs(np.log(P) - full).max()
 
     key = jax.random.key(0)
-    run_sample = lambda n: generate(lm.model, key, prompts, max(map(len, options)),
+    run_sample = lambda n: generate(key, lm.model, prompts, max(map(len, options)),
                                     temperature=1.0, n_samples=n, stop_ids=lm.stop_ids)
     _, compile_sample = timed(lambda: run_sample(8))
     g, t_sample = timed(lambda: run_sample(args.samples))

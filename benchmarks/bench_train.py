@@ -81,7 +81,7 @@ def main():
     for name, extra, dtype in (("ours, full, float32", {}, jnp.float32),
                                ("ours, LoRA r=8, float32", {"lora": LoRA(8, 16.0)}, jnp.float32),
                                ("ours, full, bfloat16", {}, jnp.bfloat16)):
-        log = train(Decoder(cfg, nnx.Rngs(0), dtype), jax.random.key(0), toks, att, mask, **kw,
+        log = train(jax.random.key(0), Decoder(cfg, nnx.Rngs(0), dtype), toks, att, mask, **kw,
                     **extra)
         rows.append((name, log.tokens_per_s))
     base = rows[0][1]

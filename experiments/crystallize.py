@@ -203,7 +203,7 @@ def run(cfg, out: Path) -> dict:
         else:
             toks, att, mask = sft_rows
         t0 = time.perf_counter()
-        tl = train(model, jax.random.fold_in(key, ("pretrain", "sft").index(stage)), toks, att,
+        tl = train(jax.random.fold_in(key, ("pretrain", "sft").index(stage)), model, toks, att,
                    mask, steps=s.steps, batch=s.batch, lr=s.lr, warmup=s.warmup,
                    checkpoint_every=s.checkpoint_every, folder=ckpt / stage, save=save,
                    log_every=max(1, s.checkpoint_every // 4), progress=log.info,
@@ -220,7 +220,7 @@ def run(cfg, out: Path) -> dict:
     reference = nnx.clone(model)
     prompts, options = encoded_task(lm, train_task, form)
     t0 = time.perf_counter()
-    rl = grpo(model, reference, jax.random.fold_in(key, 99), prompts, options, reward,
+    rl = grpo(jax.random.fold_in(key, 99), model, reference, prompts, options, reward,
               steps=s.steps, group=s.group, prompts_per_step=s.prompts_per_step, beta=s.beta,
               lr=s.lr, log_every=max(1, s.checkpoint_every // 2),
               checkpoint_every=s.checkpoint_every, folder=ckpt / "rl", save=save,
@@ -232,9 +232,10 @@ def run(cfg, out: Path) -> dict:
         train_rows += [dict(stage="rl", step=int(a), total_step=offset + int(a), quantity=q,
                             value=float(b)) for a, b in zip(rl.steps, vals)]
     final = {stage: next(r for r in reversed(rows) if r["stage"] == stage) for stage in stages}
+    trainable = parametrize(jax.random.key(0), model, lora).trainable
     summary = dict(config=OmegaConf.to_container(c, resolve=True), timings_s=timings, **rates,
                    final=final, seed_distribution=seed.tolist(), device=device(), form=form,
-                   trainable_parameters=n_trainable(parametrize(model, lora)[2]))
+                   trainable_parameters=n_trainable(trainable))
     write_results(out, rows, train_rows, summary)
     return summary
 

@@ -75,17 +75,17 @@ def test_killed_training_resumes_bit_identically(tmp_path):
     toks, att, mask = encode(tk, C.pretraining_documents(world, 200, 0), 32)
     kw = dict(steps=30, batch=16, checkpoint_every=10, log_every=10)
     whole = Decoder(cfg, nnx.Rngs(0))
-    log = train(whole, jax.random.key(0), toks, att, mask, **kw)
+    log = train(jax.random.key(0), whole, toks, att, mask, **kw)
     again = Decoder(cfg, nnx.Rngs(0))
-    log2 = train(again, jax.random.key(0), toks, att, mask, **kw)
+    log2 = train(jax.random.key(0), again, toks, att, mask, **kw)
     assert np.array_equal(log.loss, log2.loss)                # same seed, same numbers
     assert log.loss[-1] < log.loss[0]
     part = Decoder(cfg, nnx.Rngs(0))
-    train(part, jax.random.key(0), toks, att, mask, **{**kw, "steps": 20},
+    train(jax.random.key(0), part, toks, att, mask, **{**kw, "steps": 20},
           folder=tmp_path / "ck")                             # "killed" after step 20
     resumed = Decoder(cfg, nnx.Rngs(0))
     notes = []
-    train(resumed, jax.random.key(0), toks, att, mask, **kw, folder=tmp_path / "ck",
+    train(jax.random.key(0), resumed, toks, att, mask, **kw, folder=tmp_path / "ck",
           progress=notes.append)
     assert any("resumed from step_000020" in n for n in notes)
     a = jax.tree.leaves(nnx.state(whole, nnx.Param))
@@ -204,7 +204,7 @@ def test_lora_starts_at_the_base_and_checkpoints_do_not_compound(tmp_path):
     toks, att, mask = encode(tk, C.pretraining_documents(world, 200, 0), 32)
     lora = LoRA(rank=2, alpha=4.0)
     base = Decoder(cfg, nnx.Rngs(0))
-    _, _, adapters, to_params = parametrize(base, lora)
+    _, _, adapters, to_params = parametrize(jax.random.key(0), base, lora)
     for a, b in zip(jax.tree.leaves(to_params(adapters)),
                     jax.tree.leaves(nnx.state(base, nnx.Param))):
         assert np.array_equal(a, b)
@@ -215,17 +215,17 @@ def test_lora_starts_at_the_base_and_checkpoints_do_not_compound(tmp_path):
         return jax.tree.leaves(nnx.state(m, nnx.Param))
 
     plain = Decoder(cfg, nnx.Rngs(0))
-    log = train(plain, jax.random.key(1), toks, att, mask, **kw)
+    log = train(jax.random.key(1), plain, toks, att, mask, **kw)
     assert log.loss[-1] < log.loss[0] - 0.3
     saved = Decoder(cfg, nnx.Rngs(0))
-    train(saved, jax.random.key(1), toks, att, mask, **kw, checkpoint_every=4,
+    train(jax.random.key(1), saved, toks, att, mask, **kw, checkpoint_every=4,
           folder=tmp_path / "a")
     assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(params(plain), params(saved)))
     part = Decoder(cfg, nnx.Rngs(0))
-    train(part, jax.random.key(1), toks, att, mask, **{**kw, "steps": 12}, checkpoint_every=4,
+    train(jax.random.key(1), part, toks, att, mask, **{**kw, "steps": 12}, checkpoint_every=4,
           folder=tmp_path / "b")
     resumed = Decoder(cfg, nnx.Rngs(0))                # the base again, as after a restart
-    train(resumed, jax.random.key(1), toks, att, mask, **kw, checkpoint_every=4,
+    train(jax.random.key(1), resumed, toks, att, mask, **kw, checkpoint_every=4,
           folder=tmp_path / "b")
     assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(params(plain), params(resumed)))
     untouched = params(Decoder(cfg, nnx.Rngs(0)))     # only the targeted kernels moved
@@ -292,7 +292,7 @@ def test_rl_matches_a_target_distribution(run):
         return np.mean(out, 0)
 
     start, _ = expected_reward()
-    log = grpo(lm.model, nnx.clone(lm.model), jax.random.key(0), prompts, options, q, steps=40,
+    log = grpo(jax.random.key(0), lm.model, nnx.clone(lm.model), prompts, options, q, steps=40,
                group=16, prompts_per_step=8, beta=0.0, lr=1e-3, target=True)
     assert before > 0.3 and tv() < 0.08, (before, tv())
     end, outside = expected_reward()
@@ -306,7 +306,7 @@ def test_rl_matches_a_target_distribution(run):
     assert abs(late_mean - end) < 4 * late_err + outside * np.log(1 / TARGET_FLOOR), (
         late, end, outside)
     with pytest.raises(ValueError, match="sum to 1"):
-        grpo(lm.model, lm.model, jax.random.key(0), prompts, options, 2 * q, steps=1,
+        grpo(jax.random.key(0), lm.model, lm.model, prompts, options, 2 * q, steps=1,
              target=True)
 
 
@@ -365,7 +365,7 @@ def test_first_rl_step_follows_the_exact_gradient_with_a_kl_penalty(monkeypatch)
 
     generate = rl.generate
 
-    def recording(*args, **kwargs):                               # (model, key, prompts, …)
+    def recording(*args, **kwargs):                               # (key, model, prompts, …)
         g = generate(*args, **kwargs)
         drawn.append((args[2], g))
         return g
@@ -376,7 +376,7 @@ def test_first_rl_step_follows_the_exact_gradient_with_a_kl_penalty(monkeypatch)
     reward = np.cos(np.arange(len(options)))
     group, beta, lr = 8, 0.5, 1e-3
     graph, params, rest = nnx.split(nnx.clone(policy), nnx.Param, ...)   # the weights before
-    rl.grpo(policy, reference, jax.random.key(0), prompts[:3], options, reward, steps=1,
+    rl.grpo(jax.random.key(0), policy, reference, prompts[:3], options, reward, steps=1,
             group=group, prompts_per_step=2, beta=beta, lr=lr, reward_other=-2.0)
     ((batch, g),) = drawn
     seqs = [(list(p), [int(t) for t in g.tokens[b, j, :g.length[b, j]]])

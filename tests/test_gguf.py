@@ -121,7 +121,7 @@ def test_cached_sampler_greedy_matches_full_forward_greedy(smollm):
     prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
     ids = tk.encode(prompt).ids
     out, _ = greedy(model, ids, 7)
-    g = generate(model, jax.random.key(0), [ids], 7, temperature=0.0, stop_ids=stop)
+    g = generate(jax.random.key(0), model, [ids], 7, temperature=0.0, stop_ids=stop)
     assert g.tokens[0, 0].tolist() == out
     assert "Paris" in decode(tk, g)[0][0]
 

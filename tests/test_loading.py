@@ -382,7 +382,8 @@ def reference_tokenizer(pre, tokens, merges, types):
 
 @pytest.mark.parametrize("pre", ["smollm", "llama-bpe", "qwen2", "gpt-2", "olmo"])
 def test_gguf_tokenizer_splits_like_the_reference(tmp_path, byte_bpe, pre):
-    from phasejax.probe.gguf_loader import read, tokenizer_from
+    from phasejax.probe.gguf_loader import read
+    from phasejax.probe.gguf_tokenizer import tokenizer_from
 
     tokens, merges, types = byte_bpe
     path = write_gguf(tmp_path / "t.gguf", "qwen2", pre=pre, tokens=tokens, merges=merges,
@@ -398,7 +399,7 @@ def test_gguf_tokenizer_splits_like_the_reference(tmp_path, byte_bpe, pre):
 def test_pre_tokenizers_really_differ():
     """The table matters: digits one by one (SmolLM, Qwen2), in threes (Llama 3) or grouped
     (GPT-2); Llama 3 and Qwen2 contractions in any case and punctuation with its newlines."""
-    from phasejax.probe.gguf_loader import pre_tokenizer
+    from phasejax.probe.gguf_tokenizer import pre_tokenizer
 
     split = {pre: [p for p, _ in pre_tokenizer(pre).pre_tokenize_str("x 12345 I'VE!!\n\ny")]
              for pre in ("smollm", "llama-bpe", "qwen2", "gpt-2")}
@@ -412,7 +413,8 @@ def test_pre_tokenizers_really_differ():
     ("smollm", None, False), ("llama-bpe", None, True), ("llama-bpe", False, False),
     ("qwen2", True, True), ("gpt-2", None, False)])
 def test_gguf_add_bos_token_is_honoured(tmp_path, byte_bpe, pre, add_bos, expect_bos):
-    from phasejax.probe.gguf_loader import read, tokenizer_from
+    from phasejax.probe.gguf_loader import read
+    from phasejax.probe.gguf_tokenizer import tokenizer_from
 
     tokens, merges, types = byte_bpe
     bos = tokens.index("<|bos|>")
@@ -427,7 +429,8 @@ def test_gguf_add_bos_token_is_honoured(tmp_path, byte_bpe, pre, add_bos, expect
 
 
 def load_special(path):
-    from phasejax.probe.gguf_loader import read, special_tokens_from
+    from phasejax.probe.gguf_loader import read
+    from phasejax.probe.gguf_tokenizer import special_tokens_from
     return special_tokens_from(read(path)[0])
 
 
@@ -435,7 +438,8 @@ def test_sentencepiece_gguf_tokenizer(tmp_path):
     """``tokenizer.ggml.model = llama``: transformers' sentencepiece builder, BOS by default."""
     import gguf
 
-    from phasejax.probe.gguf_loader import read, tokenizer_from
+    from phasejax.probe.gguf_loader import read
+    from phasejax.probe.gguf_tokenizer import tokenizer_from
 
     pieces = ["▁", "▁h", "▁he", "▁hel", "▁hell", "▁hello", "h", "e", "l", "o", "▁w", "w", "r",
               "d", "▁wo", "▁wor", "▁worl", "▁world", "1", "2"]

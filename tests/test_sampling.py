@@ -32,7 +32,7 @@ def test_sampled_frequencies_match_exact_distribution(tiny):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LowCapturedMass)
             exact = score_prompts(tiny, PROMPTS, opts, temperatures=[T])
-        g = generate(tiny, jax.random.key(11), PROMPTS, 3, temperature=T, n_samples=n)
+        g = generate(jax.random.key(11), tiny, PROMPTS, 3, temperature=T, n_samples=n)
         hits = match_options(g.tokens, opts)
         for d, h in zip(exact, hits):
             p = np.append(np.exp(d.log_prob[0]), 1 - d.captured[0])
@@ -46,13 +46,13 @@ def test_sampled_frequencies_match_exact_distribution(tiny):
 
 
 def test_same_key_same_tokens_and_greedy_limits(tiny):
-    a = generate(tiny, jax.random.key(0), PROMPTS, 5, n_samples=2)
-    b = generate(tiny, jax.random.key(0), PROMPTS, 5, n_samples=2)
-    c = generate(tiny, jax.random.key(1), PROMPTS, 5, n_samples=2)
+    a = generate(jax.random.key(0), tiny, PROMPTS, 5, n_samples=2)
+    b = generate(jax.random.key(0), tiny, PROMPTS, 5, n_samples=2)
+    c = generate(jax.random.key(1), tiny, PROMPTS, 5, n_samples=2)
     assert np.array_equal(a.tokens, b.tokens) and not np.array_equal(a.tokens, c.tokens)
-    greedy = generate(tiny, jax.random.key(0), PROMPTS, 5, temperature=0.0, n_samples=2)
-    top1 = generate(tiny, jax.random.key(5), PROMPTS, 5, top_k=1, n_samples=2)
-    nucleus = generate(tiny, jax.random.key(6), PROMPTS, 5, top_p=1e-6, n_samples=2)
+    greedy = generate(jax.random.key(0), tiny, PROMPTS, 5, temperature=0.0, n_samples=2)
+    top1 = generate(jax.random.key(5), tiny, PROMPTS, 5, top_k=1, n_samples=2)
+    nucleus = generate(jax.random.key(6), tiny, PROMPTS, 5, top_p=1e-6, n_samples=2)
     for g in (top1, nucleus):
         assert np.array_equal(g.tokens, greedy.tokens)
     forward = jax.jit(lambda t, m: tiny(t, m))
@@ -79,7 +79,7 @@ def test_filter_keeps_top_k_and_nucleus():
 
 
 def test_stop_tokens_end_rows(tiny):
-    g = generate(tiny, jax.random.key(2), PROMPTS, 6, temperature=2.0, n_samples=50,
+    g = generate(jax.random.key(2), tiny, PROMPTS, 6, temperature=2.0, n_samples=50,
                  stop_ids=[10], pad_id=0)
     for rows, lens, fin in zip(g.tokens, g.length, g.finished):
         for row, n, f in zip(rows, lens, fin):
@@ -93,6 +93,6 @@ def test_stop_tokens_end_rows(tiny):
 
 def test_bad_sampling_arguments(tiny):
     with pytest.raises(ValueError, match="context"):
-        generate(tiny, jax.random.key(0), [list(range(60))], 10)
+        generate(jax.random.key(0), tiny, [list(range(60))], 10)
     with pytest.raises(ValueError, match="top_p"):
-        generate(tiny, jax.random.key(0), PROMPTS, 2, top_p=0.0)
+        generate(jax.random.key(0), tiny, PROMPTS, 2, top_p=0.0)

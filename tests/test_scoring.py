@@ -116,7 +116,7 @@ def test_stop_class_event_is_exact_and_is_what_sampling_produces(tiny):
         assert np.allclose(np.exp(d.log_prob[i]), want, rtol=1e-4)
     # sampled: the first tokens of 40,000 continuations at T = 1
     n = 40_000
-    g = generate(tiny, jax.random.key(0), [[1, 2]], 3, temperature=1.0, n_samples=n,
+    g = generate(jax.random.key(0), tiny, [[1, 2]], 3, temperature=1.0, n_samples=n,
                  max_rows=n)
     t = g.tokens[0]
     hits = [np.mean((t[:, 0] == 3) & stop[t[:, 1]]),

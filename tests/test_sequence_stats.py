@@ -12,7 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from phasejax.analysis.scaling import loglog_fit, scaling_analysis
+from phasejax.analysis.fits import loglog_fit
+from phasejax.analysis.scaling import scaling_analysis
 from phasejax.analysis.sequences import (fit_eta, magnetisation, moment_statistics, potts_m,
                                          sequence_statistics, state_fractions, statistics_rows)
 from phasejax.text import spins

@@ -101,13 +101,15 @@ def test_chain_sampler_matches_exact_enumeration():
 def test_reweighting_fss_of_the_sampled_toy_matches_exact_curves():
     """The sampled toy's rows agree with enumeration, and the reweighted susceptibility peaks
     (phasejax.analysis.fss) fall where the exact χ(T) peaks."""
+    import jax
+
     from phasejax.fit.curvefit import chain_observables
     from phasejax.fit.sequence import reweighting_fss, simulate_toy
 
     q, J, a = 3, 1.2, 0.2
     f = np.array([0.5, -0.2, -0.3])
     T = np.linspace(0.4, 1.6, 13)
-    rows, data = simulate_toy((J, a, 1.0), q, f, [6, 8], T, n_samples=8000)
+    rows, data = simulate_toy(jax.random.key(0), (J, a, 1.0), q, f, [6, 8], T, n_samples=8000)
     for r in rows:
         if r["observable"] in ("abs_magnetisation", "binder", "susceptibility"):
             exact = chain_observables(J, a, r["T"], r["L"], q, f)[r["observable"]]

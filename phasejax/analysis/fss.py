@@ -7,7 +7,7 @@ continuous in ``T`` through reweighting, so peaks and crossings fall between sim
 * **Binder crossings**: ``U₄(T; L₁) = U₄(T; L₂)`` for neighbouring sizes; ``T_c`` is the
   crossing of the two largest sizes.
 * **Peak scaling**: ``χ_max ∝ L^{γ/ν}``, ``max dU₄/dT ∝ L^{1/ν}``, ``<|m|>(T_c) ∝ L^{-β/ν}``
-  and ``C_max`` (power laws fitted in log–log by :func:`~phasejax.analysis.scaling.loglog_fit`;
+  and ``C_max`` (power laws fitted in log–log by :func:`~phasejax.analysis.fits.loglog_fit`;
   for the 2D Ising model ``C_max`` grows like ``ln L``).
 * **Data collapse**: ``<|m|> L^{β/ν}`` against ``(T - T_c) L^{1/ν}`` for all sizes on one
   curve; the quality ``S`` (Houdayer & Hartmann 2004: mean squared distance of each point from
@@ -30,8 +30,8 @@ from scipy import optimize
 
 from phasejax.analysis import distributions as D
 from phasejax.analysis.collapse import quality
+from phasejax.analysis.fits import loglog_fit
 from phasejax.analysis.reweight import Reweighter
-from phasejax.analysis.scaling import loglog_fit
 
 
 def derived(avg: Dict[str, np.ndarray], T: np.ndarray, N: int) -> Dict[str, np.ndarray]:

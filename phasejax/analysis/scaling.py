@@ -41,82 +41,17 @@ finds nothing returns ``nan`` with a reason string, never a made-up value.
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from phasejax.analysis.collapse import collapse_curves
+from phasejax.analysis.fits import interpolate_crossing, loglog_fit, weighted_line
 
 NAN = float("nan")
 
 
-# ----------------------------------------------------------------------------- fits
-class PowerLaw(NamedTuple):
-    """A fitted power law ``y = A x^p`` (:func:`loglog_fit`)."""
-
-    exponent: float   # p in y = A x^p
-    error: float      # standard error of p (nan when it cannot be estimated)
-    amplitude: float  # A
-    chi2_dof: float   # χ²/dof of a weighted fit (nan unweighted or with no dof)
-    n_points: int     # points used (finite, x > 0, y > 0)
-
-
-def _line(x, y, w=None):
-    """Weighted least-squares line ``y = a x + b``: ``(a, b, cov, chi²)`` (``cov`` unscaled)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    w = np.ones_like(x) if w is None else np.asarray(w, float)
-    A = np.stack([x, np.ones_like(x)], 1)
-    AtW = A.T * w
-    cov = np.linalg.inv(AtW @ A)
-    a, b = cov @ (AtW @ y)
-    chi2 = float(np.sum(w * (y - a * x - b) ** 2))
-    return float(a), float(b), cov, chi2
-
-
-def loglog_fit(*, x, y, yerr=None) -> PowerLaw:
-    """``y = A x^p`` by least squares of ``ln y`` on ``ln x``.
-
-    With errors the weights are ``1/σ²`` with ``σ_{ln y} = yerr / y`` and the parameter
-    covariance ``(AᵀWA)⁻¹`` is scaled by ``χ²/dof`` when that exceeds 1 (the Birge ratio: an
-    error is never smaller than the scatter of the points says). Without errors the fit is
-    unweighted and the covariance is scaled by the residual variance (needs three points; with
-    two the error is ``nan``). Points with ``x ≤ 0``, ``y ≤ 0``, a non-finite value or a
-    non-positive error are dropped.
-    """
-    x = np.asarray(x, float).ravel()
-    y = np.asarray(y, float).ravel()
-    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    e = None
-    if yerr is not None:
-        e = np.asarray(yerr, float).ravel()
-        ok &= np.isfinite(e) & (e > 0)
-    n = int(ok.sum())
-    if n < 2 or np.ptp(np.log(x[ok])) == 0:
-        return PowerLaw(NAN, NAN, NAN, NAN, n)
-    X, Y = np.log(x[ok]), np.log(y[ok])
-    w = None if e is None else (y[ok] / e[ok]) ** 2
-    try:
-        p, b, cov, chi2 = _line(X, Y, w)
-    except np.linalg.LinAlgError:     # weights so uneven that the normal matrix is singular
-        return PowerLaw(NAN, NAN, NAN, NAN, n)
-    dof = n - 2
-    if e is None:
-        var = cov[0, 0] * chi2 / dof if dof > 0 else NAN
-        chi2_dof = NAN
-    else:
-        chi2_dof = chi2 / dof if dof > 0 else NAN
-        var = cov[0, 0] * max(1.0, chi2_dof if dof > 0 else 1.0)
-    err = float(np.sqrt(var)) if var >= 0 else NAN     # var < 0: a singular normal matrix
-    return PowerLaw(p, err, float(np.exp(b)), float(chi2_dof), n)
-
-
 # ----------------------------------------------------------------------------- crossings
-def interpolate_crossing(x0, y0, x1, y1, level=0.0):
-    """Where the straight line through ``(x0, y0)`` and ``(x1, y1)`` takes the value ``level``:
-    ``x = x0 + (level − y0)(x1 − x0)/(y1 − y0)`` (linear interpolation; ``y1 ≠ y0``)."""
-    return x0 + (level - y0) * (x1 - x0) / (y1 - y0)
-
-
 def _best_crossing(Ta, Ua, Tb, Ub, ea=None, eb=None, window: int = 5):
     """``(T_×, significance)`` where ``U_b − U_a`` changes sign, or ``(None, 0)``.
 
@@ -280,7 +215,7 @@ def _local_slope(T, U, e, t, n_local):
     idx = np.sort(np.argsort(np.abs(T - t))[:max(2, n_local)])
     ee = e[idx]
     w = 1.0 / ee**2 if np.all(np.isfinite(ee) & (ee > 0)) else None
-    a, _, cov, _ = _line(T[idx], U[idx], w)
+    a, _, cov, _ = weighted_line(T[idx], U[idx], w)
     return a, float(np.sqrt(cov[0, 0])) if w is not None else NAN
 
 
@@ -325,7 +260,7 @@ def _extrapolate(sizes, T_peak, T_err, inv_nu):
     if ok.sum() < 2 or not np.isfinite(inv_nu):
         return NAN
     w = 1.0 / T_err[ok] ** 2 if np.all(np.isfinite(T_err[ok]) & (T_err[ok] > 0)) else None
-    return _line(x[ok], T_peak[ok], w)[1]
+    return weighted_line(x[ok], T_peak[ok], w)[1]
 
 
 # ----------------------------------------------------------------------------- τ onset
@@ -340,7 +275,7 @@ def _tau_slopes(tau: dict, grid, weights):
         if w is not None and np.count_nonzero(w) < 2:
             w = None
         if ok.sum() >= 2:
-            s[j] = _line(lnN[ok], np.log(v[ok]), w)[0]
+            s[j] = weighted_line(lnN[ok], np.log(v[ok]), w)[0]
     return s
 
 

@@ -64,7 +64,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from phasejax.analysis import distributions as D
-from phasejax.analysis.scaling import loglog_fit
+from phasejax.analysis.fits import loglog_fit
 
 NAN = float("nan")
 MOMENTS = ("abs_magnetisation", "m2", "m4", "binder", "susceptibility", "binder_connected")
@@ -278,7 +278,7 @@ def _derived(sums: _Sums, w: np.ndarray, N: int, T: float, L: int, periodic: boo
 # ----------------------------------------------------------------------------- η, peaks
 def fit_eta(*, lags, C, C_err, window) -> float:
     """``η`` of ``C(Δt) ∼ Δt^{−η}`` on ``window[0] ≤ Δt ≤ window[1]``: least squares in log–log
-    (:func:`~phasejax.analysis.scaling.loglog_fit`), weighted by ``C_err`` when every error in
+    (:func:`~phasejax.analysis.fits.loglog_fit`), weighted by ``C_err`` when every error in
     the window is positive; lags with ``C ≤ 0`` are left out; ``nan`` with fewer than two."""
     lags = np.asarray(lags, float)
     sel = (lags >= window[0]) & (lags <= window[1])

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 from scipy.special import logsumexp
 
-from phasejax.analysis.scaling import interpolate_crossing
+from phasejax.analysis.fits import interpolate_crossing
 from phasejax.fit.curvefit import CurveFit, fit_chain_curves, toy_curves
 
 CHOICE_OBSERVABLES = ("order_parameter", "entropy", "specific_heat")

@@ -69,8 +69,8 @@ def toy_rows(theta, q: int, profile, sizes, temperatures,
     return rows
 
 
-def simulate_toy(theta, q: int, profile, sizes, temperatures, key=None,
-                 n_samples: int = 4000, n_blocks: int = 4):
+def simulate_toy(key, theta, q: int, profile, sizes, temperatures, n_samples: int = 4000,
+                 n_blocks: int = 4):
     """The fitted toy sampled (exactly, :mod:`phasejax.lattice.samplers.chain`) at every size and
     temperature: ``(rows, size_data)``.
 
@@ -78,6 +78,20 @@ def simulate_toy(theta, q: int, profile, sizes, temperatures, key=None,
     the probe's own :func:`~phasejax.analysis.sequences.moment_statistics`); ``size_data`` are
     :class:`phasejax.analysis.fss.SizeData` for the reweighting finite-size scaling, in the
     model's temperature units (toy temperature ``τT``, energies divided by ``τ``).
+
+    Args:
+      key: JAX PRNG key; size ``N`` at the ``i``-th of the sorted temperatures samples from
+        ``fold_in(key, 1000 N + i)``.
+      theta: the fitted ``(J, a, τ)`` (:func:`fit_sequences`).
+      q: number of item states.
+      profile: the field profile ``(q,)`` (:func:`item_profile`), or ``None`` for no field.
+      sizes: chain lengths ``N``.
+      temperatures: temperatures in the model's units.
+      n_samples: samples per size and temperature (split into ``n_blocks`` blocks).
+      n_blocks: blocks for the reweighting errors.
+
+    Returns:
+      ``(rows, size_data)``.
     """
     import jax
 
@@ -89,7 +103,6 @@ def simulate_toy(theta, q: int, profile, sizes, temperatures, key=None,
     f = np.zeros(q) if profile is None else np.asarray(profile, float)
     if f.ndim != 1:
         raise ValueError("simulate_toy takes one field profile (q,), not quenched profiles")
-    key = jax.random.key(0) if key is None else key
     T = np.asarray(sorted(temperatures), float)
     per = n_samples // n_blocks
     rows, data = [], []
@@ -145,6 +158,8 @@ def compare_sequences(lm_rows: Sequence[dict], items: dict, q: int, checkpoint: 
     crossings and susceptibility-peak scaling by the same row functions — plus, for the
     sampled toy, the reweighting finite-size scaling of the lattice simulations.
     """
+    import jax
+
     from phasejax.fit.inverse import fit_chain
 
     rows = [r for r in lm_rows if r["prompt"] == "all"
@@ -163,8 +178,8 @@ def compare_sequences(lm_rows: Sequence[dict], items: dict, q: int, checkpoint: 
     big = max(sizes)
     toy_sizes = sorted(set(toy_sizes or sizes + [2 * big, 4 * big, 8 * big]))
     dense = np.linspace(min(temps), max(temps), 4 * len(temps) + 1)
-    mc_rows, mc_data = simulate_toy(fit.values, q, profile, toy_sizes, dense,
-                                    n_samples=toy_samples)
+    mc_rows, mc_data = simulate_toy(jax.random.key(0), fit.values, q, profile, toy_sizes,
+                                    dense, n_samples=toy_samples)
     sides = {}
     for side, r in (("model", rows), ("toy", toy), ("toy_sampled", mc_rows)):
         sides[side] = dict(binder_crossings=binder_crossings(binder_curves(r)),

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phasejax.analysis.scaling import interpolate_crossing
+from phasejax.analysis.fits import interpolate_crossing
 from phasejax.lattice.exact import yang_magnetisation
 from phasejax.lattice.samplers.cluster import label_components
 

@@ -5,7 +5,8 @@
   NNX, each family one spec in :mod:`~phasejax.probe.families`; :mod:`~phasejax.probe.loading`
   loads them from a GGUF file, a Hugging Face folder or a hub id (rule tables in
   :mod:`~phasejax.probe.weights`, readers in :mod:`~phasejax.probe.hf_loader`,
-  :mod:`~phasejax.probe.gguf_loader`, :mod:`~phasejax.probe.safetensors_io`);
+  :mod:`~phasejax.probe.gguf_loader`, :mod:`~phasejax.probe.safetensors_io`; a GGUF file's
+  tokenizer rebuilt by :mod:`~phasejax.probe.gguf_tokenizer`);
   :mod:`~phasejax.probe.hf_writer` saves them back;
 * :mod:`~phasejax.probe.chat_template` — chat prompts rendered as ``transformers`` renders them;
 * :mod:`~phasejax.probe.prompts` — the prompt form, text and token ids, and the options' token

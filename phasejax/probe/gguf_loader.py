@@ -9,25 +9,14 @@ are stored unpermuted (llama.cpp runs them with rotate-half "NeoX" rotary): the 
 ``gguf_permuted_qk`` says which. A ``rope_freqs`` tensor (Llama-3.1-style scaling) divides the
 rotary frequencies.
 
-The tokenizer is rebuilt from the metadata as llama.cpp reads it, without torch:
-
-- byte-level BPE (``tokenizer.ggml.model = gpt2``): vocabulary and merges, and the split regexes
-  of the named pre-tokenizer ``tokenizer.ggml.pre`` (:data:`PRE_TOKENIZERS`, llama.cpp's
-  ``llm_tokenizer_bpe`` table: ``smollm`` splits every digit, ``llama-bpe`` groups up to three,
-  ``qwen2`` splits every digit with Llama-3's word rules, ``gpt-2``/``olmo`` use GPT-2's
-  regex); an unknown name is refused rather than guessed;
-- sentencepiece (``tokenizer.ggml.model = llama``) through transformers' torch-free GGUF
-  tokenizer builder.
-
-``tokenizer.ggml.add_bos_token`` (default: llama.cpp's — on for sentencepiece and Llama-3
-vocabularies) becomes a post-processor, so ``encode(text)`` starts with BOS exactly when
-llama.cpp's tokenizer would. Every conversion problem is collected and raised once.
+The tokenizer, special tokens and stop ids are rebuilt from the file's metadata as llama.cpp
+reads it by :mod:`phasejax.probe.gguf_tokenizer`. Every conversion problem is collected and raised
+once.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import warnings
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -37,28 +26,12 @@ from flax import nnx
 from phasejax.probe import families
 from phasejax.probe.chat_template import check_template
 from phasejax.probe.decoder import Decoder, DecoderConfig
+from phasejax.probe.gguf_tokenizer import (metadata, special_tokens_from, stop_ids_from,
+                                           tokenizer_from)
 from phasejax.probe.weights import ModelFileError, Rule, build, identity, transpose
 
 SUPPORTED = tuple(families.by_gguf_arch())   # GGUF architectures read, from the registry
 GGUF_MAGIC = b"GGUF"
-
-# llama.cpp's split regexes (llama-vocab.cpp, llm_tokenizer_bpe), applied one after the other
-_GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
-_LLAMA3 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+"
-           r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-_QWEN2 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+"
-          r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-PRE_TOKENIZERS = {
-    "default": (r"[\p{P}\$\+<=>\^~\|]+", _GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"),
-    "gpt-2": (_GPT2,), "olmo": (_GPT2,), "mpt": (_GPT2,),
-    "smollm": (r"\p{N}", _GPT2), "starcoder": (r"\p{N}", _GPT2),
-    "llama3": (_LLAMA3,), "llama-v3": (_LLAMA3,), "llama-bpe": (_LLAMA3,), "dbrx": (_LLAMA3,),
-    "smaug-bpe": (_LLAMA3,),
-    "qwen2": (_QWEN2,), "deepseek-r1-qwen": (_QWEN2,),
-}
-# llama.cpp's Llama-3 vocabularies take a whole word found in the vocabulary as one token
-# (ignore_merges) and add BOS unless the file says otherwise
-_LLAMA3_NAMES = ("llama3", "llama-v3", "llama-bpe")
 
 
 def embedded_model_path() -> Path:
@@ -78,11 +51,6 @@ def unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, out // n_head // 2, 2, *rest).swapaxes(1, 2).reshape(w.shape)
 
 
-def _field(reader, key, default=None):
-    f = reader.fields.get(key)
-    return default if f is None else f.contents()
-
-
 def read(path):
     """``(reader, metadata dict)`` after checking that ``path`` is a readable GGUF file."""
     import gguf
@@ -98,7 +66,7 @@ def read(path):
     except Exception as e:  # truncated or corrupt files fail inside the reader
         raise ModelFileError(f"{path} could not be read as GGUF ({type(e).__name__}: {e}); "
                              "the file may be truncated or corrupt") from e
-    arch = _field(reader, "general.architecture")
+    arch = metadata(reader, "general.architecture")
     if arch not in SUPPORTED:
         raise ModelFileError(f"{path}: architecture {arch!r} is not supported (supported: "
                              f"{SUPPORTED})")
@@ -121,7 +89,7 @@ def config_from(reader, arch: str, source="GGUF file") -> DecoderConfig:
     if spec is None:
         raise ModelFileError(f"{source}: architecture {arch!r} is not supported (supported: "
                              f"{SUPPORTED})")
-    g = lambda k, d=None: _field(reader, f"{arch}.{k}", d)
+    g = lambda k, d=None: metadata(reader, f"{arch}.{k}", d)
     names = {t.name for t in reader.tensors}
     try:
         n_head = int(g("attention.head_count"))
@@ -151,7 +119,7 @@ def config_from(reader, arch: str, source="GGUF file") -> DecoderConfig:
         if window is not None and not spec.gguf_sliding_window:
             raise ModelFileError(f"{source}: {arch} with sliding-window layers "
                                  f"(attention.sliding_window = {window}) is not supported")
-        vocab = g("vocab_size") or len(_field(reader, "tokenizer.ggml.tokens"))
+        vocab = g("vocab_size") or len(metadata(reader, "tokenizer.ggml.tokens"))
         kw = dict(
             vocab_size=int(vocab), hidden_size=d,
             intermediate_size=int(g("feed_forward_length")),
@@ -224,7 +192,7 @@ def load_gguf(path, dtype=jnp.float32, mesh=None):
     import gguf
 
     reader, arch = read(path)
-    template, special = _field(reader, "tokenizer.chat_template"), special_tokens_from(reader)
+    template, special = metadata(reader, "tokenizer.chat_template"), special_tokens_from(reader)
     if template:   # untrusted: checked in the sandbox before any weight is read
         check_template(template, special, source=f"{path} (tokenizer.chat_template)")
     c = config_from(reader, arch, path)
@@ -234,106 +202,3 @@ def load_gguf(path, dtype=jnp.float32, mesh=None):
     model = build(lambda: Decoder(c, nnx.Rngs(0), dtype), tensors, rules_for(c, arch), path,
                   dtype, mesh)
     return model, c, tokenizer, template, stop_ids_from(reader), special
-
-
-def special_tokens_from(reader) -> dict:
-    """``{"bos_token": …, "eos_token": …, …}`` as text, from the tokenizer metadata's ids (what
-    ``transformers`` sets when it converts a GGUF tokenizer); ids the file omits are left out."""
-    tokens = _field(reader, "tokenizer.ggml.tokens")
-    out = {}
-    for name, key in (("bos_token", "bos"), ("eos_token", "eos"), ("unk_token", "unknown"),
-                      ("pad_token", "padding")):
-        i = _field(reader, f"tokenizer.ggml.{key}_token_id")
-        if tokens is not None and i is not None and 0 <= int(i) < len(tokens):
-            out[name] = str(tokens[int(i)])
-    return out
-
-
-def stop_ids_from(reader) -> tuple:
-    """End-of-sequence and end-of-turn ids from the file's tokenizer metadata."""
-    ids = [_field(reader, f"tokenizer.ggml.{k}_token_id") for k in ("eos", "eot")]
-    return tuple(dict.fromkeys(int(i) for i in ids if i is not None))
-
-
-def pre_tokenizer(name: str | None, source="GGUF file"):
-    """The ``tokenizers`` pre-tokenizer for llama.cpp's pre-tokenizer ``name`` (byte-level BPE):
-    each regex of :data:`PRE_TOKENIZERS` splits the pieces the previous one left (matches and
-    the text between them both kept), then bytes are spelled in GPT-2's byte alphabet."""
-    from tokenizers import Regex, pre_tokenizers
-
-    name = "default" if name is None else str(name)
-    if name not in PRE_TOKENIZERS:
-        raise ModelFileError(f"{source}: tokenizer.ggml.pre = {name!r} is not a known "
-                             f"pre-tokenizer (known: {sorted(PRE_TOKENIZERS)}); refusing to "
-                             "guess how it splits text")
-    return pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(Regex(r), behavior="isolated") for r in PRE_TOKENIZERS[name]]
-        + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-
-
-def bos_post_processor(tokens, bos_id, eos_id, add_bos: bool, add_eos: bool):
-    """``$A`` with BOS before and/or EOS after, as ``add_bos_token``/``add_eos_token`` say."""
-    from tokenizers import processors
-
-    special, single, pair = [], ["$A:0"], ["$A:0", "$B:1"]
-    if add_bos:
-        bos = tokens[bos_id]
-        special.append((bos, bos_id))
-        single, pair = [f"{bos}:0"] + single, [f"{bos}:0", "$A:0", f"{bos}:1", "$B:1"]
-    if add_eos:
-        eos = tokens[eos_id]
-        special.append((eos, eos_id))
-        single, pair = single + [f"{eos}:0"], pair[:-1] + [f"{eos}:0", pair[-1], f"{eos}:1"]
-    return processors.TemplateProcessing(single=" ".join(single), pair=" ".join(pair),
-                                         special_tokens=list(dict.fromkeys(special)))
-
-
-def tokenizer_from(reader, source="GGUF file"):
-    """A ``tokenizers.Tokenizer`` from the GGUF tokenizer metadata, as llama.cpp reads it."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models
-
-    model_type = _field(reader, "tokenizer.ggml.model")
-    if model_type is None or _field(reader, "tokenizer.ggml.tokens") is None:
-        raise ModelFileError(f"{source}: the file carries no tokenizer (tokenizer.ggml.* "
-                             "metadata is missing)")
-    tokens = [str(t) for t in _field(reader, "tokenizer.ggml.tokens")]
-    types = list(_field(reader, "tokenizer.ggml.token_type") or [1] * len(tokens))
-    pre = _field(reader, "tokenizer.ggml.pre")
-    if model_type == "gpt2":
-        merges = [tuple(m.split(" ", 1)) for m in _field(reader, "tokenizer.ggml.merges", [])]
-        tk = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges,
-                                  ignore_merges=pre in _LLAMA3_NAMES))
-        if pre is None:
-            warnings.warn(f"{source}: no tokenizer.ggml.pre; splitting text with llama.cpp's "
-                          "'default' pre-tokenizer, as llama.cpp does", stacklevel=2)
-        tk.pre_tokenizer = pre_tokenizer(pre, source)
-        tk.decoder = decoders.ByteLevel()
-        add_bos_default = pre in _LLAMA3_NAMES
-    elif model_type == "llama":     # sentencepiece: transformers' builder (no torch)
-        from transformers.integrations.gguf.gguf_tokenizer_mapping import sentencepiece_tokenizer
-
-        spec = dict(tokenizer_type="llama", tokens=tokens, token_type=types,
-                    scores=list(_field(reader, "tokenizer.ggml.scores") or [0.0] * len(tokens)))
-        if _field(reader, "tokenizer.ggml.merges") is not None:
-            spec["merges"] = list(_field(reader, "tokenizer.ggml.merges"))
-        tk = sentencepiece_tokenizer(spec).backend_tokenizer
-        add_bos_default = True
-    else:
-        raise ModelFileError(f"{source}: tokenizer model {model_type!r} is not supported "
-                             "(byte-level BPE 'gpt2' or sentencepiece 'llama')")
-    # control tokens (type 3) stay whole and are special; user-defined ones (type 4) stay whole
-    tk.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False)
-                           for i, ty in enumerate(types) if ty == 3])
-    tk.add_tokens([AddedToken(tokens[i], special=False, normalized=False)
-                   for i, ty in enumerate(types) if ty == 4])
-    add_bos = _field(reader, "tokenizer.ggml.add_bos_token", add_bos_default)
-    add_eos = _field(reader, "tokenizer.ggml.add_eos_token", False)
-    bos, eos = (_field(reader, f"tokenizer.ggml.{k}_token_id") for k in ("bos", "eos"))
-    for flag, i, what in ((add_bos, bos, "BOS"), (add_eos, eos, "EOS")):
-        if flag and (i is None or not 0 <= int(i) < len(tokens)):
-            raise ModelFileError(f"{source}: the tokenizer adds {what} but its token id "
-                                 f"{i!r} is not in the vocabulary")
-    tk.post_processor = bos_post_processor(tokens, None if bos is None else int(bos),
-                                           None if eos is None else int(eos),
-                                           bool(add_bos), bool(add_eos))
-    return tk

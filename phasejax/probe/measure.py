@@ -177,7 +177,7 @@ def measure_sequences(lm, task, settings: ProbeSettings, name: str = "model", pr
         max_new = N * (item_tokens + sep_tokens) + 4
         for t_index, temp in enumerate(settings.temperatures):
             t0 = time.perf_counter()
-            g = generate(lm.model, jax.random.fold_in(jax.random.fold_in(key, N), t_index), ids,
+            g = generate(jax.random.fold_in(jax.random.fold_in(key, N), t_index), lm.model, ids,
                          max_new, temperature=float(temp), top_k=settings.top_k,
                          top_p=settings.top_p, stop_ids=stop, n_samples=settings.n_samples,
                          max_rows=settings.max_rows)
@@ -235,7 +235,7 @@ def measure_open(lm, task, settings: ProbeSettings, name: str = "model", progres
     key = jax.random.key(settings.seed)
     for t_index, temp in enumerate(settings.temperatures):
         t0 = time.perf_counter()
-        g = generate(lm.model, jax.random.fold_in(key, t_index), ids, settings.max_new_tokens,
+        g = generate(jax.random.fold_in(key, t_index), lm.model, ids, settings.max_new_tokens,
                      temperature=float(temp), top_k=settings.top_k, top_p=settings.top_p,
                      stop_ids=_stop_ids(lm, form), n_samples=settings.n_samples,
                      max_rows=settings.max_rows)

@@ -85,13 +85,29 @@ def _generate(graph_state, key, toks, mask, temperature, top_p, stop, pad_id, *,
     return tokens.T, live.sum(0), done
 
 
-def generate(model, key, prompts: Sequence[Sequence[int]], max_new_tokens: int,
+def generate(key, model, prompts: Sequence[Sequence[int]], max_new_tokens: int,
              temperature=1.0, top_k: int = 0, top_p=1.0, stop_ids: Sequence[int] = (),
              n_samples: int = 1, pad_id: int = 0, max_rows: int = 1024) -> Generation:
     """``n_samples`` continuations of each prompt (left-padded, cached, one compilation).
 
     Rows are processed in chunks of at most ``max_rows``; chunk ``c`` uses ``fold_in(key, c)``,
     so results depend only on the key and the arguments.
+
+    Args:
+      key: JAX PRNG key; the samples are a deterministic function of it.
+      model: a decoder (:class:`phasejax.probe.decoder.Decoder`).
+      prompts: token ids of each prompt.
+      max_new_tokens: tokens generated per row.
+      temperature: softmax temperature (``0``: greedy).
+      top_k: keep the ``top_k`` most likely tokens (``0``: all).
+      top_p: nucleus sampling mass (``1``: off).
+      stop_ids: tokens that end a row.
+      n_samples: continuations per prompt.
+      pad_id: token written after a row has stopped.
+      max_rows: rows per compiled call.
+
+    Returns:
+      A :class:`Generation` with arrays of shape ``(prompts, n_samples, …)``.
     """
     if max_new_tokens < 1 or n_samples < 1:
         raise ValueError("max_new_tokens and n_samples must be positive")

@@ -137,7 +137,7 @@ def run(lm, spec: FreeGeneration, folder, progress: bool | None = None) -> dict:
         t = float(spec.temperatures[i])
         rows = min(spec.chunk, spec.n_sequences - j * spec.chunk)
         t0 = time.perf_counter()
-        g = generate(lm.model, jax.random.fold_in(jax.random.fold_in(key, i), j), [ids],
+        g = generate(jax.random.fold_in(jax.random.fold_in(key, i), j), lm.model, [ids],
                      spec.n_tokens, temperature=t, n_samples=spec.chunk,
                      max_rows=spec.chunk)
         tokens = np.asarray(g.tokens[0, :rows], np.int32)

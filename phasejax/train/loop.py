@@ -65,7 +65,7 @@ def checkpoint_dirs(folder: Path):
                   key=lambda p: int(re.search(r"step_(\d+)", p.name).group(1)))
 
 
-def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 32,
+def train(key, model, tokens, attention, loss_mask, *, steps: int, batch: int = 32,
           lr: float = 3e-3, warmup: int = 20, weight_decay: float = 0.01,
           checkpoint_every: int = 0, folder=None, save: Optional[Callable] = None,
           log_every: int = 10, progress: Optional[Callable] = None,
@@ -75,10 +75,28 @@ def train(model, key, tokens, attention, loss_mask, *, steps: int, batch: int = 
     ``lora=None`` trains every parameter (float32 master copy), else low-rank adapters, applied
     factored in the forward pass and merged into the model at every checkpoint and at the end
     (:mod:`phasejax.train.lora`).
+
+    Args:
+      key: JAX PRNG key; step ``i`` draws its batch from ``fold_in(key, i)``, so a resumed run
+        continues exactly as an uninterrupted one would.
+      model: the decoder, trained in place.
+      tokens, attention, loss_mask: padded rows ``(rows, width)`` (:func:`encode`).
+      steps: optimizer steps in all (a resumed run does only the missing ones).
+      batch: rows per step, drawn with replacement.
+      lr, warmup, weight_decay: AdamW with linear warm-up and cosine decay (:func:`schedule`).
+      checkpoint_every: steps between checkpoints in ``folder`` (``0``: none).
+      folder: checkpoint folder; the run resumes from its last complete checkpoint.
+      save: ``save(model, path)`` writes the model part of a checkpoint.
+      log_every: steps per recorded (mean) loss.
+      progress: called with a line of text at every record.
+      lora: low-rank adapters to train instead of every parameter.
+
+    Returns:
+      A :class:`TrainLog`.
     """
     tx = optax.adamw(schedule(lr, steps, warmup), weight_decay=weight_decay)
-    forward, frozen, params, to_params = parametrize(model, lora,
-                                                     jax.random.fold_in(key, 1_000_003))
+    forward, frozen, params, to_params = parametrize(jax.random.fold_in(key, 1_000_003),
+                                                     model, lora)
     opt_state = tx.init(params)
     folder = None if folder is None else Path(folder)
     start, params, opt_state = resume(model, params, opt_state, folder, to_params, progress)

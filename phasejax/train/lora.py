@@ -72,8 +72,18 @@ def _module(path) -> str:
     return str(names[-2]) if len(names) >= 2 and names[-1] == "kernel" else ""
 
 
-def parametrize(model, lora: LoRA | None = None, key=None) -> Parametrization:
-    """The trainable tree of ``model`` and its two ways back (see the module docstring)."""
+def parametrize(key, model, lora: LoRA | None = None) -> Parametrization:
+    """The trainable tree of ``model`` and its two ways back (see the module docstring).
+
+    Args:
+      key: JAX PRNG key for the adapters' random ``A`` factors (``fold_in(key, i)`` for the
+        ``i``-th parameter leaf); unused without ``lora``, and ``None`` means ``key(0)``.
+      model: the decoder (an ``nnx`` module) whose parameters are trained.
+      lora: low-rank adapters to train, or ``None`` to train every parameter.
+
+    Returns:
+      A :class:`Parametrization`.
+    """
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     if lora is None:
         dtypes = jax.tree.map(lambda w: w.dtype, params)

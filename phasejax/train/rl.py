@@ -69,7 +69,7 @@ def sequence_log_prob(model, toks, mask, n_prompt: int):
     return jnp.sum(jnp.where(answer, lp, 0.0), -1)
 
 
-def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
+def grpo(key, model, reference, prompts: Sequence[Sequence[int]],
          option_ids: Sequence[Sequence[int]], reward: Sequence[float], *, steps: int,
          group: int = 16, prompts_per_step: int = 8, beta: float = 0.05, lr: float = 1e-3,
          reward_other: float = 0.0, log_every: int = 5, checkpoint_every: int = 0,
@@ -84,6 +84,30 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
     continues exactly as an uninterrupted one would. With ``target=True``, ``reward`` is the
     target distribution over the options (module docstring); the logged reward is then the
     sampled estimate of ``−KL(π ‖ q)``.
+
+    Args:
+      key: JAX PRNG key; step ``i`` draws its prompts and answers from ``(key, i)``.
+      model: the policy decoder, trained in place.
+      reference: the frozen reference decoder of the KL penalty.
+      prompts: token ids of the training prompts.
+      option_ids: token ids of each option an answer may start with.
+      reward: score per option, or with ``target=True`` the target distribution over them.
+      steps: optimizer steps in all (a resumed run does only the missing ones).
+      group: answers sampled per prompt (the baseline is their mean reward).
+      prompts_per_step: prompts drawn per step.
+      beta: weight of the KL penalty.
+      lr: Adam learning rate.
+      reward_other: reward of an answer that is no option (preference rewards only).
+      log_every: steps per recorded (mean) reward and KL.
+      checkpoint_every: steps between checkpoints in ``folder`` (``0``: none).
+      folder: checkpoint folder; the run resumes from its last complete checkpoint.
+      save: ``save(model, path)`` writes the model part of a checkpoint.
+      progress: called with a line of text at every record.
+      lora: low-rank adapters to train instead of every parameter.
+      target: read ``reward`` as a target distribution (module docstring).
+
+    Returns:
+      An :class:`RLLog`.
     """
     from phasejax.train.loop import checkpoint, resume
     reward = np.asarray(reward, np.float64)
@@ -99,8 +123,8 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
     prompts = [list(p) for p in prompts]
     plen = max(map(len, prompts))
     tx = optax.adam(lr)
-    forward, frozen, params, to_params = parametrize(model, lora,
-                                                     jax.random.fold_in(key, 1_000_003))
+    forward, frozen, params, to_params = parametrize(jax.random.fold_in(key, 1_000_003),
+                                                     model, lora)
     ref_graph, ref_state = nnx.split(reference)
     opt_state = tx.init(params)
     folder = None if folder is None else Path(folder)
@@ -134,7 +158,7 @@ def grpo(model, reference, key, prompts: Sequence[Sequence[int]],
         pick = rng.choice(len(prompts), size=prompts_per_step, replace=len(prompts) <
                           prompts_per_step)
         batch = [prompts[j] for j in pick]
-        g = generate(model, jax.random.fold_in(key, i), batch, width, temperature=1.0,
+        g = generate(jax.random.fold_in(key, i), model, batch, width, temperature=1.0,
                      n_samples=group)
         hit = match_options(g.tokens, option_ids)                        # (P, G)
         r = np.where(hit >= 0, reward[np.maximum(hit, 0)], reward_other).astype(np.float32)
