@@ -186,7 +186,8 @@ def test_the_job_measures_model_and_fitted_toy_side_by_side(markov, tmp_path):
     sides = {(r["side"], int(r["L"])) for r in stats}
     assert {("model", 8), ("model", 32), ("toy", 8), ("toy", 16)} <= sides
     fss = read_table(tmp_path / "fss.csv")
-    assert {r["method"] for r in fss} == {"binder_crossing", "chi_peak", "tau_onset"}
+    assert {r["method"] for r in fss} == {"binder_crossing", "chi_peak", "tau_onset",
+                                          "binder_collapse"}
     for r in fss:   # every estimate is a number or says why not
         assert r["value"] not in ("", "nan") or r["reason"]
     fit = read_table(tmp_path / "toy_fit.csv")[0]

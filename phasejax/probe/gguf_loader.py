@@ -52,7 +52,7 @@ def unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
 
 
 def read(path):
-    """``(reader, metadata dict)`` after checking that ``path`` is a readable GGUF file."""
+    """``(reader, architecture)`` after checking that ``path`` is a readable GGUF file."""
     import gguf
 
     path = Path(path)
