@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import inspect
 import typing
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from hydra.utils import get_method
 from omegaconf import MISSING, OmegaConf
 
 import toy_models
-from experiments.schema import camel, schema_from_signature, schema_of
+from experiments.schema import camel, publish, schema_from_signature, schema_of
 from phasejax.lattice import samplers
 from phasejax.lattice.alignment import AlignmentProtocol
 from phasejax.probe.measure import ProbeSettings
@@ -66,6 +67,7 @@ class SamplerConfig:
     name: str = MISSING
 
 
+@functools.cache
 def toy_schemas() -> dict:
     """``{name: schema}`` of every model in :mod:`toy_models`, derived from its factory."""
     out = {}
@@ -77,13 +79,19 @@ def toy_schemas() -> dict:
     return out
 
 
+@functools.cache
 def sampler_schemas() -> dict:
     """``{name: schema}`` of every registered sampler, derived from its factory (the runtime
     arguments, such as a tempering ladder's length, are left to the run)."""
-    return {name: schema_from_signature(samplers.REGISTRY[name], f"{camel(name)}Config",
+    return {name: schema_from_signature(samplers.REGISTRY[name], f"{camel(name)}SamplerConfig",
                                         SamplerConfig, {"name": name},
                                         skip=samplers.base.RUNTIME)
             for name in samplers.available()}
+
+
+# created on import: a config pickled into a worker process finds its schema classes here
+toy_schemas()
+sampler_schemas()
 
 
 @dataclass
@@ -115,7 +123,7 @@ def _alignment_config():
     hints = typing.get_type_hints(AlignmentProtocol)
     fields = [(f.name, hints[f.name], f.default) for f in dataclasses.fields(AlignmentProtocol)
               if f.name != "seed"]
-    return dataclasses.make_dataclass("AlignmentConfig", fields)
+    return publish(dataclasses.make_dataclass("AlignmentConfig", fields))
 
 
 AlignmentConfig = _alignment_config()

@@ -11,12 +11,28 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import sys
 import types
 import typing
 from dataclasses import field
 from typing import Any, List, Optional
 
 from omegaconf import MISSING
+
+
+HOME = "experiments.config"   # where generated schemas live (and are pickled by reference)
+
+
+def publish(cls, module: str = HOME):
+    """Make a generated schema class an attribute of ``module``, so that it pickles by
+    reference: launchers that run jobs in other processes (joblib, submitit) pickle the composed
+    config with its schema classes, and a class pickled by value loses its dataclass defaults
+    (``dataclasses.MISSING`` is a singleton only within one process). ``module`` must create the
+    class again when imported."""
+    cls.__module__ = module
+    cls.__qualname__ = cls.__name__
+    setattr(sys.modules[module], cls.__name__, cls)
+    return cls
 
 
 def schema_of(cls, name: str, drop=(), extra=()):
@@ -39,7 +55,7 @@ def schema_of(cls, name: str, drop=(), extra=()):
                            field(default_factory=lambda d=d: list(d))))
         else:
             fields.append((f.name, t, d))
-    return dataclasses.make_dataclass(name, fields + list(extra))
+    return publish(dataclasses.make_dataclass(name, fields + list(extra)))
 
 
 def _field_type(annotation, default):
@@ -82,7 +98,7 @@ def schema_from_signature(factory, cls_name: str, base, fixed: dict, skip=()):
         else:
             fields.append((p.name, t, default))
     fields += [(k, str, v) for k, v in fixed.items()]
-    return dataclasses.make_dataclass(cls_name, fields, bases=(base,))
+    return publish(dataclasses.make_dataclass(cls_name, fields, bases=(base,)))
 
 
 def camel(name: str) -> str:

@@ -137,10 +137,12 @@ def test_sequence_comparison_end_to_end_on_a_list_writing_model(tmp_path):
     cfg = composed(f"lm.path={model}", "probe.form=completion", "probe.lengths=[4,6]",
                    "probe.temperatures=[1.0,1.5,2.5]", "probe.n_samples=48",
                    "probe.prompts=[v0,v1]", "run.progress=false", *TEXT_FIXTURE)
-    OmegaConf.update(cfg, "task", dict(
+    from experiments.config import TaskConfig
+
+    task = OmegaConf.merge(OmegaConf.structured(TaskConfig), dict(
         name="bits", kind="sequence", options=["0", "1"], separator=" ",
-        prompts=[{"id": f"v{i}", "chat": f"write {{n}} bits {i}"} for i in range(8)]),
-        merge=False)
+        prompts=[{"id": f"v{i}", "chat": f"write {{n}} bits {i}"} for i in range(8)]))
+    OmegaConf.update(cfg, "task", task, merge=False)
     out = tmp_path / "job"
     summary = main_job.run(cfg, out)
     (fit,) = summary["fits"]

@@ -209,3 +209,22 @@ def test_a_new_toy_is_one_file(tmp_path):
     rows = read_table(out / "observables.csv")
     assert {r["model"] for r in rows} == {"tilted_ring"} and {int(r["L"]) for r in rows} == {6}
     assert {int(r["q"]) for r in rows} == {3}
+
+
+def test_generated_schemas_pickle_by_reference():
+    """Launchers pickle the composed config into worker processes: every generated schema is an
+    attribute of experiments.config (a class pickled by value would lose its defaults)."""
+    import pickle
+
+    from omegaconf import OmegaConf
+
+    from experiments import config as C
+
+    classes = [C.TaskConfig, C.PromptConfig, C.ProbeConfig, C.AlignmentConfig, C.LoRAConfig,
+               C.CriticalityConfig, C.CrystallizeConfig, *C.toy_schemas().values(),
+               *C.sampler_schemas().values()]
+    for cls in classes:
+        assert getattr(C, cls.__name__) is cls and cls.__module__ == "experiments.config"
+        node = OmegaConf.structured(cls)
+        assert b"experiments.config" in pickle.dumps(node)
+        assert pickle.loads(pickle.dumps(node)) == node
