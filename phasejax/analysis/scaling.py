@@ -216,7 +216,10 @@ def _local_slope(T, U, e, t, n_local):
     ee = e[idx]
     w = 1.0 / ee**2 if np.all(np.isfinite(ee) & (ee > 0)) else None
     a, _, cov, _ = weighted_line(T[idx], U[idx], w)
-    return a, float(np.sqrt(cov[0, 0])) if w is not None else NAN
+    # weights spanning many decades make the normal equations ill-conditioned: a variance that
+    # comes out ≤ 0 is no error estimate
+    var = float(cov[0, 0])
+    return a, float(np.sqrt(var)) if w is not None and var > 0 else NAN
 
 
 def _binder_point(B: dict, n_local: int, min_significance: float = 0.0):
