@@ -228,3 +228,28 @@ def test_generated_schemas_pickle_by_reference():
         node = OmegaConf.structured(cls)
         assert b"experiments.config" in pickle.dumps(node)
         assert pickle.loads(pickle.dumps(node)) == node
+
+
+def test_a_new_sampler_is_one_registered_factory():
+    """A factory registered under a new name, with no YAML and no schema written: the sweep
+    composes ``sampler=<name>``, its parameter is settable and reaches the factory."""
+    from experiments import config as C
+
+    seen = {}
+
+    @samplers.register("metropolis_tilted")
+    def make(attempt: float = 0.5, label: str = "x"):
+        seen["args"] = (attempt, label)
+        return samplers.metropolis(attempt=attempt)
+
+    try:
+        C.sampler_schemas.cache_clear()
+        C.register_configs()
+        cfg = composed("sampler=metropolis_tilted", "sampler.label=y", "toy.L=4")
+        _, smp, _ = build(cfg)
+        assert smp.name == "metropolis" and seen["args"] == (0.5, "y")
+        with pytest.raises(Exception, match="Could not override"):
+            composed("sampler=metropolis_tilted", "sampler.lable=y")
+    finally:
+        del samplers.REGISTRY["metropolis_tilted"]
+        C.sampler_schemas.cache_clear()
