@@ -23,6 +23,7 @@ def _series(rows, side, model, mapping, obs):
 
 
 def _tc_text(fss, side, model, mapping) -> str:
+    """Each method's ``T_c`` (and ``γ/ν``) of one side, two lines (a panel title)."""
     parts = []
     for e in fss:
         if (e["side"], e["model"], e["mapping"]) != (side, model, mapping):
@@ -34,7 +35,8 @@ def _tc_text(fss, side, model, mapping) -> str:
                 "binder_collapse": "collapse"}.get(e["method"], e["method"])
         q = "T_c" if e["quantity"] == "T_c" else "γ/ν"
         parts.append(f"{q}[{name}] = " + (f"{v:.3g} ± {err:.2g}" if np.isfinite(v) else "—"))
-    return "\n".join(parts)
+    half = (len(parts) + 1) // 2
+    return f"{side}: " + ", ".join(parts[:half]) + "\n" + ", ".join(parts[half:])
 
 
 def plot_criticality(stats: Sequence[dict], curves: Sequence[dict], fss: Sequence[dict],
@@ -61,10 +63,8 @@ def plot_criticality(stats: Sequence[dict], curves: Sequence[dict], fss: Sequenc
             ax.set_xlabel("temperature $T$")
             ax.set_ylabel(f"{label}  ({mapping})")
             ax.legend(fontsize=6, ncol=2)
-        row[1].text(0.02, 0.02, "model\n" + _tc_text(fss, "model", model, mapping),
-                    transform=row[1].transAxes, fontsize=7, va="bottom")
-        row[2].text(0.98, 0.98, "toy\n" + _tc_text(fss, "toy", model, mapping),
-                    transform=row[2].transAxes, fontsize=7, va="top", ha="right")
+        row[1].set_title(_tc_text(fss, "model", model, mapping), fontsize=7)
+        row[2].set_title(_tc_text(fss, "toy", model, mapping), fontsize=7)
         ax = row[3]
         for side, ls in (("model", "-"), ("toy", "--")):
             sel = [r for r in curves if r["side"] == side and r["model"] == model
