@@ -29,7 +29,7 @@ import numpy as np
 from scipy import optimize
 
 from phasejax.analysis import distributions as D
-from phasejax.analysis.collapse import quality
+from phasejax.analysis.collapse import quality, scaled_points
 from phasejax.analysis.fits import loglog_fit
 from phasejax.analysis.reweight import Reweighter
 
@@ -186,12 +186,13 @@ def collapse(data, Tc0: float, nu0: float, bnu0: float):
     (:func:`phasejax.analysis.collapse.quality`): ``≈ 1`` for a collapse within errors.
     """
 
+    curves = {L: (T, m, e) for L, T, m, e in data}
+
     def objective(p):
         Tc, nu, bnu = p
         if nu <= 0.05:
             return 1e9
-        pts = [((T - Tc) * L ** (1 / nu), m * L**bnu, e * L**bnu) for L, T, m, e in data]
-        S = quality(pts)
+        S = quality(scaled_points(curves, Tc, 1 / nu, -bnu))
         return S if np.isfinite(S) else 1e9
 
     res = optimize.minimize(objective, [Tc0, nu0, bnu0], method="Nelder-Mead",
