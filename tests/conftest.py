@@ -27,3 +27,24 @@ def pytest_configure(config):
 @pytest.fixture
 def key():
     return jax.random.key(1234)
+
+
+def _strict_approx(approx):
+    """``pytest.approx`` that refuses a JAX array as the expected value on every pytest version.
+
+    pytest 9.2 reads ``.flat`` from the expected value, which JAX arrays do not implement, so a
+    test handing one over passes on an older pytest and fails on a fresh install. Refusing it
+    here makes every pytest fail the same way, with a message that says what to do.
+    """
+    def strict(expected, *args, **kwargs):
+        leaves = expected.values() if isinstance(expected, dict) else (
+            expected if isinstance(expected, (list, tuple)) else (expected,))
+        if any(isinstance(v, jax.Array) for v in leaves):
+            raise TypeError("pytest.approx got a JAX array as the expected value; convert it "
+                            "with float(...) or np.asarray(...) first")
+        return approx(expected, *args, **kwargs)
+
+    return strict
+
+
+pytest.approx = _strict_approx(pytest.approx)
