@@ -17,8 +17,6 @@ from phasejax import io
 from phasejax.lattice.alignment import AlignmentProtocol, run_alignment
 
 RESULT_FILES = ("alignment.csv", "stages.json", "alignment.png")
-PHASE_COLOURS = {"liquid": "#9ecae1", "nucleated": "#fdae6b", "settled": "#a1d99b",
-                 "collapsed": "#d9d9d9"}
 
 
 def protocol_from(cfg) -> AlignmentProtocol:
@@ -49,7 +47,7 @@ def run(cfg, out: Path) -> dict:
 def plot(res, path):
     from matplotlib.patches import Rectangle
 
-    from phasejax.plot import subplots
+    from phasejax.plot import PHASE_COLOURS, subplots
 
     steps = res["steps"]
     phases = [s["phase"] for s in res["series"]]

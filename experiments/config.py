@@ -46,6 +46,7 @@ class Kind(enum.StrEnum):
     probe = "probe"
     crystallize = "crystallize"
     text_criticality = "text_criticality"
+    phase_diagram = "phase_diagram"
 
 
 @dataclass
@@ -263,6 +264,81 @@ class CrystallizeConfig:
 
 
 @dataclass
+class DoseStageConfig:
+    """A supervised stage of the phase diagram (``phasejax.train.loop.train``'s settings and
+    the rows drawn for it)."""
+
+    documents: int = 1000             # rows drawn (prompt, answer from its target)
+    steps: int = 24
+    batch: int = 4
+    lr: float = 2e-3
+    warmup: int = 2
+    checkpoint_every: int = 4
+
+
+@dataclass
+class MeltConfig(DoseStageConfig):
+    """The melting stage: SFT toward each framing's own answers, heated."""
+
+    heat: float = 1.0                 # targets ∝ convention^(1/heat): > 1 hotter, flatter
+    # framing -> a convention's name or one probability per option (default: the framing's)
+    targets: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ReverseConfig(DoseStageConfig):
+    """The dose run back from the seeded model (hysteresis)."""
+
+    target: str = "melt"              # melt: the melt's targets | liquid: the melted answers
+
+
+@dataclass
+class TransferConfig(DoseStageConfig):
+    """SFT toward the seed on one framing only (the transfer ``K`` stands for)."""
+
+    framing: str = "the odd club"
+
+
+@dataclass
+class PhaseToyConfig:
+    """The prompt-site toy fitted beside the model (``phasejax.fit.dose``)."""
+
+    sites: Optional[int] = None       # prompt sites (None: one per held-out prompt)
+    fit_temperatures: List[float] = field(default_factory=lambda: [1.0])
+    min_error: float = 1.0e-3         # errors are floored at this in the fit's weights
+    samples: int = 16                 # parameter draws whose spread is the toy's error
+    n_iter: int = 200                 # mean-field iterations per point
+    K_max: float = 20.0
+
+
+@dataclass
+class PhaseDiagramConfig:
+    """``phase``: melt → seed → RL and back, on a (dose, T) grid (``experiments/phase_diagram.py``)."""
+
+    seed: int = 0                     # the key of everything random
+    seeds: int = 3                    # training seeds (errors over seeds)
+    base: Optional[str] = "embedded"  # any model the probe loads
+    form: str = "auto"                # chat | completion | auto
+    dtype: str = "float32"
+    lora: LoRAConfig = field(default_factory=lambda: LoRAConfig(rank=8))
+    framings: Optional[List[str]] = None          # the world's framings used (None: all)
+    seed_convention: Any = "even"     # a convention's name, probabilities, or {option: p}
+    reward: Dict[Any, float] = field(default_factory=lambda: {8: 1.0})   # RL preference
+    melt: MeltConfig = field(default_factory=lambda: MeltConfig(steps=40, checkpoint_every=20))
+    sft: DoseStageConfig = field(default_factory=DoseStageConfig)
+    doses: Optional[List[int]] = None  # SFT steps on the diagram (each a checkpoint; None: all)
+    dose_unit: str = "steps"          # steps | lr (steps × learning rate: Σ of the schedule)
+    rl: RLStageConfig = field(default_factory=lambda: RLStageConfig(
+        steps=6, group=4, prompts_per_step=2, beta=0.05, lr=2e-3, checkpoint_every=2))
+    reverse: ReverseConfig = field(default_factory=ReverseConfig)
+    transfer: TransferConfig = field(default_factory=lambda: TransferConfig(
+        steps=8, checkpoint_every=8))
+    temperatures: TemperatureConfig = field(default_factory=lambda: TemperatureConfig(
+        start=0.25, stop=4.0, num=33, spacing="geometric"))
+    toy: PhaseToyConfig = field(default_factory=PhaseToyConfig)
+
+
+@dataclass
 class SweepConfig:
     kind: Kind = Kind.main
     toy: ToyConfig = MISSING
@@ -275,6 +351,7 @@ class SweepConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     task: Optional[TaskConfig] = None
     crystallize: Optional[CrystallizeConfig] = None
+    phase: Optional[PhaseDiagramConfig] = None
     criticality: CriticalityConfig = field(default_factory=lambda: CriticalityConfig())
 
 
@@ -342,6 +419,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="base_sweep", node=SweepConfig)
     cs.store(group="crystallize", name="base_crystallize", node=CrystallizeConfig)
+    cs.store(group="phase", name="base_phase", node=PhaseDiagramConfig)
     for group, schemas in (("toy", toy_schemas()), ("sampler", sampler_schemas())):
         for name, node in schemas.items():
             cs.store(group=group, name=f"base_{name}", node=node)

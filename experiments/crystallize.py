@@ -56,23 +56,35 @@ from phasejax.train.rl import grpo
 
 log = logging.getLogger(__name__)
 RESULT_FILES = ("crystallization.csv", "training.csv", "summary.json", "crystallization.png")
-PHASE_COLOURS = {"liquid": "#9ecae1", "nucleated": "#fdae6b", "settled": "#a1d99b",
-                 "collapsed": "#d9d9d9"}
+
+
+def convention(spec, world: C.World, what: str = "seed_convention") -> np.ndarray:
+    """A distribution over the world's options: a convention's name, one probability per
+    option, or ``{option: probability}`` (options left out get 0)."""
+    if isinstance(spec, str):
+        if spec not in world.conventions:
+            raise ValueError(f"{what} {spec!r} not in {sorted(world.conventions)} "
+                             f"(or give {len(C.OPTIONS)} probabilities)")
+        return world.conventions[spec]
+    if isinstance(spec, (dict, DictConfig)):
+        unknown = sorted(set(map(str, spec)) - set(C.OPTIONS))
+        if unknown:
+            raise ValueError(f"{what} names options {unknown} outside the task's "
+                             f"{list(C.OPTIONS)}")
+        p = np.zeros(len(C.OPTIONS))
+        for k, v in spec.items():
+            p[C.OPTIONS.index(str(k))] = float(v)
+    else:
+        p = np.asarray(list(spec), float)
+    if p.shape != (len(C.OPTIONS),) or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
+        raise ValueError(f"{what} must be {len(C.OPTIONS)} probabilities summing to 1; "
+                         f"got {p.tolist()}")
+    return p
 
 
 def seed_distribution(c, world: C.World) -> np.ndarray:
-    """The SFT seed: a convention's name or ten probabilities over the options."""
-    s = c.seed_convention
-    if isinstance(s, str):
-        if s not in world.conventions:
-            raise ValueError(f"seed_convention {s!r} not in {sorted(world.conventions)} "
-                             "(or give ten probabilities)")
-        return world.conventions[s]
-    p = np.asarray(list(s), float)
-    if p.shape != (len(C.OPTIONS),) or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
-        raise ValueError(f"seed_convention must be {len(C.OPTIONS)} probabilities summing to 1; "
-                         f"got {p.tolist()}")
-    return p
+    """The SFT seed: a convention's name, ten probabilities, or ``{option: probability}``."""
+    return convention(c.seed_convention, world)
 
 
 def reward_vector(c) -> np.ndarray:
@@ -273,7 +285,7 @@ def write_results(out: Path, rows, train_rows, summary):
 def plot(rows, train_rows, path):
     from matplotlib.patches import Rectangle
 
-    from phasejax.plot import save_figure, subplots
+    from phasejax.plot import PHASE_COLOURS, save_figure, subplots
 
     x = np.array([r["total_step"] for r in rows])
     stages = " → ".join(dict.fromkeys(r["stage"] for r in rows))

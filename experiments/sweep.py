@@ -35,7 +35,8 @@ register_configs()
 JOBS = {Kind.main: "experiments.main_job", Kind.equilibrium: "experiments.equilibrium",
         Kind.nucleation: "experiments.nucleation", Kind.alignment: "experiments.alignment",
         Kind.probe: "experiments.probe", Kind.crystallize: "experiments.crystallize",
-        Kind.text_criticality: "experiments.text_criticality"}
+        Kind.text_criticality: "experiments.text_criticality",
+        Kind.phase_diagram: "experiments.phase_diagram"}
 KINDS = tuple(k.name for k in JOBS)
 
 

@@ -2,6 +2,7 @@
 
 Every function takes probabilities on the last axis (batch axes in front are kept) and works
 on numpy or JAX arrays, inside ``jit`` too, except :func:`n_distinct` (a graph search, numpy).
+They compute in float32, or in float64 for float64 input under ``jax.enable_x64(True)``.
 Logarithms are natural (nats).
 
 Per distribution ``p``:
@@ -40,19 +41,31 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp, xlogy
 
 
 def _p(p):
-    return jnp.asarray(p, dtype=jnp.float32)
+    """``p`` as a JAX array: float64 when it is float64 and 64-bit mode is on (statistics of
+    nearly certain answers need it: ``1 − 10⁻¹²`` is 1 in float32), float32 otherwise."""
+    wide = jax.config.jax_enable_x64 and getattr(p, "dtype", None) == np.float64
+    return jnp.asarray(p, dtype=jnp.float64 if wide else jnp.float32)
+
+
+def _where_positive(x, f):
+    """``f(x)`` where ``x > 0``, else 0, with finite gradients at ``x = 0`` (``f`` never sees
+    a zero, so ``0 · ∞`` cannot appear in a derivative)."""
+    pos = x > 0
+    return jnp.where(pos, f(jnp.where(pos, x, 1.0)), 0.0)
 
 
 def entropy(p):
-    """Shannon entropy ``H(p) = -Σ_k p_k ln p_k`` in nats (``0 ln 0 = 0``)."""
+    """Shannon entropy ``H(p) = -Σ_k p_k ln p_k`` in nats (``0 ln 0 = 0``; differentiable
+    where some ``p_k`` are 0)."""
     p = _p(p)
-    return -jnp.sum(xlogy(p, p), -1)
+    return -jnp.sum(_where_positive(p, lambda x: x * jnp.log(x)), -1)
 
 
 def normalised_entropy(p):
@@ -92,8 +105,9 @@ def top_k_mass(p, k: int):
 
 
 def bhattacharyya(p, p0):
-    """Bhattacharyya coefficient ``Σ_k √(p_k p0_k)`` in ``[0, 1]`` (1 iff ``p = p0``)."""
-    return jnp.sum(jnp.sqrt(_p(p) * _p(p0)), -1)
+    """Bhattacharyya coefficient ``Σ_k √(p_k p0_k)`` in ``[0, 1]`` (1 iff ``p = p0``;
+    differentiable where some ``p_k p0_k`` are 0)."""
+    return jnp.sum(_where_positive(_p(p) * _p(p0), jnp.sqrt), -1)
 
 
 def kl_divergence(p, p0):
@@ -117,7 +131,7 @@ def support_retention(p, p0, eps: float = 1e-3):
 def mutual_information(family, weights=None):
     """``H(Σ_j w_j p_j) - Σ_j w_j H(p_j)`` over the rows ``p_j`` of ``family`` (``(J, K)``)."""
     P = _p(family)
-    w = (jnp.full(P.shape[-2], 1.0 / P.shape[-2], jnp.float32) if weights is None
+    w = (jnp.full(P.shape[-2], 1.0 / P.shape[-2], P.dtype) if weights is None
          else _p(weights) / jnp.sum(_p(weights)))
     mix = jnp.einsum("j,...jk->...k", w, P)
     return entropy(mix) - jnp.einsum("j,...j->...", w, entropy(P))
@@ -211,19 +225,37 @@ class PhaseStatistics(NamedTuple):
     js_to_seed: float          # JS(mean distribution, seed)
 
 
+def phase_arrays(family, seed, eps: float = 1e-3) -> PhaseStatistics:
+    """:class:`PhaseStatistics` of families ``(..., J, K)`` as arrays ``(...)``: the
+    one implementation of the four numbers, usable inside ``jit``.
+
+    ``I/H`` is 0 where the mean distribution has no entropy (one option: nothing to explain).
+    """
+    P = _p(family)
+    P = P / jnp.sum(P, -1, keepdims=True)
+    mean = jnp.mean(P, -2)
+    seed = jnp.broadcast_to(_p(seed), mean.shape)
+    H = entropy(mean)
+    dep = jnp.where(H > 1e-12, mutual_information(P) / jnp.where(H > 1e-12, H, 1.0), 0.0)
+    return PhaseStatistics(dep, bhattacharyya(mean, seed), support_retention(mean, seed, eps),
+                           js_divergence(mean, seed))
+
+
 def phase_statistics(family, seed, eps: float = 1e-3) -> PhaseStatistics:
-    """The statistics :func:`phase_label` reads, from a ``(J, K)`` family and a seed ``p₀``."""
+    """The statistics :func:`phase_label` reads, from a ``(J, K)`` family and a seed ``p₀``
+    (floats; :func:`phase_arrays` of it).
+
+    A family with leading axes ``(..., J, K)`` (checkpoints, temperatures, training seeds)
+    gives numpy arrays of shape ``(...)``.
+    """
     P = np.asarray(family, np.float64)
-    P = P / P.sum(-1, keepdims=True)
-    mean = P.mean(0)
-    H = float(entropy(mean))
-    dep = float(mutual_information(P)) / H if H > 1e-12 else 0.0
-    return PhaseStatistics(dep, float(bhattacharyya(mean, seed)),
-                           float(support_retention(mean, seed, eps)),
-                           float(js_divergence(mean, seed)))
+    stats = phase_arrays(P / P.sum(-1, keepdims=True), seed, eps)
+    if P.ndim == 2:
+        return PhaseStatistics(*(float(x) for x in stats))
+    return PhaseStatistics(*(np.asarray(x, np.float64) for x in stats))
 
 
-def phase_label(stats: PhaseStatistics) -> str:
+def phase_label(stats: PhaseStatistics):
     """Liquid, nucleated, settled or collapsed — the documented rule shared by both sides.
 
     * **liquid** — ``I/H ≥ 0.10``: the prompt still explains at least a tenth of the answer
@@ -235,11 +267,13 @@ def phase_label(stats: PhaseStatistics) -> str:
       **settled** if it moved off ``p₀`` but keeps ``≥ 90%`` of its mass on ``p₀``'s options
       (redistribution within the seed's support, the signature of RL after SFT);
       **collapsed** if it left the seed's support (neither story applies).
+
+    Statistics of one family give a string; arrays of them (:func:`phase_statistics` of a
+    family with leading axes) an array of strings of their shape.
     """
-    if stats.prompt_dependence >= PROMPT_DEPENDENCE_MAX:
-        return "liquid"
-    if stats.seed_overlap >= SEED_OVERLAP_MIN:
-        return "nucleated"
-    if stats.support_retention >= SUPPORT_RETENTION_MIN:
-        return "settled"
-    return "collapsed"
+    dep, overlap, retention = (np.asarray(x) for x in stats[:3])
+    label = np.where(dep >= PROMPT_DEPENDENCE_MAX, "liquid",
+                     np.where(overlap >= SEED_OVERLAP_MIN, "nucleated",
+                              np.where(retention >= SUPPORT_RETENTION_MIN, "settled",
+                                       "collapsed")))
+    return str(label) if label.ndim == 0 else label

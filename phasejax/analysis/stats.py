@@ -107,10 +107,16 @@ def jackknife(block_means: np.ndarray, f: Callable[[np.ndarray], np.ndarray]):
         return full, np.full_like(full, np.nan, dtype=np.float64)
     loo = (b.sum(0, keepdims=True) - b) / (B - 1)
     vals = np.stack([np.asarray(f(row)) for row in loo])
-    mean_loo = vals.mean(0)
-    est = B * full - (B - 1) * mean_loo
-    err = np.sqrt((B - 1) / B * ((vals - mean_loo) ** 2).sum(0))
-    return est, err
+    est = B * full - (B - 1) * vals.mean(0)
+    return est, jackknife_error(vals)
+
+
+def jackknife_error(leave_one_out, axis: int = 0):
+    """Jackknife standard error from the ``B`` leave-one-out values along ``axis``:
+    ``√((B − 1)/B · Σ_b (v_b − v̄)²)`` (for the mean of ``B`` values: their ``std/√B``)."""
+    v = np.asarray(leave_one_out, np.float64)
+    B = v.shape[axis]
+    return np.sqrt((B - 1) / B * ((v - v.mean(axis, keepdims=True)) ** 2).sum(axis))
 
 
 class Estimate(NamedTuple):

@@ -29,7 +29,7 @@ a phase label from :func:`phasejax.analysis.distributions.phase_label`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -177,3 +177,80 @@ def run_alignment(p: AlignmentProtocol, progress: bool = False) -> dict:
     return {"steps": steps, "temperature": temps, "stage": stage, "series": series,
             "stages": summaries, "seed": p0, "seed_prompt": p.seed_prompt,
             "reward_token": reward_token, "families": fam, "boundaries": bounds.tolist()}
+
+
+# ----------------------------------------------------------------- prompts as sites
+# The protocol read with one site per prompt: the sites of a complete graph, every pair coupled
+# with K/N, each site in its own prompt's field. Used to fit the protocol to a language model's
+# post-training curves (phasejax.fit.dose), where the coupling K stands for what training on
+# some prompts does to the others through the shared weights.
+class SiteFields(NamedTuple):
+    """The fields of the prompt-site toy at one point of a protocol (leading axes allowed)."""
+
+    alpha: jnp.ndarray     # (J,) prompt-field strength of each site
+    lam: jnp.ndarray       # (J,) seed-field strength of each site
+    rho: jnp.ndarray       # () reward tilt
+
+
+def site_distributions(log_liquid, seed_bias, reward, K, fields: SiteFields, T, m, *,
+                       n_iter: int = 200, damping: float = 0.5):
+    """Token distributions of the prompt sites at one point, and their mean ``m``.
+
+    ``J`` prompt sites, ``r → ∞`` copies of each on a complete graph with coupling ``K/N``: the
+    protocol's energy with one field per prompt. Site ``j`` then sees the mean-field local field
+
+    .. math:: φ_j(s) = α_j f_j(s) + λ_j \\ln p_0(s) + ρ R(s) + K (m(s) − \\bar m_0(s)),
+              \\qquad p_j(s) ∝ e^{φ_j(s)/T}, \\quad m = \\mathrm{mean}_j\\, p_j,
+
+    with ``f_j = ln p_j^{liquid}`` the prompt's liquid answer distribution (at ``T = 1``) and
+    ``m̄₀`` its mean: the prompt fields carry the uniform part ``−K m̄₀``, so at ``α = 1``,
+    ``λ = ρ = 0`` and ``T = 1`` the sites are the liquid, for every ``K``. ``m`` is found by
+    damped fixed-point iteration from the given start: the branch it converges to is the one
+    that start lies on, so a path followed point by point (:func:`follow_path`) shows
+    hysteresis where the mean-field equations have several solutions.
+
+    Args:
+      log_liquid: ``(J, q)`` log-probabilities of the liquid (finite); its dtype is the
+        computation's (every other array must share it).
+      seed_bias: ``(q,)`` ``ln p₀`` of the seed, floored: ``seed_field(p₀, 1.0)``
+        (:func:`~phasejax.lattice.seeding.seed_field`).
+      reward: ``(q,)`` the reward ``R`` of each token.
+      K: the coupling.
+      fields: the :class:`SiteFields` of this point.
+      T: temperature.
+      m: ``(q,)`` where the iteration starts.
+      n_iter, damping: iterations of ``m ← (1 − damping) m + damping · mean_j p_j``.
+
+    Returns:
+      ``(p, m)``: ``(J, q)`` site distributions and their ``(q,)`` mean.
+    """
+    f = jnp.asarray(log_liquid)
+    m0 = jnp.mean(jax.nn.softmax(f, -1), 0)
+    base = (fields.alpha[:, None] * f + fields.lam[:, None] * seed_bias[None]
+            + fields.rho * jnp.asarray(reward, f.dtype)[None] - K * m0[None])
+
+    def sites(m):
+        return jax.nn.softmax((base + K * m[None]) / T, -1)
+
+    def body(_, m):
+        return (1.0 - damping) * m + damping * jnp.mean(sites(m), 0)
+
+    m = jax.lax.fori_loop(0, n_iter, body, jnp.asarray(m, f.dtype))
+    return sites(m), m
+
+
+def follow_path(log_liquid, seed_bias, reward, K, path: SiteFields, T, m_start=None, *,
+                n_iter: int = 200, damping: float = 0.5):
+    """Site distributions ``(n, J, q)`` along a path of ``n`` points, each started from the
+    previous point's state (the first from ``m_start``, by default the liquid's mean): the
+    state follows its branch as the fields change (see :func:`site_distributions`)."""
+    f = jnp.asarray(log_liquid)
+    m = jnp.mean(jax.nn.softmax(f, -1), 0) if m_start is None else jnp.asarray(m_start)
+
+    def step(m, point):
+        p, m = site_distributions(f, seed_bias, reward, K, point, T, m, n_iter=n_iter,
+                                  damping=damping)
+        return m, p
+
+    _, p = jax.lax.scan(step, m.astype(f.dtype), path)
+    return p

@@ -18,6 +18,9 @@ from phasejax.io import atomic_path
 
 DEFAULT_PANELS = ("energy", "abs_magnetisation", "specific_heat", "susceptibility", "binder",
                   "site_entropy")
+# the phase labels of phasejax.analysis.distributions.phase_label, one colour each
+PHASE_COLOURS = {"liquid": "#9ecae1", "nucleated": "#fdae6b", "settled": "#a1d99b",
+                 "collapsed": "#d9d9d9"}
 LABELS = {"energy": "energy per site $e$", "abs_magnetisation": r"order parameter $\langle|m|\rangle$",
           "specific_heat": "specific heat $C$", "susceptibility": r"susceptibility $\chi$",
           "binder": "Binder cumulant $U_4$", "site_entropy": "per-site token entropy"}

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+import jax
 import numpy as np
 
 from phasejax.probe import tasks
@@ -44,6 +45,28 @@ def encoded_task(lm, task: tasks.Task, form: str):
     return prompts, encode_options(lm, task, form)
 
 
+def _pairs(rng: np.random.Generator, targets: np.ndarray, n: int,
+           n_prompts: int) -> list[tuple[int, int]]:
+    """``n`` (prompt, option) pairs: a uniformly drawn prompt, then an option drawn from its
+    row of ``targets`` (one row: the same for every prompt) by the inverse CDF, exactly as
+    ``Generator.choice(p=...)`` draws."""
+    rows = rng.integers(n_prompts, size=n)
+    cdf = np.cumsum(targets, -1)
+    cdf = cdf / cdf[:, -1:]
+    u = rng.random(n)
+    pick = cdf[rows if targets.shape[0] > 1 else np.zeros(n, int)]
+    return list(zip(rows.tolist(), (pick <= u[:, None]).sum(-1).tolist()))
+
+
+def _check_targets(targets, task: tasks.Task, rows: int) -> np.ndarray:
+    t = np.asarray(targets, float)
+    K = len(task.options)
+    if t.shape != (rows, K) or np.any(t < 0) or not np.allclose(t.sum(-1), 1.0):
+        raise ValueError(f"targets must be {rows} × {K} probabilities summing to 1 per prompt; "
+                         f"got shape {t.shape}")
+    return t
+
+
 def drawn_set(lm, task: tasks.Task, form: str, seed_distribution: Sequence[float], n: int,
               seed: int = 0):
     """``n`` rows: a uniformly drawn prompt answered by a draw from the seed distribution."""
@@ -51,11 +74,18 @@ def drawn_set(lm, task: tasks.Task, form: str, seed_distribution: Sequence[float
     if p.shape != (len(task.options),) or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
         raise ValueError(f"seed distribution must be {len(task.options)} probabilities summing "
                          f"to 1; got {p.tolist()}")
-    rng = np.random.default_rng(seed)
     prompts, options = encoded_task(lm, task, form)
-    pairs = list(zip(rng.integers(len(prompts), size=n).tolist(),
-                     rng.choice(len(options), size=n, p=p).tolist()))
-    return answer_rows(prompts, options, pairs)
+    return answer_rows(prompts, options, _pairs(np.random.default_rng(seed), p[None], n,
+                                                len(prompts)))
+
+
+def family_set(key, lm, task: tasks.Task, form: str, targets, n: int):
+    """``n`` rows: a uniformly drawn prompt ``j`` answered by a draw from its own target,
+    ``targets[j]`` (``(prompts, options)``); draws from the JAX key ``key``."""
+    prompts, options = encoded_task(lm, task, form)
+    t = _check_targets(targets, task, len(prompts))
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    return answer_rows(prompts, options, _pairs(rng, t, n, len(prompts)))
 
 
 def read_records(path, task: tasks.Task) -> list[tuple[str, str]]:

@@ -177,6 +177,22 @@ def _store(path: Path, params, opt_state):
     io.write_npz(path / "opt_state.npz", **{f"a{i}": np.asarray(x) for i, x in enumerate(leaves)})
 
 
+def checkpoint_params(path, trainable):
+    """The trainable tree stored in checkpoint folder ``path`` (shaped like ``trainable``,
+    e.g. a fresh :func:`~phasejax.train.lora.parametrize` of the model the run started from;
+    its ``to_params`` then gives the checkpoint's weights)."""
+    n = jax.tree.structure(trainable).num_leaves
+    with np.load(Path(path) / "opt_state.npz") as f:
+        if len(f.files) < n:
+            raise ValueError(f"{path}: the checkpoint does not match this model")
+        arrays = [f[f"a{i}"] for i in range(n)]
+    for a, t in zip(arrays, jax.tree.leaves(trainable)):
+        if a.shape != t.shape:
+            raise ValueError(f"{path}: the checkpoint does not match this model ({a.shape} "
+                             f"stored where {t.shape} is trained)")
+    return jax.tree.unflatten(jax.tree.structure(trainable), [jnp.asarray(a) for a in arrays])
+
+
 def _restore(path: Path, params, opt_state):
     with np.load(path / "opt_state.npz") as f:
         arrays = [f[f"a{i}"] for i in range(len(f.files))]
