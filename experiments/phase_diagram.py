@@ -55,7 +55,7 @@ from experiments.crystallize import convention, device, lora_spec
 from phasejax import io
 from phasejax.analysis import distributions as D
 from phasejax.analysis import hysteresis as H
-from phasejax.analysis.phase_map import (OBSERVABLES, boundaries, cell_statistics, phase_map,
+from phasejax.analysis.phase_map import (OBSERVABLES, boundaries, numpy_statistics, phase_map,
                                          prompt_overlaps)
 from phasejax.fit import dose as F
 from phasejax.probe.loading import load_model, resolve_dtype, resolve_path
@@ -117,9 +117,9 @@ def checkpoint_steps(stage) -> list[int]:
     return sorted({s for s in range(every, stage.steps + 1, every)} | {stage.steps})
 
 
-def check(cfg) -> None:
+def check(cfg, models: bool = True) -> None:
     """Every configuration error that needs no model, in one line, before anything is loaded
-    or trained."""
+    or trained (``models=False``: the base model's path is left unchecked)."""
     c = cfg.phase
     errors = []
 
@@ -171,7 +171,7 @@ def check(cfg) -> None:
         errors.append(f"dose_unit={c.dose_unit!r}; expected steps or lr")
     if c.reverse.target not in ("melt", "liquid"):
         errors.append(f"reverse.target={c.reverse.target!r}; expected melt or liquid")
-    if c.base is not None:
+    if models and c.base is not None:
         try:
             if not resolve_path(c.base).exists():
                 errors.append(f"no model file or folder at {resolve_path(c.base)}")
@@ -478,7 +478,7 @@ def toy_grids(toy, theta, theta_rl, axes, end_dose, T) -> dict:
     up, _ = F.sft_maps(toy, theta, axes["sft"], T)
     _, down = F.sft_maps(toy, theta, [0.0], T, axes["reverse"])
     rl = F.rl_maps(toy, theta, end_dose, theta_rl, axes["rl"], T)
-    return {k: {o: np.asarray(v, np.float64).T for o, v in cell_statistics(p, toy.seed).items()}
+    return {k: {o: v.T for o, v in numpy_statistics(p, toy.seed).items()}
             for k, p in (("sft", up), ("rl", rl), ("reverse", down))}
 
 

@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 import experiments.sweep  # noqa: F401  (registers the structured configs)
-from experiments import equilibrium, main_job, probe, text_criticality
+from experiments import equilibrium, main_job, phase_diagram, probe, text_criticality
 from experiments.config import Kind, temperature_grid, toy_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,6 +139,8 @@ def checked(cfg) -> None:
         probe.check(cfg)
     elif kind == Kind.text_criticality:
         text_criticality.check(cfg)
+    elif kind == Kind.phase_diagram:
+        phase_diagram.check(cfg, models=False)
 
 
 def test_the_docs_hold_the_commands_this_test_reads():

@@ -13,7 +13,7 @@ from flax import nnx
 
 from phasejax.analysis import distributions as D
 from phasejax.analysis import hysteresis as H
-from phasejax.analysis.phase_map import boundaries, numpy_statistics, phase_map
+from phasejax.analysis.phase_map import OBSERVABLES, boundaries, numpy_statistics, phase_map
 from phasejax.fit import dose as F
 from phasejax.lattice.alignment import SiteFields, site_distributions
 from phasejax.lattice.seeding import seed_field
@@ -90,6 +90,7 @@ def test_planted_dose_response_puts_the_boundary_where_the_exact_distributions_d
     assert np.allclose(P, exact_distributions(L, grid, T, k8).swapaxes(0, 1), atol=2e-4)
     seed = np.eye(len(EIGHT))[k8]
     m = phase_map(P[None], seed)
+    assert m.names == OBSERVABLES
     rows = boundaries(m.names, m.value, grid, T, m.seeds, m.jackknife)
     spacing = grid[1] - grid[0]
 

@@ -77,7 +77,7 @@ def numpy_statistics(P, seed, eps: float = 1e-3) -> dict:
     with jax.enable_x64(True):
         out = _cell_statistics(jnp.asarray(np.asarray(P, np.float64)),
                                jnp.asarray(np.asarray(seed, np.float64)), eps=eps)
-        return {k: np.asarray(v, np.float64) for k, v in out.items()}
+        return {k: np.asarray(out[k], np.float64) for k in OBSERVABLES}   # jit sorts keys
 
 
 def prompt_overlaps(P, seed) -> np.ndarray:
