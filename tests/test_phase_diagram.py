@@ -68,7 +68,9 @@ def test_planted_dose_response_puts_the_boundary_where_the_exact_distributions_d
     W0 = np.asarray(head[...], np.float64)
     ids = [encode_prompt(lm, prompt_text(lm, task, p, "chat"), "chat") for p in task.prompts]
     tok = [lm.tokenizer.token_to_id(o) for o in EIGHT]
-    logits = np.stack([np.asarray(lm.model(jnp.asarray([i]))[0, -1]) for i in ids])
+    graph, state = nnx.split(lm.model)
+    last = jax.jit(lambda s, x: nnx.merge(graph, s)(x)[0, -1])  # one compilation per length
+    logits = np.stack([np.asarray(last(state, jnp.asarray([i]))) for i in ids])
     hidden = np.linalg.lstsq(W0.T, logits.T, rcond=None)[0].T   # final hidden states (J, d)
     assert np.allclose(hidden @ W0, logits, atol=1e-3)
     inverse = np.linalg.pinv(hidden)                            # (d, J): hidden @ inverse = 1
@@ -190,6 +192,46 @@ def test_transfer_measures_the_coupling_directly():
         if K > 0:
             assert t.K_transfer == pytest.approx(K, abs=0.3), (K, t)
     assert abs(ratios[0]) < 1e-3 and 0 < ratios[1] < ratios[2]
+
+
+@pytest.mark.slow
+def test_prompt_sites_are_the_protocols_large_lattice_limit():
+    """The mean-field site distributions against Monte Carlo of the same energy on a complete
+    graph of 40 copies of each prompt site (heat-bath, the lattice side's own sampler): they
+    agree within the sampling noise, and the same solution without the coupling does not."""
+    from phasejax.lattice.anneal import anneal
+    from phasejax.lattice.geometry import Lattice
+    from phasejax.lattice.model import CouplingModel
+    from phasejax.lattice.samplers import make
+
+    J, q, copies, replicas = 6, 4, 40, 32
+    f = np.asarray(jax.random.normal(jax.random.key(0), (J, q)), np.float64)
+    logp = f - np.log(np.exp(f).sum(-1, keepdims=True))
+    seed = np.array([0.5, 0.3, 0.2, 0.0])
+    K, lam, alpha = 1.5, 0.6, 0.7
+    m0 = np.exp(logp).mean(0)
+    bias = np.asarray(seed_field(seed, 1.0))
+    h = alpha * logp + lam * bias[None] - K * m0[None]        # the fields of site_distributions
+    model = CouplingModel(lattice=Lattice("complete", J * copies), q=q,
+                          W=(K * jnp.eye(q, dtype=jnp.float32))[None],
+                          b=jnp.zeros(q, jnp.float32),
+                          h=jnp.asarray(np.repeat(h, copies, 0), jnp.float32))
+    trace = anneal(jax.random.key(1), model, make("heatbath"), 1.0, 400, n_replicas=replicas,
+                   record_every=400)
+    tokens = trace.tokens.reshape(replicas, J, copies)
+    mc = np.stack([np.bincount(tokens[:, j].ravel(), minlength=q) / tokens[:, j].size
+                   for j in range(J)])
+    noise = np.sqrt(mc * (1 - mc) / (replicas * copies)) + 1e-3
+
+    def mean_field(coupling):
+        fields = SiteFields(jnp.full(J, alpha), jnp.full(J, lam), jnp.float32(0.0))
+        p, _ = site_distributions(jnp.asarray(logp, jnp.float32), jnp.asarray(bias),
+                                  jnp.zeros(q), coupling, fields, 1.0,
+                                  jnp.asarray(m0, jnp.float32))
+        return np.asarray(p, np.float64)
+
+    assert np.max(np.abs(mc - mean_field(K)) / noise) < 4.5
+    assert np.max(np.abs(mc - mean_field(0.0)) / noise) > 6
 
 
 def test_hysteresis_area_is_zero_for_a_reversible_path_and_known_for_a_planted_loop():
