@@ -322,6 +322,7 @@ class PhaseDiagramConfig:
     dtype: str = "float32"
     lora: LoRAConfig = field(default_factory=lambda: LoRAConfig(rank=8))
     framings: Optional[List[str]] = None          # the world's framings used (None: all)
+    phrasings: Optional[int] = None   # held-out phrasings measured per framing (None: all 3)
     seed_convention: Any = "even"     # a convention's name, probabilities, or {option: p}
     reward: Dict[Any, float] = field(default_factory=lambda: {8: 1.0})   # RL preference
     melt: MeltConfig = field(default_factory=lambda: MeltConfig(steps=40, checkpoint_every=20))

@@ -58,6 +58,7 @@ from phasejax.analysis import hysteresis as H
 from phasejax.analysis.phase_map import (OBSERVABLES, boundaries, numpy_statistics, phase_map,
                                          prompt_overlaps)
 from phasejax.fit import dose as F
+from phasejax.probe import tasks
 from phasejax.probe.loading import load_model, resolve_dtype, resolve_path
 from phasejax.probe.measure import ProbeSettings, measure_choice
 from phasejax.probe.prompts import resolve_form
@@ -86,6 +87,19 @@ def world_of(c) -> C.World:
     if unknown:
         raise ValueError(f"framings {unknown} not in {sorted(C.FRAMINGS)}")
     return C.World(framings={f: C.FRAMINGS[f] for f in c.framings})
+
+
+def held_out_task(c, world: C.World):
+    """The world's held-out task, with the first ``phase.phrasings`` phrasings of each
+    framing when given."""
+    task = C.probe_task(world, held_out=True)
+    if c.phrasings is None:
+        return task
+    if not 1 <= c.phrasings <= len(C.HELD_OUT_PHRASINGS):
+        raise ValueError(f"phrasings={c.phrasings}: the world has "
+                         f"{len(C.HELD_OUT_PHRASINGS)} held-out phrasings per framing")
+    keep = tuple(p for p in task.prompts if int(p.id.split("|")[1]) < c.phrasings)
+    return tasks.validate(dataclasses.replace(task, prompts=keep))
 
 
 def framing_of(prompt_id: str) -> str:
@@ -133,7 +147,7 @@ def check(cfg, models: bool = True) -> None:
     if world is not None:
         attempt(lambda: convention(c.seed_convention, world))
         attempt(lambda: melt_targets(c, world))
-        held = attempt(lambda: C.probe_task(world, held_out=True))
+        held = attempt(lambda: held_out_task(c, world))
         n_held = len(held.prompts) if held is not None else 0
         if held is not None and c.toy.sites is not None and not 2 <= c.toy.sites <= n_held:
             errors.append(f"toy.sites={c.toy.sites}: the task has {n_held} held-out prompts, "
@@ -200,7 +214,7 @@ class Runner:
         c = cfg.phase
         self.c, self.out = c, out
         self.world = world_of(c)
-        self.held = C.probe_task(self.world, held_out=True)
+        self.held = held_out_task(c, self.world)
         self.train_task = C.probe_task(self.world, held_out=False)
         self.T = temperature_grid(c.temperatures)
         self.t1 = int(np.argmin(np.abs(np.log(self.T))))

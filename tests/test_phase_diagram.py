@@ -330,6 +330,7 @@ def test_melting_turns_a_collapsed_tiny_model_liquid(collapsed, tmp_path):
     (["phase.toy.fit_temperatures=[9.0]"], "toy.fit_temperatures [9.0] outside the grid"),
     (["phase.dose_unit=epochs"], "dose_unit='epochs'"),
     (["phase.base=/nowhere/model"], "no model file or folder at /nowhere/model"),
+    (["phase.phrasings=4"], "phrasings=4: the world has 3 held-out phrasings"),
 ])
 def test_bad_input_is_refused_in_one_line_before_any_training(tmp_path, overrides, message):
     from experiments import phase_diagram as PD
@@ -339,6 +340,20 @@ def test_bad_input_is_refused_in_one_line_before_any_training(tmp_path, override
     assert message in str(e.value) and "\n" not in str(e.value)
     assert str(e.value).startswith("phase_diagram: ")
     assert not any(tmp_path.iterdir())
+
+
+def test_the_dose_is_steps_or_steps_times_learning_rate():
+    from experiments.phase_diagram import dose_of, held_out_task, world_of
+    from phasejax.train.loop import schedule
+
+    c = composed("experiment=phase_diagram_lm", "phase.phrasings=2").phase
+    assert list(dose_of(c.sft, [0, 4, 24], "steps")) == [0.0, 4.0, 24.0]
+    lr = schedule(c.sft.lr, c.sft.steps, c.sft.warmup)
+    want = [0.0, sum(float(lr(i)) for i in range(4)), sum(float(lr(i)) for i in range(24))]
+    assert np.allclose(dose_of(c.sft, [0, 4, 24], "lr"), want)
+    assert 0.5 * 24 * c.sft.lr < want[-1] < 24 * c.sft.lr       # warm-up and cosine decay
+    task = held_out_task(c, world_of(c))
+    assert len(task.prompts) == 16 and {p.id.split("|")[1] for p in task.prompts} == {"0", "1"}
 
 
 def test_a_folder_of_another_configuration_is_refused(tmp_path):
