@@ -460,6 +460,7 @@ def run(cfg, out: Path) -> dict:
         timings_s=dict(**r.timings, training_and_measuring=t_train, toy=t_toy,
                        total=time.perf_counter() - t_start),
         load_average_at_start=list(load_start), load_average_at_end=list(os.getloadavg()))
+    summary["disagreements"] = disagreements(summary, bounds)
     io.write_table(out / "phase_diagram.csv", rows, TABLE)
     io.write_table(out / "boundaries.csv", bounds,
                    ["side", "stage", "observable", "level", "along", "at", "branch", "value",
@@ -477,6 +478,33 @@ def run(cfg, out: Path) -> dict:
              transfer.ratio, transfer.ratio_error, transfer.toy_ratio, area.mean, area.error,
              shape["verdict"])
     return summary
+
+
+def disagreements(summary, bounds) -> dict:
+    """Where model and toy part: the share of cells whose phase differs (per stage), and for
+    every boundary both sides have at the same place (statistic, direction, grid point,
+    branch), the difference in units of the two errors combined; the largest ``|z|`` first."""
+    out = {"phase_differs": {}}
+    for stage, ph in summary["phases"].items():
+        a, b = np.asarray(ph["model"]), np.asarray(ph["toy"])
+        out["phase_differs"][stage] = float(np.mean(a != b))
+    key = lambda r: (r["stage"], r["observable"], r["along"], r["at"], r["branch"])
+    toy = {key(r): r for r in bounds if r["side"] == "toy"}
+    pairs = []
+    for r in bounds:
+        t = toy.get(key(r)) if r["side"] == "model" else None
+        if t is None:
+            continue
+        err = float(np.hypot(r["error"], t["error"]))
+        z = (r["value"] - t["value"]) / err if err > 0 else float("inf")
+        pairs.append(dict(stage=r["stage"], observable=r["observable"], along=r["along"],
+                          at=r["at"], branch=r["branch"], model=r["value"], toy=t["value"],
+                          error=err, z=z))
+    pairs.sort(key=lambda p: -abs(p["z"]))
+    out["boundaries"] = pairs
+    out["boundaries_within_2_sigma"] = (float(np.mean([abs(p["z"]) <= 2 for p in pairs]))
+                                        if pairs else None)
+    return out
 
 
 def reward_of(c) -> np.ndarray:

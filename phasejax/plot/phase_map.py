@@ -123,5 +123,13 @@ def plot_phase_maps(path, summary, maps, toy_values, axes, T, bounds, hysteresis
         f"  toy at the fitted K: {tr['toy_ratio']:.2f};  K matching the model: "
         f"{tr['K_transfer']:.2f}",
     ]
+    dis = summary.get("disagreements")
+    if dis:
+        lines.append("model vs toy: cells of another phase " + ", ".join(
+            f"{k} {v:.0%}" for k, v in dis["phase_differs"].items()))
+        within = dis["boundaries_within_2_sigma"]
+        if within is not None:
+            lines.append(f"  shared boundaries within 2σ: {within:.0%} of "
+                         f"{len(dis['boundaries'])}")
     a.text(0.0, 1.0, "\n".join(lines), va="top", family="monospace", fontsize=9)
     return save_figure(fig, path)
