@@ -44,6 +44,7 @@ import os
 import time
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -55,8 +56,8 @@ from experiments.crystallize import convention, device, lora_spec
 from phasejax import io
 from phasejax.analysis import distributions as D
 from phasejax.analysis import hysteresis as H
-from phasejax.analysis.phase_map import (OBSERVABLES, boundaries, numpy_statistics, phase_map,
-                                         prompt_overlaps)
+from phasejax.analysis.phase_map import (OBSERVABLES, boundaries, first_boundary,
+                                         numpy_statistics, phase_map, prompt_overlaps)
 from phasejax.fit import dose as F
 from phasejax.probe import tasks
 from phasejax.probe.loading import load_model, resolve_dtype, resolve_path
@@ -320,30 +321,33 @@ def stack(runner: Runner, names, zero, steps_per_seed):
     return np.swapaxes(np.stack(out), 2, 3)             # (S, D, J, T, K) -> (S, D, T, J, K)
 
 
-def run(cfg, out: Path) -> dict:
-    check(cfg)
-    c = cfg.phase
-    t_start = time.perf_counter()
-    load_start = os.getloadavg()
-    r = Runner(cfg, out)
-    log.info("%s loaded (%s form), %d held-out prompts, %d temperatures, device %s", c.base,
-             r.form, len(r.held.prompts), r.T.size, device())
-    base_p, base_cap = r.measure_now("base", 0)
-    start = r.snapshot()
+class Trained(NamedTuple):
+    """What the training stages left: the measured distributions the maps are built from."""
+
+    base: tuple                 # (p (J, T, K), captured (J, T)) of the base model
+    liquid: tuple               # the same for the melted model (dose 0 of SFT)
+    names: dict                 # stage -> run name per training seed
+    steps: dict                 # stage -> checkpoint steps per training seed
+    ends: list                  # (J, T, K) per seed: the last SFT checkpoint (RL's and back's 0)
+    transferred: np.ndarray     # (J, T, K) after SFT on one framing
+
+
+def train_stages(r: Runner) -> Trained:
+    """Melt, then per training seed seed → RL → back, then the transfer; every checkpoint
+    measured (each stage resumes from what is on disk)."""
+    c = r.c
+    base = r.measure_now("base", 0)
     melt = melt_targets(c, r.world)
-    _, melted = r.supervised("melt", r.stage_key("melt"), start, r.train_task,
+    _, melted = r.supervised("melt", r.stage_key("melt"), r.snapshot(), r.train_task,
                              r.targets(melt), c.melt)
-    del start
-    liquid_p, liquid_cap = r.load("melt", c.melt.steps)
-    liquid_phase = D.phase_label(D.phase_statistics(liquid_p[:, r.t1], r.seed))
-    log.info("melted: %s (I/H = %.3f)", liquid_phase,
-             D.phase_statistics(liquid_p[:, r.t1], r.seed).prompt_dependence)
-    back = melt
+    liquid = r.load("melt", c.melt.steps)
+    st = D.phase_statistics(liquid[0][:, r.t1], r.seed)
+    log.info("melted: %s (I/H = %.3f)", D.phase_label(st), st.prompt_dependence)
     if c.reverse.target == "liquid":
         nnx.update(r.model, melted)
-        p_train, _ = r.measure(r.train_task)
-        back = None
-        back_targets = p_train[:, r.t1]
+        back = r.measure(r.train_task)[0][:, r.t1]
+    else:
+        back = r.targets(melt)
     names = {k: [f"{k}/seed_{s}" for s in range(c.seeds)] for k in ("sft", "rl", "reverse")}
     steps = {k: [] for k in names}
     ends = []
@@ -352,131 +356,183 @@ def run(cfg, out: Path) -> dict:
                                np.tile(r.seed, (len(r.train_task.prompts), 1)), c.sft)
         steps["sft"].append(st)
         ends.append(r.load(names["sft"][s], st[-1])[0])
-        st, _ = r.rl(names["rl"][s], r.stage_key("rl", s), end)
-        steps["rl"].append(st)
-        st, _ = r.supervised(names["reverse"][s], r.stage_key("reverse", s), end, r.train_task,
-                             r.targets(back) if back is not None else back_targets, c.reverse)
-        steps["reverse"].append(st)
+        steps["rl"].append(r.rl(names["rl"][s], r.stage_key("rl", s), end)[0])
+        steps["reverse"].append(r.supervised(names["reverse"][s], r.stage_key("reverse", s),
+                                             end, r.train_task, back, c.reverse)[0])
         del end
-    framing = c.transfer.framing
-    one = [p for p in r.train_task.prompts if framing_of(p.id) == framing]
-    one_task = dataclasses.replace(r.train_task, prompts=tuple(one))
-    st, _ = r.supervised("transfer", r.stage_key("transfer"), melted, one_task,
+    one = [p for p in r.train_task.prompts if framing_of(p.id) == c.transfer.framing]
+    st, _ = r.supervised("transfer", r.stage_key("transfer"), melted,
+                         dataclasses.replace(r.train_task, prompts=tuple(one)),
                          np.tile(r.seed, (len(one), 1)), c.transfer)
-    transferred = r.load("transfer", st[-1])[0]
-    del melted
-    t_train = time.perf_counter() - t_start
+    return Trained(base, liquid, names, steps, ends, r.load("transfer", st[-1])[0])
 
-    # ------------------------------------------------------------- the model's maps
-    sft_steps = steps["sft"][0] if c.doses is None else sorted(c.doses)
-    P_sft = stack(r, names["sft"], [liquid_p] * c.seeds, [sft_steps] * c.seeds)
-    P_rl = stack(r, names["rl"], ends, steps["rl"])
-    P_rev = stack(r, names["reverse"], ends, steps["reverse"])
-    x_sft = dose_of(c.sft, [0] + list(sft_steps), c.dose_unit)
+
+class ModelSide(NamedTuple):
+    maps: dict                  # stage -> PhaseMap
+    axes: dict                  # stage -> (D,) dose (RL: steps; back: effective dose)
+    end_dose: float             # the dose SFT ended at (where RL and the way back start)
+
+
+def model_side(r: Runner, t: Trained) -> ModelSide:
+    """The model's three phase maps on their dose axes."""
+    c = r.c
+    sft_steps = t.steps["sft"][0] if c.doses is None else sorted(c.doses)
+    P = {"sft": stack(r, t.names["sft"], [t.liquid[0]] * c.seeds, [sft_steps] * c.seeds),
+         "rl": stack(r, t.names["rl"], t.ends, t.steps["rl"]),
+         "reverse": stack(r, t.names["reverse"], t.ends, t.steps["reverse"])}
     end_dose = float(dose_of(c.sft, [c.sft.steps], c.dose_unit)[0])
-    x_rl = dose_of(c.rl, [0] + list(steps["rl"][0]), c.dose_unit)
-    x_back = end_dose - dose_of(c.reverse, [0] + list(steps["reverse"][0]), c.dose_unit)
-    maps = {"sft": phase_map(P_sft, r.seed), "rl": phase_map(P_rl, r.seed),
-            "reverse": phase_map(P_rev, r.seed)}
-    axes = {"sft": x_sft, "rl": x_rl, "reverse": x_back}
+    axes = {"sft": dose_of(c.sft, [0] + list(sft_steps), c.dose_unit),
+            "rl": dose_of(c.rl, [0] + list(t.steps["rl"][0]), c.dose_unit),
+            "reverse": end_dose - dose_of(c.reverse, [0] + list(t.steps["reverse"][0]),
+                                          c.dose_unit)}
+    return ModelSide({k: phase_map(p, r.seed) for k, p in P.items()}, axes, end_dose)
 
-    # ------------------------------------------------------------- the toy beside it
+
+class ToySide(NamedTuple):
+    toy: F.DoseToy
+    fit: object                 # CurveFit of the SFT dose map
+    fit_rl: object              # CurveFit of the reward tilt
+    values: dict                # stage -> (O, D, T) the fitted toy's observables
+    spread: dict                # stage -> (O, M, D, T) the same for M parameter samples
+    transfer: F.Transfer
+
+
+def toy_side(r: Runner, t: Trained, m: ModelSide) -> ToySide:
+    """The prompt-site toy fitted to the model's curves, run over the same grids, and its
+    reading of the transfer."""
+    c = r.c
     sites = c.toy.sites or len(r.held.prompts)
-    toy = F.DoseToy.from_liquid(liquid_p[:sites, r.t1], r.seed, reward_of(c))
-    fit_t = sorted({int(np.argmin(np.abs(r.T - t))) for t in c.toy.fit_temperatures})
-    curves = lambda m, x: F.Curves(x, r.T[fit_t], {o: m.of(o)[:, fit_t] for o in m.names},
-                                   {o: m.of(o, "error")[:, fit_t] for o in m.names})
-    t0 = time.perf_counter()
-    fit = F.fit_sft(toy, curves(maps["sft"], x_sft), min_error=c.toy.min_error,
+    liquid = t.liquid[0][:, r.t1]
+    toy = F.DoseToy.from_liquid(liquid[:sites], r.seed, reward_of(c))
+    fit_t = sorted({int(np.argmin(np.abs(r.T - x))) for x in c.toy.fit_temperatures})
+
+    def curves(pm, x):
+        return F.Curves(x, r.T[fit_t], {o: pm.of(o)[:, fit_t] for o in pm.names},
+                        {o: pm.of(o, "error")[:, fit_t] for o in pm.names})
+
+    fit = F.fit_sft(toy, curves(m.maps["sft"], m.axes["sft"]), min_error=c.toy.min_error,
                     K_max=c.toy.K_max, n_iter=c.toy.n_iter)
-    fit_rl = F.fit_rl(toy, fit.values, end_dose, curves(maps["rl"], x_rl),
+    fit_rl = F.fit_rl(toy, fit.values, m.end_dose, curves(m.maps["rl"], m.axes["rl"]),
                       min_error=c.toy.min_error, n_iter=c.toy.n_iter)
-    thetas = F.parameter_samples(r.stage_key("toy"), fit, c.toy.samples,
-                                 *F.sft_bounds(end_dose, c.toy.K_max))
-    thetas_rl = F.parameter_samples(jax.random.fold_in(r.stage_key("toy"), 1), fit_rl,
-                                    c.toy.samples, 0.0, None)
-    toy_maps = toy_grids(toy, fit.values, fit_rl.values, axes, end_dose, r.T)
-    spreads = [toy_grids(toy, th, th_rl, axes, end_dose, r.T)
-               for th, th_rl in zip(thetas, thetas_rl)]
-    before = liquid_p[:, r.t1]
-    trained = np.array([framing_of(p.id) == framing for p in r.held.prompts])
-    exclude = prompt_overlaps(before, r.seed) >= D.SEED_OVERLAP_MIN      # already the seed
-    transfer = F.transfer(F.DoseToy.from_liquid(before, r.seed), fit.values, before,
-                          transferred[:, r.t1], trained, exclude)
+    key = r.stage_key("toy")
+    thetas = F.parameter_samples(key, fit, c.toy.samples, *F.sft_bounds(m.end_dose, c.toy.K_max))
+    thetas_rl = F.parameter_samples(jax.random.fold_in(key, 1), fit_rl, c.toy.samples, 0.0,
+                                    None)
+    values = toy_grids(toy, fit.values, fit_rl.values, m.axes, m.end_dose, r.T)
+    samples = [toy_grids(toy, a, b, m.axes, m.end_dose, r.T) for a, b in zip(thetas, thetas_rl)]
+    spread = {k: np.stack([s_[k] for s_ in samples], 1) for k in values}
+    trained = np.array([framing_of(p.id) == c.transfer.framing for p in r.held.prompts])
+    exclude = prompt_overlaps(liquid, r.seed) >= D.SEED_OVERLAP_MIN      # already the seed
+    transfer = F.transfer(F.DoseToy.from_liquid(liquid, r.seed), fit.values, liquid,
+                          t.transferred[:, r.t1], trained, exclude)
+    return ToySide(toy, fit, fit_rl, values, spread, transfer)
+
+
+def loops(r: Runner, m: ModelSide, toy: ToySide) -> dict:
+    """Nucleation shapes and hysteresis loops of both sides at ``T = 1``."""
+    i, t1 = OBSERVABLES.index("in_basin"), r.t1
+    x_up, x_down = m.axes["sft"], m.axes["reverse"]
+    area = H.loop_areas(x_up, m.maps["sft"].of("in_basin", "seeds")[:, :, t1], x_down,
+                        m.maps["reverse"].of("in_basin", "seeds")[:, :, t1])
+    samples = [H.loop_area(x_up, u, x_down, d) for u, d in zip(
+        toy.spread["sft"][i][:, :, t1], toy.spread["reverse"][i][:, :, t1])]
+    toy_area = dict(mean=H.loop_area(x_up, toy.values["sft"][i][:, t1], x_down,
+                                     toy.values["reverse"][i][:, t1]),
+                    error=float(np.nanstd(samples, ddof=1)) if len(samples) > 1 else 0.0)
+    return dict(area=area, toy_area=toy_area)
+
+
+def run(cfg, out: Path) -> dict:
+    check(cfg)
+    c = cfg.phase
+    t_start = time.perf_counter()
+    load_start = os.getloadavg()
+    r = Runner(cfg, out)
+    log.info("%s loaded (%s form), %d held-out prompts, %d temperatures, device %s", c.base,
+             r.form, len(r.held.prompts), r.T.size, device())
+    trained = train_stages(r)
+    t_train = time.perf_counter() - t_start
+    m = model_side(r, trained)
+    t0 = time.perf_counter()
+    toy = toy_side(r, trained, m)
     t_toy = time.perf_counter() - t0
-
-    # ------------------------------------------------------------- tables
-    rows = table_rows("model", maps, axes, r.T)
-    toy_values = {k: np.stack([v[o] for o in OBSERVABLES]) for k, v in toy_maps.items()}
-    toy_spread = {k: np.stack([np.stack([sp[k][o] for o in OBSERVABLES]) for sp in spreads], 1)
-                  for k in toy_maps}
-    rows += toy_rows(toy_values, toy_spread, axes, r.T)
     bounds = []
-    for k, m in maps.items():
+    for k, pm in m.maps.items():
         bounds += [dict(side="model", stage=k, **b) for b in boundaries(
-            m.names, m.value, axes[k], r.T, m.seeds, m.jackknife)]
+            pm.names, pm.value, m.axes[k], r.T, pm.seeds, pm.jackknife)]
         bounds += [dict(side="toy", stage=k, **b) for b in boundaries(
-            OBSERVABLES, toy_values[k], axes[k], r.T, spread=toy_spread[k])]
-    i_basin = OBSERVABLES.index("in_basin")
-    up, down = maps["sft"].of("in_basin", "seeds")[:, :, r.t1], \
-        maps["reverse"].of("in_basin", "seeds")[:, :, r.t1]
-    area = H.loop_areas(x_sft, up, x_back, down)
-    toy_samples = [H.loop_area(x_sft, u, x_back, d) for u, d in zip(
-        toy_spread["sft"][i_basin][:, :, r.t1], toy_spread["reverse"][i_basin][:, :, r.t1])]
-    toy_area = dict(mean=H.loop_area(x_sft, toy_values["sft"][i_basin][:, r.t1], x_back,
-                                     toy_values["reverse"][i_basin][:, r.t1]),
-                    error=float(np.nanstd(toy_samples, ddof=1)) if len(toy_samples) > 1
-                    else 0.0)
-    hyst = hysteresis_rows(maps, toy_values, toy_spread, x_sft, x_back, r.t1, area, toy_area)
-    overlap = prompt_overlaps(P_sft[:, :, r.t1], r.seed)                      # (S, D, J)
-    shape = H.nucleation_shape(x_sft, overlap, D.SEED_OVERLAP_MIN)
-    toy_overlap = prompt_overlaps(F.sft_maps(toy, fit.values, x_sft, [1.0])[0], r.seed)
-    toy_shape = H.nucleation_shape(x_sft, toy_overlap, D.SEED_OVERLAP_MIN)
-
-    summary = dict(
-        config=OmegaConf.to_container(c, resolve=True), device=device(), form=r.form,
-        base=dict(phase=D.phase_label(D.phase_statistics(base_p[:, r.t1], r.seed)),
-                  captured_mass=float(base_cap[:, r.t1].mean())),
-        melted=dict(phase=liquid_phase, captured_mass=float(liquid_cap[:, r.t1].mean()),
-                    **D.phase_statistics(liquid_p[:, r.t1], r.seed)._asdict(),
-                    mutual_information=float(D.mutual_information(liquid_p[:, r.t1]))),
-        seed_distribution=r.seed.tolist(),
-        fit_sft=fit.as_dict(), fit_rl=fit_rl.as_dict(),
-        dose_map={"dose": x_sft.tolist(),
-                  "lambda": (fit.values[0] * np.asarray(F.dose_weight(x_sft, fit.values[2])))
-                  .tolist(),
-                  "alpha": (1 - (1 - fit.values[1]) * np.asarray(
-                      F.dose_weight(x_sft, fit.values[2]))).tolist()},
-        transfer=transfer._asdict(), transfer_framing=framing,
-        nucleation=dict(model=shape, toy=toy_shape),
-        hysteresis=dict(model=area._replace(per_seed=area.per_seed.tolist())._asdict(),
-                        toy=toy_area),
-        headline=headline(bounds, r.T, x_sft, x_rl),
-        phases={k: {"dose": axes[k].tolist(), "T": r.T.tolist(), "model": m.phase.tolist(),
-                    "toy": D.phase_label(D.PhaseStatistics(*(
-                        toy_values[k][OBSERVABLES.index(f)]
-                        for f in D.PhaseStatistics._fields))).tolist()}
-                for k, m in maps.items()},
-        timings_s=dict(**r.timings, training_and_measuring=t_train, toy=t_toy,
-                       total=time.perf_counter() - t_start),
-        load_average_at_start=list(load_start), load_average_at_end=list(os.getloadavg()))
-    summary["disagreements"] = disagreements(summary, bounds)
-    io.write_table(out / "phase_diagram.csv", rows, TABLE)
+            OBSERVABLES, toy.values[k], m.axes[k], r.T, spread=toy.spread[k])]
+    loop = loops(r, m, toy)
+    hyst = hysteresis_rows(m.maps, toy.values, toy.spread, m.axes["sft"], m.axes["reverse"],
+                           r.t1, loop["area"], loop["toy_area"])
+    shapes = nucleation(r, trained, m, toy)
+    summary = summarise(r, trained, m, toy, bounds, loop, shapes)
+    summary["timings_s"].update(training_and_measuring=t_train, toy=t_toy)
+    summary["load_average_at_start"] = list(load_start)
+    io.write_table(out / "phase_diagram.csv",
+                   table_rows(m.maps, m.axes, r.T) + toy_rows(toy.values, toy.spread, m.axes,
+                                                              r.T), TABLE)
     io.write_table(out / "boundaries.csv", bounds,
                    ["side", "stage", "observable", "level", "along", "at", "branch", "value",
                     "error", "error_prompts", "error_seeds", "error_spread", "n_seeds"])
-    io.write_table(out / "hysteresis.csv", hyst,
-                   ["side", "quantity", "dose", "mean", "error"])
+    io.write_table(out / "hysteresis.csv", hyst, ["side", "quantity", "dose", "mean", "error"])
     from phasejax.plot.phase_map import plot_phase_maps
-    plot_phase_maps(out / "phase_diagram.png", summary, maps, toy_values, axes, r.T, bounds,
+    plot_phase_maps(out / "phase_diagram.png", summary, m.maps, toy.values, m.axes, r.T, bounds,
                     hyst)
     summary["timings_s"]["total"] = time.perf_counter() - t_start
+    summary["load_average_at_end"] = list(os.getloadavg())
     io.write_json(out / "summary.json", summary)
+    f = toy.fit.as_dict()
     log.info("done in %.0f s: melted %s, K = %.2f ± %.2f (χ²/dof %.2f), transfer %.2f ± %.2f "
              "(toy %.2f), loop area %.3f ± %.3f, nucleation %s", summary["timings_s"]["total"],
-             liquid_phase, fit.values[3], fit.errors[3], fit.as_dict()["chi2_per_dof"],
-             transfer.ratio, transfer.ratio_error, transfer.toy_ratio, area.mean, area.error,
-             shape["verdict"])
+             summary["melted"]["phase"], f["K"], f["K_err"], f["chi2_per_dof"],
+             toy.transfer.ratio, toy.transfer.ratio_error, toy.transfer.toy_ratio,
+             loop["area"].mean, loop["area"].error, shapes["model"]["verdict"])
+    return summary
+
+
+def nucleation(r: Runner, t: Trained, m: ModelSide, toy: ToySide) -> dict:
+    """Abrupt or gradual, on each side: each prompt's (site's) overlap with the seed along the
+    SFT doses at ``T = 1``."""
+    c = r.c
+    sft_steps = t.steps["sft"][0] if c.doses is None else sorted(c.doses)
+    P = stack(r, t.names["sft"], [t.liquid[0]] * c.seeds, [sft_steps] * c.seeds)[:, :, r.t1]
+    x = m.axes["sft"]
+    toy_p = F.sft_maps(toy.toy, toy.fit.values, x, [1.0])[0]
+    return {side: H.nucleation_shape(x, prompt_overlaps(p, r.seed), D.SEED_OVERLAP_MIN)
+            for side, p in (("model", P), ("toy", toy_p))}
+
+
+def summarise(r: Runner, t: Trained, m: ModelSide, toy: ToySide, bounds, loop,
+              shapes) -> dict:
+    c, t1 = r.c, r.t1
+    fit = toy.fit
+    w = np.asarray(F.dose_weight(m.axes["sft"], fit.values[2]))
+    labels = lambda v: D.phase_label(D.PhaseStatistics(*(v[OBSERVABLES.index(f)]
+                                                         for f in D.PhaseStatistics._fields)))
+    area = loop["area"]
+    summary = dict(
+        config=OmegaConf.to_container(c, resolve=True), device=device(), form=r.form,
+        held_out_prompts=len(r.held.prompts),
+        base=dict(phase=D.phase_label(D.phase_statistics(t.base[0][:, t1], r.seed)),
+                  captured_mass=float(t.base[1][:, t1].mean())),
+        melted=dict(phase=D.phase_label(D.phase_statistics(t.liquid[0][:, t1], r.seed)),
+                    captured_mass=float(t.liquid[1][:, t1].mean()),
+                    **D.phase_statistics(t.liquid[0][:, t1], r.seed)._asdict(),
+                    mutual_information=float(D.mutual_information(t.liquid[0][:, t1]))),
+        seed_distribution=r.seed.tolist(),
+        fit_sft=fit.as_dict(), fit_rl=toy.fit_rl.as_dict(),
+        dose_map={"dose": m.axes["sft"].tolist(), "lambda": (fit.values[0] * w).tolist(),
+                  "alpha": (1 - (1 - fit.values[1]) * w).tolist()},
+        transfer=toy.transfer._asdict(), transfer_framing=c.transfer.framing,
+        nucleation=shapes,
+        hysteresis=dict(model=area._replace(per_seed=area.per_seed.tolist())._asdict(),
+                        toy=loop["toy_area"]),
+        headline=headline(bounds, m.axes["sft"][-1]),
+        phases={k: {"dose": m.axes[k].tolist(), "T": r.T.tolist(), "model": pm.phase.tolist(),
+                    "toy": labels(toy.values[k]).tolist()} for k, pm in m.maps.items()},
+        timings_s=dict(r.timings))
+    summary["disagreements"] = disagreements(summary, bounds)
     return summary
 
 
@@ -515,22 +571,26 @@ def reward_of(c) -> np.ndarray:
 
 
 def toy_grids(toy, theta, theta_rl, axes, end_dose, T) -> dict:
-    """The toy's :func:`cell_statistics` on the model's three grids (``(D, T)`` each); the way
-    back and RL start where SFT ended (``end_dose``)."""
+    """The toy's observables ``(O, D, T)`` (:data:`OBSERVABLES`) on the model's three grids;
+    the way back and RL start where SFT ended (``end_dose``)."""
     up, _ = F.sft_maps(toy, theta, axes["sft"], T)
     _, down = F.sft_maps(toy, theta, [0.0], T, axes["reverse"])
     rl = F.rl_maps(toy, theta, end_dose, theta_rl, axes["rl"], T)
-    return {k: {o: v.T for o, v in numpy_statistics(p, toy.seed).items()}
-            for k, p in (("sft", up), ("rl", rl), ("reverse", down))}
+    out = {}
+    for k, p in (("sft", up), ("rl", rl), ("reverse", down)):
+        st = numpy_statistics(p, toy.seed)                          # (T, D) each
+        out[k] = np.stack([st[o].T for o in OBSERVABLES])
+    return out
 
 
-def table_rows(side, maps, axes, T) -> list[dict]:
+def table_rows(maps, axes, T) -> list[dict]:
+    """The model's rows of ``phase_diagram.csv``."""
     rows = []
     for stage, m in maps.items():
         for o, name in enumerate(m.names):
             for d, x in enumerate(axes[stage]):
                 for t, temp in enumerate(T):
-                    rows.append(dict(side=side, stage=stage, dose=float(x), T=float(temp),
+                    rows.append(dict(side="model", stage=stage, dose=float(x), T=float(temp),
                                      observable=name, mean=float(m.value[o, d, t]),
                                      error=float(m.error[o, d, t]),
                                      error_prompts=float(m.error_prompts[o, d, t]),
@@ -577,11 +637,10 @@ def hysteresis_rows(maps, toy_values, toy_spread, x_up, x_down, t1, area,
     return rows
 
 
-def headline(bounds, T, x_sft, x_rl) -> dict:
+def headline(bounds, end: float) -> dict:
     """The numbers a reader asks first: at ``T = 1`` the dose where the liquid ends and where
-    the mean answer becomes the seed's; at the largest dose the ``T`` band of the nucleated
-    phase; after RL the step where the mean answer leaves the seed."""
-    from phasejax.analysis.phase_map import first_boundary
+    the mean answer becomes the seed's; at the largest dose (``end``) the ``T`` band of the
+    nucleated phase; after RL the step where the mean answer leaves the seed."""
     out = {}
     for side in ("model", "toy"):
         sel = [b for b in bounds if b["side"] == side]
@@ -593,6 +652,6 @@ def headline(bounds, T, x_sft, x_rl) -> dict:
             b = pick(*args)
             out[f"{side}_{key}"] = None if b is None else [b["value"], b["error"]]
         band = [b for b in sel if b["stage"] == "sft" and b["observable"] == "seed_overlap"
-                and b["along"] == "T" and b["at"] == float(x_sft[-1])]
+                and b["along"] == "T" and b["at"] == float(end)]
         out[f"{side}_nucleated_T_edges_at_end"] = [[b["value"], b["error"]] for b in band]
     return out

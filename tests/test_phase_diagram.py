@@ -3,7 +3,6 @@ and every bad input refused in one line before any training."""
 
 import json
 import shutil
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
