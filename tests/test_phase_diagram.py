@@ -318,7 +318,7 @@ def test_melting_turns_a_collapsed_tiny_model_liquid(collapsed, tmp_path):
     (["phase.sft.checkpoint_every=24"], "the dose grid needs at least two checkpoints"),
     (["++phase.seed_convention={11: 1.0}"], "seed_convention names options ['11'] outside"),
     (["phase.seed_convention=mystery"], "seed_convention 'mystery' not in"),
-    (["phase.toy.sites=30"], "toy.sites=30: the task has 24 held-out prompts"),
+    (["phase.toy.sites=30"], "toy.sites=30: the task has 12 held-out prompts"),
     (["phase.framings=[my uncle,a giant,the odd club]", "phase.toy.sites=12"],
      "toy.sites=12: the task has 9 held-out prompts"),
     (["phase.framings=[my uncle,a giant]"], "6 prompt variants; at least 8 are required"),
@@ -352,7 +352,7 @@ def test_the_dose_is_steps_or_steps_times_learning_rate():
     assert np.allclose(dose_of(c.sft, [0, 4, 24], "lr"), want)
     assert 0.5 * 24 * c.sft.lr < want[-1] < 24 * c.sft.lr       # warm-up and cosine decay
     task = held_out_task(c, world_of(c))
-    assert len(task.prompts) == 16 and {p.id.split("|")[1] for p in task.prompts} == {"0", "1"}
+    assert len(task.prompts) == 8 and {p.id.split("|")[1] for p in task.prompts} == {"0", "1"}
 
 
 def test_a_folder_of_another_configuration_is_refused(tmp_path):
