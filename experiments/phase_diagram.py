@@ -445,7 +445,7 @@ def loops(r: Runner, m: ModelSide, toy: ToySide) -> dict:
 def run(cfg, out: Path) -> dict:
     check(cfg)
     c = cfg.phase
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     load_start = os.getloadavg()
     r = Runner(cfg, out)
     log.info("%s loaded (%s form), %d held-out prompts, %d temperatures, device %s", c.base,
@@ -480,6 +480,7 @@ def run(cfg, out: Path) -> dict:
     plot_phase_maps(out / "phase_diagram.png", summary, m.maps, toy.values, m.axes, r.T, bounds,
                     hyst)
     summary["timings_s"]["total"] = time.perf_counter() - t_start
+    summary["timings_s"]["process_cpu"] = time.process_time() - cpu_start   # all threads
     summary["load_average_at_end"] = list(os.getloadavg())
     io.write_json(out / "summary.json", summary)
     f = toy.fit.as_dict()
