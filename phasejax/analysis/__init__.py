@@ -12,6 +12,11 @@
 * :mod:`phasejax.analysis.fss` — finite-size scaling of reweighted runs: critical point,
   exponents, the order of a transition;
 * :mod:`phasejax.analysis.phase_diagram` — phase boundaries in two parameters;
+* :mod:`phasejax.analysis.phase_map` — post-training phase maps: the shared statistics of answer
+  families over (dose, ``T``) with errors over prompts and training seeds, the phase of each
+  cell and the boundaries between them;
+* :mod:`phasejax.analysis.hysteresis` — nucleation curves (abrupt or gradual) and hysteresis
+  loop areas;
 * :mod:`phasejax.analysis.sequences` — statistics of ``(n_sequences, N)`` arrays of states
   (generated text mapped to states by :mod:`phasejax.text.spins`, or toy chains): state
   fractions, order parameter moments, Binder cumulant, susceptibility, correlations

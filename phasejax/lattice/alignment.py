@@ -24,6 +24,12 @@ measured on a finite lattice, so smaller values are within its noise).
 The statistics are the shared ones of :mod:`phasejax.analysis.distributions`, computed on each
 prompt's token distribution averaged over a sliding window of records, and every window gets
 a phase label from :func:`phasejax.analysis.distributions.phase_label`.
+
+**Prompts as sites** (:func:`site_distributions`, :func:`follow_path`): the same energy with one
+site per prompt, every pair of sites coupled on a complete graph, each site in its own prompt's
+field, solved in the large-lattice (mean-field) limit and followed along a protocol branch by
+branch. This reading is the one fitted to a language model's post-training
+(:mod:`phasejax.fit.dose`): there ``K`` is the transfer between prompts through shared weights.
 """
 
 from __future__ import annotations
