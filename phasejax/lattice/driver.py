@@ -252,9 +252,9 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
       site_histograms: accumulate per-site token counts (memory ``n_T n_R N q`` int32).
       progress: print a progress bar to stderr.
       shard: spread chains over all local devices when their number divides evenly.
-      start: ``"random"`` (hot start: uniform tokens) or ``"ordered"`` (cold start: every site
-        token 0). Below a transition a hot start can trap local samplers in long-lived domain
-        walls; a cold start avoids that.
+      start: ``"random"`` (hot start: uniform tokens), ``"ordered"`` (cold start: every site
+        token 0) or an int array of tokens (``model.shape``, every chain). Below a transition a
+        hot start can trap local samplers in long-lived domain walls; a cold start avoids that.
       on_chunk: called as ``on_chunk(done, total)`` after every chunk of sweeps.
       record_states: keep every measured configuration (memory ``n_T n_R n_S N`` bytes), for
         statistics that need the configurations themselves (correlation functions).
@@ -262,8 +262,8 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
     T = check_temperatures(temperatures)
     check_counts(n_replicas=(n_replicas, 1), n_therm=(n_therm, 0), n_measure=(n_measure, 1),
                  thin=(thin, 1))
-    if start not in ("random", "ordered"):
-        raise ValueError(f"start={start!r}; expected 'random' or 'ordered'")
+    if isinstance(start, str) and start not in ("random", "ordered"):
+        raise ValueError(f"start={start!r}; expected 'random', 'ordered' or an array of tokens")
     n_T, q, N = T.size, model.q, model.n_sites
     if sampler.ensemble and n_T < 2:
         raise ValueError("parallel tempering needs at least two temperatures")
