@@ -187,6 +187,8 @@ def _criticality_config():
     return schema_of(FreeGeneration, "CriticalityConfig", drop=("seed",), extra=(
         ("spins", List[SpinsConfig], field(default_factory=list)),
         ("bootstrap", int, 100),
+        ("min_kept", float, 0.95),
+        ("part", List[int], field(default_factory=lambda: [0, 1])),
         ("toy", toy, field(default_factory=toy))))
 
 

@@ -4,6 +4,7 @@ import itertools
 import warnings
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -124,7 +125,7 @@ def test_sequence_moments_match_exact_enumeration():
                  susceptibility=N * (b - a * a) / T)
     rng = np.random.default_rng(1)
     sample = potts_m((rng.random((4000, N)) < p).astype(int), q=2)
-    got = moment_statistics(0, sample, N=N, T=T, n_boot=300)
+    got = moment_statistics(jax.random.key(0), sample, N=N, T=T, n_boot=300)
     for k, v in exact.items():
         mean, err = got[k]
         assert abs(mean - v) < 4 * err, (k, mean, err, v)

@@ -168,7 +168,7 @@ def test_applicable_defaults_still_build():
     (["probe.prompts=[v0,nope]"], "has no prompts ['nope']"),
     (["probe.temperatures=[1.0]"], "leaves the fit 3 data points (3 observables × 1 temperatures) "
                                    "for 3 parameters"),
-    (["criticality.toy.R=400"], "criticality.toy.R=400"),
+    (["criticality.min_kept=0"], "criticality.min_kept=0"),
     (["criticality.spins=[]"], "criticality.spins is empty"),
 ])
 def test_main_job_checks_everything_before_the_first_long_step(tmp_path, overrides, message):

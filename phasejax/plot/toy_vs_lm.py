@@ -114,8 +114,8 @@ def cell_edges(x):
 def plot_sequence_comparison(lm_rows, result: dict, path, title: str = ""):
     """Top: model points and fitted-toy curves per sequence length. Bottom: the phase
     diagrams side by side — ``⟨|m|⟩`` over (temperature, length) for the model and for the
-    sampled toy, each with its susceptibility-peak line ``T*(N)`` — and ``T*(N)`` of every
-    side on one axis (the finite-size phase boundary)."""
+    sampled toy, each with the positions ``T*(N)`` of its significant χ peaks — and ``T*(N)``
+    of every side on one axis (only peaks that stand significantly above both sides)."""
     import matplotlib
 
     from phasejax.plot.core import LABELS, save_figure, subplots
@@ -140,25 +140,29 @@ def plot_sequence_comparison(lm_rows, result: dict, path, title: str = ""):
     sides = result["sides"]
     for ax, rows, label, peaks in (
             (axes[1][0], [r for r in lm_rows if r["prompt"] == "all"], "language model",
-             sides["model"]["susceptibility_peaks"]["peaks"]),
+             sides["model"]["chi_peaks"]),
             (axes[1][1], result["toy_sampled_rows"], "fitted toy (sampled)",
-             sides["toy_sampled"].get("reweighting", {}).get("chi_peaks")
-             or sides["toy_sampled"]["susceptibility_peaks"]["peaks"])):
+             sides["toy_sampled"]["chi_peaks"])):
         _phase_map(ax, rows, label, peaks)
     ax = axes[1][2]
+    notes = []
     for side, marker, label in (("model", "o", "model (grid)"), ("toy", "s", "toy exact (grid)"),
                                 ("toy_sampled", "^", "toy sampled (grid)")):
-        pk = sides[side]["susceptibility_peaks"]["peaks"]
-        ax.plot([p["N"] for p in pk], [p["T_peak"] for p in pk], marker=marker, ls=":",
-                label=label)
-    rw = sides["toy_sampled"].get("reweighting", {})
-    if rw.get("chi_peaks"):
-        ax.plot([p["N"] for p in rw["chi_peaks"]], [p["T_peak"] for p in rw["chi_peaks"]],
-                "k-", label="toy sampled (reweighted)")
+        pk = [p for p in sides[side]["chi_peaks"] if np.isfinite(p["T_peak"])]
+        ax.errorbar([p["N"] for p in pk], [p["T_peak"] for p in pk],
+                    yerr=np.nan_to_num([p["T_peak_err"] for p in pk]), marker=marker, ls=":",
+                    capsize=2, label=label)
+        tc = next((e for e in sides[side]["estimates"] if (e["method"], e["quantity"]) ==
+                   ("binder_crossing", "T_c")), None)
+        if tc is not None:
+            notes.append(f"{side}: T_c " + (f"{tc['value']:.3g} ± {tc['error']:.2g}"
+                                            if np.isfinite(tc["value"]) else "none"))
     ax.set_xscale("log", base=2)
     ax.set_xlabel("sequence length $N$")
-    ax.set_ylabel("$T^*(N)$: peak of χ")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("$T^*(N)$: significant peak of χ")
+    ax.set_title("; ".join(notes), fontsize=7)
+    if ax.has_data():
+        ax.legend(fontsize=7)
     f = result["fit"]
     fig.suptitle(f"{title}  toy: J={f['J']:.3g}±{f['J_err']:.2g}, a={f['field']:.3g}±"
                  f"{f['field_err']:.2g} (lines), χ²/dof={f['chi2_per_dof']:.2f}", fontsize=9)
@@ -183,6 +187,9 @@ def _phase_map(ax, rows, label, peaks):
     ax.set_yticks(np.arange(len(sizes)) + 0.5, [str(n) for n in sizes])
     pos = {n: i + 0.5 for i, n in enumerate(sizes)}
     pk = [p for p in peaks if p["N"] in pos and np.isfinite(p["T_peak"])]
+    if not pk:
+        ax.set_title(f"{label}: no significant χ peak", fontsize=9)
+        return
     ax.plot([p["T_peak"] for p in pk], [pos[p["N"]] for p in pk], "w--o", ms=4,
             label="$T^*(N)$, χ peak")
     ax.set_xlabel("sampling temperature $T$")
