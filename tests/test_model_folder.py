@@ -5,7 +5,8 @@ refused in one line naming the file:
 - files that are symlinks out of the folder, except the Hugging Face cache's own links from a
   snapshot into the blob store of the same repository;
 - file names in ``tokenizer_config.json`` and GGUF names in hub ids that climb out;
-- a huge ``tokenizer.json`` (refused by its size, without reading it) and an unparsable one.
+- a huge ``tokenizer.json`` (refused by its size, without reading it) and an unparsable one;
+- an empty model path, or ``lm=chain`` without checkpoints, never loads the current directory.
 """
 
 import json
@@ -161,3 +162,23 @@ def test_an_unparsable_tokenizer_names_its_file(tmp_path):
     with pytest.raises(ModelFileError, match="not a tokenizer file") as e:
         load_model(folder)
     assert str(tokenizer) in one_line(e)
+
+
+# -------------------------------------------------------------------- the current directory
+
+def test_the_current_directory_is_never_the_model_by_default(tmp_path, monkeypatch):
+    from experiments.probe import chain_from
+    from test_sweep import composed
+
+    monkeypatch.chdir(model(tmp_path))                       # inside a loadable model folder
+    with pytest.raises(ValueError, match="lm=chain needs lm.checkpoints") as e:
+        chain_from(composed("experiment=probe", "lm=chain"))
+    one_line(e)
+    with pytest.raises(ValueError, match="lm.path: model path '' is empty") as e:
+        chain_from(composed("experiment=probe", "lm.path=''"))
+    one_line(e)
+    with pytest.raises(ValueError, match="lm.checkpoints: model path ' ' is empty"):
+        chain_from(composed("experiment=probe", "lm=chain", "lm.checkpoints=[' ']"))
+    with pytest.raises(ValueError, match="current directory"):
+        load_model("")
+    assert [p for _, p in chain_from(composed("experiment=probe", "lm.path=."))] == [Path(".")]

