@@ -143,6 +143,7 @@ def test_the_budget_holds_on_the_main_thread_and_in_time(monkeypatch):
     "{% set ns = namespace(s='x') %}{% for i in range(25) %}{% set ns.s = ns.s ~ ns.s %}"
     "{% endfor %}",
     "{% for i in range(100000) %}{{ 'y' * 100 }}{% endfor %}",     # output
+    "y" * 1_000_001,                                              # source
 ])
 def test_a_template_cannot_build_huge_values(template):
     tracemalloc.start()

@@ -104,9 +104,14 @@ def _render(template: str, messages: list[dict], source: str, *,
                              "so an assistant prefill cannot be continued")
         final = messages[-1]["content"]
         messages = messages[:-1] + [dict(messages[-1], content=final + PREFILL_MARK)]
+    if len(template) > sandbox.MAX_CHARS:
+        raise UnsafeTemplateError(f"{source}: refusing this chat template: its source has "
+                                  f"{len(template):,} characters, more than "
+                                  f"{sandbox.MAX_CHARS:,}")
     try:
+        compiled = sandbox.compile_template(template)   # the clock starts after compiling
         with sandbox.budget():
-            text = sandbox.compile_template(template).render(
+            text = compiled.render(
                 messages=messages, tools=None, documents=None,
                 add_generation_prompt=add_generation_prompt, **special)
     except sandbox.BudgetExceeded as e:
