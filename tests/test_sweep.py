@@ -18,7 +18,7 @@ from phasejax.io import read_table
 from phasejax.lattice import samplers
 from phasejax.probe import tasks
 
-CONF = Path(ROOT, "experiments", "conf")
+CONF = Path(ROOT, "conf")
 TOYS = toy_models.available()            # every discovered model, with a YAML preset or not
 SAMPLERS = samplers.available()          # every registered sampler
 POTTS_LIKE = {"ising", "potts", "mean_field", "long_range_chain"}
