@@ -291,7 +291,7 @@ def planned_jobs(config: DictConfig, multirun: bool) -> list[Job] | None:
     """
     if not multirun:
         return [Job(None, "", _job_config(config), Path(str(config.hydra.run.dir)))]
-    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+    if OmegaConf.select(config, "hydra.sweeper._target_") != BASIC_SWEEPER:
         return None
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
