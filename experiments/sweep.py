@@ -25,7 +25,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from experiments.config import register_configs
 from experiments.jobs import JOBS, KINDS, module  # noqa: F401  (JOBS, KINDS: the kinds)
@@ -35,6 +35,18 @@ log = logging.getLogger(__name__)
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 register_configs()
 
+
+def _tasks() -> str:
+    from phasejax.probe import tasks
+
+    return ", ".join(tasks.available())
+
+
+# --help lists the values of kind (an enum, not a group) and of task (a group Hydra's help
+# does not list: it lives in the library, pkg://phasejax.probe)
+for _name, _values in (("phasejax.kinds", lambda: ", ".join(KINDS)), ("phasejax.tasks", _tasks)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _values)
 
 
 @hydra.main(version_base=None, config_path="pkg://experiments.conf", config_name="sweep")
