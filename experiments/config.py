@@ -4,7 +4,7 @@ The schemas come from the library: a toy's and a sampler's from its factory's si
 (:func:`toy_schemas`, :func:`sampler_schemas`), the probe's, the alignment protocol's and the
 text-criticality settings, a task and LoRA from their dataclasses
 (:func:`experiments.schema.schema_of`). YAML files under
-``experiments/conf/`` (package data) extend them (``defaults: [base_<name>, _self_]``), so a
+``conf/`` (package data) extend them (``defaults: [base_<name>, _self_]``), so a
 misspelt key or a value of the wrong type fails when the config is composed, before any work.
 Each group node carries a ``_target_`` that :func:`hydra.utils.instantiate` calls at the edge; a
 toy's shared parameters are checked against its factory's signature (:func:`toy_arguments`).

@@ -17,6 +17,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from phasejax import io, plot
+from phasejax.plot import save_figure
 from phasejax.probe import tasks
 from phasejax.probe.loading import resolve_dtype, resolve_path
 from phasejax.probe.measure import COLUMNS, ProbeSettings, measure
@@ -28,6 +29,19 @@ CHOICE_PANELS = ("entropy", "order_parameter", "energy", "specific_heat", "captu
                  "mutual_information")
 SEQUENCE_PANELS = ("abs_magnetisation", "binder", "susceptibility", "m2", "item_entropy",
                    "parse_rate")
+# what each panel of probe.png shows (phasejax.probe.measure defines them)
+PANEL_LABELS = {"entropy": "answer entropy $S$ (nats)",
+                "order_parameter": "order parameter $m$",
+                "energy": r"energy $U = \langle E \rangle$, $E = -\ln p_1$",
+                "specific_heat": "specific heat $C$",
+                "captured_mass": "captured mass (the options' share)",
+                "mutual_information": "$I$(prompt; answer) (nats)",
+                "abs_magnetisation": r"order parameter $\langle|m|\rangle$",
+                "binder": "Binder cumulant $U_4$",
+                "susceptibility": r"susceptibility $\chi$",
+                "m2": r"$\langle m^2 \rangle$",
+                "item_entropy": "item entropy (nats)",
+                "parse_rate": "answers parsed (fraction)"}
 
 
 def settings_from(cfg) -> ProbeSettings:
@@ -116,11 +130,18 @@ def run(cfg, out: Path) -> list[dict]:
     io.write_npz(out / "distributions.npz", **arrays)
     io.write_table(out / "observables.csv", rows, ("checkpoint",) + COLUMNS)
     summary = [r for r in rows if r["prompt"] in ("mean", "all")]
-    if task.kind == "sequence":
-        plot.plot_observables(summary, out / "probe.png", title=f"{task.name}",
-                              panels=SEQUENCE_PANELS, group="L")
-    else:
-        plot.plot_observables(summary, out / "probe.png", title=f"{task.name}",
-                              panels=CHOICE_PANELS,
-                              group="model" if len(chain) > 1 else None)
+    save_figure(figure(summary, task, [name for name, _ in chain]), out / "probe.png")
     return rows
+
+
+def figure(summary, task, models):
+    """``probe.png``: the task's observables against the sampling temperature, titled with the
+    model (or the chain's first and last checkpoints) and the task."""
+    title = (f"{models[0]} on {task.name}" if len(models) == 1 else
+             f"{task.name}: {len(models)} checkpoints, {models[0]} → {models[-1]}")
+    if task.kind == "sequence":
+        panels, group = SEQUENCE_PANELS, "L"
+    else:
+        panels, group = CHOICE_PANELS, "model" if len(models) > 1 else None
+    return plot.observables_figure(summary, title=title, panels=panels, group=group,
+                                   labels=PANEL_LABELS, xlabel="sampling temperature $T$")

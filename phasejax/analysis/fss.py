@@ -262,9 +262,20 @@ def transition_order(size: SizeData, dip_ratio: float = 0.9) -> Dict[str, object
     return evidence
 
 
+def collapse_skipped(sizes: Sequence[SizeData], T_c: float) -> str | None:
+    """Why :func:`analyse` fits no data collapse to ``sizes``, or ``None`` when it fits one."""
+    if len(sizes) < 3:
+        return (f"a collapse needs three sizes or more; got {len(sizes)} "
+                f"(L = {', '.join(str(s.L) for s in sizes)})")
+    if not np.isfinite(T_c):
+        return "the Binder curves give no T_c to start it from"
+    return None
+
+
 def analyse(sizes: Sequence[SizeData], n_bootstrap: int = 40, seed: int = 0,
             collapse_fit: bool = True) -> Dict[str, object]:
-    """All FSS results with bootstrap errors; sizes sorted by ``L``."""
+    """All FSS results with bootstrap errors; sizes sorted by ``L``. Without a data collapse
+    (too few sizes, no ``T_c``), ``"collapse_skipped"`` says why (:func:`collapse_skipped`)."""
     sizes = sorted(sizes, key=lambda s: s.L)
     best = _quantities(sizes)
     boots: List[Dict[str, float]] = []
@@ -278,7 +289,10 @@ def analyse(sizes: Sequence[SizeData], n_bootstrap: int = 40, seed: int = 0,
         f"{n_bootstrap} block resamples",
         "values": best, "errors": err,
     }
-    if collapse_fit and len(sizes) >= 3 and np.isfinite(best["T_c"]):
+    skipped = collapse_skipped(sizes, best["T_c"]) if collapse_fit else None
+    if skipped:
+        result["collapse_skipped"] = skipped
+    elif collapse_fit:
         nu0 = 1.0 / best["one_over_nu"] if best["one_over_nu"] > 0 else 1.0
         data = collapse_data(sizes, best["T_c"], nu0)
         Tc, nu, bnu, S = collapse(data, best["T_c"], nu0, best["beta_over_nu"])

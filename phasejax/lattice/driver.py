@@ -9,7 +9,8 @@ The core owns what every run of the lattice samplers needs:
 * :func:`shard_chains` — the chain axis spread over all local devices;
 * :class:`ChunkedScan` — the ``lax.scan`` over steps, run as equal chunks of one compiled scan
   each, so long runs report progress without recompiling, and timed after compilation;
-* :func:`check_counts`, :func:`check_temperatures` — argument checks before anything compiles.
+* :func:`check_counts`, :func:`check_temperatures`, :func:`check_simulation` — argument checks
+  before anything compiles.
 
 Front-ends: :func:`simulate` (here: thermalise, then measure at fixed temperatures) and
 :func:`phasejax.lattice.anneal.anneal` (temperature and model follow a protocol). Every chain's
@@ -68,6 +69,28 @@ def check_temperatures(temperatures) -> np.ndarray:
         raise ValueError("no temperatures given")
     if not np.all(np.isfinite(T)) or np.any(T <= 0):
         raise ValueError(f"every temperature must be finite and > 0; got {T.tolist()}")
+    return T
+
+
+def check_simulation(model, sampler: Sampler, temperatures, *, n_replicas: int = 1,
+                     n_therm: int = 0, n_measure: int = 1, thin: int = 1,
+                     start="random") -> np.ndarray:
+    """Every argument check of :func:`simulate`, without compiling or sampling anything.
+
+    Returns the temperatures as :func:`check_temperatures` does. Raises ``ValueError`` naming
+    the value: counts, ``start``, a tempering ladder of fewer than two temperatures, or a
+    cluster sampler on couplings that are not ferromagnetic Potts
+    (:class:`~phasejax.lattice.model.NotPottsLike`).
+    """
+    T = check_temperatures(temperatures)
+    check_counts(n_replicas=(n_replicas, 1), n_therm=(n_therm, 0), n_measure=(n_measure, 1),
+                 thin=(thin, 1))
+    if isinstance(start, str) and start not in ("random", "ordered"):
+        raise ValueError(f"start={start!r}; expected 'random', 'ordered' or an array of tokens")
+    if sampler.ensemble and T.size < 2:
+        raise ValueError("parallel tempering needs at least two temperatures")
+    if sampler.cluster:
+        model.bond_couplings()  # raises NotPottsLike, naming the couplings
     return T
 
 
@@ -259,16 +282,9 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
       record_states: keep every measured configuration (memory ``n_T n_R n_S N`` bytes), for
         statistics that need the configurations themselves (correlation functions).
     """
-    T = check_temperatures(temperatures)
-    check_counts(n_replicas=(n_replicas, 1), n_therm=(n_therm, 0), n_measure=(n_measure, 1),
-                 thin=(thin, 1))
-    if isinstance(start, str) and start not in ("random", "ordered"):
-        raise ValueError(f"start={start!r}; expected 'random', 'ordered' or an array of tokens")
+    T = check_simulation(model, sampler, temperatures, n_replicas=n_replicas, n_therm=n_therm,
+                         n_measure=n_measure, thin=thin, start=start)
     n_T, q, N = T.size, model.q, model.n_sites
-    if sampler.ensemble and n_T < 2:
-        raise ValueError("parallel tempering needs at least two temperatures")
-    if sampler.cluster:
-        model.bond_couplings()  # raises NotPottsLike, naming the couplings, before compiling
 
     k_init, k_run = jax.random.split(key)
     if sampler.ensemble:

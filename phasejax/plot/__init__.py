@@ -7,8 +7,8 @@
   and sequence tasks).
 """
 
-from phasejax.plot.core import (DEFAULT_PANELS, LABELS, plot_fss, plot_observables,
-                                plot_phase_diagram, save_figure, subplots)
+from phasejax.plot.core import (DEFAULT_PANELS, LABELS, observables_figure, plot_fss,
+                                plot_observables, plot_phase_diagram, save_figure, subplots)
 
-__all__ = ["DEFAULT_PANELS", "LABELS", "plot_fss", "plot_observables", "plot_phase_diagram",
-           "save_figure", "subplots"]
+__all__ = ["DEFAULT_PANELS", "LABELS", "observables_figure", "plot_fss", "plot_observables",
+           "plot_phase_diagram", "save_figure", "subplots"]
