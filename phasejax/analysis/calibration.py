@@ -12,11 +12,14 @@ and counts the decisions of :func:`phasejax.analysis.scaling.scaling_analysis`:
   finite-range couplings has no transition at ``T > 0``, so every ``T_c`` named is a false
   positive. The data set mirrors the text-criticality presets: the same sizes (prefixes of the
   same sequences), sequences per temperature and bootstrap.
-* **A transition** (:func:`long_range_datasets`, :func:`ising2d_datasets`): the long-range Potts
-  chain with periodic images (:mod:`toy_models.long_range_chain`; ``q = 2``, ``σ = 1/2``) and
-  the 2D Ising model, sampled with Swendsen–Wang at the same number of configurations per
-  point. A pool of ``n_datasets`` measurements of ``n_samples`` replicas is simulated once per
-  size; data set ``d`` is measurement ``d`` of every replica (``thin`` cluster sweeps apart).
+* **A transition** (:func:`long_range_datasets`, :func:`ising2d_datasets`,
+  :func:`curie_weiss_datasets`): the long-range Potts chain with periodic images
+  (:mod:`toy_models.long_range_chain`; ``q = 2``, ``σ = 1/2``) and the 2D Ising model, sampled
+  with Swendsen–Wang at the same number of configurations per point (a pool of ``n_datasets``
+  measurements of ``n_samples`` replicas is simulated once per size; data set ``d`` is
+  measurement ``d`` of every replica, ``thin`` cluster sweeps apart); and the Curie–Weiss
+  model (mean field, ``T_c = 1``), whose magnetisation is drawn exactly from its distribution
+  ``P(M) ∝ C(N, (N+M)/2) e^{M²/(2NT)}`` — independent samples at any size, cheaply.
 
 :func:`decide` runs every method on one data set; :func:`rates` turns many decisions into the
 fraction that named a transition and, where the truth is known, the coverage of the ``1σ`` and
@@ -35,7 +38,7 @@ from phasejax.analysis.sequences import moment_bootstrap, prefix_statistics, seq
 from phasejax.analysis.stats import numpy_rng
 
 NAN = float("nan")
-OBSERVABLES = ("binder_connected", "susceptibility", "tau", "xi_over_N")
+OBSERVABLES = ("binder_connected", "binder", "susceptibility", "tau", "xi_over_N")
 # the long-range reference: q = 2, σ = 1/2, J = 1 with images (toy_models.long_range_chain)
 LONG_RANGE_TC = 2.174
 
@@ -170,7 +173,7 @@ def ising2d_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples: in
     out = []
     for d in range(n_datasets):
         curves = {}
-        vals = {o: np.full((T.size, len(Ls)), NAN) for o in ("binder_connected",
+        vals = {o: np.full((T.size, len(Ls)), NAN) for o in ("binder_connected", "binder",
                                                              "susceptibility")}
         reps = {o: np.full((T.size, n_boot, len(Ls)), NAN) for o in vals}
         for j, L in enumerate(Ls):
@@ -186,10 +189,57 @@ def ising2d_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples: in
     return out
 
 
+def curie_weiss_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples: int,
+                         n_boot: int = 100) -> list[dict]:
+    """``n_datasets`` data sets of the Curie–Weiss Ising model ``H = −M²/(2N)`` (``T_c = 1``):
+    ``n_samples`` exact, independent draws of ``m = M/N`` per ``(N, T)``, measured as
+    ``U₄ᶜ`` and ``χ``."""
+    from scipy.special import gammaln
+
+    from phasejax.analysis.decisions import SizeCurves
+
+    rng = numpy_rng(key)
+    T = np.asarray(temperatures, float)
+    sizes = sorted(int(N) for N in sizes)
+    m = {}
+    for N in sizes:
+        k = np.arange(N + 1)
+        M = 2.0 * k - N
+        logC = gammaln(N + 1) - gammaln(k + 1) - gammaln(N - k + 1)
+        draws = np.empty((T.size, n_datasets, n_samples))
+        for i, t in enumerate(T):
+            lw = logC + M * M / (2.0 * N * t)
+            p = np.exp(lw - lw.max())
+            draws[i] = M[rng.choice(N + 1, size=(n_datasets, n_samples), p=p / p.sum())] / N
+        m[N] = draws
+    out = []
+    for d in range(n_datasets):
+        vals = {o: np.full((T.size, len(sizes)), NAN) for o in ("binder_connected", "binder",
+                                                                "susceptibility")}
+        reps = {o: np.full((T.size, n_boot, len(sizes)), NAN) for o in vals}
+        for j, N in enumerate(sizes):
+            for i, t in enumerate(T):
+                v, r = moment_bootstrap(jax.random.fold_in(key, 100_000 * d + 1000 * i + j),
+                                        m[N][i, d], N=N, T=float(t), n_boot=n_boot)
+                for o in vals:
+                    vals[o][i, j], reps[o][i, :, j] = v[o], r[o]
+        out.append({o: SizeCurves(T, np.asarray(sizes), vals[o],
+                                  np.nanstd(reps[o], axis=1, ddof=1), reps[o]) for o in vals})
+    return out
+
+
 # ----------------------------------------------------------------------------- decisions
-def decide(key, curves: dict, *, n_boot: int = 200, collapse_boot: int = 20) -> dict:
-    """``{method: (T_c, error)}`` of every transition method on one data set (``nan``: none)."""
-    res = scaling.scaling_analysis(key, curves, n_boot=n_boot, collapse_boot=collapse_boot)
+def decide(key, curves: dict, *, binder: str = "binder_connected", n_boot: int = 200,
+           collapse_boot: int = 20) -> dict:
+    """``{method: (T_c, error)}`` of every transition method on one data set (``nan``: none).
+
+    ``binder``: the cumulant the crossings read — the connected ``U₄ᶜ`` for chains with a
+    field or a fixed start (as for text), the plain ``U₄`` for systems symmetric under
+    ``m → −m``, where ``U₄ᶜ`` equals it in expectation but its finite sample is spoiled by
+    the random split of samples between the two signs of an ordered phase.
+    """
+    res = scaling.scaling_analysis(key, curves, binder=binder, n_boot=n_boot,
+                                   collapse_boot=collapse_boot)
     out = {m: (NAN, NAN) for m in scaling.TRANSITION_METHODS}
     for r in res["estimates"]:
         if r["quantity"] == "T_c" and r["method"] in out:

@@ -29,8 +29,10 @@ finite-range chain reaches, where its excess kurtosis changes sign, not a transi
 **Fixed point.** A crossing of two sizes alone does not tell a transition from a crossover with
 ``ξ(T) ∝ N``, whose crossing drifts towards ``T = 0`` as ``N`` grows (a one-dimensional chain
 with finite-range couplings, whose Binder curves do cross at finite sizes). A transition is
-named only from three sizes or more: the two largest pairs must both cross, and their crossings
-must agree within their joint error (:func:`fixed_point`).
+named only from three sizes or more (:func:`fixed_point`): the two largest pairs of consecutive
+sizes must both cross, and no crossing of a consecutive pair (from the largest down, as long as
+they cross) may lie significantly below the next smaller pair's (one-sided, level ``α``: the
+direction a crossover moves) nor differ from it by more than a wide two-sided margin.
 
 **Peak** (:func:`peak`): the grid maximum of one size's curve counts only if it stands above a
 point on each side by ``z_c`` standard errors of the difference; a flat noisy curve, or a
@@ -267,16 +269,24 @@ def fixed_point(rng: np.random.Generator, curves: SizeCurves, *, alpha: float = 
     if not nxt.found:
         return none(f"the largest sizes cross at T={top.T:.4g} ± {top.T_err:.2g}, but "
                     f"{nxt.reason}")
+    # every run of consecutive crossing pairs from the top down enters the drift test
+    chain = [top, nxt]
+    for c in reversed(cx[:-2]):
+        if not c.found:
+            break
+        chain.append(c)
+    z_down, z_any = float(sstats.norm.isf(alpha)), float(sstats.norm.isf(alpha / 20))
+    for upper, lower in zip(chain, chain[1:]):
+        drift = upper.T - lower.T
+        err = _spread(upper.T_draws - lower.T_draws)     # the same redraws for both pairs
+        if not np.isfinite(err) or drift < -z_down * err or abs(drift) > z_any * err:
+            return none(f"the crossings drift: T×(N={lower.N_a},{lower.N_b}) = {lower.T:.4g}, "
+                        f"T×(N={upper.N_a},{upper.N_b}) = {upper.T:.4g} (shift {drift:+.3g} ± "
+                        f"{err:.2g}): no fixed point within errors, as for a crossover where "
+                        "ξ(T) ≈ N (its crossings move to lower T as N grows)", drift, err)
     drift = top.T - nxt.T
-    drift_err = _spread(top.T_draws - nxt.T_draws)        # the same redraws for both pairs
-    zc = z_level(2, alpha)
-    if not np.isfinite(drift_err) or abs(drift) > zc * drift_err:
-        return none(f"the crossings drift: T×(N={nxt.N_a},{nxt.N_b}) = {nxt.T:.4g}, "
-                    f"T×(N={top.N_a},{top.N_b}) = {top.T:.4g} (shift {drift:+.3g} ± "
-                    f"{drift_err:.2g}, beyond {zc:.2f}σ): no fixed point within errors, as for "
-                    "a crossover where ξ(T) ≈ N", drift, drift_err)
-    return FixedPoint(True, top.T, top.T_err, top.level, top.level_err, drift, drift_err, cx,
-                      "")
+    return FixedPoint(True, top.T, top.T_err, top.level, top.level_err, drift,
+                      _spread(top.T_draws - nxt.T_draws), cx, "")
 
 
 class Peak(NamedTuple):
