@@ -2,9 +2,9 @@
 
 The configs are the repository's top-level ``conf/`` folder, imported as ``experiments.conf``
 (Hydra's ``pkg://experiments.conf`` search path). An install ships ``conf/`` inside the package
-as ``conf/`` (``package-dir`` in ``pyproject.toml``), so a wheel runs from any
-directory without claiming a top-level ``conf`` package. In a checkout there is no
-``conf/``: :func:`_checkout_conf` makes ``experiments.conf`` the checkout's own
+as ``experiments/conf/`` (``package-dir`` in ``pyproject.toml``), so a wheel runs from any
+directory without claiming a top-level ``conf`` package. A checkout has no
+``experiments/conf/``: :func:`_checkout_conf` makes ``experiments.conf`` the checkout's own
 ``conf/``, whatever else is installed (another checkout's editable install included).
 """
 

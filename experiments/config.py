@@ -36,16 +36,14 @@ from phasejax.text.generate import FreeGeneration
 from phasejax.train.lora import LoRA
 
 
-class Kind(enum.StrEnum):
-    """The job kinds of ``python -m experiments.sweep`` (a typo fails at compose time)."""
-
-    main = "main"
-    equilibrium = "equilibrium"
-    nucleation = "nucleation"
-    alignment = "alignment"
-    probe = "probe"
-    crystallize = "crystallize"
-    text_criticality = "text_criticality"
+# The job kinds of ``python -m experiments.sweep`` and the module that runs each: the one list a
+# new kind is added to (experiments.jobs reads it; its module holds RESULT_FILES, check, run).
+JOB_MODULES = {"main": "experiments.main_job", "equilibrium": "experiments.equilibrium",
+               "nucleation": "experiments.nucleation", "alignment": "experiments.alignment",
+               "probe": "experiments.probe", "crystallize": "experiments.crystallize",
+               "text_criticality": "experiments.text_criticality"}
+# ``kind`` as an enum of those names: a typo fails at compose time
+Kind = enum.StrEnum("Kind", {k: k for k in JOB_MODULES}, module=__name__)
 
 
 @dataclass
@@ -180,8 +178,8 @@ class SpinsConfig:
 def _criticality_config():
     """``criticality``: :class:`~phasejax.text.generate.FreeGeneration` (less ``seed``, which is
     ``run.seed``), the text mappings with their sizes, and the toy comparison's settings
-    (:class:`experiments.text_criticality.ToySettings`)."""
-    from experiments.text_criticality import ToySettings
+    (:class:`phasejax.fit.bridge.ToySettings`)."""
+    from phasejax.fit.bridge import ToySettings
 
     toy = schema_of(ToySettings, "CriticalityToyConfig")
     return schema_of(FreeGeneration, "CriticalityConfig", drop=("seed",), extra=(

@@ -13,14 +13,11 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from experiments.config import Kind
+from experiments.config import JOB_MODULES, Kind
 
 # kind -> the module holding its RESULT_FILES, check(cfg) and run(cfg, out)
-JOBS = {Kind.main: "experiments.main_job", Kind.equilibrium: "experiments.equilibrium",
-        Kind.nucleation: "experiments.nucleation", Kind.alignment: "experiments.alignment",
-        Kind.probe: "experiments.probe", Kind.crystallize: "experiments.crystallize",
-        Kind.text_criticality: "experiments.text_criticality"}
-KINDS = tuple(k.name for k in JOBS)
+JOBS = {Kind(name): path for name, path in JOB_MODULES.items()}
+KINDS = tuple(JOB_MODULES)
 
 
 def module(kind) -> ModuleType:

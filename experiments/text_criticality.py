@@ -54,6 +54,7 @@ from omegaconf import OmegaConf
 from phasejax import io
 from phasejax.analysis import scaling
 from phasejax.analysis.sequences import prefix_statistics, sequence_statistics, statistics_rows
+from phasejax.fit.bridge import ToySettings
 from phasejax.text import generate as G
 from phasejax.text import spins
 
@@ -73,28 +74,6 @@ FSS_COLUMNS = ("side", "model", "mapping", "method", "quantity", "T", "value", "
 FIT_COLUMNS = ("model", "mapping", "T", "q", "N", "A", "A_err", "sigma", "sigma_err",
                "A_fixed_T0", "K_c", "ratio", "ratio_err", "h", "start", "neg_log_pl",
                "n_sequences", "reason")
-
-
-@dataclasses.dataclass(frozen=True)
-class ToySettings:
-    """The toy side.
-
-    Attributes:
-      fit_T: the temperature whose fit is carried to the others as ``A·T₀/T`` (the
-        single-temperature assumption shown beside the per-temperature fits).
-      field: ``"fitted"`` or ``"zero"`` (the symmetric toy: no field, no start field).
-      n_replicas, n_therm, n_measure: Swendsen–Wang chains per ``(T, N)`` and their sweeps.
-      fit_bootstrap: bootstrap refits of every fit.
-      simulate: simulate the fitted open chains (off: fits and the bridge only).
-    """
-
-    fit_T: float = 1.0
-    field: str = "fitted"
-    n_replicas: int = 8
-    n_therm: int = 100
-    n_measure: int = 100
-    fit_bootstrap: int = 8
-    simulate: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

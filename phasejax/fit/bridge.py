@@ -27,6 +27,7 @@ can show where it fails (per-step renormalisation and the mapping to states brea
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple, Sequence
 
 import jax
@@ -35,6 +36,28 @@ import numpy as np
 from phasejax.analysis.fits import interpolate_crossing
 
 NAN = float("nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class ToySettings:
+    """The toy side of a text-criticality comparison (``criticality.toy``).
+
+    Attributes:
+      fit_T: the temperature whose fit is carried to the others as ``A·T₀/T`` (the
+        single-temperature assumption shown beside the per-temperature fits).
+      field: ``"fitted"`` or ``"zero"`` (the symmetric toy: no field, no start field).
+      n_replicas, n_therm, n_measure: Swendsen–Wang chains per ``(T, N)`` and their sweeps.
+      fit_bootstrap: bootstrap refits of every fit.
+      simulate: simulate the fitted open chains (off: fits and the bridge only).
+    """
+
+    fit_T: float = 1.0
+    field: str = "fitted"
+    n_replicas: int = 8
+    n_therm: int = 100
+    n_measure: int = 100
+    fit_bootstrap: int = 8
+    simulate: bool = True
 
 
 class BridgePoint(NamedTuple):
