@@ -40,7 +40,10 @@ from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-MAPPINGS: dict = {}
+from phasejax.registry import Registry
+
+MAPPINGS = Registry("text mapping")      # name -> builder(tokenizer, **params) -> SpinMap
+register = MAPPINGS.register
 
 
 class SpinMap(NamedTuple):
@@ -65,20 +68,10 @@ class Lattice(NamedTuple):
     lengths: np.ndarray  # (n,) int: sites each input sequence mapped to
 
 
-def register(name: str):
-    """Decorator: register ``builder(tokenizer, **params) -> SpinMap`` under ``name``."""
-    def deco(builder):
-        MAPPINGS[name] = builder
-        return builder
-    return deco
-
-
 def spin_map(name: str, tokenizer, **params) -> SpinMap:
     """Build the mapping ``name`` for ``tokenizer`` (a ``tokenizers.Tokenizer``, or a
     ``transformers`` fast tokenizer). Build once, apply to any number of sequences."""
-    if name not in MAPPINGS:
-        raise ValueError(f"unknown text mapping {name!r}; registered: {sorted(MAPPINGS)}")
-    sm = MAPPINGS[name](_backend(tokenizer), **params)
+    sm = MAPPINGS.lookup(name)(_backend(tokenizer), **params)
     if sm.q < 2 or len(sm.states) != sm.q:
         raise ValueError(f"mapping {name!r} must have q >= 2 states with one name each; got "
                          f"q={sm.q}, states={sm.states}")
