@@ -28,6 +28,7 @@ from omegaconf import MISSING, OmegaConf
 
 import toy_models
 from experiments.schema import camel, publish, schema_from_signature, schema_of
+from phasejax.checks import check_temperatures
 from phasejax.lattice import samplers
 from phasejax.lattice.alignment import AlignmentProtocol
 from phasejax.probe.measure import ProbeSettings
@@ -294,9 +295,7 @@ def temperature_grid(cfg) -> np.ndarray:
             T = np.geomspace(cfg.start, cfg.stop, cfg.num)
         else:
             raise ValueError(f"temperatures.spacing={cfg.spacing!r}; expected 'linear' or 'geometric'")
-    if T.size == 0 or not np.all(np.isfinite(T)) or np.any(T <= 0):
-        raise ValueError(f"every temperature must be finite and > 0; got {T.tolist()}")
-    return T
+    return check_temperatures(T)
 
 
 def toy_arguments(toy) -> dict:

@@ -118,7 +118,7 @@ def run(cfg, out: Path) -> dict:
                       title=f"{model} on {cfg.task.name} vs fitted toys",
                       p=p, temperatures=temperatures, text_stats=text_stats)
     if len(results) > 1:
-        plot_chain(results, out / "chain.png", cfg.task.name)
+        plot_fit_chain(results, out / "chain.png", cfg.task.name)
     summary = dict(task=cfg.task.name, fits=results, timings_s=timings)
     io.write_json(out / "fit.json", summary)
     for r in results:
@@ -159,7 +159,7 @@ def _sequences(cfg, out: Path, lm_rows, arrays, timings, t0) -> dict:
     plot_sequence_comparison([r for r in lm_rows if int(r["checkpoint"]) == 0], res,
                              out / "comparison.png", title=f"{model} on {cfg.task.name}")
     if len(results) > 1:
-        plot_chain(results, out / "chain.png", cfg.task.name, parameter="J")
+        plot_fit_chain(results, out / "chain.png", cfg.task.name, parameter="J")
     summary = dict(task=cfg.task.name, fits=results, timings_s=timings)
     io.write_json(out / "fit.json", summary)
     for r in results:
@@ -187,7 +187,7 @@ def fss_rows(results) -> list[dict]:
     return rows
 
 
-def plot_chain(results, path, task: str, parameter: str = "tscale"):
+def plot_fit_chain(results, path, task: str, parameter: str = "tscale"):
     """A fitted parameter and the goodness of fit along a checkpoint chain; for choice tasks
     also the chain's path through the toy's (disorder, field) plane, the order parameter over
     (temperature, checkpoint) for model and toy side by side, and I(prompt; answer) of both."""

@@ -27,7 +27,7 @@ from phasejax import io
 from phasejax.lattice import seeding
 from phasejax.lattice import nucleation as nuc
 from phasejax.lattice.anneal import anneal
-from phasejax.lattice.driver import check_counts, check_temperatures
+from phasejax.checks import check_counts, check_temperatures
 from phasejax.lattice.samplers import make as make_sampler
 
 RESULT_FILES = ("committor.csv", "rates.csv", "nucleation_times.csv", "nucleation.json",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from phasejax.checks import check_temperatures
 from phasejax import io, plot
 from phasejax.plot import save_figure
 from phasejax.probe import tasks
@@ -51,8 +52,7 @@ def settings_from(cfg) -> ProbeSettings:
     for key in ("prompts", "seed_distribution"):
         if p[key] is not None:
             p[key] = tuple(p[key])
-    if not p["temperatures"] or min(p["temperatures"]) <= 0:
-        raise ValueError(f"probe.temperatures must be positive; got {p['temperatures']}")
+    check_temperatures(p["temperatures"], name="probe.temperatures")
     if any(n < 1 for n in p["lengths"]):
         raise ValueError(f"probe.lengths must be positive; got {p['lengths']}")
     return ProbeSettings(**p, seed=int(cfg.run.seed))

@@ -52,6 +52,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from phasejax import io
+from phasejax.checks import check_temperatures
 from phasejax.analysis import scaling
 from phasejax.analysis.sequences import prefix_statistics, sequence_statistics, statistics_rows
 from phasejax.fit.bridge import ToySettings
@@ -94,10 +95,7 @@ def settings_from(cfg) -> Settings:
     toy_cfg = c.pop("toy")
     bootstrap, min_kept, part = c.pop("bootstrap"), c.pop("min_kept"), c.pop("part")
     gen = G.FreeGeneration(**c, seed=int(cfg.run.seed))
-    T = np.asarray(gen.temperatures, float)
-    if T.size < 2 or np.any(T <= 0) or not np.all(np.isfinite(T)):
-        raise ValueError(f"criticality.temperatures must be at least two finite values > 0; "
-                         f"got {list(gen.temperatures)}")
+    check_temperatures(gen.temperatures, name="criticality.temperatures", at_least=2)
     if gen.start not in G.STARTS:
         raise ValueError(f"criticality.start={gen.start!r}; expected one of {G.STARTS}")
     if gen.end_of_text not in G.END_OF_TEXT:
@@ -154,7 +152,7 @@ def kept_states(spin_map, tokens_by_T, sizes, s: Settings, model: str):
     refuses, naming it, any ``(T, N)`` below ``min_kept``."""
     states, kept = [], []
     for T, tokens in zip(s.generation.temperatures, tokens_by_T):
-        lat = spins.to_lattice(spin_map, tokens, N=sizes[-1])
+        lat = spins.to_sites(spin_map, tokens, N=sizes[-1])
         frac = {N: float(np.mean(lat.lengths >= N)) for N in sizes}
         low = [(N, f) for N, f in frac.items() if f < s.min_kept]
         if low:
@@ -242,9 +240,9 @@ def toy_statistics(key, fits, spin_map, sizes, s: Settings, model: str):
     """The fitted open chains (the text's boundaries) simulated at every ``(T, N)`` and
     measured with the same statistics: rows, largest-size curves, statistics, and why the toy
     cannot name a transition (``""`` if some fit can order)."""
-    import toy_models  # noqa: F401  (registers the models)
     from phasejax.lattice import samplers
     from phasejax.lattice.driver import simulate
+    from phasejax.lattice.model import power_law
     from toy_models.long_range_chain import (open_chain, open_sites, open_start,
                                              transition_possible)
 
@@ -258,7 +256,7 @@ def toy_statistics(key, fits, spin_map, sizes, s: Settings, model: str):
         h = np.zeros(q) if toy.field == "zero" else f.h
         start = np.zeros(q) if toy.field == "zero" else f.start
         for N in sizes:
-            J_r = f.A * np.arange(1, N, dtype=np.float64) ** -(1.0 + f.sigma)
+            J_r = power_law(np.arange(1, N, dtype=np.float64), f.A, f.sigma)
             tr = simulate(jax.random.fold_in(key, 1000 * i + N), open_chain(N, q, J_r, h, start),
                           samplers.make("swendsen_wang"), [1.0], n_replicas=toy.n_replicas,
                           n_therm=toy.n_therm, n_measure=toy.n_measure,
@@ -345,9 +343,9 @@ def run(cfg, out: Path) -> dict:
     io.write_table(out / "fss.csv", fss, FSS_COLUMNS)
     io.write_table(out / "toy_fit.csv", fits, FIT_COLUMNS)
     io.write_table(out / "generation.csv", gen_rows)
-    from phasejax.plot.text import plot_chain, plot_criticality
+    from phasejax.plot.text import plot_criticality, plot_transition_chain
 
     plot_criticality(stats, curves, fss, fits, out / "criticality.png")
     if len(chain) > 1:
-        plot_chain(fss, [n for n, _ in chain], out / "chain.png")
+        plot_transition_chain(fss, [n for n, _ in chain], out / "chain.png")
     return dict(fss=fss, fits=fits, generation=gen_rows)

@@ -88,7 +88,7 @@ def test_bad_input_fails_before_loading(tmp_path):
         probe_job.run(probe_cfg("lm.path=/no/such/model"), tmp_path)
     with pytest.raises(ValueError, match="seed_distribution has 2 entries"):
         probe_job.run(probe_cfg("task=die_roll", "probe.seed_distribution=[0.5,0.5]"), tmp_path)
-    with pytest.raises(ValueError, match="temperatures must be positive"):
+    with pytest.raises(ValueError, match="temperatures must be non-empty, each finite and > 0"):
         probe_job.run(probe_cfg("probe.temperatures=[0.0,1.0]"), tmp_path)
     lm = load_model(PARITY / "qwen2")
     with pytest.raises(ValueError, match="open-ended"):

@@ -214,7 +214,7 @@ def test_whitespace_mapping_counts_characters():
     assert (sm.q, sm.unit) == (2, "character")
     # the end-of-text token is a site: one non-whitespace character, never dropped
     np.testing.assert_array_equal(sm(ids), [c.isspace() for c in text] + [False])
-    lat = spins.to_lattice(sm, [np.array(ids), np.array(ids[:2])], N=5)
+    lat = spins.to_sites(sm, [np.array(ids), np.array(ids[:2])], N=5)
     assert lat.states.shape == (1, 5) and lat.kept.tolist() == [True, False]
     assert lat.lengths.tolist() == [len(text) + 1, 2]
 
@@ -231,7 +231,7 @@ def test_an_end_of_text_token_in_the_middle_keeps_the_sequence():
     assert tc.size == ids.size and tc[len(first)] == C["other"]
     ws = spins.spin_map("whitespace", tok)(ids)
     assert ws.size == len("Hi run") + 1 + len(" to 42") and ws[len("Hi run")] == 0
-    lat = spins.to_lattice(spins.spin_map("token_class", tok), [ids], N=ids.size)
+    lat = spins.to_sites(spins.spin_map("token_class", tok), [ids], N=ids.size)
     assert lat.kept.tolist() == [True] and lat.states.shape == (1, ids.size)
 
 
@@ -248,7 +248,7 @@ def test_token_class_on_a_byte_level_bpe():
     np.testing.assert_array_equal(sm(ids), [C[e] for e in expect])
     # padded rows with lengths, as a Generation holds them
     rows = np.stack([ids, np.r_[ids[:4], [eos] * 7]])
-    lat = spins.to_lattice(sm, rows, N=4, lengths=[ids.size, 4])
+    lat = spins.to_sites(sm, rows, N=4, lengths=[ids.size, 4])
     np.testing.assert_array_equal(lat.states, [[C[e] for e in expect[:4]]] * 2)
 
 

@@ -105,7 +105,7 @@ def test_statistics_of_generated_text_equal_the_exact_chain(markov, tmp_path, T)
     G.run(lm, spec, tmp_path / "gen", progress=False)
     (tokens,) = G.load(tmp_path / "gen", spec)
     sm = spins.spin_map("token_bucket", lm.tokenizer, q=Q)
-    y = spins.to_lattice(sm, tokens, N=N).states
+    y = spins.to_sites(sm, tokens, N=N).states
     assert y.shape == (n, N)
     z = logits / T
     P = np.exp(z - z.max(1, keepdims=True))

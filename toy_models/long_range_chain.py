@@ -92,7 +92,8 @@ import numpy as np
 from scipy.special import zeta
 
 from phasejax.lattice.geometry import Lattice
-from phasejax.lattice.model import CouplingModel, pytree_model, validate_coupling_arrays
+from phasejax.lattice.model import (CouplingModel, power_law, pytree_model,
+                                    validate_coupling_arrays)
 from toy_models import register
 
 
@@ -118,7 +119,7 @@ def kac_norm(L: int, sigma: float) -> float:
     """``Λ_L = 2 Σ_{r=1}^{(L−1)/2} r^{-(1+σ)}``: the total coupling per site of ``r^{-(1+σ)}`` on
     a ring of ``L`` sites (odd ``L``)."""
     r = np.arange(1, (L - 1) // 2 + 1, dtype=np.float64)
-    return float(2.0 * np.sum(r ** -(1.0 + sigma)))
+    return float(2.0 * np.sum(power_law(r, 1.0, sigma)))
 
 
 def mean_field_tc(J_total: float, q: int) -> float:
@@ -150,7 +151,7 @@ def power_law_couplings(L: int, *, J: float = 1.0, sigma: float = 0.5, R: int | 
             raise ValueError(f"kac=True sums every distance of an odd ring once (no images, "
                              f"R = (L-1)//2); got L={L}, R={R}, images={images}")
         r = np.arange(1, (L - 1) // 2 + 1, dtype=np.float64)
-        return J * r ** -(1.0 + sigma) / kac_norm(L, sigma)
+        return power_law(r, J, sigma) / kac_norm(L, sigma)
     R_max = (L - 1) // 2
     R = R_max if R is None else int(R)
     if not 1 <= R <= R_max:
@@ -158,7 +159,7 @@ def power_law_couplings(L: int, *, J: float = 1.0, sigma: float = 0.5, R: int | 
     r = np.arange(1, R + 1, dtype=np.float64)
     s = 1.0 + sigma
     if not images:
-        return J * r**-s
+        return power_law(r, J, sigma)
     if L % 2 == 0:
         raise ValueError(f"images=True needs an odd ring length (got L={L}): the antipodal "
                          "pair r = L/2 has no bond on a chain lattice")

@@ -73,6 +73,7 @@ import numpy as np
 
 from phasejax.analysis import distributions as D
 from phasejax.analysis.stats import numpy_rng
+from phasejax.checks import check_temperatures
 
 NAN = float("nan")
 MOMENTS = ("abs_magnetisation", "m2", "m4", "binder", "susceptibility", "binder_connected")
@@ -124,8 +125,7 @@ def _check(y, q: int) -> np.ndarray:
 
 
 def _check_T(T):
-    if not T > 0:
-        raise ValueError(f"T must be positive (χ = N(⟨m²⟩ − ⟨|m|⟩²)/T); got T={T}")
+    check_temperatures([T], name="T (χ = N(⟨m²⟩ − ⟨|m|⟩²)/T)")
 
 
 def state_fractions(y, *, q: int) -> np.ndarray:

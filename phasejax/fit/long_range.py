@@ -54,6 +54,8 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import optimize
 
+from phasejax.lattice.model import power_law
+
 FORMS = ("free", "power_law")
 _INIT_RANGE = 16
 
@@ -95,7 +97,7 @@ def _params(theta, *, form: str, R: int, q: int, start: bool = False):
         J, rest = theta[:R], theta[R:]
     else:
         r = jnp.arange(1, R + 1, dtype=theta.dtype)
-        J, rest = theta[0] * r ** -(1.0 + theta[1]), theta[2:]
+        J, rest = power_law(r, theta[0], theta[1]), theta[2:]
     zero = jnp.zeros(1, theta.dtype)
     h = jnp.concatenate([zero, rest[:q - 1]])
     f = jnp.concatenate([zero, rest[q - 1:2 * q - 2]]) if start else jnp.zeros(q, theta.dtype)
@@ -257,7 +259,7 @@ def fit_long_range(key: jax.Array, states, *, q: int, R: int, form: str = "free"
         if form == "free":
             J, rest = t[:R], t[R:]
         else:
-            J, rest = t[0] * np.arange(1, R + 1, dtype=np.float64) ** -(1.0 + t[1]), t[2:]
+            J, rest = power_law(np.arange(1, R + 1, dtype=np.float64), t[0], t[1]), t[2:]
         h = np.concatenate([[0.0], rest[:q - 1]])
         f = np.concatenate([[0.0], rest[q - 1:]]) if start_field else np.zeros(q)
         return np.asarray(J, np.float64), h, f

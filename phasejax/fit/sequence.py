@@ -76,8 +76,8 @@ def simulate_toy(key, theta, q: int, profile, sizes, temperatures, n_samples: in
     """
     import jax
 
-    from phasejax.analysis.sequences import moment_statistics
-    from phasejax.lattice.samplers.chain import potts_m, sample_chain
+    from phasejax.analysis.sequences import moment_statistics, potts_m
+    from phasejax.lattice.samplers.chain import sample_chain
 
     J, a, tau = (float(x) for x in theta)
     f = np.zeros(q) if profile is None else np.asarray(profile, float)
@@ -88,7 +88,7 @@ def simulate_toy(key, theta, q: int, profile, sizes, temperatures, n_samples: in
         for i, t in enumerate(sorted(temperatures)):
             k = jax.random.fold_in(key, 1000 * N + i)
             s = sample_chain(jax.random.fold_in(k, 0), J, a * f, tau * t, N, n_samples)
-            mom = moment_statistics(jax.random.fold_in(k, 1), potts_m(s, q), N=N, T=t,
+            mom = moment_statistics(jax.random.fold_in(k, 1), potts_m(s, q=q), N=N, T=t,
                                     n_boot=n_boot)
             rows += [dict(prompt="all", L=int(N), T=float(t), observable=o, mean=v,
                           stderr=e) for o, (v, e) in mom.items()]

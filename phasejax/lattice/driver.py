@@ -29,6 +29,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from phasejax.checks import check_counts, check_temperatures  # noqa: F401  (re-exported)
 from phasejax.lattice.model import TOKEN_DTYPE
 from phasejax.lattice.samplers.base import Sampler
 
@@ -50,28 +51,6 @@ class Trace(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- the core
-def check_counts(**bounds) -> None:
-    """Raise a clear error unless every ``name=(value, lo)`` is an integer ``value >= lo``.
-
-    Example::
-
-      check_counts(n_replicas=(4, 1), n_therm=(0, 0))   # passes
-    """
-    for name, (v, lo) in bounds.items():
-        if not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name}={v!r} must be an integer >= {lo}")
-
-
-def check_temperatures(temperatures) -> np.ndarray:
-    """``temperatures`` as a flat float64 array; raises unless non-empty, finite and ``> 0``."""
-    T = np.asarray(temperatures, dtype=np.float64).reshape(-1)
-    if T.size == 0:
-        raise ValueError("no temperatures given")
-    if not np.all(np.isfinite(T)) or np.any(T <= 0):
-        raise ValueError(f"every temperature must be finite and > 0; got {T.tolist()}")
-    return T
-
-
 def check_simulation(model, sampler: Sampler, temperatures, *, n_replicas: int = 1,
                      n_therm: int = 0, n_measure: int = 1, thin: int = 1,
                      start="random") -> np.ndarray:

@@ -55,6 +55,12 @@ def pytree_model(cls):
     return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
 
 
+def power_law(r, A, sigma):
+    """``J_r = A r^{-(1+σ)}``: the long-range coupling profile (numpy or JAX arrays alike), one
+    definition for the toy chain, its fit and everything that rebuilds couplings from a fit."""
+    return A * r ** -(1.0 + sigma)
+
+
 class NotPottsLike(ValueError):
     """The model's couplings cannot be written as ``-K δ(s_i, s_j)`` with ``K >= 0``."""
 

@@ -133,7 +133,7 @@ def _bridge_panel(ax, fits, fss, model, mapping):
     ax.legend(fontsize=6)
 
 
-def plot_chain(fss: Sequence[dict], models: Sequence[str], path):
+def plot_transition_chain(fss: Sequence[dict], models: Sequence[str], path):
     """``T_c`` (each method, each mapping, model and toy) against checkpoint, with errors; a
     method that finds no transition at a checkpoint is marked "none" there."""
     keys = sorted({(e["side"], e["mapping"], e["method"]) for e in fss

@@ -36,6 +36,7 @@ import jax
 import numpy as np
 
 from phasejax import io
+from phasejax.checks import check_temperatures
 
 STARTS = ("bos", "text", "chat")
 END_OF_TEXT = ("mask", "site")
@@ -101,9 +102,7 @@ def start_ids(lm, spec: FreeGeneration) -> list[int]:
 
 def check(lm, spec: FreeGeneration) -> list[int]:
     """Every setting checked before any token is generated; returns the start ids."""
-    T = np.asarray(spec.temperatures, np.float64)
-    if T.size == 0 or not np.all(np.isfinite(T)) or np.any(T <= 0):
-        raise ValueError(f"temperatures must be finite and > 0; got {list(spec.temperatures)}")
+    check_temperatures(spec.temperatures)
     if spec.end_of_text not in END_OF_TEXT:
         raise ValueError(f"end_of_text={spec.end_of_text!r}; expected one of {END_OF_TEXT}")
     if spec.n_tokens < 2 or spec.n_sequences < 2 or spec.chunk < 1:

@@ -60,7 +60,7 @@ class SpinMap(NamedTuple):
         return self.convert(np.asarray(ids, np.int64).ravel())
 
 
-class Lattice(NamedTuple):
+class Sites(NamedTuple):
     """Mapped sequences cut to a common length ``N``."""
 
     states: np.ndarray   # (n_kept, N) int64: the first N sites of each long-enough sequence
@@ -78,7 +78,7 @@ def spin_map(name: str, tokenizer, **params) -> SpinMap:
     return sm
 
 
-def to_lattice(spin_map: SpinMap, sequences, *, N: int, lengths=None) -> Lattice:
+def to_sites(spin_map: SpinMap, sequences, *, N: int, lengths=None) -> Sites:
     """Map generated sequences and keep the first ``N`` sites of each one that has them.
 
     ``sequences``: a list of 1D id arrays, or an int array ``(..., max_len)`` (e.g.
@@ -103,7 +103,7 @@ def to_lattice(spin_map: SpinMap, sequences, *, N: int, lengths=None) -> Lattice
     kept = lens >= N
     states = (np.stack([m[:N] for m, k in zip(mapped, kept) if k]) if kept.any()
               else np.zeros((0, N), np.int64))
-    return Lattice(states.astype(np.int64), kept, lens)
+    return Sites(states.astype(np.int64), kept, lens)
 
 
 # ----------------------------------------------------------------------------- helpers
