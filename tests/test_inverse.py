@@ -16,7 +16,7 @@ B = np.array([0.3, 0.0, -0.3], np.float32)
 
 def test_recovers_range_two_couplings_and_bias_of_a_ring():
     q, N, T = 3, 12, 1.5
-    model = toy_models.make("token_lattice", L=N, q=q, W=W, b=B, R=2)
+    model = toy_models.make("token_lattice", L=N, q=q, W=W, h=B, R=2)
     seqs = sample_states(model, samplers.make("heatbath"), T, n_chains=64, n_samples=100,
                          thin=3)
     fit = fit_couplings(jax.random.key(0), seqs, q, R=2, periodic=True, n_boot=8)

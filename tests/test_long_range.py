@@ -33,8 +33,8 @@ def test_vectorised_model_matches_the_generic_coupling_model():
         A = rng.normal(size=(R, q, q))
         m = toy_models.make("long_range_chain", L=L, q=q, J_r=np.ones(R), h=rng.normal(size=q))
         m = type(m)(lattice=m.lattice, q=q, W=jnp.asarray((A + A.transpose(0, 2, 1)) / 2,
-                                                             jnp.float32), b=m.b)
-        g = CouplingModel(lattice=m.lattice, q=q, W=m.W, b=m.b)
+                                                             jnp.float32), h=m.h)
+        g = CouplingModel(lattice=m.lattice, q=q, W=m.W, h=m.h)
         s = jnp.asarray(rng.integers(0, q, size=(6, L)), jnp.int8)
         t = jnp.asarray(rng.integers(0, q, size=(6, L)), jnp.int8)
         for name in ("energy", "local_energies", "delta_energy"):

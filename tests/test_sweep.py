@@ -188,8 +188,8 @@ from toy_models import register
 def make(L: int, q: int = 3, J: float = 1.0, tilt: float = 0.25):
     """The tilted Potts ring."""
     lat = Lattice("chain", int(L), 1, 1)
-    W, b, h = validate_coupling_arrays(lat, q, [J * np.eye(q)], tilt * np.arange(q), None)
-    return CouplingModel(lattice=lat, q=q, W=W, b=b, h=h)
+    W, h, _ = validate_coupling_arrays(lat, q, [J * np.eye(q)], tilt * np.arange(q))
+    return CouplingModel(lattice=lat, q=q, W=W, h=h)
 '''
 
 

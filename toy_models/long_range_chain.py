@@ -197,16 +197,16 @@ class LongRangeChain(CouplingModel):
         return jnp.round(C[1:R + 1])
 
     def energy(self, s):
-        """``E(s) = −Σ_i (b[s_i] + h_i[s_i]) − Σ_r Σ_ab W_r[a, b] C_r[a, b]`` from the pair
+        """``E(s) = −Σ_i (h[s_i] + h_site[i, s_i]) − Σ_r Σ_ab W_r[a, b] C_r[a, b]`` from the pair
         counts ``C`` (:meth:`pair_counts`), in ``O(q² L log L)``."""
         return jnp.sum(self._site_field(s)) - jnp.sum(self.W * self.pair_counts(s))
 
     def local_energies(self, s):
-        """``e_i(a) = −b[a] − h_i[a] − Σ_{r=1..R} (W_r[a, s_{i+r}] + W_r[a, s_{i−r}])``, shape
+        """``e_i(a) = −h[a] − h_site[i, a] − Σ_{r=1..R} (W_r[a, s_{i+r}] + W_r[a, s_{i−r}])``, shape
         ``(L, q)``, every shell at once."""
-        e = -jnp.broadcast_to(self.b, (*self.shape, self.q))
-        if self.h is not None:
-            e = e - self.h
+        e = -jnp.broadcast_to(self.h, (*self.shape, self.q))
+        if self.h_site is not None:
+            e = e - self.h_site
         si = s.astype(jnp.int32)
         shells = jnp.arange(self.lattice.R, dtype=jnp.int32)[:, None]
         for sign in (1, -1):
@@ -258,12 +258,9 @@ def make(L: int, q: int = 2, J: float = 1.0, sigma: float = 0.5, R: int | None =
     W = J_r.astype(np.float32)[:, None, None] * np.eye(q, dtype=np.float32)
     h = np.asarray(h, np.float32)
     if h.ndim == 0:
-        b = np.zeros(q, np.float32)
-        b[0] = h
-    else:
-        b = h
-    W, b, _ = validate_coupling_arrays(lat, q, W, b)
-    return LongRangeChain(lattice=lat, q=int(q), W=W, b=b)
+        h = np.zeros(q, np.float32) + np.eye(q, dtype=np.float32)[0] * h
+    W, h, _ = validate_coupling_arrays(lat, q, W, h)
+    return LongRangeChain(lattice=lat, q=int(q), W=W, h=h)
 
 
 PIN = 1.0e4       # field that pins the padding token (energies in units of T ~ 1)
@@ -296,7 +293,7 @@ def open_chain(N: int, q: int, J_r, h=None, start=None) -> LongRangeChain:
     if start is not None:
         field[0, :q] += np.asarray(start, np.float32)
     base = make(L=L, q=q + 1, J_r=couplings)
-    return dataclasses.replace(base, h=jnp.asarray(field))
+    return dataclasses.replace(base, h_site=jnp.asarray(field))
 
 
 def open_start(N: int, q: int) -> np.ndarray:

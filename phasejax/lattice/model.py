@@ -17,7 +17,7 @@ What samplers need from a model (:class:`EnergyModel`):
 
 :class:`CouplingModel` implements all of it for the general token lattice
 
-.. math:: E(s) = -\\sum_{r}\\sum_{\\langle ij\\rangle_r} W_r[s_i, s_j] - \\sum_i b[s_i] - \\sum_i h_i[s_i],
+.. math:: E(s) = -\\sum_{r}\\sum_{\\langle ij\\rangle_r} W_r[s_i, s_j] - \\sum_i h[s_i] - \\sum_i h^{site}_i[s_i],
 
 where ``<ij>_r`` runs over the bonds of shell ``r`` (each once). On the complete graph every
 pair is a bond and carries ``W/N`` (mean-field scaling, so the energy is extensive).
@@ -101,7 +101,8 @@ class EnergyModel:
         raise NotImplementedError
 
     def field_energy(self, t: jax.Array) -> jax.Array:
-        """Single-site (field and bias) energy of tokens ``t``, per site."""
+        """Single-site energy of tokens ``t`` (the token field and any per-site field), per
+        site."""
         raise NotImplementedError
 
     def bond_couplings(self) -> jax.Array:
@@ -132,17 +133,19 @@ def _gather(table: jax.Array, row: jax.Array, col: jax.Array, q: int) -> jax.Arr
 @pytree_model
 @dataclasses.dataclass(frozen=True)
 class CouplingModel(EnergyModel):
-    """General token lattice: coupling matrices ``W`` per bond shell, bias ``b``, site field ``h``.
+    """General token lattice: coupling matrices ``W`` per bond shell, a field ``h`` on every
+    token (the same on every site) and an optional per-site field ``h_site``.
 
     Attributes:
       W: ``(n_shells, q, q)`` float32, symmetric in the last two axes.
-      b: ``(q,)`` float32 per-token bias (energy ``-b[s]`` per site).
-      h: ``(*lattice.shape, q)`` float32 per-site field, or ``None``.
+      h: ``(q,)`` float32 field per token (energy ``-h[s]`` per site).
+      h_site: ``(*lattice.shape, q)`` float32 per-site field (energy ``-h_site[i, s_i]``), or
+        ``None``.
     """
 
     W: jax.Array = None
-    b: jax.Array = None
-    h: Optional[jax.Array] = None
+    h: jax.Array = None
+    h_site: Optional[jax.Array] = None
 
     name = "token_lattice"
 
@@ -154,14 +157,14 @@ class CouplingModel(EnergyModel):
             yield shell, jnp.roll(s, shift, axis)
 
     def _site_field(self, t):
-        e = -self.b[t.astype(jnp.int32)]
-        if self.h is not None:
-            e = e - jnp.take_along_axis(self.h, t.astype(jnp.int32)[..., None], -1)[..., 0]
+        e = -self.h[t.astype(jnp.int32)]
+        if self.h_site is not None:
+            e = e - jnp.take_along_axis(self.h_site, t.astype(jnp.int32)[..., None], -1)[..., 0]
         return e
 
     # -------------------------------------------------------------- protocol
     def field_energy(self, t):
-        """``−b[t_i] − h_i[t_i]`` per site."""
+        """``−h[t_i] − h_site[i, t_i]`` per site."""
         return self._site_field(t)
 
     def delta_energy(self, s, t):
@@ -181,10 +184,11 @@ class CouplingModel(EnergyModel):
         return de
 
     def local_energies(self, s):
-        """``e_i(a) = −b[a] − h_i[a] − Σ_r Σ_{j∈∂_r i} W_r[a, s_j]``, shape ``(*shape, q)``."""
-        e = -jnp.broadcast_to(self.b, (*self.shape, self.q))
-        if self.h is not None:
-            e = e - self.h
+        """``e_i(a) = −h[a] − h_site[i, a] − Σ_r Σ_{j∈∂_r i} W_r[a, s_j]``, shape
+        ``(*shape, q)``."""
+        e = -jnp.broadcast_to(self.h, (*self.shape, self.q))
+        if self.h_site is not None:
+            e = e - self.h_site
         si = s.astype(jnp.int32)
         if self.lattice.kind == "complete":
             W = self.W[0]
@@ -195,7 +199,7 @@ class CouplingModel(EnergyModel):
         return e
 
     def energy(self, s):
-        """``E(s) = −Σ_r Σ_<ij>_r W_r[s_i, s_j] − Σ_i (b[s_i] + h_i[s_i])``; on the complete
+        """``E(s) = −Σ_r Σ_<ij>_r W_r[s_i, s_j] − Σ_i (h[s_i] + h_site[i, s_i])``; on the complete
         graph ``−(c·W·c − Σ_a W_aa c_a)/(2N)`` from the token counts ``c``.
         """
         e = jnp.sum(self._site_field(s))
@@ -227,7 +231,7 @@ class CouplingModel(EnergyModel):
         return K
 
 
-def validate_coupling_arrays(lattice: Lattice, q: int, W, b, h=None):
+def validate_coupling_arrays(lattice: Lattice, q: int, W, h, h_site=None):
     """Check shapes, symmetry and finiteness of token-lattice arrays; return them as float32.
 
     Raises ``ValueError`` naming the offending value. ``W`` may be ``(q, q)`` (same on every
@@ -246,17 +250,17 @@ def validate_coupling_arrays(lattice: Lattice, q: int, W, b, h=None):
             f"({lattice.n_shells}, {q}, {q}) for q={q} and {lattice.n_shells} bond shell(s)")
     if not np.allclose(W, np.swapaxes(W, -1, -2)):
         raise ValueError(f"coupling matrix W must be symmetric; got W =\n{W}")
-    b = np.asarray(b, dtype=np.float32)
-    if b.shape != (q,):
-        raise ValueError(f"bias/field vector has length {b.shape}; expected ({q},) for q={q}")
-    arrays = [W, b]
-    if h is not None:
-        h = np.asarray(h, dtype=np.float32)
+    h = np.asarray(h, dtype=np.float32)
+    if h.shape != (q,):
+        raise ValueError(f"field vector h has length {h.shape}; expected ({q},) for q={q}")
+    arrays = [W, h]
+    if h_site is not None:
+        h_site = np.asarray(h_site, dtype=np.float32)
         want = (*lattice.shape, q)
-        if h.shape != want:
-            raise ValueError(f"per-site field h has shape {h.shape}; expected {want}")
-        arrays.append(h)
-    for name, a in zip(("W", "b", "h"), arrays):
+        if h_site.shape != want:
+            raise ValueError(f"per-site field h_site has shape {h_site.shape}; expected {want}")
+        arrays.append(h_site)
+    for name, a in zip(("W", "h", "h_site"), arrays):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} has non-finite entries")
-    return jnp.asarray(W), jnp.asarray(b), (None if h is None else jnp.asarray(h))
+    return jnp.asarray(W), jnp.asarray(h), (None if h_site is None else jnp.asarray(h_site))
