@@ -9,7 +9,7 @@ named a ``T_c`` (false positives for systems without a transition, power for sys
 and for the latter the coverage of the ``1σ`` and ``2σ`` intervals of the true ``T_c``. With
 ``--out FILE`` the table is also written as Markdown (``docs/criticality_rates.md`` holds it).
 
-Systems (:mod:`phasejax.analysis.calibration`):
+Systems (:mod:`phasejax.lattice.calibration`):
 
 * **null** — exact two-state and six-state Markov chains from a fixed start, on the CPU
   preset's temperature grid ``T = 0.4 … 1.6`` and token sizes ``N = 20 … 160``; couplings chosen
@@ -23,7 +23,7 @@ Systems (:mod:`phasejax.analysis.calibration`):
   ``T = 0.9 … 1.1``, ``T_c = 1``: cheap, so it reaches the statistics a GPU run affords.
 
 The null chains are read with the connected cumulant ``U₄ᶜ`` (as text is: a fixed start and a
-field), the symmetric systems with the plain ``U₄`` (:func:`phasejax.analysis.calibration.decide`).
+field), the symmetric systems with the plain ``U₄`` (:func:`phasejax.lattice.calibration.decide`).
 
 Statistics levels: ``n`` sequences (configurations) per temperature — 96 (the CPU preset), and
 larger counts for what a GPU preset can afford.
@@ -37,7 +37,7 @@ import time
 import jax
 import numpy as np
 
-from phasejax.analysis import calibration as C
+from phasejax.lattice import calibration as C
 from phasejax.analysis.scaling import TRANSITION_METHODS
 
 CPU_T = (0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6)

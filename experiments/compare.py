@@ -35,6 +35,7 @@ import warnings
 from collections import defaultdict
 from pathlib import Path
 
+import jax
 import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
@@ -137,7 +138,9 @@ def compare(folder, n_bootstrap: int = 40) -> dict:
             sizes = [by_L[L] for L in sorted(by_L)]
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                result = analyse(sizes, n_bootstrap=n_bootstrap)
+                seed = int(fams[k][0]["cfg"].get("run", {}).get("seed", 0))
+                result = analyse(jax.random.fold_in(jax.random.key(seed), len(report["fss"])),
+                                 sizes, n_bootstrap=n_bootstrap)
             result["warnings"] = sorted({str(w.message) for w in caught})
             result["family"] = params
             io.write_json(out / "fss.json", result)

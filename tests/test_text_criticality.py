@@ -234,7 +234,7 @@ def test_a_markov_decoder_through_the_whole_job_names_no_transition(job):
 
 @pytest.mark.parametrize("T", T_JOB)
 def test_the_job_measures_the_exact_chain(job, T):
-    from phasejax.analysis.calibration import MarkovChain
+    from phasejax.lattice.calibration import MarkovChain
 
     _, t = job
     chain = MarkovChain(J2, (0.0, H2), start=0)

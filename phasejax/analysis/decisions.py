@@ -4,7 +4,7 @@ A finite-size method names a transition temperature only when the data reject th
 that there is none. Each decision here is a test with a stated family-wise level ``α`` (default
 5 %), so that on systems without a transition it speaks in at most about ``α`` of data sets; the
 rates actually reached on exact chains without a transition, and the power on systems with a
-known one, are measured by :mod:`phasejax.analysis.calibration` and published in
+known one, are measured by :mod:`phasejax.lattice.calibration` and published in
 ``docs/criticality_rates.md``.
 
 **Data.** One observable on a (temperature × size) grid is a :class:`SizeCurves`: value, error

@@ -272,14 +272,18 @@ def collapse_skipped(sizes: Sequence[SizeData], T_c: float) -> str | None:
     return None
 
 
-def analyse(sizes: Sequence[SizeData], n_bootstrap: int = 40, seed: int = 0,
+def analyse(key, sizes: Sequence[SizeData], n_bootstrap: int = 40,
             collapse_fit: bool = True) -> Dict[str, object]:
-    """All FSS results with bootstrap errors; sizes sorted by ``L``. Without a data collapse
-    (too few sizes, no ``T_c``), ``"collapse_skipped"`` says why (:func:`collapse_skipped`)."""
+    """All FSS results with bootstrap errors (the JAX PRNG ``key`` fixes the resamples); sizes
+    sorted by ``L``. Without a data collapse (too few sizes, no ``T_c``),
+    ``"collapse_skipped"`` says why (:func:`collapse_skipped`)."""
+    import jax
+
     sizes = sorted(sizes, key=lambda s: s.L)
     best = _quantities(sizes)
     boots: List[Dict[str, float]] = []
-    gens = [s.rw.bootstrap_states(n_bootstrap, seed + i) for i, s in enumerate(sizes)]
+    gens = [s.rw.bootstrap_states(jax.random.fold_in(key, i), n_bootstrap)
+            for i, s in enumerate(sizes)]
     for states in zip(*gens):
         boots.append(_quantities(sizes, list(states)))
     err = {k: float(np.nanstd([b[k] for b in boots], ddof=1)) for k in best}
@@ -298,7 +302,8 @@ def analyse(sizes: Sequence[SizeData], n_bootstrap: int = 40, seed: int = 0,
         Tc, nu, bnu, S = collapse(data, best["T_c"], nu0, best["beta_over_nu"])
         # bootstrap: the same grid and errors, resampled means
         fits = []
-        gens = [s.rw.bootstrap_states(n_bootstrap, seed + 1000 + i) for i, s in enumerate(sizes)]
+        gens = [s.rw.bootstrap_states(jax.random.fold_in(key, 1000 + i), n_bootstrap)
+                for i, s in enumerate(sizes)]
         for states in zip(*gens):
             resampled = [(L, T, s.curves(T, st)["abs_magnetisation"], dy)
                          for (L, T, _, dy), s, st in zip(data, sizes, states)]

@@ -10,7 +10,7 @@ from a toy alike.
 
 Every method that can name a transition is a statistical decision
 (:mod:`phasejax.analysis.decisions`) whose false-positive rate on systems without a transition
-and power on systems with one are measured (:mod:`phasejax.analysis.calibration`,
+and power on systems with one are measured (:mod:`phasejax.lattice.calibration`,
 ``docs/criticality_rates.md``):
 
 * **Binder crossing** (``binder_crossing``): the connected Binder cumulants of consecutive sizes
