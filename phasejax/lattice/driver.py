@@ -312,9 +312,17 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
                                                          T_chain, record=True)
     loop.close()
 
+    return _trace(sampler, states, T, n_replicas, E, cnt, np.asarray(acc) / (n_measure * thin),
+                  site, conf, N, q, wall, used_devices)
+
+
+def _trace(sampler, states, T, n_replicas, E, cnt, acc, site, conf, N, q, wall,
+           used_devices) -> Trace:
+    """The scanned records ``(S, C, slots, …)`` reordered to the :class:`Trace` layout
+    ``(n_T, n_R, S, …)``: one chain per temperature × replica, or one ladder per replica."""
     E = E.astype(np.float64)                                  # (S, C, slots)
-    acc = np.asarray(acc) / (n_measure * thin)
     site_np = None if site is None else np.asarray(site)
+    n_T = T.size
     if sampler.ensemble:
         E = E.transpose(2, 1, 0)                              # (n_T, R, S)
         cnt = cnt.transpose(2, 1, 0, 3)

@@ -25,14 +25,29 @@ def plot_side_by_side(data, fit: CurveFit, profiles, path, title: str = "",
     much of the model's probability the scored event holds), and with ``text_stats`` (rows of
     :mod:`experiments.text_criticality`) free generation's ``τ(N, T)`` and ``U₄ᶜ(N, T)`` beside
     its fitted long-range toy chain's."""
-    from phasejax.analysis import distributions as D
-    from phasejax.fit.curvefit import chain_observables
-    from phasejax.plot.core import LABELS, save_figure, subplots
+    from phasejax.plot.core import save_figure, subplots
 
-    K = profiles.shape[1]
     rows = 3 if p is not None else 2
     fig, axes = subplots(rows, 3, figsize=(13, 3.5 * rows))
-    for ax, obs in zip(axes[0], CHOICE_OBSERVABLES):
+    _curve_panels(axes[0], data, fit, profiles)
+    if p is not None:
+        _phase_panels(fig, axes[1], fit, profiles, p, temperatures)
+    _captured_panel(axes[-1][0], data)
+    for ax, obs, label in ((axes[-1][1], "tau", r"$\tau(N, T)$"),
+                           (axes[-1][2], "binder_connected", r"$U_4^c(N, T)$")):
+        _text_panel(ax, text_stats, obs, label)
+    axes[-1][1].set_title("free generation (solid) vs fitted long-range chain (dashed)",
+                          fontsize=9)
+    fig.suptitle(title + f"   χ²/dof = {fit.chi2 / max(fit.dof, 1):.2f}", fontsize=10)
+    return save_figure(fig, path)
+
+
+def _curve_panels(axes, data, fit, profiles):
+    """The model's choice observables against ``T`` with the fitted toy's exact curves."""
+    from phasejax.plot.core import LABELS
+
+    K = profiles.shape[1]
+    for ax, obs in zip(axes, CHOICE_OBSERVABLES):
         sel = sorted((r for r in data if r["observable"] == obs), key=lambda r: float(r["T"]))
         T = np.array([float(r["T"]) for r in sel])
         ax.errorbar(T, [float(r["mean"]) for r in sel],
@@ -44,31 +59,40 @@ def plot_side_by_side(data, fit: CurveFit, profiles, path, title: str = "",
         ax.set_xlabel("sampling temperature $T$")
         ax.set_ylabel(LABELS.get(obs, obs))
         ax.legend(fontsize=8)
-    if p is not None:
-        T = np.asarray(temperatures, float)
-        m_model = np.asarray(D.order_parameter(np.asarray(p)))           # (prompts, T)
-        order = np.argsort(-m_model[:, int(np.argmin(np.abs(T - 1.0)))])
-        grid = np.linspace(T.min(), T.max(), 60)
-        J, a, tau = fit.values
-        m_toy = np.array([[chain_observables(J, a, tau * t, 1, K, f)["order_parameter"]
-                           for t in grid] for f in profiles])
-        for ax, m, x, label in ((axes[1][0], m_model, T, "language model"),
-                                (axes[1][1], m_toy, grid, f"fitted toy, τ = {tau:.3f}")):
-            im = ax.pcolormesh(cell_edges(x), np.arange(len(order) + 1), m[order], cmap="viridis",
-                               vmin=0, vmax=1, shading="flat")
-            fig.colorbar(im, ax=ax, label="order parameter $m$")
-            ax.set_xlabel("sampling temperature $T$")
-            ax.set_ylabel("prompt variant (by $m$ at $T=1$)")
-            ax.set_title(f"{label}: ordered (bright) vs disordered", fontsize=9)
-        ax = axes[1][2]
-        ax.plot(T, m_model.mean(0), "o", color="C0", label="model, mean over variants")
-        ax.plot(grid, m_toy.mean(0), color="C3", label="toy")
-        ax.fill_between(T, m_model.min(0), m_model.max(0), color="C0", alpha=0.2,
-                        label="model, range over variants")
+
+
+def _phase_panels(fig, axes, fit, profiles, p, temperatures):
+    """``m`` over (temperature, prompt variant) for model and fitted toy, and their means."""
+    from phasejax.analysis import distributions as D
+    from phasejax.fit.curvefit import chain_observables
+
+    K = profiles.shape[1]
+    T = np.asarray(temperatures, float)
+    m_model = np.asarray(D.order_parameter(np.asarray(p)))           # (prompts, T)
+    order = np.argsort(-m_model[:, int(np.argmin(np.abs(T - 1.0)))])
+    grid = np.linspace(T.min(), T.max(), 60)
+    J, a, tau = fit.values
+    m_toy = np.array([[chain_observables(J, a, tau * t, 1, K, f)["order_parameter"]
+                       for t in grid] for f in profiles])
+    for ax, m, x, label in ((axes[0], m_model, T, "language model"),
+                            (axes[1], m_toy, grid, f"fitted toy, τ = {tau:.3f}")):
+        im = ax.pcolormesh(cell_edges(x), np.arange(len(order) + 1), m[order], cmap="viridis",
+                           vmin=0, vmax=1, shading="flat")
+        fig.colorbar(im, ax=ax, label="order parameter $m$")
         ax.set_xlabel("sampling temperature $T$")
-        ax.set_ylabel("order parameter $m$")
-        ax.legend(fontsize=7)
-    ax = axes[-1][0]
+        ax.set_ylabel("prompt variant (by $m$ at $T=1$)")
+        ax.set_title(f"{label}: ordered (bright) vs disordered", fontsize=9)
+    ax = axes[2]
+    ax.plot(T, m_model.mean(0), "o", color="C0", label="model, mean over variants")
+    ax.plot(grid, m_toy.mean(0), color="C3", label="toy")
+    ax.fill_between(T, m_model.min(0), m_model.max(0), color="C0", alpha=0.2,
+                    label="model, range over variants")
+    ax.set_xlabel("sampling temperature $T$")
+    ax.set_ylabel("order parameter $m$")
+    ax.legend(fontsize=7)
+
+
+def _captured_panel(ax, data):
     sel = sorted((r for r in data if r["observable"] == "captured_mass"),
                  key=lambda r: float(r["T"]))
     ax.errorbar([float(r["T"]) for r in sel], [float(r["mean"]) for r in sel],
@@ -78,30 +102,27 @@ def plot_side_by_side(data, fit: CurveFit, profiles, path, title: str = "",
     ax.set_xlabel("sampling temperature $T$")
     ax.set_ylabel("captured mass of the options")
     ax.set_title("how much of the model the options hold", fontsize=9)
-    for ax, obs, label in ((axes[-1][1], "tau", r"$\tau(N, T)$"),
-                           (axes[-1][2], "binder_connected", r"$U_4^c(N, T)$")):
-        if not text_stats:
-            ax.axis("off")
-            continue
-        mapping = text_stats[0]["mapping"]
-        for side, ls, mk in (("model", "-", "o"), ("toy", "--", "s")):
-            rows = [r for r in text_stats if r["side"] == side and r["observable"] == obs
-                    and r["mapping"] == mapping]
-            for k, N in enumerate(sorted({int(r["L"]) for r in rows})):
-                sel = sorted((r for r in rows if int(r["L"]) == N), key=lambda r: float(r["T"]))
-                ax.errorbar([float(r["T"]) for r in sel], [float(r["mean"]) for r in sel],
-                            yerr=np.nan_to_num([float(r["stderr"]) for r in sel]), ls=ls,
-                            marker=mk, ms=3, capsize=2, color=f"C{k}",
-                            label=f"{side} N={N}")
-        if obs == "tau":
-            ax.set_yscale("log")
-        ax.set_xlabel("sampling temperature $T$")
-        ax.set_ylabel(f"{label}, free text ({mapping})")
-        ax.legend(fontsize=6, ncol=2)
-    axes[-1][1].set_title("free generation (solid) vs fitted long-range chain (dashed)",
-                          fontsize=9)
-    fig.suptitle(title + f"   χ²/dof = {fit.chi2 / max(fit.dof, 1):.2f}", fontsize=10)
-    return save_figure(fig, path)
+
+
+def _text_panel(ax, text_stats, obs, label):
+    """One observable of free generation per size, model solid and fitted toy dashed."""
+    if not text_stats:
+        ax.axis("off")
+        return
+    mapping = text_stats[0]["mapping"]
+    for side, ls, mk in (("model", "-", "o"), ("toy", "--", "s")):
+        rows = [r for r in text_stats if r["side"] == side and r["observable"] == obs
+                and r["mapping"] == mapping]
+        for k, N in enumerate(sorted({int(r["L"]) for r in rows})):
+            sel = sorted((r for r in rows if int(r["L"]) == N), key=lambda r: float(r["T"]))
+            ax.errorbar([float(r["T"]) for r in sel], [float(r["mean"]) for r in sel],
+                        yerr=np.nan_to_num([float(r["stderr"]) for r in sel]), ls=ls,
+                        marker=mk, ms=3, capsize=2, color=f"C{k}", label=f"{side} N={N}")
+    if obs == "tau":
+        ax.set_yscale("log")
+    ax.set_xlabel("sampling temperature $T$")
+    ax.set_ylabel(f"{label}, free text ({mapping})")
+    ax.legend(fontsize=6, ncol=2)
 
 
 def cell_edges(x):
