@@ -1,72 +1,53 @@
 """Multispin coding: checkerboard updates of two-token (Ising-like) models, 32 sites per word.
 
-**Layout.** A periodic ``L^d`` lattice (``d = 2, 3``, ``L`` even) is cut along axis 0 into
-``S`` strips of ``H = L / S`` rows, ``S`` the largest divisor of ``L / 2`` up to 32. Bit ``b`` of
-word ``w[i, j, …]`` holds the token of site ``(i + b H, j, …)``. A site's neighbours along axes
-``1 … d-1`` then sit at the same bit of the neighbouring word, and along axis 0 too, except at the
-strip edges, where the neighbour is in the next strip: one bit over, a rotation by one of the word
-on the other side. ``H`` is even, so a word's ``S`` sites share one checkerboard colour
-(``(i + j + …) mod 2``); the words of each colour are stored as a separate plane with the last
-axis halved, ``P_c[i, …, k] = w[i, …, 2k + π_c]``, ``π_c = (i + j + … + c) mod 2``. The
-neighbours of ``P_c[i, …, k]`` along the last axis are ``P_{1-c}[i, …, k]`` and
-``P_{1-c}[i, …, k ± 1]`` (``+`` where ``π_c = 1``), along every other axis the words with the same
-``k``. So every neighbour of 32 sites is one word, reached by a roll of the other plane.
+**Strips.** A periodic ``L^d`` lattice (``d = 2, 3``, ``L`` even) is packed in strips along axis
+0 (:mod:`phasejax.lattice.bitlattice`): bit ``b`` of word ``w[i, j, …]`` holds site
+``(i + b H, j, …)``, with ``S ≤ 32`` sites per word and ``H = L / S`` rows per strip, ``H`` even.
+So a word's ``S`` sites share one checkerboard colour (``(i + j + …) mod 2``), and the words of
+each colour are stored as a separate plane with the last axis halved,
+``P_c[i, …, k] = w[i, …, 2k + π_c]``, ``π_c = (i + j + … + c) mod 2``. The neighbours of
+``P_c[i, …, k]`` along the last axis are ``P_{1-c}[i, …, k]`` and ``P_{1-c}[i, …, k ± 1]``
+(``+`` where ``π_c = 1``), along every other axis the other plane's words with the same ``k``
+(rotated by a bit across strip edges). Every neighbour of 32 sites is one word.
 
 **Update.** ``u_j = P ⊕ N_j`` marks the sites whose ``j``-th neighbour holds the other token; a
 tree of bitwise full adders counts them, ``k`` in binary, per bit lane. The site's class
 ``(s, k)`` fixes the flip energy ``ΔE[s, k]`` (:meth:`~phasejax.lattice.model.EnergyModel.flip_energies`,
 fields included) and the flip probability ``p = min(1, e^{−βΔE})`` (Metropolis) or
-``1 / (1 + e^{βΔE})`` (heat-bath, which for two tokens is a flip with that probability).
-
-**Exact acceptance from random bits.** The scalar kernels accept when ``u < p`` with ``u`` a
-24-bit uniform, ``u = m / 2^24``; equivalently ``m < T`` with ``T = ⌈p 2^24⌉``. Here ``m`` is
-bit-sliced: bit ``23 − l`` of lane ``b``'s ``m`` is bit ``b`` of the ``l``-th random word, so 24
-independent uniform words give 32 independent 24-bit uniforms. ``m < T`` is decided most
-significant bit first: ``lt |= eq ∧ t_l ∧ ¬r_l``, ``eq ∧= ¬(t_l ⊕ r_l)``, where ``t_l`` holds bit
-``23 − l`` of each lane's own threshold, selected from its class with bit masks. ``T = 2^24``
-(``p = 1``) is a separate "always" mask. The acceptance probability of every site is therefore
-``⌈p 2^24⌉ / 2^24``, exactly that of the scalar kernels, with one random number per site.
+``1 / (1 + e^{βΔE})`` (heat-bath, which for two tokens is a flip with that probability). The flip
+itself is an exact Bernoulli bit of that probability built from 24 random words per word
+(:func:`phasejax.lattice.bitlattice.below_threshold`): each site is accepted with probability
+``⌈p 2^24⌉ / 2^24``, exactly as in the scalar kernels, from one 24-bit uniform per site.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from phasejax.lattice import bitlattice
+from phasejax.lattice.bitlattice import LEVELS, Strips
 from phasejax.lattice.model import NotIsingLike
 from phasejax.lattice.random import random_planes
 
-LEVELS = 24               # bits of each site's uniform, the resolution of float32 probabilities
-WORD_BITS = 32
 RULES = ("metropolis", "heatbath")
-_ONES = np.uint32(0xFFFFFFFF)
 
 
-class Layout(NamedTuple):
-    """Static multispin layout of a hypercubic lattice."""
-
-    shape: tuple[int, ...]   # lattice shape (L,) * d
-    bits: int                # S: sites per word (strips along axis 0)
-    rows: int                # H = L / S: rows per strip (even)
-
-    @property
-    def plane_shape(self) -> tuple[int, ...]:
-        """Shape of one colour's plane of words: ``(H, L, …, L / 2)``."""
-        return (self.rows, *self.shape[1:-1], self.shape[-1] // 2)
-
-
-def layout(lattice) -> Optional[Layout]:
-    """The layout of ``lattice``, or ``None`` when it has none (not a 2D/3D hypercubic lattice
-    of even ``L``)."""
+def layout(lattice) -> Optional[Strips]:
+    """The strip layout of ``lattice`` (``H`` even), or ``None`` when it has none (not a 2D/3D
+    hypercubic lattice of even ``L``)."""
     if lattice.kind != "hypercubic" or lattice.dim not in (2, 3) or lattice.L % 2:
         return None
-    L = lattice.L
-    S = max(s for s in range(1, WORD_BITS + 1) if L % (2 * s) == 0)
-    return Layout(lattice.shape, S, L // S)
+    return bitlattice.strips(lattice.shape, even_rows=True)
+
+
+def plane_shape(lay: Strips) -> tuple[int, ...]:
+    """Shape of one colour's plane of words: ``(H, L, …, L / 2)``."""
+    return (lay.rows, *lay.shape[1:-1], lay.shape[-1] // 2)
 
 
 def unsupported(model) -> Optional[str]:
@@ -83,55 +64,34 @@ def unsupported(model) -> Optional[str]:
 
 
 # ----------------------------------------------------------------------------- packing
-def _odd(lay: Layout) -> np.ndarray:
+def _odd(lay: Strips) -> np.ndarray:
     """``π_0``: whether plane 0's word ``[i, …, k]`` holds column ``2k + 1``, shape
     ``(H, L, …, 1)``."""
-    lead = np.indices(lay.plane_shape[:-1]).sum(0) % 2 == 1
+    lead = np.indices(plane_shape(lay)[:-1]).sum(0) % 2 == 1
     return lead[..., None]
 
 
-def _shifts(lay: Layout, ndim: int) -> jax.Array:
-    return jnp.arange(lay.bits, dtype=jnp.uint32).reshape((lay.bits,) + (1,) * ndim)
-
-
-def pack(lay: Layout, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
+def pack(lay: Strips, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Tokens (0/1 or bool, shape ``lay.shape``) → the two colour planes of ``uint32`` words."""
-    t = tokens.astype(jnp.uint32).reshape((lay.bits, lay.rows) + lay.shape[1:])
-    word = lax.reduce(t << _shifts(lay, len(lay.shape)), jnp.uint32(0), lax.bitwise_or, (0,))
+    word = bitlattice.pack(lay, tokens)
     pair = word.reshape(word.shape[:-1] + (lay.shape[-1] // 2, 2))
     even, odd = pair[..., 0], pair[..., 1]
     pi = jnp.asarray(_odd(lay))
     return jnp.where(pi, odd, even), jnp.where(pi, even, odd)
 
 
-def unpack(lay: Layout, p0: jax.Array, p1: jax.Array) -> jax.Array:
+def unpack(lay: Strips, p0: jax.Array, p1: jax.Array) -> jax.Array:
     """The two colour planes → int8 tokens of shape ``lay.shape`` (inverse of :func:`pack`).
 
     Each column parity is unpacked on its own and the two are interleaved at the end, which
     XLA:CPU vectorises better than unpacking interleaved words.
     """
     pi = jnp.asarray(_odd(lay))
-    shifts = _shifts(lay, len(lay.shape))
-    columns = [((w[None] >> shifts) & jnp.uint32(1)).astype(jnp.int8)
-               for w in (jnp.where(pi, p1, p0), jnp.where(pi, p0, p1))]   # even, odd
+    columns = [bitlattice.unpack(lay, w) for w in (jnp.where(pi, p1, p0), jnp.where(pi, p0, p1))]
     return jnp.stack(columns, -1).reshape(lay.shape)
 
 
 # ----------------------------------------------------------------------------- bit arithmetic
-def _rotr(x, S):
-    """Bit ``b`` ← bit ``b + 1`` (mod ``S``) of words whose bits above ``S`` are clear."""
-    if S == WORD_BITS:
-        return (x >> jnp.uint32(1)) | (x << jnp.uint32(S - 1))
-    return (x >> jnp.uint32(1)) | ((x & jnp.uint32(1)) << jnp.uint32(S - 1))
-
-
-def _rotl(x, S):
-    """Bit ``b`` ← bit ``b − 1`` (mod ``S``) of words whose bits above ``S`` are clear."""
-    if S == WORD_BITS:
-        return (x << jnp.uint32(1)) | (x >> jnp.uint32(S - 1))
-    return ((x << jnp.uint32(1)) & jnp.uint32((1 << S) - 1)) | (x >> jnp.uint32(S - 1))
-
-
 def neighbour_words(q: jax.Array, odd: jax.Array, S: int) -> list[jax.Array]:
     """The ``2d`` neighbour words of every word of a plane, from the other colour's plane ``q``.
 
@@ -139,8 +99,8 @@ def neighbour_words(q: jax.Array, odd: jax.Array, S: int) -> list[jax.Array]:
     odd columns (its last-axis neighbours are ``k`` and ``k + 1``, else ``k − 1`` and ``k``).
     """
     last = q.ndim - 1
-    nb = [jnp.concatenate([q[1:], _rotr(q[:1], S)], 0),      # axis 0, + 1 (next strip: bit b+1)
-          jnp.concatenate([_rotl(q[-1:], S), q[:-1]], 0)]    # axis 0, − 1
+    nb = [jnp.concatenate([q[1:], bitlattice.rotate_down(q[:1], S)], 0),   # axis 0, + 1
+          jnp.concatenate([bitlattice.rotate_up(q[-1:], S), q[:-1]], 0)]   # axis 0, − 1
     for axis in range(1, last):
         nb += [jnp.roll(q, -1, axis), jnp.roll(q, 1, axis)]
     nb += [q, jnp.where(odd, jnp.roll(q, -1, last), jnp.roll(q, 1, last))]
@@ -183,12 +143,8 @@ def _equals(digits: list[jax.Array], v: int) -> jax.Array:
 
 # ----------------------------------------------------------------------------- the update
 def thresholds(flip_energies: jax.Array, beta: jax.Array, rule: str):
-    """Bit-sliced thresholds of every class ``(s, k)`` (rows of ``flip_energies``).
-
-    Returns ``(bits, always)``: ``bits[l, c]`` is all ones where bit ``23 − l`` of
-    ``T_c = ⌈p_c 2^24⌉`` is set, else zero, shape ``(24, n_classes)``; ``always[c]`` is all ones
-    where ``T_c = 2^24`` (``p_c = 1``), shape ``(n_classes,)``.
-    """
+    """Bit-sliced thresholds (:func:`phasejax.lattice.bitlattice.thresholds`) of the flip
+    probability of every class ``(s, k)``, in the order of ``flip_energies.reshape(-1)``."""
     x = -beta * flip_energies.reshape(-1)
     if rule == "metropolis":
         p = jnp.exp(x)
@@ -196,38 +152,13 @@ def thresholds(flip_energies: jax.Array, beta: jax.Array, rule: str):
         p = jax.nn.sigmoid(x)
     else:
         raise ValueError(f"rule={rule!r}; expected one of {RULES}")
-    scale = jnp.float32(2.0**LEVELS)
-    T = jnp.ceil(jnp.minimum(p, jnp.float32(1.0)) * scale).astype(jnp.int32)
-    ones, zero = jnp.uint32(_ONES), jnp.uint32(0)
-    always = jnp.where(T >= (1 << LEVELS), ones, zero)
-    place = jnp.arange(LEVELS - 1, -1, -1, dtype=jnp.int32)[:, None]
-    bits = jnp.where(((T[None, :] >> place) & 1) == 1, ones, zero)
-    # materialised: fused into the word loop, XLA would recompute every threshold per word
-    return lax.optimization_barrier((bits, always))
+    return bitlattice.thresholds(p)
 
 
 def _class_masks(p, digits, z):
     """Lanes of each class ``(s, k)``: ``s = 0`` for ``k = 0 … z``, then ``s = 1``."""
     count = [_equals(digits, v) for v in range(z + 1)]
     return [c & ~p for c in count] + [c & p for c in count]
-
-
-def _select(classes, row):
-    """Per lane, the entry of ``row`` (one all-ones-or-zero mask per class) of its class."""
-    t = classes[0] & row[0]
-    for c in range(1, len(classes)):
-        t = t | (classes[c] & row[c])
-    return t
-
-
-def _compare(classes, bits, lt, eq, levels):
-    """Advance the bit-serial comparison ``m < T`` over ``levels``: ``(level, random word)``."""
-    for l, r in levels:
-        t = _select(classes, bits[l])
-        x = t ^ r
-        lt = lt | (eq & x & t)
-        eq = eq & ~x
-    return lt, eq
 
 
 def half_sweep(key, p: jax.Array, q: jax.Array, odd: jax.Array, bits, always, *, S: int,
@@ -239,12 +170,11 @@ def half_sweep(key, p: jax.Array, q: jax.Array, odd: jax.Array, bits, always, *,
     """
     unlike = [p ^ n for n in neighbour_words(q, odd, S)]
     classes = _class_masks(p, bit_count(unlike), len(unlike))
-    lt, _ = _compare(classes, bits, jnp.zeros_like(p), ~jnp.zeros_like(p),
-                     enumerate(random_planes(key, p.shape, LEVELS, source)))
-    flip = _select(classes, always) | lt
+    flip = bitlattice.below_threshold(classes, bits, always,
+                                      random_planes(key, p.shape, LEVELS, source))
     if keep is not None:
         flip = flip & keep
-    if S < WORD_BITS:
+    if S < bitlattice.WORD_BITS:
         flip = flip & jnp.uint32((1 << S) - 1)
     return p ^ flip
 
@@ -253,7 +183,7 @@ def _popcount(x):
     return jnp.sum(lax.population_count(x).astype(jnp.int32))
 
 
-def sweep(key, lay: Layout, planes, bits, always, *, source: str, keep=None):
+def sweep(key, lay: Strips, planes, bits, always, *, source: str, keep=None):
     """One checkerboard sweep of both planes, the first colour chosen at random.
 
     Returns ``((p0, p1), n_changed)``.
