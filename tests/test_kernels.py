@@ -123,7 +123,7 @@ def test_packed_neighbour_counts_equal_rolled_counts(L, dim):
     pi = jnp.asarray(multispin._odd(lay))
     full = jnp.uint32((1 << lay.bits) - 1)
     for c, (p, q, odd) in enumerate([(planes[0], planes[1], pi), (planes[1], planes[0], ~pi)]):
-        digits = multispin.bit_count([p ^ n for n in multispin.neighbour_words(q, odd, lay.bits)])
+        digits = multispin.bit_count([p ^ n for n in multispin.neighbour_words(lay, q, odd)])
         count = np.zeros(lat.shape, int)
         for j, d in enumerate(digits):
             d = d & full

@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from phasejax.lattice.random import SOURCES, below, random_words, resolve_source, unit_float
+from phasejax.lattice.random import below, random_words, resolve_source, unit_float
 from phasejax.lattice.samplers import multispin
 from phasejax.lattice.samplers.base import (LatticeState, Sampler, StepInfo, init_random,
                                              register)
@@ -102,8 +102,7 @@ def _proposal(model, s, words):
 def _check_settings(kernel: str, rng: str) -> None:
     if kernel not in KERNELS:
         raise ValueError(f"kernel={kernel!r}; expected one of {KERNELS}")
-    if rng != "auto" and rng not in SOURCES:
-        raise ValueError(f"rng={rng!r}; expected 'auto' or one of {SOURCES}")
+    resolve_source(rng)                       # refuses an unknown source
     if kernel == "pallas" and rng not in ("auto", "fused"):
         raise ValueError(f"kernel='pallas' draws its words inside the kernel; rng={rng!r} "
                          "applies to the 'xla' and 'multispin' kernels")

@@ -92,19 +92,16 @@ def unpack(lay: Strips, p0: jax.Array, p1: jax.Array) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------- bit arithmetic
-def neighbour_words(q: jax.Array, odd: jax.Array, S: int) -> list[jax.Array]:
+def neighbour_words(lay: Strips, q: jax.Array, odd: jax.Array) -> list[jax.Array]:
     """The ``2d`` neighbour words of every word of a plane, from the other colour's plane ``q``.
 
     ``odd`` (bool, shape ``(H, …, 1)``) marks the rows where the plane being updated holds the
     odd columns (its last-axis neighbours are ``k`` and ``k + 1``, else ``k − 1`` and ``k``).
+    Every other axis is a plain (strip-aware) shift of ``q``.
     """
     last = q.ndim - 1
-    nb = [jnp.concatenate([q[1:], bitlattice.rotate_down(q[:1], S)], 0),   # axis 0, + 1
-          jnp.concatenate([bitlattice.rotate_up(q[-1:], S), q[:-1]], 0)]   # axis 0, − 1
-    for axis in range(1, last):
-        nb += [jnp.roll(q, -1, axis), jnp.roll(q, 1, axis)]
-    nb += [q, jnp.where(odd, jnp.roll(q, -1, last), jnp.roll(q, 1, last))]
-    return nb
+    nb = [bitlattice.shift(lay, q, axis, sign) for axis in range(last) for sign in (1, -1)]
+    return nb + [q, jnp.where(odd, jnp.roll(q, -1, last), jnp.roll(q, 1, last))]
 
 
 def bit_count(bits: list[jax.Array]) -> list[jax.Array]:
@@ -161,21 +158,21 @@ def _class_masks(p, digits, z):
     return [c & ~p for c in count] + [c & p for c in count]
 
 
-def half_sweep(key, p: jax.Array, q: jax.Array, odd: jax.Array, bits, always, *, S: int,
+def half_sweep(key, lay: Strips, p: jax.Array, q: jax.Array, odd: jax.Array, bits, always, *,
                source: str, keep: Optional[jax.Array] = None) -> jax.Array:
     """Update every site of plane ``p`` (one colour) given the other colour's plane ``q``.
 
     ``bits``/``always`` from :func:`thresholds`; ``keep`` marks sites allowed to change (not
     frozen). Returns the new plane.
     """
-    unlike = [p ^ n for n in neighbour_words(q, odd, S)]
+    unlike = [p ^ n for n in neighbour_words(lay, q, odd)]
     classes = _class_masks(p, bit_count(unlike), len(unlike))
     flip = bitlattice.below_threshold(classes, bits, always,
                                       random_planes(key, p.shape, LEVELS, source))
     if keep is not None:
         flip = flip & keep
-    if S < bitlattice.WORD_BITS:
-        flip = flip & jnp.uint32((1 << S) - 1)
+    if bitlattice.mask(lay) is not None:
+        flip = flip & bitlattice.mask(lay)
     return p ^ flip
 
 
@@ -206,8 +203,7 @@ def sweep(key, lay: Strips, planes, bits, always, *, source: str, keep=None):
 
     def colour(i, carry):
         a, b, odd, keep_a, keep_b = carry
-        a2 = half_sweep(keys[i], a, b, odd, bits, always, S=lay.bits, source=source,
-                        keep=keep_a)
+        a2 = half_sweep(keys[i], lay, a, b, odd, bits, always, source=source, keep=keep_a)
         return b, a2, ~odd, keep_b, keep_a
 
     a2, b2, _, _, _ = lax.fori_loop(0, 2, colour, (a, b, odd, *keep))

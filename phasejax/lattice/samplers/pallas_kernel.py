@@ -30,7 +30,7 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pltriton
 
 from phasejax.lattice.model import CouplingModel
-from phasejax.lattice.random import key_words, platform, threefry2x32, unit_float
+from phasejax.lattice.random import below, key_words, platform, threefry2x32, unit_float
 
 BLOCK = 1024          # sites per program (a power of two, as Triton's blocks must be)
 MAX_SHELLS = 8        # the neighbour loop is unrolled: 2 R gathers per site
@@ -94,8 +94,7 @@ def _kernel(lattice, q: int, rule: str, attempt: float, has_field: bool, block: 
             if q == 2:
                 t = 1 - s
             else:
-                shift = 1 + jnp.floor(unit_float(w1) * jnp.float32(q - 1)).astype(jnp.int32)
-                t = (s + shift) % q
+                t = (s + 1 + below(w1, q - 1)) % q
             accept = u < jnp.exp(-beta * (energy(t) - energy(s)))
             if n_coin < 256:
                 accept = accept & ((w0 & jnp.uint32(255)) < jnp.uint32(n_coin))
