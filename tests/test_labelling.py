@@ -48,7 +48,7 @@ def test_long_snake_path_is_one_cluster():
 
 @pytest.mark.parametrize("lat", [hypercubic(16, 2), hypercubic(33, 2), hypercubic(6, 3),
                                  hypercubic(50, 1), hypercubic(2, 2), hypercubic(64, 2)], ids=str)
-@pytest.mark.parametrize("p", [0.45, 0.6])
+@pytest.mark.parametrize("p", [0.55])          # near 2D bond percolation: large, ragged clusters
 def test_grown_cluster_is_the_seed_component(lat, p):
     """Wolff's bit-parallel growth (cluster.grow_cluster) gives exactly the seed's connected
     component, compared with scipy on random bonds (strips of 1 to 32 sites per word)."""
