@@ -14,6 +14,9 @@ What samplers need from a model (:class:`EnergyModel`):
 * :meth:`~EnergyModel.field_energy` and :meth:`~EnergyModel.bond_couplings` — for cluster
   moves, which need the couplings to be Potts-like: on every bond of shell ``r`` the energy is
   ``-K_r δ(s_i, s_j)`` plus a constant, with ``K_r >= 0``; single-site terms stay as fields.
+* :meth:`~EnergyModel.flip_energies` — for multispin kernels, which need an Ising-like model:
+  two tokens, and a flip whose energy change depends only on the site's token and on how many
+  of its neighbours hold the other one (one bond shell, no per-site field).
 
 :class:`CouplingModel` implements all of it for the general token lattice
 
@@ -65,6 +68,11 @@ class NotPottsLike(ValueError):
     """The model's couplings cannot be written as ``-K δ(s_i, s_j)`` with ``K >= 0``."""
 
 
+class NotIsingLike(ValueError):
+    """A flip's energy change is not a function of the site's token and its number of unlike
+    neighbours alone (``q != 2``, several bond shells, a per-site field, or the complete graph)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class EnergyModel:
     """Abstract energy model on a lattice of ``q``-token sites."""
@@ -110,6 +118,15 @@ class EnergyModel:
         raises :class:`NotPottsLike` when the couplings are not of that form.
         """
         raise NotPottsLike(f"{self.name} does not provide Potts-like bond couplings")
+
+    def flip_energies(self) -> jax.Array:
+        """``ΔE[s, k]``: the energy change of flipping a site that holds token ``s`` (of two)
+        and has ``k`` neighbours holding the other token, shape ``(2, z + 1)`` with ``z`` the
+        coordination (what multispin kernels need). Raises :class:`NotIsingLike` when the flip
+        energy depends on more than ``(s, k)``. Decided from static structure alone, so the
+        check can run while tracing.
+        """
+        raise NotIsingLike(f"{self.name} does not provide Ising-like flip energies")
 
     def random_tokens(self, key: jax.Array) -> jax.Array:
         """Tokens drawn uniformly at random (an infinite-temperature start)."""
@@ -210,6 +227,25 @@ class CouplingModel(EnergyModel):
         for axis, shift, shell in self.lattice.directions:
             e = e - jnp.sum(_gather(self.W[shell], s, jnp.roll(s, -shift, axis), self.q))
         return e
+
+    def flip_energies(self):
+        """``ΔE[s, k] = f(t) − f(s) + (z − k)(W[s, s] − W[t, s]) + k (W[s, t] − W[t, t])`` with
+        ``t = 1 − s``, ``f(a) = −b[a]`` and ``z`` the coordination: the ``z − k`` like neighbours
+        and ``k`` unlike ones each change one bond. Needs ``q = 2``, one bond shell, no per-site
+        field ``h`` and a sparse lattice; otherwise raises :class:`NotIsingLike`.
+        """
+        lat = self.lattice
+        if self.q != 2 or self.h is not None or lat.kind == "complete" or lat.n_shells != 1:
+            raise NotIsingLike(
+                f"{self.name}: a multispin kernel needs q = 2, one bond shell, no per-site field "
+                f"and a sparse lattice; got q={self.q}, {lat.n_shells} shell(s), per-site field: "
+                f"{self.h is not None}, lattice {lat.kind!r}")
+        z = lat.coordination()[0]
+        W, b = self.W[0], self.b
+        k = jnp.arange(z + 1, dtype=W.dtype)
+        rows = [(b[s] - b[1 - s]) + (z - k) * (W[s, s] - W[1 - s, s])
+                + k * (W[s, 1 - s] - W[1 - s, 1 - s]) for s in (0, 1)]
+        return jnp.stack(rows)
 
     def bond_couplings(self):
         """Per-shell ``K_r`` such that ``W_r = K_r I + const`` (divided by ``N`` on the complete graph)."""
