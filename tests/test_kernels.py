@@ -32,7 +32,7 @@ def ising_2x2x2_field():
 def two_token_4x4():
     # a general two-token lattice (bias and an asymmetric W), Ising-like by flip_energies
     return toy_models.make("token_lattice", L=4, q=2, dim=2, geometry="hypercubic",
-                           W=[[0.8, -0.3], [-0.3, 0.5]], b=[0.1, 0.0])
+                           W=[[0.8, -0.3], [-0.3, 0.5]], h=[0.1, 0.0])
 
 
 def assert_matches_enumeration(model, sampler, T, n_chains=1024):
@@ -232,7 +232,7 @@ def test_pallas_kernel_lowers_to_triton_for_cuda():
     from phasejax.lattice.samplers import pallas_kernel
 
     model = toy_models.make("token_lattice", L=16, q=3, dim=2, geometry="hypercubic",
-                            W=np.eye(3), h=np.zeros((16, 16, 3)))
+                            W=np.eye(3), h_site=np.zeros((16, 16, 3)))
     tok = jnp.zeros(model.shape, jnp.int8)
     for rule in pallas_kernel.RULES:
         fn = jax.jit(lambda k, t, m, T: pallas_kernel.step(k, t, m, T, rule=rule, interpret=False))

@@ -230,18 +230,18 @@ class CouplingModel(EnergyModel):
 
     def flip_energies(self):
         """``ΔE[s, k] = f(t) − f(s) + (z − k)(W[s, s] − W[t, s]) + k (W[s, t] − W[t, t])`` with
-        ``t = 1 − s``, ``f(a) = −b[a]`` and ``z`` the coordination: the ``z − k`` like neighbours
+        ``t = 1 − s``, ``f(a) = −h[a]`` and ``z`` the coordination: the ``z − k`` like neighbours
         and ``k`` unlike ones each change one bond. Needs ``q = 2``, one bond shell, no per-site
-        field ``h`` and a sparse lattice; otherwise raises :class:`NotIsingLike`.
+        field ``h_site`` and a sparse lattice; otherwise raises :class:`NotIsingLike`.
         """
         lat = self.lattice
-        if self.q != 2 or self.h is not None or lat.kind == "complete" or lat.n_shells != 1:
+        if self.q != 2 or self.h_site is not None or lat.kind == "complete" or lat.n_shells != 1:
             raise NotIsingLike(
                 f"{self.name}: a multispin kernel needs q = 2, one bond shell, no per-site field "
                 f"and a sparse lattice; got q={self.q}, {lat.n_shells} shell(s), per-site field: "
-                f"{self.h is not None}, lattice {lat.kind!r}")
+                f"{self.h_site is not None}, lattice {lat.kind!r}")
         z = lat.coordination()[0]
-        W, b = self.W[0], self.b
+        W, b = self.W[0], self.h
         k = jnp.arange(z + 1, dtype=W.dtype)
         rows = [(b[s] - b[1 - s]) + (z - k) * (W[s, s] - W[1 - s, s])
                 + k * (W[s, 1 - s] - W[1 - s, 1 - s]) for s in (0, 1)]

@@ -6,7 +6,7 @@ words inside the kernel (Threefry-2x32-20 on counter ``(n, 0)``, keyed per pass;
 :mod:`phasejax.lattice.random`) and writes its block back. The energies are those of the
 coupling-matrix form :class:`~phasejax.lattice.model.CouplingModel`,
 
-.. math:: e_i(a) = -b[a] - h_i[a] - \\sum_r \\sum_{j \\in \\partial_r i} W_r[a, s_j],
+.. math:: e_i(a) = -h[a] - h^{site}_i[a] - \\sum_r \\sum_{j \\in \\partial_r i} W_r[a, s_j],
 
 so Metropolis accepts ``t`` with ``min(1, exp(−(e_i(t) − e_i(s_i))/T))`` and heat-bath draws
 ``p_i(a) ∝ exp(−e_i(a)/T)`` — the same rules, random-number resolution and colour order as the
@@ -152,12 +152,12 @@ def step(key, tokens: jax.Array, model, temperature, *, rule: str, attempt: floa
     colours = jnp.asarray(np.pad(lat.colouring.reshape(-1), (0, pad), constant_values=-1))
     keep = jnp.ones((N,), jnp.int8) if frozen is None else (~frozen.reshape(-1)).astype(jnp.int8)
     keep = jnp.pad(keep, (0, pad))
-    inputs = [colours, keep, model.W.reshape(-1), model.b]
-    if model.h is not None:
-        inputs.append(model.h.reshape(-1))
+    inputs = [colours, keep, model.W.reshape(-1), model.h]
+    if model.h_site is not None:
+        inputs.append(model.h_site.reshape(-1))
     beta = 1.0 / jnp.asarray(temperature, jnp.float32)
     call = pl.pallas_call(
-        _kernel(lat, q, rule, attempt, model.h is not None, B),
+        _kernel(lat, q, rule, attempt, model.h_site is not None, B),
         out_shape=jax.ShapeDtypeStruct((Np,), flat.dtype),
         grid=(Np // B,),
         in_specs=[pl.no_block_spec] * (len(inputs) + 3),
