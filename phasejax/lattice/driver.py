@@ -285,9 +285,16 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
         cnt = jax.vmap(jax.vmap(model.token_counts))(tok)
         return flat, E, cnt
 
+    # thin steps in one call where the sampler packs its state (the multispin kernel)
+    many = (jax.vmap(sampler.sweeps, in_axes=(0, 0, None, 0, None))
+            if thin > 1 and sampler.sweeps is not None and not sampler.ensemble else None)
+
     def sweep(carry, k, model, T_chain, *, record):
         states, acc, site = carry
-        for j in range(thin):
+        if many is not None:
+            states, info = many(jax.random.split(k, n_chains), states, model, T_chain, thin)
+            acc = acc + info.acceptance
+        for j in range(thin if many is None else 0):
             states, info = step_all(jax.random.split(jax.random.fold_in(k, j), n_chains),
                                     states, model, T_chain)
             acc = acc + info.acceptance

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import jax
 
@@ -50,6 +50,10 @@ class Sampler(NamedTuple):
     ensemble: bool = False
     cluster: bool = False  # needs Potts-like couplings (model.bond_couplings())
     pinnable: bool = False  # step accepts frozen=mask (sites that keep their tokens)
+    # sweeps(key, state, model, temperature, n[, frozen]) -> (state, info): n steps in one call,
+    # for kernels that pay a conversion per call (the multispin kernel packs and unpacks once);
+    # info.acceptance is summed over the n steps. None: drivers loop over step.
+    sweeps: Optional[Callable] = None
 
 
 def init_random(key, model) -> LatticeState:

@@ -132,6 +132,27 @@ def choose_kernel(kernel: str, model, *, every_site: bool = True) -> str:
     return kernel
 
 
+def _sweeps(step, which_of, rule, rng):
+    """``sweeps(key, state, model, temperature, n, frozen=None)``: through the multispin kernel
+    (packed once for all ``n`` sweeps) where ``which_of(model)`` picks it, else ``n`` steps;
+    ``info.acceptance`` is summed over the sweeps."""
+    def sweeps(key, state, model, temperature, n, frozen=None):
+        if which_of(model) == "multispin":
+            s, changed = multispin.steps(key, state.tokens, model, temperature, n, rule=rule,
+                                         source=resolve_source(rng), frozen=frozen)
+            return LatticeState(s), StepInfo(changed.astype(jnp.float32) / model.n_sites)
+
+        def body(j, carry):
+            state, acc = carry
+            state, info = step(jax.random.fold_in(key, j), state, model, temperature, frozen)
+            return state, acc + info.acceptance
+
+        state, acc = lax.fori_loop(0, n, body, (state, jnp.float32(0.0)))
+        return state, StepInfo(acc)
+
+    return sweeps
+
+
 def _other_kernel(which, key, state, model, temperature, frozen, rule, source, attempt=1.0):
     """A step through the multispin or Pallas kernel, as ``(state, info)``."""
     if which == "multispin":
@@ -191,7 +212,10 @@ def metropolis(attempt: float | None = None, kernel: str = "auto", rng: str = "a
         s, changed = colour_sweep(k_order, model.lattice, state.tokens, _masked(model, update))
         return LatticeState(s), StepInfo(changed.astype(jnp.float32) / model.n_sites)
 
-    return Sampler(init_random, step, "metropolis", pinnable=True)
+    which_of = lambda model: choose_kernel(kernel, model, every_site=(
+        attempt if attempt is not None else 0.5 if model.lattice.kind == "chain" else 1.0) == 1.0)
+    return Sampler(init_random, step, "metropolis", pinnable=True,
+                   sweeps=_sweeps(step, which_of, "metropolis", rng))
 
 
 @register("heatbath")
@@ -233,4 +257,6 @@ def heatbath(kernel: str = "auto", rng: str = "auto") -> Sampler:
         s, changed = colour_sweep(k_order, model.lattice, state.tokens, _masked(model, update))
         return LatticeState(s), StepInfo(changed.astype(jnp.float32) / model.n_sites)
 
-    return Sampler(init_random, step, "heatbath", pinnable=True)
+    return Sampler(init_random, step, "heatbath", pinnable=True,
+                   sweeps=_sweeps(step, lambda model: choose_kernel(kernel, model), "heatbath",
+                                  rng))

@@ -228,3 +228,24 @@ def step(key, tokens: jax.Array, model, temperature, *, rule: str, source: str,
         keep = tuple(~f for f in pack(lay, frozen))
     planes, changed = sweep(key, lay, pack(lay, tokens), bits, always, source=source, keep=keep)
     return unpack(lay, *planes), changed
+
+
+def steps(key, tokens: jax.Array, model, temperature, n: int, *, rule: str, source: str,
+          frozen: Optional[jax.Array] = None):
+    """``n`` sweeps from ``tokens`` in one call, packed once and unpacked once: ``(new tokens,
+    sites changed summed over the sweeps)``. Sweep ``j`` uses ``fold_in(key, j)``."""
+    lay = layout(model.lattice)
+    if lay is None or unsupported(model) is not None:
+        raise ValueError(unsupported(model))
+    beta = 1.0 / jnp.asarray(temperature, jnp.float32)
+    bits, always = thresholds(model.flip_energies(), beta, rule)
+    keep = None if frozen is None else tuple(~f for f in pack(lay, frozen))
+
+    def body(j, carry):
+        planes, changed = carry
+        planes, c = sweep(jax.random.fold_in(key, j), lay, planes, bits, always,
+                          source=source, keep=keep)
+        return planes, changed + c
+
+    planes, changed = lax.fori_loop(0, n, body, (pack(lay, tokens), jnp.int32(0)))
+    return unpack(lay, *planes), changed
