@@ -101,7 +101,8 @@ def test_the_decoder_is_a_markov_chain(markov):
 def test_statistics_of_generated_text_equal_the_exact_chain(markov, tmp_path, T):
     folder, lm, logits = markov
     N, n = 48, 512
-    spec = G.FreeGeneration(temperatures=(T,), n_tokens=N, n_sequences=n, chunk=256, seed=1)
+    spec = G.FreeGeneration(temperatures=(T,), n_tokens=N, n_sequences=n, chunk=256, seed=1,
+                            end_of_text="site")     # every token of the chain may be drawn
     G.run(lm, spec, tmp_path / "gen", progress=False)
     (tokens,) = G.load(tmp_path / "gen", spec)
     sm = spins.spin_map("token_bucket", lm.tokenizer, q=Q)
@@ -144,6 +145,60 @@ def test_resumed_generation_is_bit_identical(markov, tmp_path):
         assert np.array_equal(a, b)
     with pytest.raises(ValueError, match="another generation setting"):
         G.run(lm, dataclasses.replace(spec, seed=6), tmp_path / "b", progress=False)
+
+
+def test_a_run_split_into_parts_gives_the_same_sequences(markov, tmp_path):
+    """Parts generated separately (as on several machines), gathered into one folder, give the
+    sequences of one run; chunks hold compact compressed ids."""
+    import shutil
+
+    _, lm, _ = markov
+    spec = G.FreeGeneration(temperatures=(0.8, 1.2), n_tokens=16, n_sequences=12, chunk=4,
+                            seed=5)
+    G.run(lm, spec, tmp_path / "one", progress=False)
+    for p in range(3):
+        G.run(lm, spec, tmp_path / f"part{p}", progress=False, part=(p, 3))
+    gathered = tmp_path / "gathered"
+    gathered.mkdir()
+    for p in range(3):
+        for f in (tmp_path / f"part{p}").glob("*"):
+            if not (gathered / f.name).exists():
+                shutil.copy(f, gathered / f.name)
+    for a, b in zip(G.load(tmp_path / "one", spec), G.load(gathered, spec)):
+        assert np.array_equal(a, b)
+    with np.load(next((tmp_path / "one").glob("T*_c*.npz"))) as z:
+        assert z["tokens"].dtype == np.uint16
+    assert len(list((tmp_path / "part1").glob("T*_c*.npz"))) == 2    # chunk 1 of each T
+
+
+def test_the_end_of_text_policy_masks_special_tokens(markov, tmp_path):
+    """Under end_of_text=mask no special token is ever sampled (t0, the config's BOS token,
+    which the chain favours); under site it is sampled and is a site."""
+    folder, lm, _ = markov
+    for policy, present in (("mask", False), ("site", True)):
+        spec = G.FreeGeneration(temperatures=(1.0,), n_tokens=32, n_sequences=64, chunk=64,
+                                seed=2, end_of_text=policy)
+        G.run(lm, spec, tmp_path / policy, progress=False)
+        (tokens,) = G.load(tmp_path / policy, spec)
+        assert G.banned_ids(lm, spec).tolist() == ([0] if policy == "mask" else [])
+        assert bool(np.isin(tokens, [0]).any()) == present, policy
+        sites = spins.to_sites(spins.spin_map("token_class", lm.tokenizer), tokens, N=32)
+        assert sites.kept.all()
+
+
+def test_the_job_refuses_text_too_short_for_its_sizes(markov, tmp_path):
+    """A mapping whose sites run out before the largest size in more than 5 % of the sequences
+    is refused in one line naming the temperature and size, before any statistic."""
+    from experiments import text_criticality
+    from test_sweep import composed
+
+    folder, _, _ = markov
+    cfg = composed(*TINY, f"lm.path={folder}", "criticality.temperatures=[1.0,2.0]",
+                   "criticality.spins=[{name:whitespace,sizes:[16,64,128]}]")
+    with pytest.raises(ValueError, match=r"T=1: only .* of the sequences reach N=128 "
+                                         r"characters \(criticality.min_kept=0.95\)"):
+        text_criticality.run(cfg, tmp_path)
+    assert not (tmp_path / "statistics.csv").exists()
 
 
 def test_bad_generation_settings_fail_before_generating(markov, tmp_path):
@@ -237,7 +292,9 @@ def test_the_job_measures_the_exact_chain(job, T):
     from phasejax.lattice.calibration import MarkovChain
 
     _, t = job
-    chain = MarkovChain(J2, (0.0, H2), start=0)
+    # end_of_text=mask bans t0 (the config's BOS): two tokens of parity 0 and three of
+    # parity 1 remain, a field T ln n on each parity
+    chain = MarkovChain(J2, (T * np.log(2), H2 + T * np.log(3)), start=0)
     got = {(int(r["L"]), r["observable"]): (float(r["mean"]), float(r["stderr"]))
            for r in t["statistics.csv"] if r["side"] == "model" and float(r["T"]) == T}
     z = []
@@ -247,8 +304,9 @@ def test_the_job_measures_the_exact_chain(job, T):
             v, e = got[(N, obs)]
             z.append((v - want[obs]) / e)
     assert np.max(np.abs(z)) < 4.5 and np.mean(np.square(z)) < 3, np.round(z, 2)
-    wrong = [(got[(N, "tau")][0] - chain.exact_moments(T / 2, N)["tau"]) / got[(N, "tau")][1]
-             for N in (8, 16, 32)]                        # a chain at half the temperature
+    half = MarkovChain(J2, (T / 2 * np.log(2), H2 + T / 2 * np.log(3)), start=0)
+    wrong = [(got[(N, "tau")][0] - half.exact_moments(T / 2, N)["tau"]) / got[(N, "tau")][1]
+             for N in (8, 16, 32)]                        # the chain at half the temperature
     assert np.mean(np.square(wrong)) > 25, np.round(wrong, 2)
 
 

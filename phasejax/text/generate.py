@@ -10,7 +10,8 @@ temperature sampling (no top-k, no top-p, no stop token). The prefixes of a sequ
 **End of text** (``end_of_text``), declared with every result, never a silent selection:
 
 * ``"mask"`` (default): every special token (end of text or turn, padding, …: the tokenizer's
-  special and added tokens) and every id outside the tokenizer is banned at every step, so
+  special tokens and those its config names) and every id outside the tokenizer is banned at
+  every step, so
   sampling never ends and every sequence has exactly ``n_tokens`` ordinary tokens. This
   *conditions* the model on not ending: each step is renormalised over the ordinary tokens.
 * ``"site"``: nothing is banned; a special token is generated like any other and is a site of
@@ -124,7 +125,10 @@ def banned_ids(lm, spec: FreeGeneration) -> np.ndarray:
 
     special = special_ids(lm.tokenizer)
     beyond = np.arange(special.size, lm.config.vocab_size)      # ids the tokenizer lacks
-    return np.concatenate([np.flatnonzero(special), beyond]).astype(np.int64)
+    named = [lm.tokenizer.token_to_id(t) for t in lm.special_tokens.values()
+             if isinstance(t, str)]                             # bos, eos, pad … of its config
+    ids = np.concatenate([np.flatnonzero(special), beyond, [i for i in named if i is not None]])
+    return np.unique(ids).astype(np.int64)
 
 
 def _id_dtype(vocab_size: int):
