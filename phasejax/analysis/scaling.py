@@ -189,6 +189,7 @@ def _binder(rng, c: dec.SizeCurves, *, alpha, n_boot, n_local, name):
 
 # ----------------------------------------------------------------------------- χ peaks
 def _chi_peaks(c: dec.SizeCurves, alpha):
+    """Each size's peak test (:func:`~phasejax.analysis.decisions.peak`) at level ``alpha``."""
     out = []
     for N in c.N:
         T, y, e = c.curve(int(N))
@@ -348,7 +349,8 @@ def _normalise(curves, names) -> dict:
 
 def scaling_analysis(key, curves, *, binder: str = "binder_connected",
                      susceptibility: str = "susceptibility", tau: str = "tau",
-                     xi: str = "xi_over_N", alpha: float = dec.ALPHA, n_boot: int = 200,
+                     xi: str = "xi_over_N", alpha: float = dec.ALPHA,
+                     peak_alpha: float = dec.PEAK_ALPHA, n_boot: int = 200,
                      threshold: float = 0.5, n_local: int = 5, collapse_boot: int = 50) -> dict:
     """Every method's decision, ``T_c`` and exponents with errors (module docstring).
 
@@ -356,7 +358,8 @@ def scaling_analysis(key, curves, *, binder: str = "binder_connected",
       key: JAX PRNG key of the redraws.
       curves: ``{observable: SizeCurves}`` (:func:`curves_from_statistics`) or tidy rows.
       binder, susceptibility, tau, xi: names of ``U₄``, ``χ``, ``τ`` and ``ξ/N``.
-      alpha: family-wise level of each decision.
+      alpha: family-wise level of each one-sided test of a crossing.
+      peak_alpha: family-wise level of each size's peak test.
       n_boot: redraws for the errors.
       threshold: the slope ``d ln τ/d ln N`` that defines the onset (``1/2``).
       n_local: grid points per size in the local slope ``dU₄/dT`` at ``T_c``.
@@ -393,7 +396,7 @@ def scaling_analysis(key, curves, *, binder: str = "binder_connected",
     crossings["xi_crossing"] = fx.crossings
     est += _crossing_rows("xi_crossing", fx, "xi_over_N_at_T_c")
 
-    chi_rows, chi_table = _chi_rows(rng, X, fp, inv_nu, alpha=alpha, n_boot=n_boot)
+    chi_rows, chi_table = _chi_rows(rng, X, fp, inv_nu, alpha=peak_alpha, n_boot=n_boot)
     est += chi_rows
 
     tau_rows, slopes = _tau_rows(rng, Tau, threshold=threshold, n_boot=n_boot)
