@@ -46,34 +46,11 @@ colours, so a heat-bath sweep costs ``O(N R²)``; they work (and are checked aga
 enumeration) but are meant for tiny chains. Use Swendsen–Wang (or Wolff), whose ``"poisson"``
 bond drawing (:mod:`phasejax.lattice.samplers.cluster`, automatic for ``R >= 8``) costs
 ``O(N (1 + Σ_r J_r / T))`` per sweep instead of a uniform for each of the ``N R`` bonds.
-Measured on the 2-core development CPU (``q = 2``, ``σ = 0.5``, ``J = 1``, ``R = N/2 - 1``, no
-images, one chain in a jitted ``lax.scan``; sweeps/s at ``T = 1.0 / 1.9 / 4.0``: ordered, near
-the transition, disordered):
+Their speed is measured in ``docs/toy_sweeps.md`` (long-range chains).
 
-=======  ========================  ========================
- ``N``    SW ``bonds="poisson"``    SW ``bonds="dense"``
-=======  ========================  ========================
- 128      22,100 / 27,400 / 31,800  4,480 / 5,000 / 5,480
- 256      21,200 / 31,300 / 33,000  1,330 / 1,290 / 1,540
- 512      9,130 / 17,800 / 22,200   320 / 265 / 338
- 1024     5,160 / 5,660 / 7,520     75 / 63 / 76
-=======  ========================  ========================
-
-Wolff (``"poisson"``, ``T = 1.9``): 36,500 / 13,200 / 7,650 clusters/s at ``N`` = 128 / 512 /
-1024. Through :func:`phasejax.lattice.driver.simulate` (8 replicas × 4 temperatures vmapped, with
-energy and counts recorded every sweep): about 3,500 chain-sweeps/s at ``N = 1025`` and 1,150
-at ``N = 2049``.
-
-**Reference transition** (``q = 2``, ``σ = 0.5``, ``J = 1``, ``images=True``). No published
-``K_c`` could be retrieved while writing this (Luijten & Blöte, Phys. Rev. B 56, 8945 (1997)
-tabulate 1D values; check them against this when at hand), so the reference is our own FSS:
-Swendsen–Wang, ``L`` = 129, 257, 513, 1025, 2049, 8 temperatures in ``[2.08, 2.26]`` × 8
-replicas × 6,000 measured sweeps, multiple-histogram reweighting, errors by jackknife over
-replicas. Binder crossings of successive sizes: 2.1523(29), 2.1641(44), 2.1753(30),
-2.1733(16) (``U₄`` there 0.445 → 0.413, drifting slowly toward the mean-field 0.27 as expected
-at the marginal ``σ = 1/2``). Hence ``T_c = 2.174(5)`` in Potts units, i.e. for the Ising chain
-``-Σ K r^{-1.5} σ_i σ_j`` (all images) ``K_c = 0.2300(5)``; the mean-field value would be
-``1/(2ζ(3/2)) = 0.1914``.
+**Critical points.** The family's ``T_c(σ, q)`` (``K = 1``, images) is measured by finite-size
+scaling and stored (:mod:`phasejax.lattice.critical`); an independent numpy Wolff sampler checks
+it (``benchmarks/long_range_reference.py``, ``docs/criticality_rates.md``).
 
 This class evaluates energies from FFT pair counts (``O(q² L log L)`` per configuration, which
 the driver pays at every measurement) and local fields with one vectorised gather over all

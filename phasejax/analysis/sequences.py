@@ -61,8 +61,7 @@ bootstrap of a mean of independent terms, cheaper by ``n / max_units``. Averages
 an ensemble mean carry the factor ``n/(n − 1)``.
 
 Cost: ``O(n q N log N + n q² N)`` once plus ``O(B · max_units · q² L)`` for ``B`` replicates
-(``L = max_lag``); on this 2-core CPU 10⁴ sequences × 1024 sites take ~1.5 s for ``q = 2``
-(``max_lag = 512``) and ~3 s for ``q = 6`` (``max_lag = 128``).
+(``L = max_lag``); measured in ``docs/text_criticality.md``.
 """
 
 from __future__ import annotations

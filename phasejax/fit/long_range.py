@@ -32,9 +32,7 @@ of length ``M ≥ N + R`` (open; zero padding keeps the ends from wrapping) or `
 (periodic). The transforms of the data are computed once, so an objective evaluation costs one
 inverse FFT per sequence and token, ``O(n q M log M)`` whatever ``R``; the gradient comes from
 ``jax.grad`` (a correlation, by the same FFTs). Sequences are processed in chunks of bounded
-memory; scipy's L-BFGS-B minimises the sum. On the 2-core development CPU, 2,000 sequences ×
-1,000 sites (``q = 2``, ``R = 100``, open): 0.34 s per objective and gradient, 8 s for a free
-fit; the cost grows linearly with the number of sites and barely with ``R``.
+memory; scipy's L-BFGS-B minimises the sum (its cost is measured in ``docs/text_criticality.md``).
 
 **Errors.** Sequences are the independent units: a bootstrap redraws ``n`` sequences with
 replacement (as multinomial weights, so nothing is recompiled), refits from the full-data
