@@ -84,6 +84,12 @@ def null_rates(key, level, n_datasets, n_boot):
     return _rows("null (Markov)", level, TOKEN_SIZES, decisions)
 
 
+def _power(system, key, sets, level, sizes, truth):
+    decisions = [C.decide(jax.random.fold_in(key, 10_000 + d), cur, binder="binder")
+                 for d, cur in enumerate(sets)]
+    return _rows(system, level, sizes, decisions, truth)
+
+
 def long_range_rates(key, level, n_datasets, n_boot):
     from phasejax.lattice.critical import critical_amplitude
 
@@ -93,29 +99,21 @@ def long_range_rates(key, level, n_datasets, n_boot):
     T = np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
     sets = C.long_range_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
                                  n_boot=n_boot)
-    decisions = [C.decide(jax.random.fold_in(key, 10_000 + d), cur, binder="binder")
-                 for d, cur in enumerate(sets)]
-    return _rows("long_range σ=0.5", level, sizes, decisions, T_c)
+    return _power("long_range σ=0.5", key, sets, level, sizes, T_c)
 
 
 def ising_rates(key, level, n_datasets, n_boot):
     sizes = (8, 16, 32)
-    T = np.round(np.linspace(2.0, 2.55, 8), 4)
-    sets = C.ising2d_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
-                              n_boot=n_boot)
-    decisions = [C.decide(jax.random.fold_in(key, 10_000 + d), cur, binder="binder")
-                 for d, cur in enumerate(sets)]
-    return _rows("ising2d", level, [L * L for L in sizes], decisions, ISING_TC)
+    sets = C.ising2d_datasets(key, np.round(np.linspace(2.0, 2.55, 8), 4), sizes,
+                              n_datasets=n_datasets, n_samples=level, n_boot=n_boot)
+    return _power("ising2d", key, sets, level, [L * L for L in sizes], ISING_TC)
 
 
 def curie_weiss_rates(key, level, n_datasets, n_boot):
     sizes = (64, 256, 1024)
-    T = np.round(np.linspace(0.9, 1.1, 8), 4)
-    sets = C.curie_weiss_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
-                                  n_boot=n_boot)
-    decisions = [C.decide(jax.random.fold_in(key, 10_000 + d), cur, binder="binder")
-                 for d, cur in enumerate(sets)]
-    return _rows("curie_weiss", level, sizes, decisions, 1.0)
+    sets = C.curie_weiss_datasets(key, np.round(np.linspace(0.9, 1.1, 8), 4), sizes,
+                                  n_datasets=n_datasets, n_samples=level, n_boot=n_boot)
+    return _power("curie_weiss", key, sets, level, sizes, 1.0)
 
 
 def markdown(rows) -> str:

@@ -108,12 +108,19 @@ def linked_cache(root: Path, repo: str, source: Path, blobs_of: str | None = Non
     return snap
 
 
-def test_cache_snapshots_link_into_their_own_blob_store_only(tmp_path, monkeypatch):
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An offline Hugging Face cache under ``tmp_path`` holding ``TinyOrg/tiny-qwen2``."""
     cache = tmp_path / "hub"
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     linked_cache(cache, "TinyOrg/tiny-qwen2", PARITY / "qwen2")
+    return cache
+
+
+def test_cache_snapshots_link_into_their_own_blob_store_only(hub_cache):
+    cache = hub_cache
     assert load_model("TinyOrg/tiny-qwen2").config.family == "qwen2"
     snap = linked_cache(cache, "TinyOrg/borrower", PARITY / "qwen2", blobs_of="Other/repo")
     with pytest.raises(ModelFileError, match="outside the model folder") as e:
@@ -121,12 +128,7 @@ def test_cache_snapshots_link_into_their_own_blob_store_only(tmp_path, monkeypat
     assert str(snap) in one_line(e) and "models--Other--repo" in str(e.value)
 
 
-def test_a_gguf_name_in_a_hub_id_cannot_climb_out_of_its_snapshot(tmp_path, monkeypatch):
-    cache = tmp_path / "hub"
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.chdir(tmp_path)
-    linked_cache(cache, "TinyOrg/tiny-qwen2", PARITY / "qwen2")
+def test_a_gguf_name_in_a_hub_id_cannot_climb_out_of_its_snapshot(hub_cache, tmp_path):
     (tmp_path / "stolen.gguf").write_bytes(b"GGUF")
     hub_id = "TinyOrg/tiny-qwen2/../../../../stolen.gguf"
     with pytest.raises(ModelFileError, match="outside the model folder") as e:

@@ -42,6 +42,7 @@ monotone one, has none.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -120,7 +121,9 @@ def draws(rng: np.random.Generator, curves: SizeCurves, n: int) -> np.ndarray:
         e = np.nan_to_num(curves.error)
         return v[None] + e[None] * rng.standard_normal((n, *v.shape))
     rep = curves.replicates
-    centred = rep - np.nanmean(rep, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)          # unmeasured (T, N): all nan
+        centred = rep - np.nanmean(rep, axis=1, keepdims=True)
     pick = rng.integers(0, rep.shape[1], size=(n, rep.shape[0]))
     return v[None] + centred[np.arange(rep.shape[0])[None, :], pick]
 

@@ -34,6 +34,7 @@ import jax
 import numpy as np
 
 from phasejax.analysis import scaling
+from phasejax.analysis.decisions import SizeCurves
 from phasejax.analysis.sequences import moment_bootstrap, prefix_statistics, sequence_statistics
 from phasejax.analysis.stats import numpy_rng
 
@@ -159,7 +160,6 @@ def ising2d_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples: in
     """``n_datasets`` data sets of the 2D Ising model (``N = L²``): the moments of ``m`` per
     configuration (``U₄ᶜ``, ``χ``; no ``τ`` or ``ξ/N``), ``n_samples`` per point."""
     import toy_models
-    from phasejax.analysis.decisions import SizeCurves
 
     T = np.asarray(temperatures, float)
     Ls = sorted(int(x) for x in sizes)
@@ -170,22 +170,27 @@ def ising2d_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples: in
                    states=False)
         c = tr.counts.astype(np.float64)                         # (n_T, n_R, n_S, 2)
         m[L] = (c[..., 1] - c[..., 0]) / (L * L)
+    return _moment_datasets(key, T, {L * L: m[L] for L in Ls}, n_datasets, n_boot)
+
+
+def _moment_datasets(key, T, m: dict, n_datasets: int, n_boot: int) -> list[dict]:
+    """Data sets of ``U₄ᶜ``, ``U₄`` and ``χ`` from samples of the order parameter, ``m[N]``
+    of shape ``(n_T, n_R, n_datasets)`` (data set ``d``: the ``n_R`` samples ``[:, :, d]``),
+    with bootstrap replicates (sizes sampled independently)."""
+    sizes = sorted(m)
+    names = ("binder_connected", "binder", "susceptibility")
     out = []
     for d in range(n_datasets):
-        curves = {}
-        vals = {o: np.full((T.size, len(Ls)), NAN) for o in ("binder_connected", "binder",
-                                                             "susceptibility")}
-        reps = {o: np.full((T.size, n_boot, len(Ls)), NAN) for o in vals}
-        for j, L in enumerate(Ls):
+        vals = {o: np.full((T.size, len(sizes)), NAN) for o in names}
+        reps = {o: np.full((T.size, n_boot, len(sizes)), NAN) for o in names}
+        for j, N in enumerate(sizes):
             for i, t in enumerate(T):
-                v, r = moment_bootstrap(jax.random.fold_in(key, 7 * d + 1000 * i + L),
-                                        m[L][i, :, d], N=L * L, T=float(t), n_boot=n_boot)
-                for o in vals:
+                v, r = moment_bootstrap(jax.random.fold_in(key, 100_000 * d + 1000 * i + j),
+                                        m[N][i, :, d], N=N, T=float(t), n_boot=n_boot)
+                for o in names:
                     vals[o][i, j], reps[o][i, :, j] = v[o], r[o]
-        for o in vals:
-            err = np.nanstd(reps[o], axis=1, ddof=1)
-            curves[o] = SizeCurves(T, np.array([L * L for L in Ls]), vals[o], err, reps[o])
-        out.append(curves)
+        out.append({o: SizeCurves(T, np.asarray(sizes), vals[o],
+                                  np.nanstd(reps[o], axis=1, ddof=1), reps[o]) for o in names})
     return out
 
 
@@ -195,8 +200,6 @@ def curie_weiss_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples
     ``n_samples`` exact, independent draws of ``m = M/N`` per ``(N, T)``, measured as
     ``U₄ᶜ`` and ``χ``."""
     from scipy.special import gammaln
-
-    from phasejax.analysis.decisions import SizeCurves
 
     rng = numpy_rng(key)
     T = np.asarray(temperatures, float)
@@ -212,20 +215,8 @@ def curie_weiss_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples
             p = np.exp(lw - lw.max())
             draws[i] = M[rng.choice(N + 1, size=(n_datasets, n_samples), p=p / p.sum())] / N
         m[N] = draws
-    out = []
-    for d in range(n_datasets):
-        vals = {o: np.full((T.size, len(sizes)), NAN) for o in ("binder_connected", "binder",
-                                                                "susceptibility")}
-        reps = {o: np.full((T.size, n_boot, len(sizes)), NAN) for o in vals}
-        for j, N in enumerate(sizes):
-            for i, t in enumerate(T):
-                v, r = moment_bootstrap(jax.random.fold_in(key, 100_000 * d + 1000 * i + j),
-                                        m[N][i, d], N=N, T=float(t), n_boot=n_boot)
-                for o in vals:
-                    vals[o][i, j], reps[o][i, :, j] = v[o], r[o]
-        out.append({o: SizeCurves(T, np.asarray(sizes), vals[o],
-                                  np.nanstd(reps[o], axis=1, ddof=1), reps[o]) for o in vals})
-    return out
+    return _moment_datasets(key, T, {N: m[N].transpose(0, 2, 1) for N in sizes}, n_datasets,
+                            n_boot)
 
 
 # ----------------------------------------------------------------------------- decisions
