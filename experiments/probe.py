@@ -61,9 +61,9 @@ def settings_from(cfg) -> ProbeSettings:
 def chain_from(cfg) -> list[tuple[str, Path]]:
     """``(name, path)`` per checkpoint, every path checked before any model is loaded."""
     if not cfg.lm.checkpoints and cfg.lm.path is None:
-        raise ValueError("no model: lm=folder needs lm.path=<a Hugging Face folder or a .gguf "
-                         "file>, lm=chain needs lm.checkpoints=[<folder or file>, ...] (or "
-                         "lm=smollm2 for the embedded model)")
+        raise ValueError("lm.path is not set: lm=folder needs lm.path=<a Hugging Face folder or "
+                         "a .gguf file>; lm=chain needs lm.checkpoints=[<folder or file>, ...] "
+                         "(or lm=smollm2 for the embedded model)")
     key = "lm.checkpoints" if cfg.lm.checkpoints else "lm.path"
     paths = list(cfg.lm.checkpoints) or [cfg.lm.path]
     out, missing = [], []

@@ -46,7 +46,7 @@ def two_sizes(tmp_path, monkeypatch):
     for n, L in enumerate((4, 6)):
         _job(tmp_path / str(n), L)
 
-    def analyse(sizes, n_bootstrap):
+    def analyse(key, sizes, n_bootstrap):
         warnings.warn(EDGE)
         return {"values": {"T_c": 2.3, "gamma_over_nu": 1.7, "beta_over_nu": 0.1},
                 "errors": {"T_c": 0.1, "gamma_over_nu": 0.1, "beta_over_nu": 0.1},
