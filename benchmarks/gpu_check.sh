@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The accelerator checks in one script, in two stages that need different inputs:
 #
-#   bash benchmarks/gpu_check.sh lattice OUTDIR   # sampler kernels vs exact enumeration, updates/ns
+#   bash benchmarks/gpu_check.sh lattice OUTDIR   # kernels vs exact enumeration, updates/ns (<= 4 min)
 #   bash benchmarks/gpu_check.sh model OUTDIR     # SmolLM2 generation tokens/s, text-criticality run
 #
 # Each step has its own time limit and writes its log to OUTDIR, so a slow step costs only itself.
@@ -30,9 +30,17 @@ nvidia-smi -L 2>/dev/null
 
 case $stage in
 lattice)
-  step pytest_kernels 240 python3 -m pytest -q -x -n 8 -p no:cacheprovider \
-    tests/test_samplers_exact.py tests/test_long_range.py tests/test_physics.py
-  step bench_samplers 120 python3 benchmarks/bench_samplers.py --repeat 3
+  # 230 s of step limits in all. First every kernel variant (multispin, Pallas compiled by
+  # Triton, each word source) against exact enumeration on the device, slow cases included
+  step pytest_kernels 95 python3 -m pytest -q -x -n 8 -p no:cacheprovider -m "slow or not slow" \
+    tests/test_kernels.py tests/test_samplers_exact.py tests/test_labelling.py
+  # every kernel x word source at one size: which is fastest on this backend
+  step bench_variants 60 python3 benchmarks/bench_samplers.py --quick --repeat 2 --variants \
+    --lattices 2:2048 --only metropolis/multispin/fused,metropolis/multispin/bulk,metropolis/multispin/philox,metropolis/xla/fused,metropolis/xla/bulk,metropolis/xla/philox,metropolis/pallas,heatbath/pallas
+  # ours (defaults) and the kernel it replaced, next to the naive kernel, at every size
+  step bench_sizes 75 python3 benchmarks/bench_samplers.py --quick --repeat 2 \
+    --lattices 2:512,2:2048,2:8192,3:128,3:256 \
+    --only metropolis,metropolis/xla,heatbath,swendsen_wang,wolff --cluster-max-sites 262144
   ;;
 model)
   step bench_generate 120 python3 benchmarks/bench_generate.py --rows 512 --tokens 128

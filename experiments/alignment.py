@@ -25,6 +25,11 @@ def protocol_from(cfg) -> AlignmentProtocol:
     return AlignmentProtocol(**kw)
 
 
+def check(cfg) -> None:
+    """Every configuration error before anything compiles: the protocol checks its fields."""
+    protocol_from(cfg)
+
+
 def run(cfg, out: Path) -> dict:
     p = protocol_from(cfg)
     res = run_alignment(p, progress=cfg.run.progress)

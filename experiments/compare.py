@@ -16,9 +16,12 @@ configuration the results were computed with: the job's ``fingerprint.json``, el
 * ``phase_diagram.json`` and ``phase_diagram.png`` — for jobs of one size that differ in one
   other toy parameter (``toy.J``, ``toy.h``, …): the susceptibility-peak boundary ``T*(param)``.
 
-Also runs by itself at the end of every multirun (a Hydra callback). An analysis that cannot
-be done (too few sizes, histograms that do not overlap) is reported in the JSON and on stderr
-and makes the command exit with status 1; everything else is still written.
+Also runs by itself at the end of every multirun (a Hydra callback). The integers of the
+jobs' tables stay integers in ``summary.csv``. The analysis's warnings (a peak at the edge of
+the temperature range) are printed as well as kept in ``fss.json``, and so is why a data
+collapse was not fitted (fewer than three sizes). An analysis that cannot be done (too few
+sizes, histograms that do not overlap) is reported in the JSON and on stderr and makes the
+command exit with status 1; everything else is still written.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import warnings
 from collections import defaultdict
 from pathlib import Path
 
+import jax
 import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
@@ -115,7 +119,7 @@ def compare(folder, n_bootstrap: int = 40) -> dict:
             rows.append({"job": str(j["job"].relative_to(folder)), **r})
     io.write_table(folder / "summary.csv", rows)
     report = {"summary": str(folder / "summary.csv"), "jobs": len(jobs), "fss": {},
-              "phase_diagrams": {}, "errors": []}
+              "phase_diagrams": {}, "warnings": [], "notes": [], "errors": []}
 
     # families: same physics (every toy parameter but L) and sampler, several sizes
     fams = defaultdict(list)
@@ -134,12 +138,18 @@ def compare(folder, n_bootstrap: int = 40) -> dict:
             sizes = [by_L[L] for L in sorted(by_L)]
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                result = analyse(sizes, n_bootstrap=n_bootstrap)
+                seed = int(fams[k][0]["cfg"].get("run", {}).get("seed", 0))
+                result = analyse(jax.random.fold_in(jax.random.key(seed), len(report["fss"])),
+                                 sizes, n_bootstrap=n_bootstrap)
             result["warnings"] = sorted({str(w.message) for w in caught})
             result["family"] = params
             io.write_json(out / "fss.json", result)
             plot.plot_fss(sizes, result, out, label)
             report["fss"][label] = str(out / "fss.json")
+            report["warnings"] += [f"FSS {label}: {w}" for w in result["warnings"]]
+            if "collapse_skipped" in result:
+                report["notes"].append(f"FSS {label}: no data collapse: "
+                                       f"{result['collapse_skipped']}")
         except Exception as e:  # one family's failure must not hide the others
             report["errors"].append(f"FSS of {label}: {type(e).__name__}: {e}")
 
@@ -194,8 +204,12 @@ def main(argv=None) -> int:
               f"γ/ν = {v['gamma_over_nu']:.3f} ± {e['gamma_over_nu']:.3f}, "
               f"β/ν = {v['beta_over_nu']:.3f} ± {e['beta_over_nu']:.3f}, "
               f"{res['transition']['order']} -> {path}")
+    for note in report["notes"]:
+        print(note)
     for param, path in report["phase_diagrams"].items():
         print(f"phase diagram over {param} -> {path}")
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     for err in report["errors"]:
         print(f"error: {err}", file=sys.stderr)
     return 1 if report["errors"] else 0
@@ -217,6 +231,10 @@ class CompareOnMultirunEnd(Callback):
         log.info("aggregated %d jobs into %s", report["jobs"], report["summary"])
         for label, path in report["fss"].items():
             log.info("FSS %s -> %s", label, path)
+        for note in report["notes"]:
+            log.info(note)
+        for warning in report["warnings"]:
+            log.warning(warning)
         for err in report["errors"]:
             log.error(err)
 

@@ -4,7 +4,7 @@ The schemas come from the library: a toy's and a sampler's from its factory's si
 (:func:`toy_schemas`, :func:`sampler_schemas`), the probe's, the alignment protocol's and the
 text-criticality settings, a task and LoRA from their dataclasses
 (:func:`experiments.schema.schema_of`). YAML files under
-``experiments/conf/`` (package data) extend them (``defaults: [base_<name>, _self_]``), so a
+``conf/`` (package data) extend them (``defaults: [base_<name>, _self_]``), so a
 misspelt key or a value of the wrong type fails when the config is composed, before any work.
 Each group node carries a ``_target_`` that :func:`hydra.utils.instantiate` calls at the edge; a
 toy's shared parameters are checked against its factory's signature (:func:`toy_arguments`).
@@ -28,6 +28,7 @@ from omegaconf import MISSING, OmegaConf
 
 import toy_models
 from experiments.schema import camel, publish, schema_from_signature, schema_of
+from phasejax.checks import check_temperatures
 from phasejax.lattice import samplers
 from phasejax.lattice.alignment import AlignmentProtocol
 from phasejax.probe.measure import ProbeSettings
@@ -36,17 +37,15 @@ from phasejax.text.generate import FreeGeneration
 from phasejax.train.lora import LoRA
 
 
-class Kind(enum.StrEnum):
-    """The job kinds of ``python -m experiments.sweep`` (a typo fails at compose time)."""
-
-    main = "main"
-    equilibrium = "equilibrium"
-    nucleation = "nucleation"
-    alignment = "alignment"
-    probe = "probe"
-    crystallize = "crystallize"
-    text_criticality = "text_criticality"
-    phase_diagram = "phase_diagram"
+# The job kinds of ``python -m experiments.sweep`` and the module that runs each: the one list a
+# new kind is added to (experiments.jobs reads it; its module holds RESULT_FILES, check, run).
+JOB_MODULES = {"main": "experiments.main_job", "equilibrium": "experiments.equilibrium",
+               "nucleation": "experiments.nucleation", "alignment": "experiments.alignment",
+               "probe": "experiments.probe", "crystallize": "experiments.crystallize",
+               "text_criticality": "experiments.text_criticality",
+               "phase_diagram": "experiments.phase_diagram"}
+# ``kind`` as an enum of those names: a typo fails at compose time
+Kind = enum.StrEnum("Kind", {k: k for k in JOB_MODULES}, module=__name__)
 
 
 @dataclass
@@ -181,13 +180,15 @@ class SpinsConfig:
 def _criticality_config():
     """``criticality``: :class:`~phasejax.text.generate.FreeGeneration` (less ``seed``, which is
     ``run.seed``), the text mappings with their sizes, and the toy comparison's settings
-    (:class:`experiments.text_criticality.ToySettings`)."""
-    from experiments.text_criticality import ToySettings
+    (:class:`phasejax.fit.bridge.ToySettings`)."""
+    from phasejax.fit.bridge import ToySettings
 
     toy = schema_of(ToySettings, "CriticalityToyConfig")
     return schema_of(FreeGeneration, "CriticalityConfig", drop=("seed",), extra=(
         ("spins", List[SpinsConfig], field(default_factory=list)),
         ("bootstrap", int, 100),
+        ("min_kept", float, 0.95),
+        ("part", List[int], field(default_factory=lambda: [0, 1])),
         ("toy", toy, field(default_factory=toy))))
 
 
@@ -372,9 +373,7 @@ def temperature_grid(cfg) -> np.ndarray:
             T = np.geomspace(cfg.start, cfg.stop, cfg.num)
         else:
             raise ValueError(f"temperatures.spacing={cfg.spacing!r}; expected 'linear' or 'geometric'")
-    if T.size == 0 or not np.all(np.isfinite(T)) or np.any(T <= 0):
-        raise ValueError(f"every temperature must be finite and > 0; got {T.tolist()}")
-    return T
+    return check_temperatures(T)
 
 
 def toy_arguments(toy) -> dict:

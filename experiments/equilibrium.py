@@ -21,13 +21,14 @@ from pathlib import Path
 
 import jax
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.config import temperature_grid, toy_arguments
 from phasejax import io, plot
 from phasejax.analysis import observables
-from phasejax.lattice.driver import simulate
+from phasejax.lattice.driver import check_simulation, simulate
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,21 @@ def build(cfg: DictConfig):
         model = get_method(cfg.toy._target_)(**kwargs)
     except (TypeError, ValueError) as e:      # name the toy: the message names the value
         raise ValueError(f"toy={cfg.toy.get('name', cfg.toy._target_)}: {e}") from e
-    sampler = instantiate(cfg.sampler, n_temperatures=int(T.size))
+    try:
+        sampler = instantiate(cfg.sampler, n_temperatures=int(T.size))
+    except InstantiationException as e:     # say the sampler's own message, not Hydra's frame
+        raise ValueError(f"sampler={cfg.sampler.name}: {e.__cause__ or e}") from e
     return model, sampler, T
+
+
+def check(cfg: DictConfig) -> None:
+    """Every configuration error of the job, before anything compiles: the toy, the sampler and
+    the temperatures (:func:`build`), and the run settings against them (counts, ``run.start``,
+    a tempering ladder's length, a cluster sampler on couplings it cannot take)."""
+    model, sampler, T = build(cfg)
+    r = cfg.run
+    check_simulation(model, sampler, T, n_replicas=r.n_replicas, n_therm=r.n_therm,
+                     n_measure=r.n_measure, thin=r.thin, start=r.start)
 
 
 def _fault_injection(out: Path):

@@ -35,7 +35,8 @@ RESULT_FILES = ("fit.csv", "fit.json", "fss.csv", "comparison.png")
 CONFIG_KEYS = ("kind", "lm", "task", "probe", "criticality", "run.seed")
 EXTRA_FILES = ("probe/observables.csv", "probe/probe.png", "text/criticality.png",
                "text/fss.csv")
-FSS_COLUMNS = ("checkpoint", "model", "side", "quantity", "N", "value", "error", "T")
+FSS_COLUMNS = ("checkpoint", "model", "side", "method", "quantity", "N", "value", "error", "T",
+               "reason")
 FIT_COLUMNS = ("checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof")
 
 
@@ -117,7 +118,7 @@ def run(cfg, out: Path) -> dict:
                       title=f"{model} on {cfg.task.name} vs fitted toys",
                       p=p, temperatures=temperatures, text_stats=text_stats)
     if len(results) > 1:
-        plot_chain(results, out / "chain.png", cfg.task.name)
+        plot_fit_chain(results, out / "chain.png", cfg.task.name)
     summary = dict(task=cfg.task.name, fits=results, timings_s=timings)
     io.write_json(out / "fit.json", summary)
     for r in results:
@@ -140,7 +141,10 @@ def _sequences(cfg, out: Path, lm_rows, arrays, timings, t0) -> dict:
     q = len(cfg.task.options)
     results, table = [], []
     for ck in sorted({int(r["checkpoint"]) for r in lm_rows}):
-        res = compare_sequences(lm_rows, _items(arrays, ck), q, checkpoint=ck)
+        import jax
+
+        key = jax.random.fold_in(jax.random.key(int(cfg.run.seed)), ck)
+        res = compare_sequences(key, lm_rows, _items(arrays, ck), q, checkpoint=ck)
         model = next(r["model"] for r in lm_rows if int(r["checkpoint"]) == ck)
         fit = res.pop("_fit")
         table += fit_rows(fit, checkpoint=ck, model=model, task=cfg.task.name)
@@ -155,7 +159,7 @@ def _sequences(cfg, out: Path, lm_rows, arrays, timings, t0) -> dict:
     plot_sequence_comparison([r for r in lm_rows if int(r["checkpoint"]) == 0], res,
                              out / "comparison.png", title=f"{model} on {cfg.task.name}")
     if len(results) > 1:
-        plot_chain(results, out / "chain.png", cfg.task.name, parameter="J")
+        plot_fit_chain(results, out / "chain.png", cfg.task.name, parameter="J")
     summary = dict(task=cfg.task.name, fits=results, timings_s=timings)
     io.write_json(out / "fit.json", summary)
     for r in results:
@@ -165,41 +169,25 @@ def _sequences(cfg, out: Path, lm_rows, arrays, timings, t0) -> dict:
 
 
 def fss_rows(results) -> list[dict]:
-    """Binder crossings and susceptibility peaks of model and toy as one tidy table."""
+    """Every side's decisions (Binder fixed point, χ peaks, collapse) as one tidy table: one row
+    per method and quantity (``value`` or ``nan`` with the reason), plus one per χ peak."""
     rows = []
     for r in results:
         for side, fss in r["sides"].items():
             base = dict(checkpoint=r["checkpoint"], model=r["model"], side=side)
-            for c in fss["binder_crossings"]:
-                rows.append(dict(base, quantity="binder_crossing", N=f"{c['N1']}-{c['N2']}",
-                                 value=c["T_cross"], error=c["T_cross_err"],
-                                 T=c["T_cross"]))
-            peaks = fss["susceptibility_peaks"]
-            for p in peaks["peaks"]:
-                rows.append(dict(base, quantity="chi_peak", N=p["N"], value=p["peak"],
-                                 error=None, T=p["T_peak"]))
-            rows.append(dict(base, quantity="chi_peak_slope", N="", value=peaks["slope"],
-                             error=peaks["slope_err"], T=None))
-            rw = fss.get("reweighting")
-            if rw is None:
-                continue
-            if "error" in rw:
-                log.warning("reweighting FSS of the sampled toy failed: %s", rw["error"])
-                rows.append(dict(base, quantity="reweighting_failed", N="", value=None,
-                                 error=None, T=None))
-                continue
-            for p in rw["chi_peaks"]:
-                rows.append(dict(base, quantity="chi_peak_reweighted", N=p["N"],
-                                 value=p["peak"], error=None, T=p["T_peak"]))
-            for k in ("T_c", "binder_at_T_c", "gamma_over_nu", "one_over_nu",
-                      "alpha_over_nu", "beta_over_nu"):
-                rows.append(dict(base, quantity=f"reweighted_{k}", N="",
-                                 value=rw[k]["value"], error=rw[k]["error"],
-                                 T=rw[k]["value"] if k == "T_c" else None))
+            for e in fss["estimates"]:
+                rows.append(dict(base, method=e["method"], quantity=e["quantity"], N="",
+                                 value=e["value"], error=e["error"],
+                                 T=e["value"] if e["quantity"] == "T_c" else "",
+                                 reason=e["reason"]))
+            for p in fss["chi_peaks"]:
+                rows.append(dict(base, method="chi_peak", quantity="peak", N=p["N"],
+                                 value=p["peak"], error=p["peak_err"], T=p["T_peak"],
+                                 reason=p["reason"]))
     return rows
 
 
-def plot_chain(results, path, task: str, parameter: str = "tscale"):
+def plot_fit_chain(results, path, task: str, parameter: str = "tscale"):
     """A fitted parameter and the goodness of fit along a checkpoint chain; for choice tasks
     also the chain's path through the toy's (disorder, field) plane, the order parameter over
     (temperature, checkpoint) for model and toy side by side, and I(prompt; answer) of both."""

@@ -27,10 +27,33 @@ from phasejax import io
 from phasejax.lattice import seeding
 from phasejax.lattice import nucleation as nuc
 from phasejax.lattice.anneal import anneal
+from phasejax.checks import check_counts, check_temperatures
 from phasejax.lattice.samplers import make as make_sampler
 
 RESULT_FILES = ("committor.csv", "rates.csv", "nucleation_times.csv", "nucleation.json",
                 "nucleation.png")
+
+
+def check(cfg) -> None:
+    """Every configuration error before anything compiles: the sampler, both measurements'
+    counts, radii and fields, and the lattices they build."""
+    c = cfg.nucleation
+    make_sampler(cfg.sampler.name)
+    cm, rt = c.committor, c.rate
+    check_counts(**{"nucleation.committor.replicas": (cm.replicas, 1),
+                    "nucleation.committor.steps": (cm.steps, 1),
+                    "nucleation.committor.pin_steps": (cm.pin_steps, 0),
+                    "nucleation.rate.replicas": (rt.replicas, 1),
+                    "nucleation.rate.steps": (rt.steps, 1),
+                    "nucleation.rate.record_every": (rt.record_every, 1)})
+    check_temperatures([cm.T, rt.T])
+    for name, values in (("nucleation.committor.radii", cm.radii),
+                         ("nucleation.rate.fields", rt.fields)):
+        if not values or min(values) <= 0:
+            raise ValueError(f"{name}={list(values)}: give one value or more, each > 0")
+    toy_models.make("ising", L=cm.L, h=cm.h)
+    for h in rt.fields:
+        toy_models.make("ising", L=rt.L, h=h)
 
 
 def committor(key, c, sampler, progress=False):

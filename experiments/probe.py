@@ -16,7 +16,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from phasejax.checks import check_temperatures
 from phasejax import io, plot
+from phasejax.plot import save_figure
 from phasejax.probe import tasks
 from phasejax.probe.loading import resolve_dtype, resolve_path
 from phasejax.probe.measure import COLUMNS, ProbeSettings, measure
@@ -28,6 +30,19 @@ CHOICE_PANELS = ("entropy", "order_parameter", "energy", "specific_heat", "captu
                  "mutual_information")
 SEQUENCE_PANELS = ("abs_magnetisation", "binder", "susceptibility", "m2", "item_entropy",
                    "parse_rate")
+# what each panel of probe.png shows (phasejax.probe.measure defines them)
+PANEL_LABELS = {"entropy": "answer entropy $S$ (nats)",
+                "order_parameter": "order parameter $m$",
+                "energy": r"energy $U = \langle E \rangle$, $E = -\ln p_1$",
+                "specific_heat": "specific heat $C$",
+                "captured_mass": "captured mass (the options' share)",
+                "mutual_information": "$I$(prompt; answer) (nats)",
+                "abs_magnetisation": r"order parameter $\langle|m|\rangle$",
+                "binder": "Binder cumulant $U_4$",
+                "susceptibility": r"susceptibility $\chi$",
+                "m2": r"$\langle m^2 \rangle$",
+                "item_entropy": "item entropy (nats)",
+                "parse_rate": "answers parsed (fraction)"}
 
 
 def settings_from(cfg) -> ProbeSettings:
@@ -37,8 +52,7 @@ def settings_from(cfg) -> ProbeSettings:
     for key in ("prompts", "seed_distribution"):
         if p[key] is not None:
             p[key] = tuple(p[key])
-    if not p["temperatures"] or min(p["temperatures"]) <= 0:
-        raise ValueError(f"probe.temperatures must be positive; got {p['temperatures']}")
+    check_temperatures(p["temperatures"], name="probe.temperatures")
     if any(n < 1 for n in p["lengths"]):
         raise ValueError(f"probe.lengths must be positive; got {p['lengths']}")
     return ProbeSettings(**p, seed=int(cfg.run.seed))
@@ -48,7 +62,9 @@ def chain_from(cfg) -> list[tuple[str, Path]]:
     """``(name, path)`` per checkpoint, every path checked before any model is loaded."""
     if not cfg.lm.checkpoints and cfg.lm.path is None:
         raise ValueError("lm.path is not set: lm=folder needs lm.path=<a Hugging Face folder or "
-                         "a .gguf file> (or lm=smollm2 for the embedded model)")
+                         "a .gguf file>; lm=chain needs lm.checkpoints=[<folder or file>, ...] "
+                         "(or lm=smollm2 for the embedded model)")
+    key = "lm.checkpoints" if cfg.lm.checkpoints else "lm.path"
     paths = list(cfg.lm.checkpoints) or [cfg.lm.path]
     out, missing = [], []
     for p in paths:
@@ -57,6 +73,8 @@ def chain_from(cfg) -> list[tuple[str, Path]]:
         except FileNotFoundError as e:
             missing.append(str(e))
             continue
+        except ValueError as e:
+            raise ValueError(f"{key}: {e}") from None
         if not path.exists():
             missing.append(str(path))
         name = cfg.lm.name if cfg.lm.name and len(paths) == 1 else path.stem
@@ -112,11 +130,18 @@ def run(cfg, out: Path) -> list[dict]:
     io.write_npz(out / "distributions.npz", **arrays)
     io.write_table(out / "observables.csv", rows, ("checkpoint",) + COLUMNS)
     summary = [r for r in rows if r["prompt"] in ("mean", "all")]
-    if task.kind == "sequence":
-        plot.plot_observables(summary, out / "probe.png", title=f"{task.name}",
-                              panels=SEQUENCE_PANELS, group="L")
-    else:
-        plot.plot_observables(summary, out / "probe.png", title=f"{task.name}",
-                              panels=CHOICE_PANELS,
-                              group="model" if len(chain) > 1 else None)
+    save_figure(figure(summary, task, [name for name, _ in chain]), out / "probe.png")
     return rows
+
+
+def figure(summary, task, models):
+    """``probe.png``: the task's observables against the sampling temperature, titled with the
+    model (or the chain's first and last checkpoints) and the task."""
+    title = (f"{models[0]} on {task.name}" if len(models) == 1 else
+             f"{task.name}: {len(models)} checkpoints, {models[0]} → {models[-1]}")
+    if task.kind == "sequence":
+        panels, group = SEQUENCE_PANELS, "L"
+    else:
+        panels, group = CHOICE_PANELS, "model" if len(models) > 1 else None
+    return plot.observables_figure(summary, title=title, panels=panels, group=group,
+                                   labels=PANEL_LABELS, xlabel="sampling temperature $T$")

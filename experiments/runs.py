@@ -12,12 +12,20 @@
   holding results without a fingerprint, is refused with one error naming what differs.
   Hydra rewrites ``.hydra/config.yaml`` on every launch: the fingerprint is the record of what
   the results were computed with (:mod:`experiments.compare` reads it).
+* **Checks before any job runs.** :class:`RunCallbacks` composes every job of the command as
+  its launcher will (a multirun's sweep expanded as Hydra's basic sweeper does), runs each
+  job's ``check`` (:mod:`experiments.jobs`) and :func:`check_folder`, and refuses the command
+  before the first job starts, one line per refused job, with no folder made and no traceback
+  (``HYDRA_FULL_ERROR=1`` prints the tracebacks too).
+* **Ctrl-C.** :func:`run_interruptible` says which jobs finished and the command that
+  resumes, instead of a ``KeyboardInterrupt`` traceback.
 * **Compilation cache.** :func:`compilation_cache` turns on JAX's persistent compilation cache
   (``~/.cache/phasejax/jax`` by default) so a rerun does not pay for compilation again.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -25,10 +33,13 @@ import os
 import re
 import shlex
 import sys
+import time
+import traceback
 from pathlib import Path
+from typing import NamedTuple, NoReturn, Optional
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from phasejax import io
 
@@ -249,11 +260,168 @@ def compilation_cache(setting="auto") -> Path | None:
     return path
 
 
+# ------------------------------------------------------------------------- before any job runs
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+MAX_REFUSAL_LINES = 10
+
+
+class Job(NamedTuple):
+    """One job of a command, as its launcher will run it."""
+
+    number: Optional[int]    # its number in a multirun (None: a single run)
+    label: str               # the overrides that tell it from the sweep's other jobs
+    cfg: DictConfig          # the configuration the job function gets (no ``hydra`` node)
+    folder: Path             # its output folder
+
+
+def _job_config(cfg: DictConfig) -> DictConfig:
+    """``cfg`` less its ``hydra`` node, as Hydra hands it to the job function."""
+    task = copy.deepcopy(cfg)
+    with read_write(task), open_dict(task):
+        task.pop("hydra", None)
+    return task
+
+
+def planned_jobs(config: DictConfig, multirun: bool) -> list[Job] | None:
+    """Every job the command will launch, composed as the launcher composes it.
+
+    A multirun's overrides (and ``hydra.sweeper.params``) are expanded as Hydra's basic sweeper
+    expands them, job numbers and folders included. ``None`` when another sweeper decides the
+    jobs as it goes (an optimiser): then each job is checked when it starts.
+    """
+    if not multirun:
+        return [Job(None, "", _job_config(config), Path(str(config.hydra.run.dir)))]
+    if OmegaConf.select(config, "hydra.sweeper._target_") != BASIC_SWEEPER:
+        return None
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    loader = GlobalHydra.instance().config_loader()
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(
+        params + list(config.hydra.overrides.task))
+    swept = {o.get_key_element() for o in parsed if o.is_sweep_override()}
+    jobs = []
+    for n, overrides in enumerate(BasicSweeper.split_arguments(parsed, None)[0]):
+        cfg = loader.load_sweep_config(config, list(overrides))
+        with open_dict(cfg):
+            cfg.hydra.job.id = n
+            cfg.hydra.job.num = n
+        label = " ".join(o for o in overrides if o.split("=", 1)[0] in swept)
+        folder = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+        jobs.append(Job(n, label, _job_config(cfg), folder))
+    return jobs
+
+
+def _kind_module(cfg: DictConfig, kind: Optional[str] = None):
+    from experiments import jobs as kinds
+
+    return kinds.module(cfg.get("kind") or kind)
+
+
+def check_jobs(jobs, kind: Optional[str] = None) -> list[tuple[Job, Exception]]:
+    """Each job's own checks (``check`` of its kind's module) and its folder's
+    (:func:`check_folder`): the refused jobs, each with its error. ``kind``: the job kind of an
+    entry point whose configuration names none (``python -m experiments.crystallize``)."""
+    refused = []
+    for job in jobs:
+        try:
+            module = _kind_module(job.cfg, kind)
+            module.check(job.cfg)
+            check_folder(job.cfg, job.folder, getattr(module, "CONFIG_KEYS", None))
+        except Exception as e:      # whatever would stop the job stops the command, now
+            refused.append((job, e))
+    return refused
+
+
+def _one_line(e: Exception) -> str:
+    text = " ".join(str(e).split())
+    said = (ValueError, OSError, ResultsMismatch)   # their messages name the value
+    return text if isinstance(e, said) else f"{type(e).__name__}: {text}"
+
+
+def refusal(refused, n_jobs: int, multirun: bool) -> str:
+    """What a refused command prints: one line per refused job."""
+    if not multirun:
+        return f"error: {_one_line(refused[0][1])} (nothing was run)"
+    lines = [f"error: job #{job.number} of {n_jobs}{f' ({job.label})' if job.label else ''}: "
+             f"{_one_line(e)}" for job, e in refused[:MAX_REFUSAL_LINES]]
+    if len(refused) == 1:
+        return lines[0] + " (no job was run)"
+    more = len(refused) - len(lines)
+    return "\n".join(lines + [f"error: {len(refused)} of {n_jobs} jobs refused"
+                              + (f" ({more} not shown)" if more else "") + "; no job was run"])
+
+
+def refuse(refused, n_jobs: int, multirun: bool) -> NoReturn:
+    """Print the refusal and exit with status 1 (a callback's exception would only be a
+    warning to Hydra); ``HYDRA_FULL_ERROR=1`` prints each error's traceback first."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        for _, e in refused:
+            traceback.print_exception(e)
+    print(refusal(refused, n_jobs, multirun), file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+# ------------------------------------------------------------------------- Ctrl-C
+LAUNCHED: dict = {}    # what this process launched (RunCallbacks): read after a Ctrl-C
+
+
+def _finished(job: Job, kind: Optional[str] = None) -> bool:
+    files = _kind_module(job.cfg, kind).RESULT_FILES
+    return (job.folder / FINGERPRINT).is_file() and io.is_finished(job.folder, files)
+
+
+def _numbers(jobs) -> str:
+    shown = ", ".join(f"#{j.number}" for j in jobs[:8])
+    return shown + (f" and {len(jobs) - 8} more" if len(jobs) > 8 else "")
+
+
+def interrupted(launched: dict | None = None) -> str:
+    """What a Ctrl-C leaves: which jobs finished, and the command that resumes the others."""
+    launched = LAUNCHED if launched is None else launched
+    if not launched:
+        return "interrupted before any job started"
+    folder, jobs, kind = launched["folder"], launched["jobs"], launched.get("kind")
+    again = ("run the same command again to resume (finished jobs are kept):\n  "
+             f"{launched['command']}")
+    if jobs is None:
+        return f"interrupted: results so far in {folder}; {again}"
+    done = [j for j in jobs if _finished(j, kind)]
+    if not launched["multirun"]:
+        if done:
+            return f"interrupted after the job finished: results in {folder}"
+        return f"interrupted: the job in {folder} did not finish; {again}"
+    if len(done) == len(jobs):
+        return (f"interrupted: all {len(jobs)} jobs finished in {folder}, the aggregation did "
+                f"not; {again}")
+    which = f" ({_numbers(done)})" if done else ""
+    return f"interrupted: {len(done)} of {len(jobs)} jobs finished{which} in {folder}; {again}"
+
+
+def run_interruptible(main) -> None:
+    """Call a Hydra ``main``; a Ctrl-C prints :func:`interrupted` and exits with status 130
+    instead of a ``KeyboardInterrupt`` traceback."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print(interrupted(), file=sys.stderr, flush=True)
+        sys.exit(130)
+
+
+# ------------------------------------------------------------------------- the callback
 SHARED_DEVICE_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
 class RunCallbacks(Callback):
-    """Hydra callback: say where results go and how to resume; share devices in a multirun.
+    """Hydra callback: check every job before the first runs; say where results go and how to
+    resume; share devices in a multirun.
+
+    Before the first job starts, every job of the command is composed and checked
+    (:func:`planned_jobs`, :func:`check_jobs`); a refused command prints one line per refused
+    job and exits, before any folder is made (:func:`refuse`). ``kind``: the job kind of an
+    entry point whose configuration names none.
 
     In a multirun several jobs may share one accelerator (joblib workers, submitit tasks on one
     node), so JAX must not grab 75 % of its memory per process: the environment is set here,
@@ -261,15 +429,28 @@ class RunCallbacks(Callback):
     user has set is left alone.
     """
 
+    def __init__(self, kind: Optional[str] = None):
+        self.kind = kind
+
     def on_run_start(self, config, **kwargs) -> None:
-        self._announce(config.hydra.run.dir)
+        self._start(config, multirun=False)
 
     def on_multirun_start(self, config, **kwargs) -> None:
         for k, v in SHARED_DEVICE_ENV.items():
             os.environ.setdefault(k, v)
-        self._announce(config.hydra.sweep.dir)
+        self._start(config, multirun=True)
 
-    @staticmethod
-    def _announce(folder) -> None:
-        print(f"results: {Path(str(folder)).absolute()}\n"
+    def _start(self, config, multirun: bool) -> None:
+        t0 = time.perf_counter()
+        jobs = planned_jobs(config, multirun)
+        if jobs is not None:
+            refused = check_jobs(jobs, self.kind)
+            if refused:
+                refuse(refused, len(jobs), multirun)
+            if multirun:
+                log.info("checked %d jobs in %.1f s", len(jobs), time.perf_counter() - t0)
+        folder = Path(str(config.hydra.sweep.dir if multirun else config.hydra.run.dir))
+        LAUNCHED.update(folder=folder.absolute(), jobs=jobs, multirun=multirun,
+                        kind=self.kind, command=command_line())
+        print(f"results: {folder.absolute()}\n"
               f"resume (finished jobs are kept): {command_line()}", flush=True)

@@ -15,6 +15,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -86,16 +87,24 @@ def _fmt(v):
 
 
 def read_table(path) -> list[dict]:
-    """Rows of a CSV written by :func:`write_table`; numeric fields come back as floats."""
+    """Rows of a CSV written by :func:`write_table`, numbers as they were written: a field of
+    digits (an ``int`` when written) comes back as ``int``, any other number as ``float``
+    (:func:`_fmt` writes every float with a point or an exponent), anything else as text."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for r in rows:
         for k, v in r.items():
-            try:
-                r[k] = float(v)
-            except (TypeError, ValueError):
-                pass
+            r[k] = _number(v)
     return rows
+
+
+def _number(v):
+    if isinstance(v, str) and re.fullmatch(r"[+-]?[0-9]+", v):
+        return int(v)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return v
 
 
 def write_json(path, obj) -> Path:

@@ -10,7 +10,12 @@ from phasejax.lattice.exact import enumerate_boltzmann, state_index
 
 
 def sample_states(model, sampler, T, *, n_chains=64, n_samples=400, thin=2, n_therm=50, seed=0):
-    """Configurations visited by ``n_chains`` chains, ``thin`` steps apart: ``(K, *shape)``."""
+    """Configurations visited by ``n_chains`` chains, ``thin`` steps apart: ``(K, *shape)``.
+
+    ``n_therm`` sweeps of ``thin`` steps are discarded first. The step is compiled once: one
+    scan runs every step, its keys laid out in advance (the same keys, in the same order, as a
+    nested loop over sweeps and their ``thin`` steps would derive).
+    """
     key = jax.random.key(seed)
     k_init, k_run = jax.random.split(key)
     if sampler.ensemble:
@@ -20,18 +25,23 @@ def sample_states(model, sampler, T, *, n_chains=64, n_samples=400, thin=2, n_th
     states = jax.vmap(sampler.init, in_axes=(0, None))(jax.random.split(k_init, n_chains), model)
     step = jax.vmap(sampler.step, in_axes=(0, 0, None, None))
 
+    def step_keys(sweep_keys):   # (n_sweeps,) -> (n_sweeps * thin, n_chains)
+        per = jax.vmap(lambda k: jnp.stack([jax.random.split(jax.random.fold_in(k, j), n_chains)
+                                            for j in range(thin)]))(sweep_keys)
+        return per.reshape(-1, n_chains)
+
     @jax.jit
     def run(key, states):
-        def one(states, k):
-            for j in range(thin):
-                states, _ = step(jax.random.split(jax.random.fold_in(k, j), n_chains), states,
-                                 model, T_arg)
+        keys = jnp.concatenate([
+            step_keys(jax.random.split(jax.random.fold_in(key, 1), n_therm)),
+            step_keys(jax.random.split(key, n_samples))])
+
+        def body(states, ks):
+            states, _ = step(ks, states, model, T_arg)
             return states, states.tokens
 
-        states, _ = lax.scan(lambda s, k: (one(s, k)[0], None), states,
-                             jax.random.split(jax.random.fold_in(key, 1), n_therm))
-        _, toks = lax.scan(one, states, jax.random.split(key, n_samples))
-        return toks
+        _, toks = lax.scan(body, states, keys)
+        return toks[n_therm * thin + thin - 1::thin]
 
     toks = np.asarray(run(k_run, states))
     return toks.reshape(-1, *toks.shape[2:])

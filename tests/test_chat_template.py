@@ -1,4 +1,5 @@
-"""Chat templates are untrusted: sandboxed, and rendered token for token as transformers does.
+"""Chat templates are untrusted: sandboxed, bounded in time and size, and rendered token for
+token as transformers does.
 
 Every comparison below is against ``transformers``' own ``apply_chat_template`` (torch-free),
 through the probe's real path (``load_model`` → ``prompt_text`` → ``encode_prompt``).
@@ -6,11 +7,15 @@ through the probe's real path (``load_model`` → ``prompt_text`` → ``encode_p
 
 import json
 import shutil
+import threading
+import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from phasejax.probe import sandbox
 from phasejax.probe import tasks as T
 from phasejax.probe.chat_template import UnsafeTemplateError, render_chat
 from phasejax.probe.loading import load_model
@@ -25,21 +30,24 @@ def payload(marker: Path) -> str:
             "{% for m in messages %}{{ m['content'] }}{% endfor %}")
 
 
-def hostile_folder(tmp_path, marker, where: str) -> Path:
+def hostile_folder(tmp_path, marker, where: str, template: str | None = None) -> Path:
+    """A model folder whose chat template (``payload`` unless given) sits ``where``."""
+    template = payload(marker) if template is None else template
     folder = tmp_path / where
     shutil.copytree(PARITY / "llama", folder)
     (folder / "chat_template.jinja").unlink()
     if where == "jinja":
-        (folder / "chat_template.jinja").write_text(payload(marker))
+        (folder / "chat_template.jinja").write_text(template)
     else:
         (folder / "tokenizer_config.json").write_text(json.dumps(
-            {"chat_template": payload(marker), "tokenizer_class": "PreTrainedTokenizerFast"}))
+            {"chat_template": template, "tokenizer_class": "PreTrainedTokenizerFast"}))
     return folder
 
 
-def hostile_gguf(tmp_path, marker) -> Path:
+def hostile_gguf(tmp_path, marker, template: str | None = None) -> Path:
     import gguf
 
+    template = payload(marker) if template is None else template
     path = tmp_path / "hostile.gguf"
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_tokenizer_model("gpt2")
@@ -48,7 +56,7 @@ def hostile_gguf(tmp_path, marker) -> Path:
     w.add_token_types([3, 3, 1, 1])
     w.add_bos_token_id(0)
     w.add_eos_token_id(1)
-    w.add_chat_template(payload(marker))
+    w.add_chat_template(template)
     w.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -78,6 +86,76 @@ def test_crystallize_refuses_a_hostile_base_before_writing_anything(tmp_path):
     with pytest.raises(UnsafeTemplateError):
         crystallize.run(composed("experiment=crystallize", f"crystallize.base={base}"), out)
     assert not marker.exists() and not any(out.iterdir())
+
+
+# ------------------------------------------------------------------------ render budget
+ENDLESS = ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+           "{{ messages[0]['content'] }}")
+
+
+def within(seconds: float, fn):
+    """``fn()`` in a worker thread (daemon: today's code would spin there forever), or fail."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except Exception as e:
+            out["error"] = e
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s"
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+@pytest.mark.parametrize("where", ["jinja", "tokenizer_config", "gguf"])
+def test_a_template_that_would_never_finish_is_refused_in_one_line(tmp_path, where):
+    path = (hostile_gguf(tmp_path, None, ENDLESS) if where == "gguf"
+            else hostile_folder(tmp_path, None, where, ENDLESS))
+    source = {"jinja": path / "chat_template.jinja", "gguf": path,
+              "tokenizer_config": path / "tokenizer_config.json"}[where]
+    with pytest.raises(UnsafeTemplateError, match=f"more than {sandbox.MAX_STEPS:,} steps") as e:
+        within(60, lambda: load_model(path))
+    assert str(e.value).startswith(str(source)) and "\n" not in str(e.value)
+
+
+def test_the_budget_holds_on_the_main_thread_and_in_time(monkeypatch):
+    long = "{% for i in range(100000) %}{% for j in range(20) %}{% endfor %}{% endfor %}content"
+    with pytest.raises(UnsafeTemplateError, match="steps"):
+        render_chat(long, "u")                              # 2 million iterations: refused
+    monkeypatch.setattr(sandbox, "MAX_SECONDS", 0.0)
+    with pytest.raises(UnsafeTemplateError, match="runs longer than 0 s"):
+        render_chat("{% for i in range(1000) %}{{ i }}{% endfor %}", "u")
+
+
+@pytest.mark.parametrize("template", [
+    "{{ 'x' * 100000000 }}",                                      # operators
+    "{{ 9 ** 999999 }}",
+    "{{ '%100000000d' % 1 }}",
+    "{{ '{:>100000000}'.format(1) }}",                            # string methods
+    "{{ ('a' * 3000).replace('a', 'b' * 1000) }}",
+    "{{ ''|center(100000000) }}",                                 # filters
+    "{% set a = 'a' * 100000 %}{{ ([a] * 100)|join }}",            # one string, shared
+    "{% set a = 'a' * 900000 %}{{ [a, a, a] }}",
+    "{% set ns = namespace(s='x') %}{% for i in range(25) %}{% set ns.s = ns.s ~ ns.s %}"
+    "{% endfor %}",
+    "{% for i in range(100000) %}{{ 'y' * 100 }}{% endfor %}",     # output
+    "y" * 1_000_001,                                              # source
+])
+def test_a_template_cannot_build_huge_values(template):
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(UnsafeTemplateError, match="more than") as e:
+            render_chat(template + "{{ messages }}", "u", source="/m/chat_template.jinja")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(e.value).startswith("/m/chat_template.jinja: refusing this chat template")
+    assert peak < 30 * 2**20 and time.perf_counter() - t0 < 5      # refused before it grew
 
 
 def test_rendering_itself_is_sandboxed():

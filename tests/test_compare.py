@@ -88,8 +88,11 @@ def test_compare_writes_summary_fss_and_figures(tmp_path):
     r = run_module("experiments.compare", str(out), "--bootstrap", "8", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "T_c =" in r.stdout
+    assert ("FSS ising: no data collapse: a collapse needs three sizes or more; got 2 "
+            "(L = 4, 8)") in r.stdout
     res = json.loads((out / "fss.json").read_text())
     assert res["sizes"] == [4, 8] and "bootstrap" in res["method"]
+    assert "collapse" not in res and res["collapse_skipped"].startswith("a collapse needs")
     for T, sign in ((CROSSING_4_8 - 1e-3, -1), (CROSSING_4_8 + 1e-3, 1)):
         assert np.sign(ising_2d_binder(4, T) - ising_2d_binder(8, T)) == sign
     assert ising_2d_binder(8, CROSSING_4_8) == pytest.approx(BINDER_4_8, abs=1e-5)
@@ -106,6 +109,7 @@ def test_compare_writes_summary_fss_and_figures(tmp_path):
         assert (out / f).stat().st_size > 10_000
     rows = read_table(out / "summary.csv")
     assert len({r["job"] for r in rows}) == 2
+    assert {r["L"] for r in rows} == {4, 8} and all(type(r["L"]) is int for r in rows)
     assert len(rows) == sum(len(read_table(j / "observables.csv")) for j in job_dirs(out))
 
 

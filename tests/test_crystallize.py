@@ -485,8 +485,8 @@ def test_crystal_task_file_is_the_worlds_probe_task():
 WORLD_TEXT = ("criticality.start=text", "criticality.text=the", "criticality.n_tokens=48",
               "criticality.n_sequences=16", "criticality.chunk=16",
               "criticality.spins=[{name:token_class,sizes:[12,24,48]}]",
-              "criticality.toy.R=4", "criticality.toy.sizes=[12,24]",
               "criticality.toy.n_therm=20", "criticality.toy.n_measure=40",
+              "criticality.toy.fit_bootstrap=2",
               "criticality.bootstrap=20")
 
 

@@ -76,7 +76,7 @@ def test_single_site_fits_field_and_temperature_scale_from_heat_capacity():
 
 
 def test_goodness_of_fit_figure(tmp_path):
-    from phasejax.fit.curvefit import plot_fit
+    from phasejax.plot.toy_vs_lm import plot_fit
 
     truth = np.array([1.0, 0.0, 1.3])
     rows = [dict(observable="binder", L=N, T=T, mean=toy_curves(truth, [("binder", N, T)], 2)[0],

@@ -30,7 +30,7 @@ def ising_result():
     sizes = [size_data("ising", L, T) for L in (8, 16, 32)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return sizes, fss.analyse(sizes, n_bootstrap=20)
+        return sizes, fss.analyse(jax.random.key(0), sizes, n_bootstrap=20)
 
 
 def test_ising_2d_critical_point_and_exponents(ising_result):

@@ -1,11 +1,12 @@
 """Inverse Potts fit: parameters of a known toy chain are recovered within their error bars."""
 
+import jax
 import numpy as np
 import pytest
 
 import toy_models
 from helpers import sample_states
-from phasejax.fit.inverse import fit_chain, neg_log_pseudo_likelihood, zero_sum_gauge
+from phasejax.fit.inverse import fit_couplings, neg_log_pseudo_likelihood, zero_sum_gauge
 from phasejax.lattice import samplers
 
 W = np.array([[[0.8, -0.2, 0.1], [-0.2, 0.5, -0.3], [0.1, -0.3, 0.6]],
@@ -15,10 +16,10 @@ B = np.array([0.3, 0.0, -0.3], np.float32)
 
 def test_recovers_range_two_couplings_and_bias_of_a_ring():
     q, N, T = 3, 12, 1.5
-    model = toy_models.make("token_lattice", L=N, q=q, W=W, b=B, R=2)
+    model = toy_models.make("token_lattice", L=N, q=q, W=W, h=B, R=2)
     seqs = sample_states(model, samplers.make("heatbath"), T, n_chains=64, n_samples=100,
                          thin=3)
-    fit = fit_chain(seqs, q, R=2, periodic=True, n_boot=8)
+    fit = fit_couplings(jax.random.key(0), seqs, q, R=2, periodic=True, n_boot=8)
     J_true, h_true = zero_sum_gauge(W / T, B / T)
     zJ = (fit.J - J_true) / fit.J_err
     zh = (fit.h - h_true) / fit.h_err
@@ -26,7 +27,7 @@ def test_recovers_range_two_couplings_and_bias_of_a_ring():
     assert fit.J_err.max() < 0.05                           # the test has resolving power
     assert np.abs(J_true).max() > 10 * fit.J_err.max()
     # a wrong model (no range-2 couplings) fits measurably worse
-    short = fit_chain(seqs, q, R=1, periodic=True, n_boot=0)
+    short = fit_couplings(jax.random.key(0), seqs, q, R=1, periodic=True, n_boot=0)
     assert short.neg_log_pl > fit.neg_log_pl + 1e-3
 
 
@@ -34,7 +35,7 @@ def test_independent_tokens_give_zero_couplings_and_log_frequency_bias():
     rng = np.random.default_rng(0)
     p = np.array([0.5, 0.3, 0.2])
     seqs = rng.choice(3, size=(4000, 10), p=p)
-    fit = fit_chain(seqs, 3, R=1, periodic=False, n_boot=8)
+    fit = fit_couplings(jax.random.key(0), seqs, 3, R=1, periodic=False, n_boot=8)
     assert np.all(np.abs(fit.J) < 4.5 * fit.J_err + 1e-3)
     want = np.log(p) - np.log(p).mean()
     assert np.all(np.abs(fit.h - want) < 4.5 * fit.h_err + 1e-3)
@@ -55,6 +56,6 @@ def test_gauge_leaves_the_pseudo_likelihood_unchanged():
 
 def test_bad_sequences():
     with pytest.raises(ValueError, match="tokens must lie"):
-        fit_chain(np.array([[0, 1, 5], [1, 0, 0]]), 3)
+        fit_couplings(jax.random.key(0), np.array([[0, 1, 5], [1, 0, 0]]), 3)
     with pytest.raises(ValueError, match="range R"):
-        fit_chain(np.zeros((4, 3), int), 2, R=3)
+        fit_couplings(jax.random.key(0), np.zeros((4, 3), int), 2, R=3)

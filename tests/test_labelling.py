@@ -44,3 +44,26 @@ def test_long_snake_path_is_one_cluster():
     labels = label_components(L * L, jnp.asarray(src[perm]), jnp.asarray(dst[perm]),
                               jnp.ones(src.size, bool))
     assert np.unique(np.asarray(labels)).size == 1
+
+
+@pytest.mark.parametrize("lat", [hypercubic(16, 2), hypercubic(33, 2), hypercubic(6, 3),
+                                 hypercubic(50, 1), hypercubic(2, 2), hypercubic(64, 2)], ids=str)
+@pytest.mark.parametrize("p", [0.55])          # near 2D bond percolation: large, ragged clusters
+def test_grown_cluster_is_the_seed_component(lat, p):
+    """Wolff's bit-parallel growth (cluster.grow_cluster) gives exactly the seed's connected
+    component, compared with scipy on random bonds (strips of 1 to 32 sites per word)."""
+    from phasejax.lattice import bitlattice
+    from phasejax.lattice.samplers.cluster import grow_cluster
+
+    rng = np.random.default_rng(int(100 * p) + lat.n_sites)
+    st = bitlattice.strips(lat.shape)
+    active = rng.random((lat.dim, *lat.shape)) < p            # bond (x, x + e_axis) per axis
+    src, dst, _ = lat.edges                                     # the same bonds, axis by axis
+    labels = scipy_labels(lat.n_sites, src, dst, active.reshape(-1))
+    bonds = [bitlattice.pack(st, jnp.asarray(a)) for a in active]
+    for i0 in rng.integers(0, lat.n_sites, 3):
+        seed = np.zeros(lat.n_sites, bool)
+        seed[i0] = True
+        got = grow_cluster(st, bonds, bitlattice.pack(st, jnp.asarray(seed.reshape(lat.shape))))
+        got = np.asarray(bitlattice.unpack(st, got, jnp.bool_)).reshape(-1)
+        assert np.array_equal(got, labels == labels[i0])

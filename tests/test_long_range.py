@@ -9,7 +9,7 @@ from scipy.special import zeta
 import toy_models
 from helpers import chi_square_pvalue, sample_states
 from phasejax.analysis.observables import order_parameter
-from phasejax.fit.long_range import fit_chain
+from phasejax.fit.long_range import fit_long_range
 from phasejax.lattice import samplers
 from phasejax.lattice.driver import simulate
 from phasejax.lattice.model import CouplingModel
@@ -33,8 +33,8 @@ def test_vectorised_model_matches_the_generic_coupling_model():
         A = rng.normal(size=(R, q, q))
         m = toy_models.make("long_range_chain", L=L, q=q, J_r=np.ones(R), h=rng.normal(size=q))
         m = type(m)(lattice=m.lattice, q=q, W=jnp.asarray((A + A.transpose(0, 2, 1)) / 2,
-                                                             jnp.float32), b=m.b)
-        g = CouplingModel(lattice=m.lattice, q=q, W=m.W, b=m.b)
+                                                             jnp.float32), h=m.h)
+        g = CouplingModel(lattice=m.lattice, q=q, W=m.W, h=m.h)
         s = jnp.asarray(rng.integers(0, q, size=(6, L)), jnp.int8)
         t = jnp.asarray(rng.integers(0, q, size=(6, L)), jnp.int8)
         for name in ("energy", "local_energies", "delta_energy"):
@@ -180,13 +180,13 @@ def test_fit_recovers_a_planted_periodic_chain():
     model = toy_models.make("long_range_chain", L=L, q=q, J_r=J_true, h=h_true)
     seqs = ring_sequences(model, n_chains=1024, n_per_chain=4, spacing=5, n_therm=30, seed=5)
 
-    free = fit_chain(jax.random.key(0), seqs, q=q, R=12, periodic=True, n_bootstrap=12)
+    free = fit_long_range(jax.random.key(0), seqs, q=q, R=12, periodic=True, n_bootstrap=12)
     z = zscores(free, J_true)
     assert np.all(np.abs(z) < 4.5) and np.mean(np.abs(z) < 2.5) >= 0.75, np.round(z, 2)
     assert J_true[-1] / free.J_r_err[R - 1] > 2.5       # the test can see the smallest coupling
     assert np.all(np.abs(free.h - h_true) < 4 * np.maximum(free.h_err, 1e-12))
 
-    pl = fit_chain(jax.random.key(1), seqs, q=q, R=R, form="power_law", periodic=True,
+    pl = fit_long_range(jax.random.key(1), seqs, q=q, R=R, form="power_law", periodic=True,
                    n_bootstrap=12)
     assert abs(pl.sigma - 0.5) < 3.5 * pl.sigma_err and pl.sigma_err < 0.05, pl
     assert abs(pl.A - 0.5) < 3.5 * pl.A_err, (pl.A, pl.A_err)
@@ -199,17 +199,17 @@ def test_fit_recovers_a_planted_open_chain():
     h_true = np.array([0.0, 0.3])
     seqs = open_sequences(jax.random.key(7), J_true, h_true, n=4096, N=N, sweeps=40)
 
-    free = fit_chain(jax.random.key(0), seqs, q=q, R=8, n_bootstrap=12)
+    free = fit_long_range(jax.random.key(0), seqs, q=q, R=8, n_bootstrap=12)
     z = zscores(free, J_true)
     assert np.all(np.abs(z) < 4.5) and np.mean(np.abs(z) < 2.5) >= 0.75, np.round(z, 2)
     assert abs(free.h[1] - 0.3) < 4 * free.h_err[1]
 
-    pl = fit_chain(jax.random.key(1), seqs, q=q, R=R, form="power_law", n_bootstrap=12)
+    pl = fit_long_range(jax.random.key(1), seqs, q=q, R=R, form="power_law", n_bootstrap=12)
     assert abs(pl.sigma - 0.5) < 3.5 * pl.sigma_err and pl.sigma_err < 0.08, pl
     assert abs(pl.A - 0.6) < 3.5 * pl.A_err, (pl.A, pl.A_err)
 
     # control: the same open data read as rings (spurious wrap-around neighbours) fit worse
-    wrong = fit_chain(jax.random.key(1), seqs, q=q, R=R, form="power_law", periodic=True,
+    wrong = fit_long_range(jax.random.key(1), seqs, q=q, R=R, form="power_law", periodic=True,
                       n_bootstrap=0)
     print("open vs periodic reading: -ln PL per site", pl.neg_log_pl, wrong.neg_log_pl)
     assert wrong.neg_log_pl > pl.neg_log_pl + 1e-3
@@ -221,17 +221,76 @@ def test_fit_accepts_padding_and_refuses_bad_input():
     seqs = open_sequences(jax.random.key(3), J_true, np.zeros(q), n=512, N=N, sweeps=50)
     # padding a sequence with absent sites changes nothing: they are not sites and not neighbours
     padded = np.concatenate([seqs, np.full((seqs.shape[0], 7), -1)], axis=1)
-    a = fit_chain(jax.random.key(0), seqs, q=q, R=R, n_bootstrap=0)
-    b = fit_chain(jax.random.key(0), padded, q=q, R=R, n_bootstrap=0)
+    a = fit_long_range(jax.random.key(0), seqs, q=q, R=R, n_bootstrap=0)
+    b = fit_long_range(jax.random.key(0), padded, q=q, R=R, n_bootstrap=0)
     # the FFT lengths differ (other rounding): on a CPU the optimum moves by ~1e-6
     np.testing.assert_allclose(a.J_r, b.J_r, atol=2e-5)
     assert a.n_sites == b.n_sites == seqs.size and np.all(np.isnan(a.J_r_err))
     with pytest.raises(ValueError, match="2R < N"):
-        fit_chain(jax.random.key(0), seqs, q=q, R=20, periodic=True)
+        fit_long_range(jax.random.key(0), seqs, q=q, R=20, periodic=True)
     with pytest.raises(ValueError, match="tokens must lie"):
-        fit_chain(jax.random.key(0), seqs + 1, q=q, R=R)
+        fit_long_range(jax.random.key(0), seqs + 1, q=q, R=R)
     with pytest.raises(ValueError, match="form"):
-        fit_chain(jax.random.key(0), seqs, q=q, R=R, form="exponential")
+        fit_long_range(jax.random.key(0), seqs, q=q, R=R, form="exponential")
+
+
+# ---------------------------------------------------------------------- open chains
+def _open_chain_exact(J_r, h, start, N, T):
+    """Exact Boltzmann weights of every open-chain configuration (sites 0 … N−1)."""
+    import itertools
+
+    s = np.array(list(itertools.product([0, 1], repeat=N)))
+    E = np.zeros(len(s))
+    for r, J in enumerate(J_r, start=1):
+        E -= J * (s[:, r:] == s[:, :-r]).sum(1)
+    E -= np.asarray(h)[s].sum(1) + np.asarray(start)[s[:, 0]]
+    w = np.exp(-(E - E.min()) / T)
+    return s, w / w.sum()
+
+
+@pytest.mark.parametrize("name", ["swendsen_wang", "heatbath"])
+def test_open_chain_matches_exact_enumeration(name):
+    """The open chain built on a padded ring (toy_models.long_range_chain.open_chain) samples
+    the open chain's Boltzmann distribution: no coupling across the ends, the start's field on
+    site 0, padding that never moves; a wrong temperature is told apart."""
+    from scipy import stats
+
+    from toy_models.long_range_chain import open_chain, open_sites, open_start
+
+    N, J_r, h, start, T = 5, [1.0, 0.4, 0.2, 0.1], [0.0, 0.3], [0.0, 1.0], 1.0
+    model = open_chain(N, 2, J_r, h, start)
+    tr = simulate(jax.random.key(3), model, samplers.make(name), [T], n_replicas=256,
+                  n_therm=40, n_measure=60, thin=3, site_histograms=False, record_states=True,
+                  start=open_start(N, 2))
+    states = tr.states[0].reshape(-1, 2 * N - 1)
+    assert np.all(states[:, N:] == 2) and np.all(states[:, :N] < 2)
+    y = open_sites(states, N)
+    idx = (y * 2 ** np.arange(N)[::-1]).sum(1)
+    counts = np.bincount(idx, minlength=2**N)
+    for t, ok in ((T, True), (1.3 * T, False)):
+        _, p = _open_chain_exact(J_r, h, start, N, t)
+        pval = stats.chisquare(counts, p * counts.sum()).pvalue
+        assert (pval > P_MIN) == ok, (t, pval)
+
+
+def test_kac_normalisation_and_where_a_transition_is_possible():
+    from toy_models.long_range_chain import kac_norm, mean_field_tc, transition_possible
+
+    J = power_law_couplings(101, J=1.5, sigma=-0.3, kac=True)
+    assert 2 * J.sum() == pytest.approx(1.5)                 # every site feels the total J
+    assert kac_norm(101, -0.3) == pytest.approx(2 * np.sum(np.arange(1, 51) ** -0.7))
+    with pytest.raises(ValueError, match="kac"):
+        power_law_couplings(101, sigma=-0.3)
+    with pytest.raises(ValueError, match="kac=True"):
+        power_law_couplings(101, sigma=0.5, kac=True, images=True)
+    assert transition_possible(1.0, 0.5) == ""
+    assert "σ = 1.5 > 1" in transition_possible(1.0, 1.5)
+    assert "antiferromagnetic" in transition_possible(-0.5, 0.5)
+    assert "Kac" in transition_possible(1.0, -0.2)
+    assert transition_possible(1.0, -0.2, kac=True) == ""
+    assert mean_field_tc(4.0, 2) == 2.0
+    q = 3                                                   # β_c J = 2(q−1)ln(q−1)/(q−2)
+    assert 4.0 / mean_field_tc(4.0, q) == pytest.approx(2 * (q - 1) * np.log(q - 1) / (q - 2))
 
 
 # ---------------------------------------------------------------------- the transition
@@ -261,6 +320,30 @@ def test_binder_cumulants_order_on_both_sides_of_the_reference_transition():
     large, e_large = binder_with_error(129, T, n_replicas=8, n_measure=500, seed=2)
     diff, err = large - small, np.hypot(e_small, e_large)
     assert diff[0] > 4 * err[0] and diff[1] < -4 * err[1], (diff, err)
+
+
+def test_the_stored_critical_point_is_bracketed_by_an_independent_sampler():
+    """The table's T_c(σ = ½) (Swendsen–Wang through the package's driver) against a plain numpy
+    Wolff sampler that shares no code with it (benchmarks/long_range_reference.py): 10 % below
+    the stored T_c the larger ring is more ordered, 10 % above it less."""
+    import importlib.util
+    from pathlib import Path
+
+    from phasejax.lattice.critical import critical_amplitude
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "long_range_reference.py"
+    spec = importlib.util.spec_from_file_location("long_range_reference", path)
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    K_c, K_err, why = critical_amplitude(2, 0.5)
+    assert why == "" and K_err < 0.02 * K_c
+    rng = np.random.default_rng(11)
+    U = {L: [ref.wolff_binder(rng, ref.image_couplings(L, 0.5), f / K_c, 8000)
+             for f in (0.9, 1.1)] for L in (33, 129)}
+    (below_s, e1, _), (above_s, e2, _) = U[33]
+    (below_l, e3, _), (above_l, e4, _) = U[129]
+    assert below_l - below_s > 4 * np.hypot(e1, e3), U
+    assert above_l - above_s < -4 * np.hypot(e2, e4), U
 
 
 @pytest.mark.slow

@@ -213,8 +213,8 @@ def test_prompt_sites_are_the_protocols_large_lattice_limit():
     h = alpha * logp + lam * bias[None] - K * m0[None]        # the fields of site_distributions
     model = CouplingModel(lattice=Lattice("complete", J * copies), q=q,
                           W=(K * jnp.eye(q, dtype=jnp.float32))[None],
-                          b=jnp.zeros(q, jnp.float32),
-                          h=jnp.asarray(np.repeat(h, copies, 0), jnp.float32))
+                          h=jnp.zeros(q, jnp.float32),
+                          h_site=jnp.asarray(np.repeat(h, copies, 0), jnp.float32))
     trace = anneal(jax.random.key(1), model, make("heatbath"), 1.0, 400, n_replicas=replicas,
                    record_every=400)
     tokens = trace.tokens.reshape(replicas, J, copies)

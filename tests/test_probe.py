@@ -4,6 +4,7 @@ import itertools
 import warnings
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -87,7 +88,7 @@ def test_bad_input_fails_before_loading(tmp_path):
         probe_job.run(probe_cfg("lm.path=/no/such/model"), tmp_path)
     with pytest.raises(ValueError, match="seed_distribution has 2 entries"):
         probe_job.run(probe_cfg("task=die_roll", "probe.seed_distribution=[0.5,0.5]"), tmp_path)
-    with pytest.raises(ValueError, match="temperatures must be positive"):
+    with pytest.raises(ValueError, match="temperatures must be non-empty, each finite and > 0"):
         probe_job.run(probe_cfg("probe.temperatures=[0.0,1.0]"), tmp_path)
     lm = load_model(PARITY / "qwen2")
     with pytest.raises(ValueError, match="open-ended"):
@@ -124,7 +125,7 @@ def test_sequence_moments_match_exact_enumeration():
                  susceptibility=N * (b - a * a) / T)
     rng = np.random.default_rng(1)
     sample = potts_m((rng.random((4000, N)) < p).astype(int), q=2)
-    got = moment_statistics(0, sample, N=N, T=T, n_boot=300)
+    got = moment_statistics(jax.random.key(0), sample, N=N, T=T, n_boot=300)
     for k, v in exact.items():
         mean, err = got[k]
         assert abs(mean - v) < 4 * err, (k, mean, err, v)

@@ -82,7 +82,7 @@ def test_seeding_helpers():
     p0 = np.array([0.5, 0.3, 0.2])
     # at λ = T and no coupling, every site is distributed exactly as p0
     model = toy_models.make("token_lattice", L=64, q=3, W=np.zeros((3, 3)),
-                            b=np.asarray(seeding.seed_field(p0, 1.0)))
+                            h=np.asarray(seeding.seed_field(p0, 1.0)))
     tr = anneal(jax.random.key(3), model, samplers.make("heatbath"), 1.0, 200, n_replicas=8,
                 record_every=10)
     freq = tr.counts[:, 2:].sum((0, 1)) / tr.counts[:, 2:].sum()

@@ -27,14 +27,14 @@ def general_chain_range2():
     A = rng.normal(size=(2, q, q))
     W = 0.6 * (A + np.swapaxes(A, 1, 2)) / 2
     h = 0.4 * rng.normal(size=(L, q))
-    return toy_models.make("token_lattice", L=L, q=q, R=2, W=W, b=[0.2, 0.0, -0.1], h=h)
+    return toy_models.make("token_lattice", L=L, q=q, R=2, W=W, h=[0.2, 0.0, -0.1], h_site=h)
 
 
 def potts_chain_range2_site_field():
     q, L = 3, 7
     W = np.stack([1.0 * np.eye(q), 0.5 * np.eye(q) + 0.1])  # Potts form with a constant shift
     h = 0.5 * np.random.default_rng(8).normal(size=(L, q))
-    return toy_models.make("token_lattice", L=L, q=q, R=2, W=W, h=h)
+    return toy_models.make("token_lattice", L=L, q=q, R=2, W=W, h_site=h)
 
 
 def mean_field_potts():
@@ -46,7 +46,7 @@ def general_2d_site_field():
     W = np.array([[0.8, -0.3], [-0.3, 0.5]])
     h = 0.5 * np.random.default_rng(9).normal(size=(3, 3, 2))
     return toy_models.make("token_lattice", L=3, q=2, dim=2, geometry="hypercubic", W=W,
-                           b=[0.1, 0.0], h=h)
+                           h=[0.1, 0.0], h_site=h)
 
 
 CASES = [

@@ -9,12 +9,12 @@ Exact facts used (stationary two-state Markov chain, flip probabilities α: 0→
 
 import math
 
+import jax
 import numpy as np
 import pytest
 
-from phasejax.analysis.fits import loglog_fit
 from phasejax.analysis.scaling import scaling_analysis
-from phasejax.analysis.sequences import (fit_eta, magnetisation, moment_statistics, potts_m,
+from phasejax.analysis.sequences import (fit_decay, magnetisation, moment_statistics, potts_m,
                                          sequence_statistics, state_fractions, statistics_rows)
 from phasejax.text import spins
 
@@ -44,7 +44,7 @@ def test_markov_correlation_tau_and_spectrum_match_exact():
     alpha, beta, N = 0.15, 0.25, 32
     ex = exact_markov(alpha, beta, N)
     y = markov(np.random.default_rng(0), 4000, N, alpha, beta)
-    st = sequence_statistics(1, y, q=2, max_lag=8)
+    st = sequence_statistics(jax.random.key(1), y, q=2, max_lag=8)
     C_ex = ex["c0"] * ex["lam"] ** st.lags
     z11 = (st.correlation.value[1, 1] - C_ex) / st.correlation.error[1, 1]
     z01 = (st.correlation.value[0, 1] + C_ex) / st.correlation.error[0, 1]
@@ -66,7 +66,7 @@ def test_bootstrap_errors_are_honest():
     rng = np.random.default_rng(5)
     z = []
     for rep in range(30):
-        st = sequence_statistics(rep, markov(rng, 600, N, alpha, beta), q=2, max_lag=2,
+        st = sequence_statistics(jax.random.key(rep), markov(rng, 600, N, alpha, beta), q=2, max_lag=2,
                                  n_boot=100, max_units=200)
         z.append([(st.tau.value[1, 1] - ex["tau"]) / st.tau.error[1, 1],
                   (st.correlation.value[1, 1, 0] - ex["c0"] * ex["lam"])
@@ -79,7 +79,7 @@ def test_bootstrap_errors_are_honest():
 def test_correlation_length_of_the_markov_chain():
     alpha, beta, N = 0.08, 0.12, 32                                     # λ = 0.8
     ex = exact_markov(alpha, beta, N)
-    st = sequence_statistics(2, markov(np.random.default_rng(2), 4000, N, alpha, beta), q=2)
+    st = sequence_statistics(jax.random.key(2), markov(np.random.default_rng(2), 4000, N, alpha, beta), q=2)
     assert abs(st.xi.value - ex["xi"]) < 4 * st.xi.error, (st.xi, ex["xi"])
     # the finite-N structure-factor value tends to the infinite chain's √λ/(1 − λ)
     lam = ex["lam"]
@@ -89,8 +89,8 @@ def test_correlation_length_of_the_markov_chain():
 
 def test_periodic_statistics_are_invariant_under_a_common_rotation():
     y = markov(np.random.default_rng(3), 300, 24, 0.2, 0.3)
-    a = sequence_statistics(0, y, q=2, periodic=True, max_lag=12)
-    b = sequence_statistics(0, np.roll(y, 7, axis=1), q=2, periodic=True, max_lag=12)
+    a = sequence_statistics(jax.random.key(0), y, q=2, periodic=True, max_lag=12)
+    b = sequence_statistics(jax.random.key(0), np.roll(y, 7, axis=1), q=2, periodic=True, max_lag=12)
     np.testing.assert_allclose(a.correlation.value, b.correlation.value, atol=1e-12)
     np.testing.assert_allclose(a.spectrum.value, b.spectrum.value, atol=1e-10)
 
@@ -101,25 +101,53 @@ def test_peak_count_finds_a_planted_period():
     phase = rng.integers(0, P, n)[:, None]
     y = ((np.arange(N) + phase) % P == 0).astype(np.int64)
     y ^= (rng.random((n, N)) < 0.1).astype(np.int64)
-    st = sequence_statistics(0, y, q=2, max_lag=16)
+    st = sequence_statistics(jax.random.key(0), y, q=2, max_lag=16)
     assert st.peak_count.value == 3          # k = 2πj/8, j = 1, 2, 3 (j = 4 is the Nyquist edge)
 
 
-def test_eta_from_a_power_law():
+def _decay_data(rng, C_true, rel=0.02, B=200):
+    """Replicates of a correlation with correlated noise across lags (as a bootstrap gives)."""
+    lags = np.arange(1, C_true.size + 1)
+    common = rng.standard_normal((B, 1))
+    noise = 0.7 * common + 0.7 * rng.standard_normal((B, lags.size))
+    reps = C_true + rel * C_true[0] * noise * np.exp(-lags / 40)
+    C = C_true + rel * C_true[0] * (0.7 * rng.standard_normal() +
+                                    0.7 * rng.standard_normal(lags.size)) * np.exp(-lags / 40)
+    return lags, C, reps
+
+
+def test_decay_fit_prefers_the_power_law_of_a_power_law():
     rng = np.random.default_rng(6)
-    lags = np.arange(1, 41)
-    err = 0.01 * 0.3 * lags**-0.7
-    C = 0.3 * lags**-0.7 + err * rng.standard_normal(lags.size)
-    assert fit_eta(lags=lags, C=C, C_err=err, window=(2, 30)) == pytest.approx(0.7, abs=0.02)
-    fit = loglog_fit(x=lags, y=C, yerr=err)
-    assert abs(fit.exponent + 0.7) < 4 * fit.error
+    lags = np.arange(1, 65)
+    lags, C, reps = _decay_data(rng, 0.3 * lags**-0.7)
+    d = fit_decay(lags=lags, C=C, C_replicates=reps, window=(2, 32))
+    assert d.preferred == "power_law" and d.delta_aic > 6, d
+    assert abs(d.eta - 0.7) < 4 * d.eta_err and d.eta_err < 0.1, d
+    assert d.chi2_dof_power < 3
+
+
+def test_decay_fit_says_not_a_power_law_for_an_exponential():
+    """An exponential C with ξ = 10 (the issue's example) gets no confident η: the exponential
+    is preferred and the verdict says so."""
+    rng = np.random.default_rng(7)
+    lags = np.arange(1, 65)
+    lags, C, reps = _decay_data(rng, 0.3 * np.exp(-lags / 10.0))
+    d = fit_decay(lags=lags, C=C, C_replicates=reps, window=(2, 32))
+    assert d.preferred == "exponential" and d.delta_aic < -6, d
+    assert abs(d.xi - 10.0) < 4 * d.xi_err, d
+
+
+def test_decay_window_is_fixed_by_the_size():
+    from phasejax.analysis.sequences import decay_window
+
+    assert decay_window(128) == (2, 32) and decay_window(20) == (2, 5)
 
 
 # ----------------------------------------------------------------------------- moments
 def test_binder_and_chi_of_iid_states():
     N, n, T = 64, 4000, 1.5
     y = (np.random.default_rng(7).random((n, N)) < 0.5).astype(np.int64)
-    st = sequence_statistics(0, y, q=2, max_lag=4, T=T)
+    st = sequence_statistics(jax.random.key(0), y, q=2, max_lag=4, T=T)
     U = st.moments["binder"]
     assert abs(U.value - 2 / (3 * N)) < 4 * U.error, U
     k = np.arange(N + 1)
@@ -128,21 +156,21 @@ def test_binder_and_chi_of_iid_states():
     chi = st.moments["susceptibility"]
     assert abs(chi.value - N * (1 / N - am**2) / T) < 4 * chi.error
     # the standalone moments agree with the full statistics
-    mom = moment_statistics(0, magnetisation(y, q=2), N=N, T=T)
+    mom = moment_statistics(jax.random.key(0), magnetisation(y, q=2), N=N, T=T)
     assert mom["binder"].value == pytest.approx(U.value)
 
 
 def test_ordered_sequences_have_binder_two_thirds():
     y = np.zeros((10, 16), np.int64)
     y[::2] = 1
-    st = sequence_statistics(0, y, q=2, max_lag=4)
+    st = sequence_statistics(jax.random.key(0), y, q=2, max_lag=4)
     assert st.moments["binder"].value == pytest.approx(2 / 3)
     assert st.moments["binder"].error < 1e-12
     assert st.moments["susceptibility"].value == pytest.approx(0.0)
     assert st.moments["abs_magnetisation"].value == 1.0 and st.magnetisation.value == 0.0
     y3 = np.full((8, 16), 2, np.int64)
     y3[:3] = 0
-    assert sequence_statistics(0, y3, q=3, max_lag=4).moments["binder"].value == \
+    assert sequence_statistics(jax.random.key(0), y3, q=3, max_lag=4).moments["binder"].value == \
         pytest.approx(2 / 3)
 
 
@@ -152,8 +180,8 @@ def test_order_parameters_and_rows():
     np.testing.assert_allclose(potts_m(y, q=3), [0.25, 1.0, 0.25], atol=1e-7)
     np.testing.assert_allclose(magnetisation(y[:2] % 2, q=2), [0.0, 1.0])
     with pytest.raises(ValueError, match="states must lie"):
-        sequence_statistics(0, y, q=2)
-    st = sequence_statistics(0, y, q=3, max_lag=2, n_boot=20)
+        sequence_statistics(jax.random.key(0), y, q=2)
+    st = sequence_statistics(jax.random.key(0), y, q=3, max_lag=2, n_boot=20)
     rows = statistics_rows(st, model="m")
     names = {r["observable"] for r in rows}
     assert {"binder", "susceptibility", "tau", "tau_0_2", "xi", "eta", "peak_count"} <= names
@@ -180,13 +208,31 @@ def tiny_tokenizer():
 def test_whitespace_mapping_counts_characters():
     tok = tiny_tokenizer()
     text = "a b\tc\u00a0d\n\u3000é"
-    ids = tok.encode(text).ids + [tok.token_to_id("<eos>")]
+    eos = tok.token_to_id("<eos>")
+    ids = tok.encode(text).ids + [eos]
     sm = spins.spin_map("whitespace", tok)
     assert (sm.q, sm.unit) == (2, "character")
-    np.testing.assert_array_equal(sm(ids), [c.isspace() for c in text])
-    lat = spins.to_lattice(sm, [np.array(ids), np.array(ids[:2])], N=5)
+    # the end-of-text token is a site: one non-whitespace character, never dropped
+    np.testing.assert_array_equal(sm(ids), [c.isspace() for c in text] + [False])
+    lat = spins.to_sites(sm, [np.array(ids), np.array(ids[:2])], N=5)
     assert lat.states.shape == (1, 5) and lat.kept.tolist() == [True, False]
-    assert lat.lengths.tolist() == [len(text), 2]
+    assert lat.lengths.tolist() == [len(text) + 1, 2]
+
+
+def test_an_end_of_text_token_in_the_middle_keeps_the_sequence():
+    """Under the policy that special tokens are sites, a sequence that "ends" and goes on keeps
+    every site: the special token is one site of each mapping, never a cut."""
+    tok = tiny_tokenizer()
+    eos = tok.token_to_id("<eos>")
+    first, second = tok.encode("Hi run").ids, tok.encode(" to 42").ids
+    ids = np.array(first + [eos] + second)
+    C = {c: k for k, c in enumerate(spins.TOKEN_CLASSES)}
+    tc = spins.spin_map("token_class", tok)(ids)
+    assert tc.size == ids.size and tc[len(first)] == C["other"]
+    ws = spins.spin_map("whitespace", tok)(ids)
+    assert ws.size == len("Hi run") + 1 + len(" to 42") and ws[len("Hi run")] == 0
+    lat = spins.to_sites(spins.spin_map("token_class", tok), [ids], N=ids.size)
+    assert lat.kept.tolist() == [True] and lat.states.shape == (1, ids.size)
 
 
 def test_token_class_on_a_byte_level_bpe():
@@ -198,11 +244,11 @@ def test_token_class_on_a_byte_level_bpe():
     ids = np.array(enc.ids + [eos, eos])
     C = {c: k for k, c in enumerate(spins.TOKEN_CLASSES)}
     expect = ["word_start", "word_start", "newline", "word_start", "word_continuation", "digit",
-              "word_start", "word_continuation", "punctuation"]          # <eos> dropped
+              "word_start", "word_continuation", "punctuation", "other", "other"]   # <eos> sites
     np.testing.assert_array_equal(sm(ids), [C[e] for e in expect])
     # padded rows with lengths, as a Generation holds them
     rows = np.stack([ids, np.r_[ids[:4], [eos] * 7]])
-    lat = spins.to_lattice(sm, rows, N=4, lengths=[ids.size, 4])
+    lat = spins.to_sites(sm, rows, N=4, lengths=[ids.size, 4])
     np.testing.assert_array_equal(lat.states, [[C[e] for e in expect[:4]]] * 2)
 
 
@@ -259,16 +305,17 @@ def planted_rows(rng, parallel=False):
 
 
 def test_scaling_analysis_recovers_a_planted_transition():
-    res = scaling_analysis(planted_rows(np.random.default_rng(8)), n_boot=100)
+    res = scaling_analysis(jax.random.key(8), planted_rows(np.random.default_rng(8)),
+                           binder="binder", n_boot=100)
     got = {(r["method"], r["quantity"]): r for r in res["estimates"]}
     for key, truth in ((("binder_crossing", "T_c"), TC), (("binder_crossing", "one_over_nu"),
                        INV_NU), (("chi_peak", "gamma_over_nu"), GNU), (("chi_peak", "T_c"), TC),
-                       (("tau_onset", "T_c"), TC)):
+                       (("tau_slope", "T_onset"), TC)):
         r = got[key]
         assert r["reason"] == "" and 0 < r["error"] < 0.2, r
         assert abs(r["value"] - truth) < 4 * r["error"], r
     assert got[("binder_crossing", "binder_at_T_c")]["value"] == pytest.approx(0.45, abs=0.02)
-    assert len(res["binder_crossings"]) == 3 and len(res["tau_slopes"]) == 31
+    assert len(res["crossings"]["binder_crossing"]) == 3 and len(res["tau_slopes"]) == 31
     # the collapse of U₄ = f((T - T_c) N^(1/ν)) finds the planted point, with a quality ≈ 1
     for key, truth in ((("binder_collapse", "T_c"), TC),
                        (("binder_collapse", "one_over_nu"), INV_NU)):
@@ -282,18 +329,31 @@ def test_scaling_analysis_reports_no_crossing():
     rows = [r for r in planted_rows(np.random.default_rng(9), parallel=True)]
     rows = [dict(r, mean=2.0 * r["N"]) if r["observable"] == "tau" else r for r in rows]
     rows = [dict(r, mean=r["T"]) if r["observable"] == "susceptibility" else r for r in rows]
-    res = scaling_analysis(rows, n_boot=50)
+    res = scaling_analysis(jax.random.key(9), rows, binder="binder", n_boot=50)
     got = {(r["method"], r["quantity"]): r for r in res["estimates"]}
     for key in (("binder_crossing", "T_c"), ("binder_crossing", "one_over_nu"),
-                ("chi_peak", "gamma_over_nu"), ("chi_peak", "T_c"), ("tau_onset", "T_c")):
+                ("chi_peak", "gamma_over_nu"), ("chi_peak", "T_c"), ("tau_slope", "T_onset"),
+                ("xi_crossing", "T_c")):
         assert math.isnan(got[key]["value"]) and got[key]["reason"], got[key]
     assert "do not cross" in got[("binder_crossing", "T_c")]["reason"]
-    # parallel curves (U₄ shifted by ln N) start from no crossing or onset: no collapse
+    # parallel curves (U₄ shifted by ln N) name no transition: no collapse is started
     for q in ("T_c", "one_over_nu"):
         assert math.isnan(got[("binder_collapse", q)]["value"])
-        assert "no starting point" in got[("binder_collapse", q)]["reason"]
-    assert "above" in got[("tau_onset", "T_c")]["reason"]
+        assert "no start" in got[("binder_collapse", q)]["reason"]
+    assert "above" in got[("tau_slope", "T_onset")]["reason"]
     assert all(p["reason"] for p in res["chi_peaks"])                  # peaks on the edge
+
+
+def test_the_tau_onset_is_never_a_transition_temperature():
+    """τ grows like N below T = 1 and saturates above: an onset at 1, but no method that names a
+    transition may take it (the Binder curves are parallel), and no collapse starts from it."""
+    rows = planted_rows(np.random.default_rng(10), parallel=True)
+    res = scaling_analysis(jax.random.key(10), rows, binder="binder", n_boot=50)
+    got = {(r["method"], r["quantity"]): r for r in res["estimates"]}
+    onset = got[("tau_slope", "T_onset")]
+    assert abs(onset["value"] - TC) < 0.05 and "not a T_c" in onset["note"]
+    from phasejax.analysis.scaling import transitions
+    assert all(math.isnan(v) for v in transitions(res).values())
 
 
 def test_connected_binder_reads_the_shape_of_the_fluctuations():
@@ -305,28 +365,26 @@ def test_connected_binder_reads_the_shape_of_the_fluctuations():
         y = np.zeros((n, N), np.int64)
         y[:n1] = 1
         p = n1 / n
-        st = sequence_statistics(0, y, q=2, n_boot=50)
+        st = sequence_statistics(jax.random.key(0), y, q=2, n_boot=50)
         want = 1 - (1 - 3 * p + 3 * p * p) / (3 * p * (1 - p))
         assert st.moments["binder_connected"].value == pytest.approx(want, abs=1e-9)
     rng = np.random.default_rng(4)
     y = (rng.random((4000, 256)) < 0.2).astype(np.int64)     # i.i.d. with a field
-    st = sequence_statistics(1, y, q=2, n_boot=100)
+    st = sequence_statistics(jax.random.key(1), y, q=2, n_boot=100)
     bc = st.moments["binder_connected"]
     assert abs(bc.value) < 4 * bc.error + 0.01
     assert st.moments["binder"].value > 0.6
 
 
 def test_scaling_analysis_takes_sizes_on_different_temperature_grids():
-    """Curves need not share a grid (a size whose values are undefined at some T drops them):
-    the crossing search interpolates each curve on the common points."""
-    from phasejax.analysis.scaling import scaling_analysis
-
+    """Curves need not share a grid (a size measured at fewer temperatures): the decisions use
+    the temperatures each pair shares."""
     Ta, Tb = np.linspace(0.5, 1.5, 5), np.linspace(0.5, 1.5, 9)
     U = lambda T, N: 0.3 + 0.1 * np.tanh((1.0 - T) * N / 8)       # crossing at T = 1
-    curves = {"binder": {8: (Ta, U(Ta, 8), np.full(5, 0.002)),
-                         16: (Tb, U(Tb, 16), np.full(9, 0.002))}}
+    rows = [dict(N=N, T=float(t), observable="binder", mean=float(U(t, N)), stderr=0.002)
+            for N, grid in ((8, Ta), (16, Tb), (32, Tb)) for t in grid]
     est = {(e["method"], e["quantity"]): e for e in
-           scaling_analysis(curves, n_boot=50)["estimates"]}
+           scaling_analysis(jax.random.key(0), rows, binder="binder", n_boot=50)["estimates"]}
     assert est[("binder_crossing", "T_c")]["value"] == pytest.approx(1.0, abs=0.02)
 
 
@@ -340,11 +398,13 @@ def test_parallel_curves_do_not_collapse_from_any_start():
     e = np.full(T.size, 0.003)
     shifted = {N: (T, 0.5 - 0.1 * T + 0.05 * np.log(N) + e * rng.standard_normal(T.size), e)
                for N in SIZES}
-    res = collapse_curves(shifted, T_c0=1.0, inv_nu0=0.5, n_boot=10)
+    redraw = lambda c, n: [{N: y + e * rng.standard_normal(y.size) for N, (_, y, e) in c.items()}
+                           for _ in range(n)]
+    res = collapse_curves(shifted, T_c0=1.0, inv_nu0=0.5, redraws=redraw(shifted, 10))
     assert math.isnan(res["T_c"]) and "do not collapse" in res["reason"] and res["quality"] > 10
     scaling = {N: (T, 0.45 - 0.25 * np.tanh((T - TC) * N**INV_NU) + e * rng.standard_normal(
         T.size), e) for N in SIZES}
-    res = collapse_curves(scaling, T_c0=1.1, inv_nu0=0.8, n_boot=20)
+    res = collapse_curves(scaling, T_c0=1.1, inv_nu0=0.8, redraws=redraw(scaling, 20))
     assert res["reason"] == "" and res["quality"] < 2.0
     assert abs(res["T_c"] - TC) < 4 * res["T_c_err"] and abs(res["one_over_nu"] - INV_NU) < \
         4 * res["one_over_nu_err"]

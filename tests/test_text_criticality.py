@@ -101,18 +101,19 @@ def test_the_decoder_is_a_markov_chain(markov):
 def test_statistics_of_generated_text_equal_the_exact_chain(markov, tmp_path, T):
     folder, lm, logits = markov
     N, n = 48, 512
-    spec = G.FreeGeneration(temperatures=(T,), n_tokens=N, n_sequences=n, chunk=256, seed=1)
+    spec = G.FreeGeneration(temperatures=(T,), n_tokens=N, n_sequences=n, chunk=256, seed=1,
+                            end_of_text="site")     # every token of the chain may be drawn
     G.run(lm, spec, tmp_path / "gen", progress=False)
     (tokens,) = G.load(tmp_path / "gen", spec)
     sm = spins.spin_map("token_bucket", lm.tokenizer, q=Q)
-    y = spins.to_lattice(sm, tokens, N=N).states
+    y = spins.to_sites(sm, tokens, N=N).states
     assert y.shape == (n, N)
     z = logits / T
     P = np.exp(z - z.max(1, keepdims=True))
     P /= P.sum(1, keepdims=True)
     C, tau, xi = exact(P, 0, N, np.arange(V) % Q)
     assert C[0] > 0.02                                   # a correlation worth measuring
-    st = sequence_statistics(0, y, q=Q, T=T, max_lag=12, n_boot=200)
+    st = sequence_statistics(jax.random.key(0), y, q=Q, T=T, max_lag=12, n_boot=200)
     C_est = np.trace(st.correlation.value)
     C_err = np.sqrt(np.trace(st.correlation.error ** 2))
     zC = (C_est - C[:12]) / C_err
@@ -146,6 +147,60 @@ def test_resumed_generation_is_bit_identical(markov, tmp_path):
         G.run(lm, dataclasses.replace(spec, seed=6), tmp_path / "b", progress=False)
 
 
+def test_a_run_split_into_parts_gives_the_same_sequences(markov, tmp_path):
+    """Parts generated separately (as on several machines), gathered into one folder, give the
+    sequences of one run; chunks hold compact compressed ids."""
+    import shutil
+
+    _, lm, _ = markov
+    spec = G.FreeGeneration(temperatures=(0.8, 1.2), n_tokens=16, n_sequences=12, chunk=4,
+                            seed=5)
+    G.run(lm, spec, tmp_path / "one", progress=False)
+    for p in range(3):
+        G.run(lm, spec, tmp_path / f"part{p}", progress=False, part=(p, 3))
+    gathered = tmp_path / "gathered"
+    gathered.mkdir()
+    for p in range(3):
+        for f in (tmp_path / f"part{p}").glob("*"):
+            if not (gathered / f.name).exists():
+                shutil.copy(f, gathered / f.name)
+    for a, b in zip(G.load(tmp_path / "one", spec), G.load(gathered, spec)):
+        assert np.array_equal(a, b)
+    with np.load(next((tmp_path / "one").glob("T*_c*.npz"))) as z:
+        assert z["tokens"].dtype == np.uint16
+    assert len(list((tmp_path / "part1").glob("T*_c*.npz"))) == 2    # chunk 1 of each T
+
+
+def test_the_end_of_text_policy_masks_special_tokens(markov, tmp_path):
+    """Under end_of_text=mask no special token is ever sampled (t0, the config's BOS token,
+    which the chain favours); under site it is sampled and is a site."""
+    folder, lm, _ = markov
+    for policy, present in (("mask", False), ("site", True)):
+        spec = G.FreeGeneration(temperatures=(1.0,), n_tokens=32, n_sequences=64, chunk=64,
+                                seed=2, end_of_text=policy)
+        G.run(lm, spec, tmp_path / policy, progress=False)
+        (tokens,) = G.load(tmp_path / policy, spec)
+        assert G.banned_ids(lm, spec).tolist() == ([0] if policy == "mask" else [])
+        assert bool(np.isin(tokens, [0]).any()) == present, policy
+        sites = spins.to_sites(spins.spin_map("token_class", lm.tokenizer), tokens, N=32)
+        assert sites.kept.all()
+
+
+def test_the_job_refuses_text_too_short_for_its_sizes(markov, tmp_path):
+    """A mapping whose sites run out before the largest size in more than 5 % of the sequences
+    is refused in one line naming the temperature and size, before any statistic."""
+    from experiments import text_criticality
+    from test_sweep import composed
+
+    folder, _, _ = markov
+    cfg = composed(*TINY, f"lm.path={folder}", "criticality.temperatures=[1.0,2.0]",
+                   "criticality.spins=[{name:whitespace,sizes:[16,64,128]}]")
+    with pytest.raises(ValueError, match=r"T=1: only .* of the sequences reach N=128 "
+                                         r"characters \(criticality.min_kept=0.95\)"):
+        text_criticality.run(cfg, tmp_path)
+    assert not (tmp_path / "statistics.csv").exists()
+
+
 def test_bad_generation_settings_fail_before_generating(markov, tmp_path):
     _, lm, _ = markov
     base = G.FreeGeneration(temperatures=(1.0,), n_tokens=16, n_sequences=4, chunk=4)
@@ -164,40 +219,117 @@ def test_bad_generation_settings_fail_before_generating(markov, tmp_path):
 
 
 # ----------------------------------------------------------------------------- the job
-TINY = ("experiment=text_criticality", "lm=folder", "criticality.temperatures=[0.5,1.0,2.0]",
-        "criticality.n_tokens=32", "criticality.n_sequences=64", "criticality.chunk=64",
+J2, H2, T_JOB = 1.6, 0.3, (0.5, 1.0, 2.0)
+
+
+def lumpable_folder(tmp_path):
+    """A decoder whose text, read as token parity, is *exactly* a two-state Markov chain:
+    logits ``J δ(par a, par b) + h par b`` depend on the parities alone, so the parity of the
+    next token depends on the parity of the current one only (calibration.MarkovChain)."""
+    folder = markov_folder(tmp_path)
+    lm = load_model(folder)
+    par = np.arange(V) % 2
+    L = J2 * (par[:, None] == par[None, :]) + H2 * par[None, :]
+    model = lm.model
+    model.lm_head.kernel[...] = jnp.asarray(np.vstack([L / np.sqrt(D),
+                                                       np.zeros((D - V, V))]), jnp.float32)
+    from phasejax.probe.hf_writer import save_folder as save
+    from tokenizers import Tokenizer
+
+    tk = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    out = save(model, tmp_path / "lumpable", tk)
+    (out / "tokenizer_config.json").write_text((folder / "tokenizer_config.json").read_text())
+    return out
+
+
+TINY = ("experiment=text_criticality", "lm=folder",
+        f"criticality.temperatures=[{','.join(map(str, T_JOB))}]",
+        "criticality.n_tokens=32", "criticality.n_sequences=128", "criticality.chunk=128",
         "criticality.spins=[{name:token_bucket,sizes:[8,16,32],params:{q:2}}]",
-        "criticality.bootstrap=20", "criticality.toy.R=3", "criticality.toy.sizes=[8,16]",
-        "criticality.toy.n_therm=20", "criticality.toy.n_measure=40",
-        "criticality.toy.n_replicas=2", "run.progress=false")
+        "criticality.bootstrap=100", "criticality.toy.n_therm=30",
+        "criticality.toy.n_measure=100", "criticality.toy.n_replicas=4",
+        "criticality.toy.fit_bootstrap=4", "run.progress=false")
 
 
-def test_the_job_measures_model_and_fitted_toy_side_by_side(markov, tmp_path):
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
     from experiments import text_criticality
     from phasejax.io import read_table
     from test_sweep import composed
 
-    folder, _, _ = markov
-    cfg = composed(*TINY, f"lm.path={folder}")
-    text_criticality.run(cfg, tmp_path)
+    folder = lumpable_folder(tmp_path_factory.mktemp("lump"))
+    out = tmp_path_factory.mktemp("job")
+    text_criticality.run(composed(*TINY, f"lm.path={folder}"), out)
+    return out, {f: read_table(out / f) for f in ("statistics.csv", "fss.csv", "toy_fit.csv",
+                                                  "correlation.csv")}
+
+
+def test_a_markov_decoder_through_the_whole_job_names_no_transition(job):
+    from experiments import text_criticality
+    from phasejax.analysis.scaling import TRANSITION_METHODS
+
+    out, t = job
     for f in text_criticality.RESULT_FILES:
-        assert (tmp_path / f).is_file(), f
-    stats = read_table(tmp_path / "statistics.csv")
-    sides = {(r["side"], int(r["L"])) for r in stats}
-    assert {("model", 8), ("model", 32), ("toy", 8), ("toy", 16)} <= sides
-    fss = read_table(tmp_path / "fss.csv")
-    assert {r["method"] for r in fss} == {"binder_crossing", "chi_peak", "tau_onset",
-                                          "binder_collapse"}
-    for r in fss:   # every estimate is a number or says why not
-        assert r["value"] not in ("", "nan") or r["reason"]
-    fit = read_table(tmp_path / "toy_fit.csv")[0]
-    assert float(fit["A"]) > 0                      # the planted chain is ferromagnetic
-    # a Markov chain's τ saturates once N exceeds its correlation length: at T = 2 it has
-    # (slope of ln τ below ½); at T = 0.5 the sticky chain is still correlated over N = 32
-    tau = {(int(r["L"]), float(r["T"])): float(r["mean"]) for r in stats
-           if r["side"] == "model" and r["observable"] == "tau"}
-    slope = {T: np.log(tau[32, T] / tau[8, T]) / np.log(4) for T in (0.5, 2.0)}
-    assert slope[2.0] < 0.5 < slope[0.5]
+        assert (out / f).is_file(), f
+    fss = t["fss.csv"]
+    tc = [r for r in fss if r["quantity"] == "T_c"]
+    assert {(r["side"], r["method"]) for r in tc} == {(s, m) for s in ("model", "toy")
+                                                      for m in TRANSITION_METHODS}
+    for r in tc:                                  # a chain without a transition: none, and why
+        assert np.isnan(float(r["value"])) and len(r["reason"]) > 20, r
+    onset = [r for r in fss if r["method"] == "tau_slope"]
+    assert onset and all(r["quantity"] == "T_onset" for r in onset)
+    decay = [r for r in fss if r["method"] == "decay" and r["side"] == "model"]
+    assert len(decay) == len(T_JOB)
+    for r in decay:                               # exponential correlations: no power law
+        assert r["reason"].startswith("no power law preferred"), r
+    kept = next(r for r in fss if r["method"] == "selection")
+    assert float(kept["value"]) == 1.0 and "end_of_text=mask" in kept["reason"]
+
+
+@pytest.mark.parametrize("T", T_JOB)
+def test_the_job_measures_the_exact_chain(job, T):
+    from phasejax.lattice.calibration import MarkovChain
+
+    _, t = job
+    # end_of_text=mask bans t0 (the config's BOS): two tokens of parity 0 and three of
+    # parity 1 remain, a field T ln n on each parity
+    chain = MarkovChain(J2, (T * np.log(2), H2 + T * np.log(3)), start=0)
+    got = {(int(r["L"]), r["observable"]): (float(r["mean"]), float(r["stderr"]))
+           for r in t["statistics.csv"] if r["side"] == "model" and float(r["T"]) == T}
+    z = []
+    for N in (8, 16, 32):
+        want = chain.exact_moments(T, N)
+        for obs in ("tau", "binder_connected", "susceptibility"):
+            v, e = got[(N, obs)]
+            z.append((v - want[obs]) / e)
+    assert np.max(np.abs(z)) < 4.5 and np.mean(np.square(z)) < 3, np.round(z, 2)
+    half = MarkovChain(J2, (T / 2 * np.log(2), H2 + T / 2 * np.log(3)), start=0)
+    wrong = [(got[(N, "tau")][0] - half.exact_moments(T / 2, N)["tau"]) / got[(N, "tau")][1]
+             for N in (8, 16, 32)]                        # the chain at half the temperature
+    assert np.mean(np.square(wrong)) > 25, np.round(wrong, 2)
+
+
+@pytest.mark.parametrize("T", T_JOB)
+def test_the_fitted_toy_with_the_texts_boundaries_agrees_with_the_chain(job, T):
+    _, t = job
+    fit = next(r for r in t["toy_fit.csv"] if float(r["T"]) == T)
+    # pseudo-likelihood recovers the chain's coupling in units of T (Potts δ form)
+    assert abs(float(fit["A"]) - J2 / T) < 4 * float(fit["A_err"]) + 0.05 * J2 / T
+    stats = t["statistics.csv"]
+    get = lambda side, obs: {int(r["L"]): (float(r["mean"]), float(r["stderr"]))
+                             for r in stats if r["side"] == side and r["observable"] == obs
+                             and float(r["T"]) == T}
+    model, toy = get("model", "tau"), get("toy", "tau")
+    for N in (8, 16, 32):
+        (a, ea), (b, eb) = model[N], toy[N]
+        assert abs(a - b) < 4 * np.hypot(ea, eb), (N, a, b)
+    corr = lambda side: {int(r["lag"]): (float(r["mean"]), float(r["stderr"]))
+                         for r in t["correlation.csv"] if r["side"] == side
+                         and r["observable"] == "C_1_1" and float(r["T"]) == T}
+    cm, ct = corr("model"), corr("toy")
+    zc = [(cm[d][0] - ct[d][0]) / np.hypot(cm[d][1], ct[d][1]) for d in range(1, 9)]
+    assert np.max(np.abs(zc)) < 4.5, np.round(zc, 2)
 
 
 @pytest.mark.parametrize("override,message", [
@@ -205,8 +337,9 @@ def test_the_job_measures_model_and_fitted_toy_side_by_side(markov, tmp_path):
     ("criticality.spins=[{name:nonsense,sizes:[8,16]}]", "unknown or repeated"),
     ("criticality.spins=[{name:token_bucket,sizes:[8,64]}]", "exceed n_tokens"),
     ("criticality.temperatures=[0.0,1.0]", "temperatures"),
-    ("criticality.toy.R=40", "toy.R"),
-    ("criticality.toy.sizes=[4,16]", "2R"),
+    ("criticality.end_of_text=drop", "end_of_text"),
+    ("criticality.min_kept=1.5", "min_kept"),
+    ("criticality.part=[2,2]", "part"),
     ("criticality.start=middle", "start"),
 ])
 def test_bad_settings_fail_before_any_model_is_loaded(override, message, tmp_path):

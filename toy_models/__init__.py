@@ -13,38 +13,21 @@ Models may also live outside this folder: any directory named ``toy_models`` on 
 
 from __future__ import annotations
 
-import importlib
 import pkgutil
-from typing import Callable
+
+from phasejax.registry import Registry, import_modules
 
 __path__ = pkgutil.extend_path(__path__, __name__)   # toy_models/ folders elsewhere on sys.path
-REGISTRY: dict[str, Callable] = {}
-
-
-def register(name: str):
-    """Decorator: register a model factory under ``name`` for :func:`make`."""
-    def wrap(factory):
-        REGISTRY[name] = factory
-        return factory
-    return wrap
-
-
-def _discover():
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+# name -> model factory; every module of every toy_models/ folder is imported on first lookup
+REGISTRY = Registry("model", lambda: import_modules(__path__, __name__))
+register = REGISTRY.register
 
 
 def make(name: str, **kwargs):
     """Build the model registered as ``name`` with the factory's keyword arguments."""
-    if name not in REGISTRY:
-        _discover()
-    if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}")
-    return REGISTRY[name](**kwargs)
+    return REGISTRY.lookup(name)(**kwargs)
 
 
 def available() -> list[str]:
     """Names of every registered model (all modules of the package imported)."""
-    _discover()
-    return sorted(REGISTRY)
+    return REGISTRY.available()

@@ -2,7 +2,7 @@
 
 Token 0 is spin down, token 1 spin up. On the square lattice (``J = 1``)
 ``T_c = 2 / ln(1 + √2) ≈ 2.269185`` (:data:`phasejax.lattice.exact.ISING_2D_TC`). As a token
-lattice: ``W = J [[1, -1], [-1, 1]]``, ``b = (-h, h)``; the Potts-like cluster coupling is
+lattice: ``W = J [[1, -1], [-1, 1]]``, ``h = (-h, h)`` per token; the Potts-like cluster coupling is
 ``K = 2J``.
 """
 
@@ -29,10 +29,10 @@ class Ising(CouplingModel):
         """``ΔE`` of setting each site to ``t``: ``2σ_i(Σ_r J_r Σ_{j∈∂_r i} σ_j + h)`` where
         ``t ≠ s`` (a flip), 0 where ``t = s``; the general coupling sum on complete lattices
         and with per-site fields."""
-        if self.lattice.kind == "complete" or self.h is not None:
+        if self.lattice.kind == "complete" or self.h_site is not None:
             return super().delta_energy(s, t)
         J = self.W[:, 1, 1]
-        field = self.b[1]
+        field = self.h[1]
         sigma = 2 * s - 1  # int8, ±1
         local = jnp.float32(0.0)
         for shell in range(self.lattice.n_shells):
@@ -53,5 +53,5 @@ def make(L: int, dim: int | None = None, J: float = 1.0, h: float = 0.0,
     lat = lattice_for(geometry, L, dim, R)
     J = np.broadcast_to(np.asarray(J, np.float32), (lat.n_shells,))
     W = J[:, None, None] * np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32)
-    W, b, _ = validate_coupling_arrays(lat, 2, W, [-h, h])
-    return Ising(lattice=lat, q=2, W=W, b=b)
+    W, field, _ = validate_coupling_arrays(lat, 2, W, [-h, h])
+    return Ising(lattice=lat, q=2, W=W, h=field)

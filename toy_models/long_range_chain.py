@@ -7,9 +7,24 @@ On a ring of ``L`` sites with ``q`` tokens,
 with power-law couplings ``J_r = J r^{-(1+σ)}`` (``r = 1..R``, ``R`` at most ``(L-1)//2`` so
 that a site meets each neighbour once) or an explicit list ``J_r`` (fitted couplings, e.g. from
 :func:`phasejax.fit.long_range.fit_chain`, which returns ``βJ_r``: use them at ``T = 1``).
-A 1D chain with ``J_r ∝ r^{-(1+σ)}`` orders at finite ``T`` for ``0 < σ < 1``, with mean-field
-exponents for ``σ < 1/2`` (Dyson; Fisher, Ma & Nickel 1972); at ``σ = 1`` the transition is of
-Kosterlitz–Thouless type.
+A 1D chain with ferromagnetic ``J_r ∝ r^{-(1+σ)}`` over *every* distance orders at finite ``T``
+exactly for ``0 < σ ≤ 1``, with mean-field exponents for ``σ < 1/2`` (Dyson; Fisher, Ma &
+Nickel 1972); at ``σ = 1`` the transition is of Kosterlitz–Thouless type. Any finite range
+``R`` has no transition at ``T > 0`` (a crossing seen at finite sizes is a crossover where
+``ξ ≈ L``), nor has ``σ > 1``, nor antiferromagnetic couplings (:func:`transition_possible`).
+For ``σ ≤ 0`` the energy per site diverges with ``L``; such a chain is only defined with **Kac
+normalisation** (``kac=True``: ``J_r = J r^{-(1+σ)}/Λ_L``, ``Λ_L = Σ_{r≠0} |r|^{-(1+σ)}`` over
+the ring, so every site feels the total coupling ``J``), and is then mean field:
+``T_c = J/2`` for ``q = 2`` (``δ(s, s') = (1 + σσ')/2``) and
+``J/T_c = 2(q−1) ln(q−1)/(q−2)`` (first order) for ``q ≥ 3``.
+
+**Open chains** (:func:`open_chain`). Generated text is an open chain that begins after a fixed
+start. :func:`open_chain` builds it as a ring of ``2N − 1`` sites whose last ``N − 1`` sites
+hold an extra, pinned token that couples to no real token (Potts couplings join equal tokens
+only), so sites ``0 … N−1`` interact exactly as an open chain with couplings up to distance
+``N − 1``, and site 0 carries the start's field. Every sampler runs it unchanged, started from
+:func:`open_start` (real sites on ordinary tokens, padding on its own): then no bond ever joins a
+real site to the padding, and the fields keep each on its side.
 
 **Periodic images.** With ``images=True`` (odd ``L`` only) each pair at ring distance ``r``
 carries the sum over all periodic images, as in Luijten & Blöte (1997):
@@ -31,34 +46,11 @@ colours, so a heat-bath sweep costs ``O(N R²)``; they work (and are checked aga
 enumeration) but are meant for tiny chains. Use Swendsen–Wang (or Wolff), whose ``"poisson"``
 bond drawing (:mod:`phasejax.lattice.samplers.cluster`, automatic for ``R >= 8``) costs
 ``O(N (1 + Σ_r J_r / T))`` per sweep instead of a uniform for each of the ``N R`` bonds.
-Measured on the 2-core development CPU (``q = 2``, ``σ = 0.5``, ``J = 1``, ``R = N/2 - 1``, no
-images, one chain in a jitted ``lax.scan``; sweeps/s at ``T = 1.0 / 1.9 / 4.0``: ordered, near
-the transition, disordered):
+Their speed is measured in ``docs/toy_sweeps.md`` (long-range chains).
 
-=======  ========================  ========================
- ``N``    SW ``bonds="poisson"``    SW ``bonds="dense"``
-=======  ========================  ========================
- 128      22,100 / 27,400 / 31,800  4,480 / 5,000 / 5,480
- 256      21,200 / 31,300 / 33,000  1,330 / 1,290 / 1,540
- 512      9,130 / 17,800 / 22,200   320 / 265 / 338
- 1024     5,160 / 5,660 / 7,520     75 / 63 / 76
-=======  ========================  ========================
-
-Wolff (``"poisson"``, ``T = 1.9``): 36,500 / 13,200 / 7,650 clusters/s at ``N`` = 128 / 512 /
-1024. Through :func:`phasejax.lattice.driver.simulate` (8 replicas × 4 temperatures vmapped, with
-energy and counts recorded every sweep): about 3,500 chain-sweeps/s at ``N = 1025`` and 1,150
-at ``N = 2049``.
-
-**Reference transition** (``q = 2``, ``σ = 0.5``, ``J = 1``, ``images=True``). No published
-``K_c`` could be retrieved while writing this (Luijten & Blöte, Phys. Rev. B 56, 8945 (1997)
-tabulate 1D values; check them against this when at hand), so the reference is our own FSS:
-Swendsen–Wang, ``L`` = 129, 257, 513, 1025, 2049, 8 temperatures in ``[2.08, 2.26]`` × 8
-replicas × 6,000 measured sweeps, multiple-histogram reweighting, errors by jackknife over
-replicas. Binder crossings of successive sizes: 2.1523(29), 2.1641(44), 2.1753(30),
-2.1733(16) (``U₄`` there 0.445 → 0.413, drifting slowly toward the mean-field 0.27 as expected
-at the marginal ``σ = 1/2``). Hence ``T_c = 2.174(5)`` in Potts units, i.e. for the Ising chain
-``-Σ K r^{-1.5} σ_i σ_j`` (all images) ``K_c = 0.2300(5)``; the mean-field value would be
-``1/(2ζ(3/2)) = 0.1914``.
+**Critical points.** The family's ``T_c(σ, q)`` (``K = 1``, images) is measured by finite-size
+scaling and stored (:mod:`phasejax.lattice.critical`); an independent numpy Wolff sampler checks
+it (``benchmarks/long_range_reference.py``, ``docs/criticality_rates.md``).
 
 This class evaluates energies from FFT pair counts (``O(q² L log L)`` per configuration, which
 the driver pays at every measurement) and local fields with one vectorised gather over all
@@ -77,23 +69,66 @@ import numpy as np
 from scipy.special import zeta
 
 from phasejax.lattice.geometry import Lattice
-from phasejax.lattice.model import CouplingModel, pytree_model, validate_coupling_arrays
+from phasejax.lattice.model import (CouplingModel, power_law, pytree_model,
+                                    validate_coupling_arrays)
 from toy_models import register
 
 
+def transition_possible(A: float, sigma: float, *, kac: bool = False) -> str:
+    """``""`` when a power-law chain ``A r^{-(1+σ)}`` over every distance can order at a finite
+    temperature (``A > 0`` and ``0 < σ ≤ 1``, or ``σ ≤ 0`` with Kac normalisation), else the
+    reason it cannot."""
+    if not (np.isfinite(A) and np.isfinite(sigma)):
+        return f"no finite-T transition possible for this fit: A={A}, σ={sigma} are not finite"
+    if A <= 0:
+        return (f"no finite-T transition possible for this fit: A = {A:.3g} ≤ 0 "
+                "(antiferromagnetic couplings cannot order ferromagnetically)")
+    if sigma > 1:
+        return (f"no finite-T transition possible for this fit: σ = {sigma:.3g} > 1 (couplings "
+                "decay too fast: a one-dimensional chain then has no transition at T > 0)")
+    if sigma <= 0 and not kac:
+        return (f"no finite-T transition possible for this fit without Kac normalisation: "
+                f"σ = {sigma:.3g} ≤ 0 makes the energy per site diverge with the length")
+    return ""
+
+
+def kac_norm(L: int, sigma: float) -> float:
+    """``Λ_L = 2 Σ_{r=1}^{(L−1)/2} r^{-(1+σ)}``: the total coupling per site of ``r^{-(1+σ)}`` on
+    a ring of ``L`` sites (odd ``L``)."""
+    r = np.arange(1, (L - 1) // 2 + 1, dtype=np.float64)
+    return float(2.0 * np.sum(power_law(r, 1.0, sigma)))
+
+
+def mean_field_tc(J_total: float, q: int) -> float:
+    """Mean-field (Kac) transition temperature of a Potts chain whose sites each feel the total
+    coupling ``J_total``: ``J/2`` for ``q = 2``, ``J (q−2)/(2 (q−1) ln(q−1))`` for ``q ≥ 3``."""
+    if q == 2:
+        return J_total / 2.0
+    return J_total * (q - 2) / (2.0 * (q - 1) * np.log(q - 1))
+
+
 def power_law_couplings(L: int, *, J: float = 1.0, sigma: float = 0.5, R: int | None = None,
-                        images: bool = False) -> np.ndarray:
+                        images: bool = False, kac: bool = False) -> np.ndarray:
     """``J_r`` for ``r = 1..R``: ``J r^{-(1+σ)}``, or with ``images`` the periodic-image sum.
 
     Args:
       L: ring length.
       J: amplitude.
-      sigma: decay exponent ``σ > 0``.
-      R: range (default and, with ``images``, required value ``(L - 1) // 2``).
-      images: sum ``|r + nL|^{-(1+σ)}`` over all integers ``n`` (needs odd ``L``).
+      sigma: decay exponent (``σ > 0``, or any finite ``σ`` with ``kac``).
+      R: range (default and, with ``images`` or ``kac``, required value ``(L - 1) // 2``).
+      images: sum ``|r + nL|^{-(1+σ)}`` over all integers ``n`` (needs odd ``L``, ``σ > 0``).
+      kac: divide by :func:`kac_norm` so each site feels the total coupling ``J`` (needs odd
+        ``L``; the only meaning of ``σ ≤ 0``).
     """
-    if not np.isfinite(sigma) or sigma <= 0:
-        raise ValueError(f"decay exponent sigma={sigma!r} must be finite and > 0")
+    if not np.isfinite(sigma) or (sigma <= 0 and not kac):
+        raise ValueError(f"decay exponent sigma={sigma!r} must be finite and > 0 (σ ≤ 0 only "
+                         "with kac=True)")
+    if kac:
+        if images or L % 2 == 0 or (R is not None and R != (L - 1) // 2):
+            raise ValueError(f"kac=True sums every distance of an odd ring once (no images, "
+                             f"R = (L-1)//2); got L={L}, R={R}, images={images}")
+        r = np.arange(1, (L - 1) // 2 + 1, dtype=np.float64)
+        return power_law(r, J, sigma) / kac_norm(L, sigma)
     R_max = (L - 1) // 2
     R = R_max if R is None else int(R)
     if not 1 <= R <= R_max:
@@ -101,7 +136,7 @@ def power_law_couplings(L: int, *, J: float = 1.0, sigma: float = 0.5, R: int | 
     r = np.arange(1, R + 1, dtype=np.float64)
     s = 1.0 + sigma
     if not images:
-        return J * r**-s
+        return power_law(r, J, sigma)
     if L % 2 == 0:
         raise ValueError(f"images=True needs an odd ring length (got L={L}): the antipodal "
                          "pair r = L/2 has no bond on a chain lattice")
@@ -139,16 +174,16 @@ class LongRangeChain(CouplingModel):
         return jnp.round(C[1:R + 1])
 
     def energy(self, s):
-        """``E(s) = −Σ_i (b[s_i] + h_i[s_i]) − Σ_r Σ_ab W_r[a, b] C_r[a, b]`` from the pair
+        """``E(s) = −Σ_i (h[s_i] + h_site[i, s_i]) − Σ_r Σ_ab W_r[a, b] C_r[a, b]`` from the pair
         counts ``C`` (:meth:`pair_counts`), in ``O(q² L log L)``."""
         return jnp.sum(self._site_field(s)) - jnp.sum(self.W * self.pair_counts(s))
 
     def local_energies(self, s):
-        """``e_i(a) = −b[a] − h_i[a] − Σ_{r=1..R} (W_r[a, s_{i+r}] + W_r[a, s_{i−r}])``, shape
+        """``e_i(a) = −h[a] − h_site[i, a] − Σ_{r=1..R} (W_r[a, s_{i+r}] + W_r[a, s_{i−r}])``, shape
         ``(L, q)``, every shell at once."""
-        e = -jnp.broadcast_to(self.b, (*self.shape, self.q))
-        if self.h is not None:
-            e = e - self.h
+        e = -jnp.broadcast_to(self.h, (*self.shape, self.q))
+        if self.h_site is not None:
+            e = e - self.h_site
         si = s.astype(jnp.int32)
         shells = jnp.arange(self.lattice.R, dtype=jnp.int32)[:, None]
         for sign in (1, -1):
@@ -165,7 +200,7 @@ class LongRangeChain(CouplingModel):
 
 @register("long_range_chain")
 def make(L: int, q: int = 2, J: float = 1.0, sigma: float = 0.5, R: int | None = None,
-         h=0.0, J_r=None, images: bool = False) -> LongRangeChain:
+         h=0.0, J_r=None, images: bool = False, kac: bool = False) -> LongRangeChain:
     """Long-range Potts chain (see the module docstring).
 
     Args:
@@ -178,6 +213,7 @@ def make(L: int, q: int = 2, J: float = 1.0, sigma: float = 0.5, R: int | None =
       h: scalar (field on token 0) or length-``q`` field, energy ``-h[s_i]`` per site.
       J_r: explicit couplings for ``r = 1..len(J_r)`` (e.g. fitted ``βJ_r``).
       images: periodic-image sums of the power law (odd ``L``; see the module docstring).
+      kac: Kac normalisation of the power law (odd ``L``; see the module docstring).
     """
     if not isinstance(L, (int, np.integer)) or L < 3:
         raise ValueError(f"chain length L={L!r} must be an integer >= 3")
@@ -190,17 +226,62 @@ def make(L: int, q: int = 2, J: float = 1.0, sigma: float = 0.5, R: int | None =
             raise ValueError(f"R={R} disagrees with the {J_r.size} couplings given in J_r")
         if J_r.size < 1 or 2 * J_r.size >= L:
             raise ValueError(f"{J_r.size} couplings J_r need 1 <= R and L > 2R (got L={L})")
-        if images:
-            raise ValueError("images=True applies to the power law, not to explicit J_r")
+        if images or kac:
+            raise ValueError("images and kac apply to the power law, not to explicit J_r")
     else:
-        J_r = power_law_couplings(int(L), J=float(J), sigma=float(sigma), R=R, images=images)
+        J_r = power_law_couplings(int(L), J=float(J), sigma=float(sigma), R=R, images=images,
+                                  kac=kac)
     lat = Lattice("chain", int(L), 1, int(J_r.size))
     W = J_r.astype(np.float32)[:, None, None] * np.eye(q, dtype=np.float32)
     h = np.asarray(h, np.float32)
     if h.ndim == 0:
-        b = np.zeros(q, np.float32)
-        b[0] = h
-    else:
-        b = h
-    W, b, _ = validate_coupling_arrays(lat, q, W, b)
-    return LongRangeChain(lattice=lat, q=int(q), W=W, b=b)
+        h = np.zeros(q, np.float32) + np.eye(q, dtype=np.float32)[0] * h
+    W, h, _ = validate_coupling_arrays(lat, q, W, h)
+    return LongRangeChain(lattice=lat, q=int(q), W=W, h=h)
+
+
+PIN = 1.0e4       # field that pins the padding token (energies in units of T ~ 1)
+
+
+def open_chain(N: int, q: int, J_r, h=None, start=None) -> LongRangeChain:
+    """An open chain of ``N`` sites with couplings ``J_r`` (``r = 1 … len(J_r) ≤ N − 1``), a
+    field ``h`` (``(q,)``, energy ``−h[s]`` per site) and an extra field ``start`` on site 0,
+    built as a ring of ``2N − 1`` sites and ``q + 1`` tokens (module docstring). The real
+    sites are ``0 … N−1``; :func:`open_sites` cuts them out of sampled states.
+
+    Example (the fit of :func:`phasejax.fit.long_range.fit_long_range` with
+    ``start_field=True``, in units of ``T``: simulate at ``T = 1``, from :func:`open_start`)::
+
+        model = open_chain(N, q, fit.J_r, fit.h, fit.start)
+        trace = simulate(key, model, sampler, [1.0], start=open_start(N, q), ...)
+    """
+    if not isinstance(N, (int, np.integer)) or N < 2:
+        raise ValueError(f"open chain length N={N!r} must be an integer >= 2")
+    J_r = np.asarray(J_r, np.float64).reshape(-1)
+    if not 1 <= J_r.size <= N - 1:
+        raise ValueError(f"{J_r.size} couplings J_r for an open chain of N={N} (need 1..N-1)")
+    L = 2 * N - 1
+    couplings = np.zeros(N - 1)
+    couplings[:J_r.size] = J_r
+    field = np.zeros((L, q + 1), np.float32)
+    field[:N, :q] = 0.0 if h is None else np.asarray(h, np.float32)
+    field[:N, q] = -PIN                                   # real sites never take the padding
+    field[N:, q] = PIN                                    # padding sites always do
+    if start is not None:
+        field[0, :q] += np.asarray(start, np.float32)
+    base = make(L=L, q=q + 1, J_r=couplings)
+    return dataclasses.replace(base, h_site=jnp.asarray(field))
+
+
+def open_start(N: int, q: int) -> np.ndarray:
+    """Tokens to start :func:`open_chain` from: ``0`` on the real sites, the padding token
+    ``q`` on the others. (A random start could put real and padding sites on one Swendsen–Wang
+    cluster, whose fields then compete.)"""
+    tokens = np.zeros(2 * N - 1, np.int8)
+    tokens[N:] = q
+    return tokens
+
+
+def open_sites(states, N: int) -> np.ndarray:
+    """The real sites ``0 … N−1`` of states sampled from :func:`open_chain`."""
+    return np.asarray(states)[..., :N]

@@ -19,7 +19,7 @@ from toy_models._geometry import lattice_for
 @dataclasses.dataclass(frozen=True)
 class Potts(CouplingModel):
     """``q``-state Potts model: coupling ``W_r = J_r 1`` (identity: like tokens attract) and
-    bias ``b`` (:func:`make`)."""
+    a field ``h`` on the tokens (:func:`make`)."""
 
     name = "potts"
 
@@ -34,10 +34,7 @@ def make(L: int, q: int = 3, dim: int | None = None, J: float = 1.0, h=0.0,
     J = np.broadcast_to(np.asarray(J, np.float32), (lat.n_shells,))
     W = J[:, None, None] * np.eye(q, dtype=np.float32)
     h = np.asarray(h, np.float32)
-    b = np.zeros(q, np.float32)
     if h.ndim == 0:
-        b[0] = h
-    else:
-        b = h
-    W, b, _ = validate_coupling_arrays(lat, q, W, b)
-    return Potts(lattice=lat, q=q, W=W, b=b)
+        h = np.zeros(q, np.float32) + np.eye(q, dtype=np.float32)[0] * h
+    W, h, _ = validate_coupling_arrays(lat, q, W, h)
+    return Potts(lattice=lat, q=q, W=W, h=h)

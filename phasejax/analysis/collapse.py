@@ -89,17 +89,18 @@ def _fit(curves, start, fit_a: bool, a0: float, min_overlap: float):
 
 
 def collapse_curves(curves: dict, *, T_c0: float, inv_nu0: float, a0: float = 0.0,
-                    fit_a: bool = False, n_boot: int = 100, seed: int = 0,
-                    max_quality: float = 3.0, min_overlap: float = 0.5) -> dict:
-    """Best collapse of grid curves, with parametric-bootstrap errors.
+                    fit_a: bool = False, redraws=(), max_quality: float = 3.0,
+                    min_overlap: float = 0.5) -> dict:
+    """Best collapse of grid curves, with errors from refits of redrawn data.
 
     Args:
       curves: ``{N: (T, y, δy)}``, at least two sizes, errors ``> 0`` (the quality divides by
         them).
       T_c0, inv_nu0: starting point (e.g. a Binder crossing and its ``1/ν``).
       a0: the exponent ``a`` of ``N^a`` (``0`` for a Binder cumulant); fitted too if ``fit_a``.
-      n_boot: bootstrap redraws (each grid value ``y + δy·z``), each refitted from the best fit.
-      seed: seed of the redraws.
+      redraws: redrawn data, each ``{N: y}`` on the same temperatures as ``curves`` (e.g. from
+        :func:`phasejax.analysis.decisions.draws`, which keeps sizes that share sequences
+        correlated); each is refitted from the best fit. None: errors are ``nan``.
       max_quality: a best ``S`` above this is no collapse: values ``nan`` with the reason.
       min_overlap: the fit only considers ``(T_c, 1/ν)`` inside the sampled temperatures where
         at least this fraction of the possible point pairs (each point against each other
@@ -123,11 +124,9 @@ def collapse_curves(curves: dict, *, T_c0: float, inv_nu0: float, a0: float = 0.
         return out
     start = [T_c0, inv_nu0] + ([a0] if fit_a else [])
     best, S = _fit(curves, start, fit_a, a0, min_overlap)
-    rng = np.random.default_rng(seed)
     draws = []
-    for _ in range(n_boot):
-        redrawn = {N: (T, y + e * rng.standard_normal(y.size), e)
-                   for N, (T, y, e) in curves.items()}
+    for r in redraws:
+        redrawn = {N: (T, np.asarray(r[N], float), e) for N, (T, y, e) in curves.items()}
         p, s = _fit(redrawn, best, fit_a, a0, min_overlap)
         draws.append([*p[:2], p[2] if fit_a else a0, s])
     d = np.array(draws) if draws else np.full((0, 4), NAN)

@@ -262,13 +262,28 @@ def transition_order(size: SizeData, dip_ratio: float = 0.9) -> Dict[str, object
     return evidence
 
 
-def analyse(sizes: Sequence[SizeData], n_bootstrap: int = 40, seed: int = 0,
+def collapse_skipped(sizes: Sequence[SizeData], T_c: float) -> str | None:
+    """Why :func:`analyse` fits no data collapse to ``sizes``, or ``None`` when it fits one."""
+    if len(sizes) < 3:
+        return (f"a collapse needs three sizes or more; got {len(sizes)} "
+                f"(L = {', '.join(str(s.L) for s in sizes)})")
+    if not np.isfinite(T_c):
+        return "the Binder curves give no T_c to start it from"
+    return None
+
+
+def analyse(key, sizes: Sequence[SizeData], n_bootstrap: int = 40,
             collapse_fit: bool = True) -> Dict[str, object]:
-    """All FSS results with bootstrap errors; sizes sorted by ``L``."""
+    """All FSS results with bootstrap errors (the JAX PRNG ``key`` fixes the resamples); sizes
+    sorted by ``L``. Without a data collapse (too few sizes, no ``T_c``),
+    ``"collapse_skipped"`` says why (:func:`collapse_skipped`)."""
+    import jax
+
     sizes = sorted(sizes, key=lambda s: s.L)
     best = _quantities(sizes)
     boots: List[Dict[str, float]] = []
-    gens = [s.rw.bootstrap_states(n_bootstrap, seed + i) for i, s in enumerate(sizes)]
+    gens = [s.rw.bootstrap_states(jax.random.fold_in(key, i), n_bootstrap)
+            for i, s in enumerate(sizes)]
     for states in zip(*gens):
         boots.append(_quantities(sizes, list(states)))
     err = {k: float(np.nanstd([b[k] for b in boots], ddof=1)) for k in best}
@@ -278,13 +293,17 @@ def analyse(sizes: Sequence[SizeData], n_bootstrap: int = 40, seed: int = 0,
         f"{n_bootstrap} block resamples",
         "values": best, "errors": err,
     }
-    if collapse_fit and len(sizes) >= 3 and np.isfinite(best["T_c"]):
+    skipped = collapse_skipped(sizes, best["T_c"]) if collapse_fit else None
+    if skipped:
+        result["collapse_skipped"] = skipped
+    elif collapse_fit:
         nu0 = 1.0 / best["one_over_nu"] if best["one_over_nu"] > 0 else 1.0
         data = collapse_data(sizes, best["T_c"], nu0)
         Tc, nu, bnu, S = collapse(data, best["T_c"], nu0, best["beta_over_nu"])
         # bootstrap: the same grid and errors, resampled means
         fits = []
-        gens = [s.rw.bootstrap_states(n_bootstrap, seed + 1000 + i) for i, s in enumerate(sizes)]
+        gens = [s.rw.bootstrap_states(jax.random.fold_in(key, 1000 + i), n_bootstrap)
+                for i, s in enumerate(sizes)]
         for states in zip(*gens):
             resampled = [(L, T, s.curves(T, st)["abs_magnetisation"], dy)
                          for (L, T, _, dy), s, st in zip(data, sizes, states)]

@@ -21,7 +21,6 @@ import numpy as np
 
 from phasejax.analysis import distributions as D
 from phasejax.analysis import stats
-from phasejax.lattice.driver import Trace
 
 
 def order_parameter(counts: np.ndarray, n_sites: int) -> np.ndarray:
@@ -38,8 +37,10 @@ def site_entropy(site_counts: np.ndarray) -> np.ndarray:
     return h.mean(-1)
 
 
-def summarise(trace: Trace, warn: bool = True) -> list[dict]:
-    """Tidy rows ``{T, observable, mean, stderr, tau_int, n_samples}`` for every temperature."""
+def summarise(trace, warn: bool = True) -> list[dict]:
+    """Tidy rows ``{T, observable, mean, stderr, tau_int, n_samples}`` for every temperature of
+    a run's :class:`~phasejax.lattice.driver.Trace` (read through its fields only: the analysis
+    does not depend on the lattice package)."""
     rows = []
     N, q = trace.n_sites, trace.q
     for i, T in enumerate(trace.temperatures):

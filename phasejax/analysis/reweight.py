@@ -174,9 +174,12 @@ class Reweighter:
             w = np.broadcast_to((self._block != b).astype(float), self.shape).copy()
             yield self.solve(w)
 
-    def bootstrap_states(self, n: int, seed: int = 0):
-        """States with blocks of each run and replica resampled with replacement."""
-        rng = np.random.default_rng(seed)
+    def bootstrap_states(self, key, n: int):
+        """``n`` states with blocks of each run and replica resampled with replacement (the
+        JAX PRNG ``key`` fixes the draws)."""
+        from phasejax.analysis.stats import numpy_rng
+
+        rng = numpy_rng(key)
         K, R, _ = self.shape
         for _ in range(n):
             mult = rng.multinomial(self.n_blocks, np.full(self.n_blocks, 1 / self.n_blocks),

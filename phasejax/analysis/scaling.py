@@ -3,40 +3,49 @@
 :mod:`phasejax.analysis.fss` reweights Boltzmann samples to any temperature. Autoregressive sampling
 of a language model at temperature ``T`` is *not* Boltzmann in the sequence log-probability,
 so reweighting does not apply to the model side: its curves exist only at the sampled
-temperatures and are interpolated linearly between them. Everything here works on such curves,
-``{N: (T, value, stderr)}`` per observable (or tidy rows, see :func:`curves_from_rows`), from
-the model or from a toy alike.
+temperatures and are interpolated linearly between them. Everything here works on such curves
+(:class:`~phasejax.analysis.decisions.SizeCurves`, from :func:`curves_from_statistics` with
+joint bootstrap replicates, or from tidy rows with :func:`curves_from_rows`), from the model or
+from a toy alike.
 
-Methods (:func:`scaling_analysis` runs all four):
+Every method that can name a transition is a statistical decision
+(:mod:`phasejax.analysis.decisions`) whose false-positive rate on systems without a transition
+and power on systems with one are measured (:mod:`phasejax.lattice.calibration`,
+``docs/criticality_rates.md``):
 
-* **Binder crossing.** ``U₄(T; N₁)`` and ``U₄(T; N₂)`` cross near ``T_c``; the estimate is the
-  crossing of the two largest sizes (:func:`binder_crossings` lists every consecutive pair).
-  ``1/ν`` from ``dU₄/dT |_{T_c} ∝ N^{1/ν}``: the slope of each size's curve is a weighted
-  straight line through its ``n_local`` grid points nearest ``T_c`` (biased low where the curve
-  bends inside that window — keep the grid fine against ``N^{-1/ν}``), the exponent a log–log
-  fit over sizes.
-* **χ-peak scaling.** ``χ_max(N) ∝ N^{γ/ν}``; a peak is the vertex of the parabola through the
-  largest grid value and its two neighbours (a peak on the edge of the grid is no peak). The
-  peak positions ``T*(N) = T_c + a N^{-1/ν}`` extrapolate to ``T_c``, with ``1/ν`` taken from
-  the Binder method.
-* **Onset of τ ∝ N.** ``s(T) = d ln τ / d ln N``, the weighted least-squares slope of ``ln τ``
-  against ``ln N`` at each temperature common to all sizes. Where the sequence orders,
-  ``τ = N Var(m)`` grows like ``N`` (``s = 1``); where it does not, ``τ`` saturates at a finite
-  sum of correlations (``s → 0``). ``T_c^τ`` is where ``s(T)`` first falls through ``1/2`` as
-  ``T`` increases (linear interpolation between grid points). This is an *operational*
-  definition: the threshold ``1/2`` is a convention and the crossing drifts with the sizes
-  used; unlike a Binder crossing it is not a fixed point of the scaling.
-* **Collapse.** ``U₄(T; N) = f((T − T_c) N^{1/ν})``: ``(T_c, 1/ν)`` that draw every size's
-  Binder curve on one function, started from the crossing (else the τ onset), with the
-  Houdayer–Hartmann quality ``S`` (:mod:`phasejax.analysis.collapse`); ``S ≫ 1`` is reported as
-  no collapse.
+* **Binder crossing** (``binder_crossing``): the connected Binder cumulants of consecutive sizes
+  must cross with significant differences of opposite sign on both sides, at a cumulant
+  significantly above 0, and the two largest pairs' crossings must agree within errors
+  (:func:`~phasejax.analysis.decisions.fixed_point`). ``T_c`` is the crossing of the two
+  largest sizes. ``1/ν`` from ``dU₄/dT |_{T_c} ∝ N^{1/ν}``: the slope of each size's curve is a
+  weighted straight line through its ``n_local`` grid points nearest ``T_c``, the exponent a
+  log–log fit over sizes.
+* **ξ/N crossing** (``xi_crossing``): the same decision on the second-moment correlation length
+  over the size, which grows with ``N`` in an ordered phase and falls in a disordered one.
+* **χ-peak scaling** (``chi_peak``): a size has a peak only if its grid maximum stands
+  significantly above both sides (:func:`~phasejax.analysis.decisions.peak`);
+  ``χ_max ∝ N^{γ/ν}`` over the sizes with peaks, and ``T_c`` from
+  ``T*(N) = T_c + a N^{−1/ν}`` with ``1/ν`` from the Binder method (so it names a transition
+  only where the Binder method did). For ``q = 2`` with ``m`` of one sign, ``χT = 2τ``: χ and
+  τ are then not independent evidence.
+* **Collapse** (``binder_collapse``): ``U₄(T; N) = f((T − T_c) N^{1/ν})``, started only from a
+  Binder transition (:mod:`phasejax.analysis.collapse`); ``S ≫ 1`` is no collapse.
 
-Errors are a parametric bootstrap: every grid value is redrawn as ``value + stderr·z``
-(``z ~ N(0, 1)`` independent across temperatures and sizes) and the whole analysis repeated;
-an error is the standard deviation over the draws that produced a value. Independence holds
-when each ``(N, T)`` was sampled separately; when shorter lengths are prefixes of the same
-generated sequences the sizes are correlated and the errors are approximate. A method that
-finds nothing returns ``nan`` with a reason string, never a made-up value.
+For the χ-peak extrapolation and the collapse, corrections to scaling bias ``T_c`` beyond its
+statistical error; with three sizes or more, the shift of the estimate when the smallest size
+is left out is added in quadrature to the error, for the χ peaks also half the grid spacing (a
+parabola's vertex through three grid points) and for the collapse its distance from the Binder
+crossing it started from (so the intervals cover at their nominal rate, which
+``docs/criticality_rates.md`` measures).
+* **Slope of τ** (``tau_slope``): ``s(T) = d ln τ / d ln N`` (weighted least squares at each
+  temperature common to all sizes) and ``T_onset``, where ``s`` first falls through ``1/2`` as
+  ``T`` rises. An onset, not a transition temperature: ``s = 1`` means non-self-averaging, and
+  ``½ < s < 1`` still has ``Var(m) → 0``. It never starts a collapse.
+
+Errors come from redraws of the data that keep its joint structure: with replicates, one
+bootstrap replicate per temperature, shared by all sizes (they are prefixes of the same
+sequences); without, independent Gaussian redraws of every point. A method that names nothing
+returns ``nan`` with the reason.
 """
 
 from __future__ import annotations
@@ -45,117 +54,54 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from phasejax.analysis import decisions as dec
 from phasejax.analysis.collapse import collapse_curves
 from phasejax.analysis.fits import interpolate_crossing, loglog_fit, weighted_line
+from phasejax.analysis.stats import numpy_rng
 
 NAN = float("nan")
-
-
-# ----------------------------------------------------------------------------- crossings
-def _best_crossing(Ta, Ua, Tb, Ub, ea=None, eb=None, window: int = 5):
-    """``(T_×, significance)`` where ``U_b − U_a`` changes sign, or ``(None, 0)``.
-
-    ``d = U_b − U_a`` on the common grid; every sign change (linear interpolation) and exact
-    zero is a candidate. Noise makes saturated curves (both at ``2/3`` deep in an ordered phase)
-    touch and cross at random, so the candidate kept is the one with the strongest matched
-    filter ``|Σ_after d/σ − Σ_before d/σ|`` over ``window`` grid points on each side
-    (``σ² = e_a² + e_b²``, or 1 without errors); ``significance`` is that score over
-    ``√(points used)`` — about 1 for a crossing made by noise, large for a real one.
-    """
-    grid = np.intersect1d(Ta, Tb)
-    d = np.interp(grid, Tb, Ub) - np.interp(grid, Ta, Ua)
-    if ea is not None and eb is not None:
-        sig = np.sqrt(np.interp(grid, Ta, np.nan_to_num(ea)) ** 2
-                      + np.interp(grid, Tb, np.nan_to_num(eb)) ** 2)
-        sig = np.where(sig > 0, sig, np.inf) if np.any(sig > 0) else np.ones_like(d)
-    else:
-        sig = np.ones_like(d)
-    z = d / sig
-    cands = []                                      # (T, before slice, after slice)
-    for i in np.flatnonzero(d == 0):
-        cands.append((float(grid[i]), slice(max(0, i - window), i), slice(i + 1, i + 1 + window)))
-    for i in np.flatnonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0):
-        t = float(interpolate_crossing(grid[i], d[i], grid[i + 1], d[i + 1]))
-        cands.append((t, slice(max(0, i + 1 - window), i + 1), slice(i + 1, i + 1 + window)))
-    if not cands:
-        return None, 0.0
-    scores = [(abs(z[a].sum() - z[b].sum()), np.sqrt(max(1, z[a].size + z[b].size)))
-              for _, b, a in cands]
-    k = int(np.argmax([sc for sc, _ in scores]))
-    return cands[k][0], float(scores[k][0] / scores[k][1])
-
-
-def _crossing(Ta, Ua, Tb, Ub, ea=None, eb=None):
-    return _best_crossing(Ta, Ua, Tb, Ub, ea, eb)[0]
-
-
-def binder_crossings(curves: dict, n_boot: int = 200, seed: int = 0) -> list[dict]:
-    """``{N: (T, U₄[, error])}`` → where consecutive sizes' Binder curves cross (linear
-    interpolation), with an error from redrawing every point within its error bar.
-
-    A crossing is the finite-size estimate of a transition temperature; none is reported when
-    the curves do not cross on the grid (as for a one-dimensional chain, which has no
-    transition at ``T > 0``). ``found`` is the fraction of redraws that cross at all; with
-    several sign changes the strongest is kept and ``significance`` says how far it stands
-    out of the noise (see :func:`_best_crossing`).
-    """
-    rng = np.random.default_rng(seed)
-    sizes = sorted(curves)
-    out = []
-    for a, b in zip(sizes, sizes[1:]):
-        (Ta, Ua, ea), (Tb, Ub, eb) = ((np.asarray(c[0]), np.asarray(c[1]),
-                                       np.nan_to_num(np.asarray(c[2])) if len(c) > 2 else
-                                       np.zeros(len(c[1]))) for c in (curves[a], curves[b]))
-        T_cross, significance = _best_crossing(Ta, Ua, Tb, Ub, ea, eb)
-        err, found = None, None
-        if np.any(ea > 0) or np.any(eb > 0):
-            draws = [_crossing(Ta, Ua + ea * rng.standard_normal(Ua.size), Tb,
-                               Ub + eb * rng.standard_normal(Ub.size), ea, eb)
-                     for _ in range(n_boot)]
-            hits = [t for t in draws if t is not None]
-            found = len(hits) / n_boot
-            if T_cross is not None and len(hits) >= 2:
-                err = float(np.std(hits, ddof=1))
-        out.append(dict(N1=int(a), N2=int(b), T_cross=T_cross, T_cross_err=err, found=found,
-                        significance=significance))
-    return out
-
-
-def peak_scaling(rows: Sequence[dict], observable: str = "susceptibility") -> dict:
-    """Peak of ``observable(T)`` per size and the slope of ``ln peak`` against ``ln N``
-    (the exponent ratio, e.g. ``γ/ν`` for ``χ``), with its least-squares error."""
-    sizes = sorted({int(float(r["L"])) for r in rows if r["observable"] == observable})
-    peaks = []
-    for N in sizes:
-        sel = [r for r in rows if r["observable"] == observable and int(float(r["L"])) == N
-               and np.isfinite(float(r["mean"]))]
-        if sel:
-            best = max(sel, key=lambda r: float(r["mean"]))
-            peaks.append(dict(N=N, T_peak=float(best["T"]), peak=float(best["mean"])))
-    out = dict(observable=observable, peaks=peaks, slope=None, slope_err=None)
-    good = [p for p in peaks if p["peak"] > 0]
-    if len(good) >= 2:
-        x = np.log([p["N"] for p in good])
-        y = np.log([p["peak"] for p in good])
-        if len(good) >= 3:
-            coef, cov = np.polyfit(x, y, 1, cov=True)
-            out.update(slope=float(coef[0]), slope_err=float(np.sqrt(cov[0, 0])))
-        else:
-            out.update(slope=float((y[1] - y[0]) / (x[1] - x[0])))
-    return out
+METHODS = ("binder_crossing", "xi_crossing", "chi_peak", "binder_collapse", "tau_slope")
+TRANSITION_METHODS = METHODS[:4]     # the methods that can name a T_c
 
 
 # ----------------------------------------------------------------------------- curves
-def curves_from_rows(rows: Sequence[dict], observable: str) -> dict:
-    """``{N: (T, mean, stderr)}`` (sorted by ``T``) of one observable from tidy rows.
+def curves_from_statistics(stats: Sequence, observable: str) -> dec.SizeCurves:
+    """A :class:`~phasejax.analysis.decisions.SizeCurves` of one scalar observable from
+    :class:`~phasejax.analysis.sequences.SequenceStatistics` on a (T, N) grid, with their
+    bootstrap replicates (``"xi_over_N"`` divides ``ξ`` by ``N``).
 
-    The size is the row's ``N`` or else its ``L``; rows with a ``prompt`` other than ``"all"``
-    (per-prompt rows of the probe) and non-finite means are skipped; a missing error is
-    ``nan``. Sizes with fewer than two temperatures are dropped.
+    Statistics of one temperature must come from one
+    :func:`~phasejax.analysis.sequences.prefix_statistics` call (shared resamples) or from
+    independent runs per size; every one must have the same number of replicates.
     """
-    by_size: dict = {}
+    stats = list(stats)
+    name = {"xi_over_N": "xi", "tau": "tau_trace"}.get(observable, observable)
+    T = np.array(sorted({s.T for s in stats}))
+    N = np.array(sorted({s.N for s in stats}))
+    B = {s.replicates[name].shape[0] for s in stats}
+    if len(B) != 1:
+        raise ValueError(f"statistics with different numbers of replicates {sorted(B)}")
+    v = np.full((T.size, N.size), NAN)
+    e = np.full_like(v, NAN)
+    r = np.full((T.size, B.pop(), N.size), NAN)
+    for s in stats:
+        i, j = int(np.searchsorted(T, s.T)), int(np.searchsorted(N, s.N))
+        est = s.moments[name] if name in s.moments else getattr(s, name)
+        scale = 1.0 / s.N if observable == "xi_over_N" else 1.0
+        v[i, j], e[i, j] = est.value * scale, est.error * scale
+        r[i, :, j] = s.replicates[name] * scale
+    return dec.SizeCurves(T, N, v, e, r)
+
+
+def curves_from_rows(rows: Sequence[dict], observable: str) -> dec.SizeCurves:
+    """One observable from tidy rows (``N`` or ``L``, ``T``, ``observable``, ``mean``,
+    ``stderr``), without replicates (sizes taken as independent). Rows with a ``prompt``
+    other than ``"all"`` and non-finite means are skipped; a missing error is ``nan``.
+    ``"xi_over_N"`` is built from ``xi`` rows."""
+    name = "xi" if observable == "xi_over_N" else observable
+    pts = {}
     for r in rows:
-        if r.get("observable") != observable or r.get("prompt", "all") != "all":
+        if r.get("observable") != name or r.get("prompt", "all") != "all":
             continue
         mean = float(r["mean"])
         if not np.isfinite(mean):
@@ -163,39 +109,27 @@ def curves_from_rows(rows: Sequence[dict], observable: str) -> dict:
         N = int(float(r["N"] if "N" in r else r["L"]))
         err = r.get("stderr")
         err = NAN if err is None or err == "" else float(err)
-        by_size.setdefault(N, []).append((float(r["T"]), mean, err))
-    out = {}
-    for N, pts in sorted(by_size.items()):
-        pts.sort()
-        if len(pts) >= 2:
-            T, v, e = (np.array(c, float) for c in zip(*pts))
-            out[N] = (T, v, e)
-    return out
+        scale = 1.0 / N if observable == "xi_over_N" else 1.0
+        pts[(float(r["T"]), N)] = (mean * scale, err * scale)
+    T = np.array(sorted({t for t, _ in pts}))
+    N = np.array(sorted({n for _, n in pts}), int)
+    v = np.full((T.size, N.size), NAN)
+    e = np.full_like(v, NAN)
+    for (t, n), (m, s) in pts.items():
+        v[np.searchsorted(T, t), np.searchsorted(N, n)] = m
+        e[np.searchsorted(T, t), np.searchsorted(N, n)] = s
+    return dec.SizeCurves(T, N, v, e, None)
 
 
-def _normalise(curves, names) -> dict:
-    if isinstance(curves, Mapping):
-        out = {}
-        for name in names:
-            per = curves.get(name) or {}
-            out[name] = {int(N): tuple(np.asarray(c, float) for c in
-                                       (c[0], c[1], c[2] if len(c) > 2 else
-                                        np.full(len(c[1]), NAN)))
-                         for N, c in per.items()}
-        return out
-    rows = list(curves)
-    return {name: curves_from_rows(rows, name) for name in names}
+def _has_errors(c: dec.SizeCurves) -> bool:
+    ok = np.isfinite(c.value)
+    return bool(ok.any()) and bool(np.all(np.isfinite(c.error[ok]))) and bool(
+        np.any(c.error[ok] > 0))
 
 
-def _has_errors(curves: dict) -> bool:
-    """Every error finite and some positive (an exactly known point may have error 0)."""
-    return (bool(curves) and all(np.all(np.isfinite(e)) for _, _, e in curves.values())
-            and any(np.any(e > 0) for _, _, e in curves.values()))
-
-
-def _draw(rng, curves: dict) -> dict:
-    return {N: (T, v + np.nan_to_num(e) * rng.standard_normal(v.size), e)
-            for N, (T, v, e) in curves.items()}
+def _estimate(method, quantity, value, error, reason="", **extra):
+    return dict(method=method, quantity=quantity, value=float(value), error=float(error),
+                reason=reason, **extra)
 
 
 def _std(values) -> float:
@@ -204,55 +138,63 @@ def _std(values) -> float:
     return float(np.std(v, ddof=1)) if v.size >= 2 else NAN
 
 
-def _estimate(method, quantity, value, error, reason="", **extra):
-    return dict(method=method, quantity=quantity, value=float(value), error=float(error),
-                reason=reason, **extra)
-
-
-# ----------------------------------------------------------------------------- Binder
+# ----------------------------------------------------------------------------- Binder, ξ/N
 def _local_slope(T, U, e, t, n_local):
     """Slope (and error) of a weighted line through the ``n_local`` points nearest ``t``."""
     idx = np.sort(np.argsort(np.abs(T - t))[:max(2, n_local)])
     ee = e[idx]
     w = 1.0 / ee**2 if np.all(np.isfinite(ee) & (ee > 0)) else None
     a, _, cov, _ = weighted_line(T[idx], U[idx], w)
-    # weights spanning many decades make the normal equations ill-conditioned: a variance that
-    # comes out ≤ 0 is no error estimate
-    var = float(cov[0, 0])
+    var = float(cov[0, 0])   # ill-conditioned weights can give var ≤ 0: no error estimate
     return a, float(np.sqrt(var)) if w is not None and var > 0 else NAN
 
 
-def _binder_point(B: dict, n_local: int, min_significance: float = 0.0):
-    """``(T_c, U₄(T_c), 1/ν, slopes)`` from the two largest sizes' crossing."""
-    sizes = sorted(B)
-    (Ta, Ua, ea), (Tb, Ub, eb) = B[sizes[-2]], B[sizes[-1]]
-    t, significance = _best_crossing(Ta, Ua, Tb, Ub, ea, eb)
-    if t is None or significance < min_significance:
-        return NAN, NAN, NAN, []
-    u = float(np.interp(t, Tb, Ub))
-    slopes = [_local_slope(T, U, e, t, n_local) for T, U, e in (B[N] for N in sizes)]
+def _inv_nu(c: dec.SizeCurves, t: float, n_local: int, values=None) -> float:
+    slopes = []
+    for j, N in enumerate(c.N):
+        ok = np.isfinite(c.value[:, j])
+        y = (c.value if values is None else values)[ok, j]
+        slopes.append(_local_slope(c.T[ok], y, c.error[ok, j], t, n_local))
     s = np.array([a for a, _ in slopes])
     se = np.array([b for _, b in slopes])
     if not (np.all(s < 0) or np.all(s > 0)):
-        return t, u, NAN, slopes
-    fit = loglog_fit(x=sizes, y=np.abs(s), yerr=se if np.all(np.isfinite(se)) else None)
-    return t, u, fit.exponent, slopes
+        return NAN
+    return loglog_fit(x=c.N, y=np.abs(s), yerr=se if np.all(np.isfinite(se)) else None).exponent
+
+
+def _crossing_rows(method, fp: dec.FixedPoint, level_name, extra_rows=()):
+    info = dict(drift=fp.drift, drift_err=fp.drift_err,
+                pairs=";".join(f"{x.N_a}-{x.N_b}:{x.T:.4g}±{x.T_err:.2g}" if x.found else
+                               f"{x.N_a}-{x.N_b}:none" for x in fp.crossings))
+    if not fp.found:
+        rows = [_estimate(method, q, NAN, NAN, fp.reason, **info)
+                for q in ("T_c", level_name, *extra_rows)]
+        return rows
+    return [_estimate(method, "T_c", fp.T, fp.T_err, "", **info),
+            _estimate(method, level_name, fp.level, fp.level_err, "", **info)]
+
+
+def _binder(rng, c: dec.SizeCurves, *, alpha, n_boot, n_local, name):
+    if c.N.size < 2:
+        why = f"needs {name!r} curves at two sizes or more (got {c.N.size})"
+        return dec.FixedPoint(False, NAN, NAN, NAN, NAN, NAN, NAN, (), why), NAN, NAN, []
+    fp = dec.fixed_point(rng, c, alpha=alpha, n_draws=n_boot, name=f"the {name} curves")
+    if not fp.found:
+        return fp, NAN, NAN, []
+    nu = _inv_nu(c, fp.T, n_local)
+    D = dec.draws(rng, c, n_boot)
+    nu_d = [_inv_nu(c, fp.T, n_local, values=x) for x in D]
+    return fp, nu, _std(nu_d), D
 
 
 # ----------------------------------------------------------------------------- χ peaks
-def _peak(T, y):
-    """``(T*, y*)``: vertex of the parabola through the grid maximum and its neighbours;
-    ``nan`` if the maximum lies on the edge of the grid."""
-    if not np.any(np.isfinite(y)):
-        return NAN, NAN
-    i = int(np.nanargmax(y))
-    if i == 0 or i == y.size - 1:
-        return NAN, NAN
-    c2, c1, c0 = np.polyfit(T[i - 1:i + 2], y[i - 1:i + 2], 2)
-    if not c2 < 0:
-        return float(T[i]), float(y[i])
-    t = float(np.clip(-c1 / (2 * c2), T[i - 1], T[i + 1]))
-    return t, float(c0 + c1 * t + c2 * t * t)
+def _chi_peaks(c: dec.SizeCurves, alpha):
+    """Each size's peak test (:func:`~phasejax.analysis.decisions.peak`) at level ``alpha``."""
+    out = []
+    for N in c.N:
+        T, y, e = c.curve(int(N))
+        out.append(dec.peak(T, y, e, N=int(N), alpha=alpha, name=f"χ(N={N})"))
+    return out
 
 
 def _extrapolate(sizes, T_peak, T_err, inv_nu):
@@ -266,19 +208,78 @@ def _extrapolate(sizes, T_peak, T_err, inv_nu):
     return weighted_line(x[ok], T_peak[ok], w)[1]
 
 
-# ----------------------------------------------------------------------------- τ onset
-def _tau_slopes(tau: dict, grid, weights):
-    sizes = sorted(tau)
-    lnN = np.log(sizes)
-    s = np.full(grid.size, NAN)
-    for j, t in enumerate(grid):
-        v = np.array([np.interp(t, tau[N][0], tau[N][1]) for N in sizes])
+def _chi_rows(rng, X: dec.SizeCurves, fp, inv_nu, *, alpha, n_boot):
+    if X.N.size < 2:
+        why = f"needs susceptibility curves at two sizes or more (got {X.N.size})"
+        return [_estimate("chi_peak", q, NAN, NAN, why) for q in ("gamma_over_nu", "T_c")], []
+    peaks = _chi_peaks(X, alpha)
+    D = dec.draws(rng, X, n_boot)
+    found = [p for p in peaks if p.found]
+    # the peak of each redraw, at the same grid maximum (its position error and height error)
+    pos_d = np.full((n_boot, len(peaks)), NAN)
+    h_d = np.full_like(pos_d, NAN)
+    for k, x in enumerate(D):
+        for j, p in enumerate(peaks):
+            if p.found:
+                ok = np.isfinite(X.value[:, j])
+                T, y = X.T[ok], x[ok, j]
+                i = int(np.argmax(y))
+                if 0 < i < T.size - 1:
+                    pos_d[k, j], h_d[k, j] = dec._vertex(T, y, i)
+    T_err = np.array([_std(pos_d[:, j]) for j in range(len(peaks))])
+    h_err = np.array([_std(h_d[:, j]) for j in range(len(peaks))])
+    table = [dict(N=p.N, T_peak=p.T, T_peak_err=float(T_err[j]), peak=p.height,
+                  peak_err=float(h_err[j]), z_left=p.z_left, z_right=p.z_right, z_c=p.z_c,
+                  reason=p.reason) for j, p in enumerate(peaks)]
+    rows = []
+    if len(found) < 2:
+        why = (f"needs significant interior peaks at two sizes or more (got {len(found)}: "
+               + "; ".join(p.reason for p in peaks if not p.found) + ")")
+        rows.append(_estimate("chi_peak", "gamma_over_nu", NAN, NAN, why))
+        rows.append(_estimate("chi_peak", "T_c", NAN, NAN, why))
+        return rows, table
+    idx = [j for j, p in enumerate(peaks) if p.found]
+    sizes = [peaks[j].N for j in idx]
+    fit = lambda h: loglog_fit(x=sizes, y=h, yerr=h_err[idx] if np.all(
+        np.isfinite(h_err[idx])) else None)
+    g = fit(np.array([peaks[j].height for j in idx]))
+    g_err = _std([fit(h_d[k, idx]).exponent for k in range(n_boot)])
+    rows.append(_estimate("chi_peak", "gamma_over_nu", g.exponent, g_err,
+                          "" if np.isfinite(g.exponent) else "the peak heights give no slope",
+                          sizes=",".join(map(str, sizes))))
+    if not fp.found or not np.isfinite(inv_nu):
+        why = ("extrapolating T*(N) needs 1/ν from a Binder transition, and "
+               + (f"the Binder method named none ({fp.reason})" if not fp.found else
+                  "its 1/ν is undefined"))
+        rows.append(_estimate("chi_peak", "T_c", NAN, NAN, why))
+        return rows, table
+    T_peaks = [peaks[j].T for j in idx]
+    tc = _extrapolate(sizes, T_peaks, T_err[idx], inv_nu)
+    tc_err = _std([_extrapolate(sizes, pos_d[k, idx], T_err[idx], inv_nu)
+                   for k in range(n_boot)])
+    if len(sizes) >= 3:     # corrections to scaling: the shift when the smallest size is dropped
+        tc_err = float(np.hypot(tc_err, tc - _extrapolate(sizes[1:], T_peaks[1:],
+                                                          T_err[idx][1:], inv_nu)))
+    # a vertex through three grid points can sit up to half a spacing from the true maximum
+    tc_err = float(np.hypot(tc_err, 0.5 * np.median(np.diff(X.T))))
+    rows.append(_estimate("chi_peak", "T_c", tc, tc_err, "",
+                          note="T*(N) = T_c + a N^(-1/ν), 1/ν from the Binder method; the error "
+                               "includes the shift when the smallest size is dropped"))
+    return rows, table
+
+
+# ----------------------------------------------------------------------------- τ slope
+def _tau_slopes(tau: dec.SizeCurves, values, rows, weights):
+    lnN = np.log(tau.N)
+    s = np.full(rows.size, NAN)
+    for k, i in enumerate(rows):
+        v = values[i]
         ok = v > 0
-        w = None if weights is None else weights[j][ok]
+        w = None if weights is None else weights[k][ok]
         if w is not None and np.count_nonzero(w) < 2:
             w = None
         if ok.sum() >= 2:
-            s[j] = weighted_line(lnN[ok], np.log(v[ok]), w)[0]
+            s[k] = weighted_line(lnN[ok], np.log(v[ok]), w)[0]
     return s
 
 
@@ -297,168 +298,152 @@ def _onset(grid, s, threshold):
                      f"[{grid[0]:.4g}, {grid[-1]:.4g}]: the onset lies above it, if anywhere")
     if np.all(fin < threshold):
         return NAN, (f"d ln τ/d ln N < {threshold:g} on the whole grid "
-                     f"[{grid[0]:.4g}, {grid[-1]:.4g}]: no ordered (τ ∝ N) regime on it")
+                     f"[{grid[0]:.4g}, {grid[-1]:.4g}]: no τ ∝ N regime on it")
     return NAN, f"d ln τ/d ln N rises through {threshold:g} but never falls through it"
 
 
+def _tau_rows(rng, Tau: dec.SizeCurves, *, threshold, n_boot):
+    note = f"first T where d ln τ/d ln N falls through {threshold:g}: an onset, not a T_c"
+    if Tau.N.size < 2:
+        why = f"needs τ curves at two sizes or more (got {Tau.N.size})"
+        return [_estimate("tau_slope", "T_onset", NAN, NAN, why, note=note)], []
+    rows = np.flatnonzero(np.all(np.isfinite(Tau.value), axis=1))
+    if rows.size < 2:
+        why = "fewer than two temperatures common to all sizes"
+        return [_estimate("tau_slope", "T_onset", NAN, NAN, why, note=note)], []
+    grid = Tau.T[rows]
+    weights = None
+    if _has_errors(Tau):
+        v, e = Tau.value[rows], Tau.error[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weights = np.where((v > 0) & (e > 0), (v / e) ** 2, 0.0)
+    s0 = _tau_slopes(Tau, Tau.value, rows, weights)
+    D = dec.draws(rng, Tau, n_boot)
+    sd = np.array([_tau_slopes(Tau, x, rows, weights) for x in D])
+    slopes = [dict(T=float(t), slope=float(a), slope_err=_std(sd[:, j]))
+              for j, (t, a) in enumerate(zip(grid, s0))]
+    tc, why = _onset(grid, s0, threshold)
+    tc_err = _std([_onset(grid, d, threshold)[0] for d in sd]) if weights is not None else NAN
+    if np.isfinite(tc) and weights is None:
+        why = "no error bars given: error unavailable"
+    return [_estimate("tau_slope", "T_onset", tc, tc_err, why, note=note)], slopes
+
+
 # ----------------------------------------------------------------------------- all
-def scaling_analysis(curves, *, seed: int = 0, n_boot: int = 200, binder: str = "binder",
+def _normalise(curves, names) -> dict:
+    if isinstance(curves, Mapping):
+        out = {}
+        for name in names:
+            c = curves.get(name)
+            if c is None:
+                c = dec.SizeCurves(np.zeros(0), np.zeros(0, int), np.zeros((0, 0)),
+                                   np.zeros((0, 0)), None)
+            elif not isinstance(c, dec.SizeCurves):
+                raise TypeError(f"curves[{name!r}] must be a SizeCurves; got "
+                                f"{type(c).__name__}")
+            out[name] = c
+        return out
+    rows = list(curves)
+    return {name: curves_from_rows(rows, name) for name in names}
+
+
+def scaling_analysis(key, curves, *, binder: str = "binder_connected",
                      susceptibility: str = "susceptibility", tau: str = "tau",
-                     threshold: float = 0.5, n_local: int = 5,
-                     min_significance: float = 3.0, collapse_boot: int = 50) -> dict:
-    """``T_c`` by every method, exponents, and the evidence, with bootstrap errors.
+                     xi: str = "xi_over_N", alpha: float = dec.ALPHA,
+                     peak_alpha: float = dec.PEAK_ALPHA, n_boot: int = 200,
+                     threshold: float = 0.5, n_local: int = 5, collapse_boot: int = 50) -> dict:
+    """Every method's decision, ``T_c`` and exponents with errors (module docstring).
 
     Args:
-      curves: tidy rows (``N`` or ``L``, ``T``, ``observable``, ``mean``, ``stderr``; e.g.
-        from :func:`phasejax.analysis.sequences.statistics_rows` or the probe) or a mapping
-        ``{observable: {N: (T, mean, stderr)}}``.
-      seed: seed of the parametric bootstrap.
-      n_boot: bootstrap draws.
-      binder, susceptibility, tau: observable names of ``U₄``, ``χ`` and ``τ``.
-      threshold: the slope ``d ln τ/d ln N`` that defines the ``τ`` onset (``1/2``).
+      key: JAX PRNG key of the redraws.
+      curves: ``{observable: SizeCurves}`` (:func:`curves_from_statistics`) or tidy rows.
+      binder, susceptibility, tau, xi: names of ``U₄``, ``χ``, ``τ`` and ``ξ/N``.
+      alpha: family-wise level of each one-sided test of a crossing.
+      peak_alpha: family-wise level of each size's peak test.
+      n_boot: redraws for the errors.
+      threshold: the slope ``d ln τ/d ln N`` that defines the onset (``1/2``).
       n_local: grid points per size in the local slope ``dU₄/dT`` at ``T_c``.
-      min_significance: a Binder crossing (of curves with errors) counts only if its matched
-        filter stands this many standard deviations out of the noise (see
-        :func:`binder_crossings`); weaker crossings are reported as none.
-      collapse_boot: bootstrap draws of the Binder collapse (at most ``n_boot``).
+      collapse_boot: redraws of the collapse (at most ``n_boot``).
 
     Returns:
-      ``{"estimates": rows, "binder_crossings": …, "chi_peaks": …, "tau_slopes": …,
-      "sizes": …, "collapse": …}``. ``estimates`` has one row per ``(method, quantity)`` —
-      ``binder_crossing``: ``T_c``, ``binder_at_T_c``, ``one_over_nu``; ``chi_peak``:
-      ``gamma_over_nu``, ``T_c``; ``tau_onset``: ``T_c``; ``binder_collapse``: ``T_c``,
-      ``one_over_nu``, ``quality`` (:func:`phasejax.analysis.collapse.collapse_curves`,
-      started from the crossing, else the τ onset) — with ``value``, ``error`` and a
-      ``reason`` that is non-empty exactly when the value is ``nan`` (no crossing, peak on the
-      grid edge, too few sizes, …) or the error is unavailable.
+      ``{"estimates": rows, "crossings": …, "chi_peaks": …, "tau_slopes": …, "sizes": …,
+      "collapse": …}``. ``estimates`` has one row per ``(method, quantity)`` —
+      ``binder_crossing``: ``T_c``, ``binder_at_T_c``, ``one_over_nu``; ``xi_crossing``:
+      ``T_c``, ``xi_over_N_at_T_c``; ``chi_peak``: ``gamma_over_nu``, ``T_c``;
+      ``binder_collapse``: ``T_c``, ``one_over_nu``, ``quality``; ``tau_slope``: ``T_onset``
+      — with ``value``, ``error`` and a ``reason`` that is non-empty exactly when the value is
+      ``nan``. A method names a transition exactly when its ``T_c`` is finite.
     """
-    data = _normalise(curves, (binder, susceptibility, tau))
-    B, X, Tau = data[binder], data[susceptibility], data[tau]
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(key)
+    data = _normalise(curves, (binder, susceptibility, tau, xi))
+    B, X, Tau, Xi = data[binder], data[susceptibility], data[tau], data[xi]
     est: list = []
-    sizes = sorted(set(B) | set(X) | set(Tau))
+    crossings: dict = {}
 
-    # --- Binder crossing
-    crossings = binder_crossings({N: c for N, c in B.items()}, n_boot=n_boot, seed=seed) \
-        if len(B) >= 2 else []
-    inv_nu = NAN
-    if len(B) < 2:
-        why = f"needs {binder!r} curves at two sizes or more (got {len(B)})"
-        for q in ("T_c", "binder_at_T_c", "one_over_nu"):
-            est.append(_estimate("binder_crossing", q, NAN, NAN, why))
-    else:
-        a, b = sorted(B)[-2:]
-        (Ta, Ua, ea), (Tb, Ub, eb) = B[a], B[b]
-        t_best, significance = _best_crossing(Ta, Ua, Tb, Ub, ea, eb)
-        need = min_significance if _has_errors(B) else 0.0
-        t0, u0, inv_nu, _ = _binder_point(B, n_local, need)
-        draws = np.array([_binder_point(_draw(rng, B), n_local)[:3] for _ in range(n_boot)])
-        found = float(np.mean(np.isfinite(draws[:, 0])))
-        errs = [_std(draws[:, k]) if _has_errors(B) else NAN for k in range(3)]
-        noerr = "" if _has_errors(B) else "no error bars given: error unavailable"
-        if not np.isfinite(t0):
-            lo, hi = max(B[a][0][0], B[b][0][0]), min(B[a][0][-1], B[b][0][-1])
-            why = (f"the Binder curves of N={a} and N={b} do not cross on "
-                   f"T ∈ [{lo:.4g}, {hi:.4g}]") if t_best is None else (
-                   f"the Binder curves of N={a} and N={b} touch only within their errors "
-                   f"(strongest crossing T={t_best:.4g}, significance {significance:.2g} < "
-                   f"{min_significance:g})")
-            for q in ("T_c", "binder_at_T_c", "one_over_nu"):
-                est.append(_estimate("binder_crossing", q, NAN, NAN, why, found=found))
-        else:
-            est.append(_estimate("binder_crossing", "T_c", t0, errs[0], noerr, found=found,
-                                 sizes=f"{a},{b}"))
-            est.append(_estimate("binder_crossing", "binder_at_T_c", u0, errs[1], noerr,
-                                 found=found, sizes=f"{a},{b}"))
-            why = noerr if np.isfinite(inv_nu) else \
-                "dU₄/dT at T_c does not have one sign across sizes"
-            est.append(_estimate("binder_crossing", "one_over_nu", inv_nu, errs[2], why,
-                                 found=found))
+    fp, inv_nu, inv_nu_err, _ = _binder(rng, B, alpha=alpha, n_boot=n_boot, n_local=n_local,
+                                        name=binder)
+    crossings["binder_crossing"] = fp.crossings
+    est += _crossing_rows("binder_crossing", fp, "binder_at_T_c", ("one_over_nu",))
+    if fp.found:
+        why = "" if np.isfinite(inv_nu) else "dU₄/dT at T_c does not have one sign across sizes"
+        est.append(_estimate("binder_crossing", "one_over_nu", inv_nu, inv_nu_err, why))
 
-    # --- χ peaks
-    chi_peaks: list = []
-    if len(X) < 2:
-        why = f"needs {susceptibility!r} curves at two sizes or more (got {len(X)})"
-        est.append(_estimate("chi_peak", "gamma_over_nu", NAN, NAN, why))
-        est.append(_estimate("chi_peak", "T_c", NAN, NAN, why))
+    if Xi.N.size >= 2:
+        fx = dec.fixed_point(rng, Xi, alpha=alpha, n_draws=n_boot, name="the ξ/N curves")
     else:
-        xs = sorted(X)
-        p0 = np.array([_peak(X[N][0], X[N][1]) for N in xs])
-        pd = np.array([[_peak(T, v) for T, v, _ in _draw(rng, X).values()]
-                       for _ in range(n_boot)])                       # (n_boot, sizes, 2)
-        T_err = np.array([_std(pd[:, i, 0]) for i in range(len(xs))])
-        v_err = np.array([_std(pd[:, i, 1]) for i in range(len(xs))])
-        for i, N in enumerate(xs):
-            chi_peaks.append(dict(N=N, T_peak=float(p0[i, 0]), T_peak_err=float(T_err[i]),
-                                  peak=float(p0[i, 1]), peak_err=float(v_err[i]),
-                                  reason="" if np.isfinite(p0[i, 0]) else
-                                  "the maximum lies on the edge of the temperature grid"))
-        yerr = v_err if _has_errors(X) else None   # sizes without a peak drop out of the fit
-        fit = lambda v: loglog_fit(x=xs, y=v, yerr=yerr).exponent
-        g0 = fit(p0[:, 1])
-        g_err = _std([fit(d[:, 1]) for d in pd]) if _has_errors(X) else NAN
-        n_ok = int(np.isfinite(p0[:, 1]).sum())
-        why = "" if np.isfinite(g0) else \
-            f"needs interior peaks at two sizes or more (got {n_ok})"
-        est.append(_estimate("chi_peak", "gamma_over_nu", g0, g_err, why))
-        if not np.isfinite(inv_nu):
-            est.append(_estimate("chi_peak", "T_c", NAN, NAN,
-                                 "extrapolating T*(N) needs 1/ν from a Binder crossing"))
-        else:
-            tc = _extrapolate(xs, p0[:, 0], T_err, inv_nu)
-            tc_err = (_std([_extrapolate(xs, d[:, 0], T_err, inv_nu) for d in pd])
-                      if _has_errors(X) else NAN)
-            why = "" if np.isfinite(tc) else f"needs interior peaks at two sizes (got {n_ok})"
-            est.append(_estimate("chi_peak", "T_c", tc, tc_err, why,
-                                 note="T*(N) = T_c + a N^(-1/ν), 1/ν from the Binder method"))
+        fx = dec.FixedPoint(False, NAN, NAN, NAN, NAN, NAN, NAN, (),
+                            f"needs ξ/N curves at two sizes or more (got {Xi.N.size})")
+    crossings["xi_crossing"] = fx.crossings
+    est += _crossing_rows("xi_crossing", fx, "xi_over_N_at_T_c")
 
-    # --- τ onset
-    slopes_rows: list = []
-    if len(Tau) < 2:
-        est.append(_estimate("tau_onset", "T_c", NAN, NAN,
-                             f"needs {tau!r} curves at two sizes or more (got {len(Tau)})"))
-    else:
-        ts = sorted(Tau)
-        grid = Tau[ts[0]][0]
-        for N in ts[1:]:
-            grid = np.intersect1d(grid, Tau[N][0])
-        if grid.size < 2:
-            est.append(_estimate("tau_onset", "T_c", NAN, NAN,
-                                 "fewer than two temperatures common to all sizes"))
-        else:
-            weights = None
-            if _has_errors(Tau):
-                v = np.array([[np.interp(t, Tau[N][0], Tau[N][1]) for N in ts] for t in grid])
-                e = np.array([[np.interp(t, Tau[N][0], Tau[N][2]) for N in ts] for t in grid])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    weights = np.where((v > 0) & (e > 0), (v / e) ** 2, 0.0)
-            s0 = _tau_slopes(Tau, grid, weights)
-            sd = np.array([_tau_slopes(_draw(rng, Tau), grid, weights) for _ in range(n_boot)])
-            s_err = np.array([_std(sd[:, j]) for j in range(grid.size)])
-            slopes_rows = [dict(T=float(t), slope=float(a), slope_err=float(b))
-                           for t, a, b in zip(grid, s0, s_err)]
-            tc, why = _onset(grid, s0, threshold)
-            tc_err = _std([_onset(grid, d, threshold)[0] for d in sd]) if weights is not None \
-                else NAN
-            if np.isfinite(tc) and weights is None:
-                why = "no error bars given: error unavailable"
-            est.append(_estimate("tau_onset", "T_c", tc, tc_err, why,
-                                 note=f"first T where d ln τ/d ln N falls through {threshold:g}"))
-    # --- collapse of the Binder curves, started from the crossing (or the τ onset)
-    starts = {r["method"]: r["value"] for r in est if r["quantity"] == "T_c"}
-    t_start = starts.get("binder_crossing", NAN)
-    if not np.isfinite(t_start):
-        t_start = starts.get("tau_onset", NAN)
-    nu_start = inv_nu if np.isfinite(inv_nu) and inv_nu > 0 else 1.0
-    col = collapse_curves(B, T_c0=t_start, inv_nu0=nu_start, n_boot=min(n_boot, collapse_boot),
-                          seed=seed)
-    col.update(T_c_start=float(t_start), one_over_nu_start=float(nu_start))
-    why = col["reason"] or ("" if _has_errors(B) else "no error bars given")
+    chi_rows, chi_table = _chi_rows(rng, X, fp, inv_nu, alpha=peak_alpha, n_boot=n_boot)
+    est += chi_rows
+
+    tau_rows, slopes = _tau_rows(rng, Tau, threshold=threshold, n_boot=n_boot)
+    est += tau_rows
+
+    col = _collapse(rng, B, fp, inv_nu, n_boot=min(n_boot, collapse_boot))
     note = f"{binder} = f((T - T_c) N^(1/ν)); quality S ≈ 1 for a collapse within errors"
-    for q, key in (("T_c", "T_c"), ("one_over_nu", "one_over_nu"), ("quality", "quality")):
-        value = col["quality"] if q == "quality" else col[key]
-        error = col["quality_err"] if q == "quality" else col[f"{key}_err"]
-        reason = "" if q == "quality" and np.isfinite(value) and np.isfinite(error) else why
+    for q in ("T_c", "one_over_nu", "quality"):
+        value = col[q]
+        error = col["quality_err" if q == "quality" else f"{q}_err"]
+        reason = col["reason"] if not np.isfinite(col["T_c"]) else ""
         est.append(_estimate("binder_collapse", q, value, error, reason, note=note))
-    return dict(estimates=est, binder_crossings=crossings, chi_peaks=chi_peaks,
-                tau_slopes=slopes_rows, sizes=sizes, collapse=col)
+    sizes = sorted({int(n) for c in data.values() for n in c.N})
+    return dict(estimates=est, crossings=crossings, chi_peaks=chi_table, tau_slopes=slopes,
+                sizes=sizes, collapse=col)
+
+
+def _collapse(rng, B: dec.SizeCurves, fp: dec.FixedPoint, inv_nu: float, *, n_boot: int):
+    blank = dict(T_c=NAN, T_c_err=NAN, one_over_nu=NAN, one_over_nu_err=NAN, quality=NAN,
+                 quality_err=NAN)
+    if not fp.found:
+        return dict(blank, reason="no start: a collapse starts only from a Binder transition, "
+                    f"and the Binder method named none ({fp.reason})")
+    curves = {int(N): B.curve(int(N)) for N in B.N}
+    D = dec.draws(rng, B, n_boot)
+    redraws = [{int(N): x[np.isfinite(B.value[:, j]), j] for j, N in enumerate(B.N)}
+               for x in D]
+    start = dict(T_c0=fp.T, inv_nu0=inv_nu if np.isfinite(inv_nu) and inv_nu > 0 else 1.0)
+    col = collapse_curves(curves, redraws=redraws, **start)
+    col.update(T_c_start=float(fp.T))
+    if np.isfinite(col["T_c"]) and len(curves) >= 3:
+        # corrections to scaling: the shift when the smallest size is left out of the collapse
+        rest = {N: c for N, c in curves.items() if N != min(curves)}
+        sub = collapse_curves(rest, **start)
+        for q in ("T_c", "one_over_nu"):
+            shift = col[q] - sub[q] if np.isfinite(sub[q]) else NAN
+            col[f"{q}_err"] = float(np.hypot(col[f"{q}_err"], shift)) if np.isfinite(shift) \
+                else col[f"{q}_err"]
+    if np.isfinite(col["T_c"]):   # and its distance from the crossing it started from
+        col["T_c_err"] = float(np.hypot(col["T_c_err"], col["T_c"] - fp.T))
+    return col
+
+
+def transitions(result: dict) -> dict:
+    """``{method: T_c or nan}`` for the methods that can name a transition."""
+    out = {m: NAN for m in TRANSITION_METHODS}
+    for r in result["estimates"]:
+        if r["quantity"] == "T_c" and r["method"] in out:
+            out[r["method"]] = r["value"]
+    return out

@@ -34,11 +34,16 @@ in ``[0, q)`` — generated text mapped to states (:mod:`phasejax.text.spins`) o
   ``ξ = sqrt(S(0)/S(k_min) − 1) / (2 sin(k_min/2))``, ``k_min = 2π/N``, from the trace
   spectrum (``nan`` when ``S(0) < S(k_min)``). For ``C(r) ∝ λ^|r|`` on an infinite chain
   ``ξ = √λ/(1 − λ)``.
-* **Decay exponent** ``η`` of ``C(Δt) ∼ Δt^{−η}``, ``C = Σ_a C_aa`` the trace: weighted least
-  squares of ``ln C`` on ``ln Δt`` over a lag window (weights from the bootstrap errors of
-  ``C``; lags where ``C ≤ 0`` are left out). Its error is the spread of the refits over the
-  bootstrap replicates (neighbouring lags are strongly correlated, so the least-squares error
-  alone would be too small).
+* **Decay of the correlation** (:func:`fit_decay`): ``C = Σ_a C_aa`` (the trace) on a fixed
+  window ``2 ≤ Δt ≤ N/4`` (stated with every result), at up to 16 log-spaced lags, fitted by
+  generalised least squares with the bootstrap covariance of those lags (neighbouring lags are
+  strongly correlated) both as a power law ``A Δt^{−η}`` and as an exponential
+  ``A e^{−Δt/ξ}``, in linear space (a ``C ≤ 0`` point is data, not dropped). Each fit's
+  ``χ²/dof`` is reported and the two are compared by ``ΔAIC = χ²_exp − χ²_pow`` (same number
+  of parameters): the power law is *preferred* only when ``ΔAIC ≥ 6`` and its own fit is
+  acceptable (``p ≥ 0.01``), the exponential likewise; otherwise neither is. ``η`` is reported
+  with that verdict, so an exponentially decaying ``C`` gives "no power law preferred" rather
+  than a confident exponent.
 * **Peak count** of the trace spectrum: the number of ``j ∈ [1, ⌊N/2⌋ − 1]`` where ``S(k_j)``
   is a strict local maximum *and* exceeds the median of its ``±w`` neighbours (``j`` itself
   excluded) by more than ``z`` bootstrap standard errors of ``S(k_j)`` (defaults ``w = 5``,
@@ -47,14 +52,16 @@ in ``[0, q)`` — generated text mapped to states (:mod:`phasejax.text.spins`) o
 
 Errors: a bootstrap over sequences, the independent units. Each replicate draws the units with
 replacement and recomputes every statistic from the weighted sums (position means included).
+The prefixes of one set of sequences (every size ``N`` cut from the same generations,
+:func:`prefix_statistics`) share their resamples, so the replicates of different sizes are
+jointly distributed like the estimates and a difference between sizes gets its true error.
 Up to ``max_units`` sequences each is a unit; beyond, the sequences are split into
 ``max_units`` contiguous groups of (nearly) equal size and the groups are resampled — the same
 bootstrap of a mean of independent terms, cheaper by ``n / max_units``. Averages that subtract
 an ensemble mean carry the factor ``n/(n − 1)``.
 
 Cost: ``O(n q N log N + n q² N)`` once plus ``O(B · max_units · q² L)`` for ``B`` replicates
-(``L = max_lag``); on this 2-core CPU 10⁴ sequences × 1024 sites take ~1.5 s for ``q = 2``
-(``max_lag = 512``) and ~3 s for ``q = 6`` (``max_lag = 128``).
+(``L = max_lag``); measured in ``docs/text_criticality.md``.
 """
 
 from __future__ import annotations
@@ -64,7 +71,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from phasejax.analysis import distributions as D
-from phasejax.analysis.fits import loglog_fit
+from phasejax.analysis.stats import numpy_rng
+from phasejax.checks import check_temperatures
 
 NAN = float("nan")
 MOMENTS = ("abs_magnetisation", "m2", "m4", "binder", "susceptibility", "binder_connected")
@@ -94,9 +102,12 @@ class SequenceStatistics(NamedTuple):
     k: np.ndarray             # (K,) 2πj/N, j = 0 … N//2
     spectrum: Estimate        # (q, K) S_a(k)
     xi: Estimate              # () second-moment correlation length
-    eta: Estimate             # () decay exponent of the trace correlation
-    eta_window: tuple         # (lo, hi) lags of the η fit
+    eta: Estimate             # () decay exponent of the trace correlation (see decay)
+    eta_window: tuple         # (lo, hi) lags of the decay fits
     peak_count: Estimate      # () significant local maxima of the trace spectrum
+    decay: "DecayFit"         # power law against exponential for the trace correlation
+    replicates: dict          # scalar observable -> (B,) bootstrap replicates (see
+    #                           prefix_statistics: shared resamples across sizes)
 
 
 # ----------------------------------------------------------------------------- per sequence
@@ -113,8 +124,7 @@ def _check(y, q: int) -> np.ndarray:
 
 
 def _check_T(T):
-    if not T > 0:
-        raise ValueError(f"T must be positive (χ = N(⟨m²⟩ − ⟨|m|⟩²)/T); got T={T}")
+    check_temperatures([T], name="T (χ = N(⟨m²⟩ − ⟨|m|⟩²)/T)")
 
 
 def state_fractions(y, *, q: int) -> np.ndarray:
@@ -138,19 +148,6 @@ def magnetisation(y, *, q: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- bootstrap
-def _rng(seed) -> np.random.Generator:
-    """A numpy generator from an int, a generator, or a JAX key."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (int, np.integer)):
-        return np.random.default_rng(int(seed))
-    import jax
-
-    data = jax.random.key_data(seed) if jax.dtypes.issubdtype(
-        getattr(seed, "dtype", None), jax.dtypes.prng_key) else seed
-    return np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
-
-
 def _resample(rng, G: int, B: int) -> np.ndarray:
     """``(B, G)`` multiplicities of ``G`` units drawn ``G`` times with replacement."""
     idx = rng.integers(0, G, size=(B, G))
@@ -181,19 +178,35 @@ def _powers(m: np.ndarray) -> np.ndarray:
     return np.stack([m, np.abs(m), m**2, m**4, m**3], -1)
 
 
-def moment_statistics(seed, m, *, N: int, T: float = 1.0, n_boot: int = 200) -> dict:
-    """``{name: Estimate}`` for ``⟨|m|⟩, ⟨m²⟩, ⟨m⁴⟩, U₄, χ`` of per-sequence samples ``m``.
+def moment_bootstrap(key, m, *, N: int, T: float = 1.0, n_boot: int = 200, units=None):
+    """``(value, replicates)``: ``{name: float}`` and ``{name: (n_boot,)}`` of the moments
+    (:data:`MOMENTS`) of samples ``m`` of the order parameter.
 
-    For callers that hold only the order parameter of each sequence; every sample is a
-    bootstrap unit.
+    ``key``: a JAX PRNG key that fixes the bootstrap. ``units``: an integer label per sample
+    (e.g. the Markov chain it came from); the bootstrap then redraws whole units, as it must
+    when samples within a unit are correlated. Default: every sample is a unit.
     """
     _check_T(T)
     m = np.asarray(m, np.float64).ravel()
     P = _powers(m)
     value = _moments(P.mean(0), N, T)
-    w = _resample(_rng(seed), m.size, n_boot)
-    boots = _moments(w @ P / m.size, N, T)
-    return {k: Estimate(float(value[k]), float(_nanstd(boots[k]))) for k in MOMENTS}
+    if units is None:
+        units = np.arange(m.size)
+    _, g = np.unique(np.asarray(units).ravel(), return_inverse=True)
+    sums = np.zeros((g.max() + 1, P.shape[1]))
+    np.add.at(sums, g, P)
+    counts = np.bincount(g).astype(np.float64)
+    w = _resample(numpy_rng(key), counts.size, n_boot)
+    boots = _moments((w @ sums) / (w @ counts)[:, None], N, T)
+    return {k: float(value[k]) for k in MOMENTS}, {k: np.asarray(boots[k]) for k in MOMENTS}
+
+
+def moment_statistics(key, m, *, N: int, T: float = 1.0, n_boot: int = 200) -> dict:
+    """``{name: Estimate}`` for ``⟨|m|⟩, ⟨m²⟩, ⟨m⁴⟩, U₄, χ`` of per-sequence samples ``m``
+    (:func:`moment_bootstrap`): for callers that hold only the order parameter of each
+    sequence."""
+    value, boots = moment_bootstrap(key, m, N=N, T=T, n_boot=n_boot)
+    return {k: Estimate(value[k], float(_nanstd(boots[k]))) for k in MOMENTS}
 
 
 # ----------------------------------------------------------------------------- sums
@@ -275,16 +288,103 @@ def _derived(sums: _Sums, w: np.ndarray, N: int, T: float, L: int, periodic: boo
     return out
 
 
-# ----------------------------------------------------------------------------- η, peaks
-def fit_eta(*, lags, C, C_err, window) -> float:
-    """``η`` of ``C(Δt) ∼ Δt^{−η}`` on ``window[0] ≤ Δt ≤ window[1]``: least squares in log–log
-    (:func:`~phasejax.analysis.fits.loglog_fit`), weighted by ``C_err`` when every error in
-    the window is positive; lags with ``C ≤ 0`` are left out; ``nan`` with fewer than two."""
-    lags = np.asarray(lags, float)
-    sel = (lags >= window[0]) & (lags <= window[1])
-    err = np.asarray(C_err, float)[sel]
-    return -loglog_fit(x=lags[sel], y=np.asarray(C, float)[sel],
-                       yerr=err if np.all(np.isfinite(err) & (err > 0)) else None).exponent
+# ----------------------------------------------------------------------------- decay, peaks
+DECAY_WINDOW = (2, 0.25)        # Δt from 2 to N/4
+MAX_DECAY_LAGS = 16
+DELTA_AIC = 6.0                 # evidence needed to prefer one decay over the other
+MIN_FIT_P = 0.01                # a preferred fit must itself be acceptable
+
+
+class DecayFit(NamedTuple):
+    """Power law against exponential for a correlation function (:func:`fit_decay`)."""
+
+    eta: float            # C ∝ Δt^-η
+    eta_err: float
+    xi: float             # C ∝ exp(-Δt/ξ)
+    xi_err: float
+    chi2_dof_power: float
+    chi2_dof_exp: float
+    dof: int
+    delta_aic: float      # AIC(exponential) − AIC(power law): > 0 favours the power law
+    preferred: str        # "power_law", "exponential" or "neither"
+    window: tuple         # (lo, hi) lags of the fit
+    lags: tuple           # the lags used
+
+
+def decay_window(N: int) -> tuple:
+    """The fixed lag window of the decay fits, ``(2, N/4)``."""
+    return (DECAY_WINDOW[0], max(DECAY_WINDOW[0] + 1, int(N * DECAY_WINDOW[1])))
+
+
+def _decay_lags(window, L: int, n_reps: int) -> np.ndarray:
+    lo, hi = int(window[0]), min(int(window[1]), L)
+    k = max(2, min(MAX_DECAY_LAGS, n_reps // 5, hi - lo + 1))
+    return np.unique(np.round(np.geomspace(lo, hi, k)).astype(int)) if hi > lo else \
+        np.arange(lo, hi + 1)
+
+
+def _gls(model, t, y, Linv, p0):
+    from scipy import optimize
+
+    res = optimize.least_squares(lambda p: Linv @ (y - model(t, p)), p0, method="lm",
+                                 max_nfev=2000)
+    chi2 = float(res.fun @ res.fun)
+    try:
+        cov = np.linalg.inv(res.jac.T @ res.jac)
+    except np.linalg.LinAlgError:
+        cov = np.full((len(p0), len(p0)), NAN)
+    return res.x, cov, chi2
+
+
+def fit_decay(*, lags, C, C_replicates, window) -> DecayFit:
+    """Fit ``C(Δt)`` on ``window`` as a power law and as an exponential (module docstring).
+
+    Args:
+      lags: ``(L,)`` lags ``1 … L``.
+      C: ``(L,)`` the correlation.
+      C_replicates: ``(B, L)`` bootstrap replicates of ``C`` (their covariance weights the fits).
+      window: ``(lo, hi)`` lags.
+    """
+    from scipy import stats as sstats
+
+    lags, C = np.asarray(lags, float), np.asarray(C, float)
+    reps = np.asarray(C_replicates, float)
+    t = _decay_lags(window, int(lags[-1]), reps.shape[0])
+    idx = t - int(lags[0])
+    nan = DecayFit(NAN, NAN, NAN, NAN, NAN, NAN, 0, NAN, "neither", tuple(window),
+                   tuple(int(x) for x in t))
+    ok = np.all(np.isfinite(reps[:, idx]), axis=1)
+    if t.size < 3 or ok.sum() < t.size + 2 or not np.all(np.isfinite(C[idx])):
+        return nan
+    y = C[idx]
+    S = np.cov(reps[ok][:, idx], rowvar=False)
+    S = 0.9 * S + 0.1 * np.diag(np.diag(S))           # shrink: few replicates per lag pair
+    try:
+        Linv = np.linalg.inv(np.linalg.cholesky(S))
+    except np.linalg.LinAlgError:
+        return nan
+    pos = y > 0
+    tt = t.astype(float)
+    if pos.sum() >= 2:
+        a, b = np.polyfit(np.log(tt[pos]), np.log(y[pos]), 1)
+        c, d = np.polyfit(tt[pos], np.log(y[pos]), 1)
+        p_pow, p_exp = [np.exp(b), -a], [np.exp(d), -1.0 / c if c < 0 else tt[-1]]
+    else:
+        p_pow, p_exp = [max(y[0], 1e-6), 1.0], [max(y[0], 1e-6), tt[0]]
+    power = lambda x, p: p[0] * x ** -p[1]
+    expo = lambda x, p: p[0] * np.exp(-x / p[1])
+    (A, eta), cov_p, chi_p = _gls(power, tt, y, Linv, p_pow)
+    (B, xi), cov_e, chi_e = _gls(expo, tt, y, Linv, p_exp)
+    dof = t.size - 2
+    err = lambda cov, chi2: float(np.sqrt(cov[1, 1] * max(1.0, chi2 / dof))) \
+        if np.isfinite(cov[1, 1]) and cov[1, 1] >= 0 else NAN
+    pp, pe = sstats.chi2.sf(chi_p, dof), sstats.chi2.sf(chi_e, dof)
+    daic = chi_e - chi_p
+    preferred = ("power_law" if daic >= DELTA_AIC and pp >= MIN_FIT_P else
+                 "exponential" if daic <= -DELTA_AIC and pe >= MIN_FIT_P else "neither")
+    return DecayFit(float(eta), err(cov_p, chi_p), float(xi), err(cov_e, chi_e), chi_p / dof,
+                    chi_e / dof, dof, float(daic), preferred, tuple(window),
+                    tuple(int(x) for x in t))
 
 
 def count_peaks(*, S, S_err, halfwidth: int = 5, z: float = 4.0):
@@ -306,31 +406,11 @@ def count_peaks(*, S, S_err, halfwidth: int = 5, z: float = 4.0):
     return peak.sum(-1)
 
 
-# ----------------------------------------------------------------------------- entry point
-def sequence_statistics(seed, y, *, q: int, T: float = 1.0, max_lag: Optional[int] = None,
-                        periodic: bool = False, n_boot: int = 200, max_units: int = 256,
-                        eta_window: Optional[tuple] = None, peak_halfwidth: int = 5,
-                        peak_z: float = 4.0) -> SequenceStatistics:
-    """Every statistic of the module docstring, with bootstrap errors over sequences.
+# ----------------------------------------------------------------------------- entry points
+SCALARS = MOMENTS + ("magnetisation", "tau_trace", "xi")
 
-    Args:
-      seed: an int, a ``numpy`` generator or a JAX key; fixes the bootstrap.
-      y: ``(n, N)`` integer states in ``[0, q)``; ``n ≥ 2`` independent sequences.
-      q: number of states.
-      T: temperature the sequences were generated at (``χ = N(⟨m²⟩ − ⟨|m|⟩²)/T``).
-      max_lag: largest ``Δt`` of ``C_ab`` (default ``N // 2``).
-      periodic: the sequences are rings (a toy lattice) rather than open chains.
-      n_boot: bootstrap replicates.
-      max_units: most bootstrap units; more sequences are grouped into this many.
-      eta_window: ``(lo, hi)`` lags of the ``η`` fit (default ``(1, max_lag)``).
-      peak_halfwidth, peak_z: ``w`` and ``z`` of the peak count.
 
-    Example::
-
-      y = (np.random.default_rng(0).random((1000, 64)) < 0.5).astype(int)
-      st = sequence_statistics(0, y, q=2)
-      st.moments["binder"]          # Estimate(value≈2/(3·64), error≈0.03)
-    """
+def _check_args(y, q, T, max_lag):
     y = _check(y, q)
     _check_T(T)
     n, N = y.shape
@@ -339,20 +419,19 @@ def sequence_statistics(seed, y, *, q: int, T: float = 1.0, max_lag: Optional[in
     L = N // 2 if max_lag is None else int(max_lag)
     if not 1 <= L <= N - 1:
         raise ValueError(f"max_lag must lie in [1, {N - 1}]; got {max_lag}")
-    window = (1, L) if eta_window is None else tuple(eta_window)
-    sums = _unit_sums(y, q, L, periodic, max_units)
+    return y, L
+
+
+def _assemble(sums, w, *, N, q, n, T, L, periodic, window, peak_halfwidth, peak_z):
     G = sums.n.size
     full = {k: v[0] for k, v in _derived(sums, np.ones((1, G)), N, T, L, periodic).items()}
-    boot = _derived(sums, _resample(_rng(seed), G, n_boot), N, T, L, periodic)
+    boot = _derived(sums, w, N, T, L, periodic)
     err = {k: _nanstd(v) for k, v in boot.items()}
     est = {k: Estimate(full[k], err[k]) for k in full}
     lags = np.arange(1, L + 1)
-
-    C_tr, C_tr_err = np.trace(full["correlation"]), np.trace(boot["correlation"], axis1=1,
-                                                            axis2=2).std(0, ddof=1)
-    eta = fit_eta(lags=lags, C=C_tr, C_err=C_tr_err, window=window)
-    eta_b = [fit_eta(lags=lags, C=np.trace(c), C_err=C_tr_err, window=window)
-             for c in boot["correlation"]]
+    C_tr = np.trace(full["correlation"])
+    C_reps = np.trace(boot["correlation"], axis1=1, axis2=2)
+    decay = fit_decay(lags=lags, C=C_tr, C_replicates=C_reps, window=window)
     S, S_err = full["spectrum"].sum(0), boot["spectrum"].sum(1).std(0, ddof=1)
     peaks = count_peaks(S=S, S_err=S_err, halfwidth=peak_halfwidth, z=peak_z)
     peaks_b = count_peaks(S=boot["spectrum"].sum(1), S_err=S_err, halfwidth=peak_halfwidth,
@@ -364,8 +443,71 @@ def sequence_statistics(seed, y, *, q: int, T: float = 1.0, max_lag: Optional[in
         moments={k: scalar(est[k]) for k in MOMENTS}, lags=lags,
         correlation=est["correlation"], tau=est["tau"], tau_trace=scalar(est["tau_trace"]),
         k=2 * np.pi * np.arange(N // 2 + 1) / N, spectrum=est["spectrum"], xi=scalar(est["xi"]),
-        eta=Estimate(float(eta), float(_nanstd(np.asarray(eta_b)))), eta_window=window,
-        peak_count=Estimate(float(peaks), float(np.std(peaks_b, ddof=1))))
+        eta=Estimate(decay.eta, decay.eta_err), eta_window=tuple(window),
+        peak_count=Estimate(float(peaks), float(np.std(peaks_b, ddof=1))), decay=decay,
+        replicates={k: np.asarray(boot[k], np.float64) for k in SCALARS})
+
+
+def sequence_statistics(key, y, *, q: int, T: float = 1.0, max_lag: Optional[int] = None,
+                        periodic: bool = False, n_boot: int = 200, max_units: int = 256,
+                        eta_window: Optional[tuple] = None, peak_halfwidth: int = 5,
+                        peak_z: float = 4.0) -> SequenceStatistics:
+    """Every statistic of the module docstring, with bootstrap errors over sequences.
+
+    Args:
+      key: JAX PRNG key; fixes the bootstrap.
+      y: ``(n, N)`` integer states in ``[0, q)``; ``n ≥ 2`` independent sequences.
+      q: number of states.
+      T: temperature the sequences were generated at (``χ = N(⟨m²⟩ − ⟨|m|⟩²)/T``).
+      max_lag: largest ``Δt`` of ``C_ab`` (default ``N // 2``).
+      periodic: the sequences are rings (a toy lattice) rather than open chains.
+      n_boot: bootstrap replicates.
+      max_units: most bootstrap units; more sequences are grouped into this many.
+      eta_window: ``(lo, hi)`` lags of the decay fits (default :func:`decay_window`).
+      peak_halfwidth, peak_z: ``w`` and ``z`` of the peak count.
+
+    Example::
+
+      y = (np.random.default_rng(0).random((1000, 64)) < 0.5).astype(int)
+      st = sequence_statistics(jax.random.key(0), y, q=2)
+      st.moments["binder"]          # Estimate(value≈2/(3·64), error≈0.03)
+    """
+    return prefix_statistics(key, y, (np.shape(y)[-1],), q=q, T=T, max_lag=max_lag,
+                             periodic=periodic, n_boot=n_boot, max_units=max_units,
+                             eta_window=eta_window, peak_halfwidth=peak_halfwidth,
+                             peak_z=peak_z)[0]
+
+
+def prefix_statistics(key, y, sizes, *, q: int, T: float = 1.0, max_lag: Optional[int] = None,
+                      periodic: bool = False, n_boot: int = 200, max_units: int = 256,
+                      eta_window: Optional[tuple] = None, peak_halfwidth: int = 5,
+                      peak_z: float = 4.0) -> list:
+    """:func:`sequence_statistics` of the first ``N`` sites of every sequence, for each ``N`` in
+    ``sizes``, with **one** set of bootstrap resamples of the sequences for all sizes.
+
+    The prefixes of generated sequences are samples of every shorter length, and all sizes are
+    then made of the same sequences: their replicates (``SequenceStatistics.replicates``) are
+    drawn jointly, as :mod:`phasejax.analysis.decisions` needs for differences between sizes.
+    ``max_lag`` (default ``N // 2``) and ``eta_window`` (default :func:`decay_window`) apply
+    per size; ``periodic`` needs a single size (a ring's prefix is not a ring).
+    """
+    y = _check(y, q)
+    sizes = [int(N) for N in sizes]
+    if not sizes or min(sizes) < 2 or max(sizes) > y.shape[1]:
+        raise ValueError(f"sizes {sizes} must lie in [2, {y.shape[1]}] (the sequence length)")
+    if periodic and sizes != [y.shape[1]]:
+        raise ValueError("periodic statistics take the whole ring (one size, N = its length)")
+    n = y.shape[0]
+    G = min(n, max_units)
+    w = _resample(numpy_rng(key), G, n_boot) if n >= 2 else None
+    out = []
+    for N in sizes:
+        yN, L = _check_args(y[:, :N], q, T, None if max_lag is None else min(max_lag, N - 1))
+        window = decay_window(N) if eta_window is None else tuple(eta_window)
+        sums = _unit_sums(yN, q, L, periodic, max_units)
+        out.append(_assemble(sums, w, N=N, q=q, n=n, T=T, L=L, periodic=periodic,
+                             window=window, peak_halfwidth=peak_halfwidth, peak_z=peak_z))
+    return out
 
 
 def statistics_rows(stats: SequenceStatistics, *, curves: bool = False, **labels) -> list[dict]:
@@ -373,7 +515,10 @@ def statistics_rows(stats: SequenceStatistics, *, curves: bool = False, **labels
     ``stderr``, ``n_samples`` (sequences) plus ``labels``.
 
     Observables: the moments (:data:`MOMENTS`), ``magnetisation``, ``fraction_a``,
-    ``tau_a_b`` (``a ≤ b``), ``tau`` (the trace ``Σ_a τ_aa``), ``xi``, ``eta``, ``peak_count``.
+    ``tau_a_b`` (``a ≤ b``), ``tau`` (the trace ``Σ_a τ_aa``), ``xi``, ``eta``, ``peak_count``,
+    and the decay comparison (:func:`fit_decay`): ``decay_length`` (the exponential's ``ξ``),
+    ``decay_delta_aic`` (``> 0`` favours the power law), ``eta_chi2_dof``,
+    ``decay_length_chi2_dof``.
     With ``curves=True`` also ``C_a_b`` with a ``lag`` column and ``spectrum_a`` with a ``k``
     column.
     """
@@ -389,7 +534,11 @@ def statistics_rows(stats: SequenceStatistics, *, curves: bool = False, **labels
     tv, te = stats.tau
     rows += [row(f"tau_{a}_{b}", tv[a, b], te[a, b]) for a in range(q) for b in range(a, q)]
     rows.append(row("tau", *stats.tau_trace))
-    rows += [row("xi", *stats.xi), row("eta", *stats.eta), row("peak_count", *stats.peak_count)]
+    d = stats.decay
+    rows += [row("xi", *stats.xi), row("eta", *stats.eta), row("peak_count", *stats.peak_count),
+             row("decay_length", d.xi, d.xi_err), row("decay_delta_aic", d.delta_aic, 0.0),
+             row("eta_chi2_dof", d.chi2_dof_power, 0.0),
+             row("decay_length_chi2_dof", d.chi2_dof_exp, 0.0)]
     if curves:
         cv, ce = stats.correlation
         rows += [row(f"C_{a}_{b}", cv[a, b, i], ce[a, b, i], lag=int(d))

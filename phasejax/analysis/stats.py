@@ -25,6 +25,19 @@ MIN_RUN_IN_TAU = 50.0
 RHAT_MAX = 1.1
 
 
+def numpy_rng(key) -> np.random.Generator:
+    """A numpy generator seeded from a JAX PRNG key: the one way randomness enters the
+    analysis and fit code (resampling runs on the host; the key, first argument of every
+    random function, comes from the caller as everywhere else in the package)."""
+    import jax
+
+    if not (isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype,
+                                                                  jax.dtypes.prng_key)):
+        raise TypeError(f"expected a JAX PRNG key (jax.random.key(seed)) as the first argument; "
+                        f"got {type(key).__name__}")
+    return np.random.default_rng(np.asarray(jax.random.key_data(key), np.uint32).ravel().tolist())
+
+
 class ShortRunWarning(UserWarning):
     """A run shorter than ``MIN_RUN_IN_TAU`` integrated autocorrelation times."""
 

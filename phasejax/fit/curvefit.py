@@ -161,37 +161,3 @@ def fit_chain_curves(rows: Sequence[dict], q: int, observables: Sequence[str],
     errors[[i for i in range(3) if i not in free]] = 0.0
     chi2 = float(np.sum(res.fun**2))
     return CurveFit(PARAMETERS, values, errors, cov, chi2, len(y) - len(free), bool(res.success))
-
-
-def plot_fit(rows: Sequence[dict], fit: CurveFit, q: int, observables: Sequence[str], path,
-             profile=None, title: str = ""):
-    """Goodness-of-fit figure: data ± error per ``N`` with the fitted toy's exact curves."""
-    import matplotlib
-
-    from phasejax.plot import save_figure, subplots
-
-    fig, axes = subplots(1, len(observables), figsize=(4.3 * len(observables), 3.4),
-                         squeeze=False)
-    sizes = sorted({int(float(r["L"])) for r in rows if r["observable"] in observables})
-    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, obs in zip(axes[0], observables):
-        for c, N in zip(itertools.cycle(colours), sizes):
-            sel = sorted((r for r in rows if r["observable"] == obs
-                          and int(float(r["L"])) == N), key=lambda r: float(r["T"]))
-            if not sel:
-                continue
-            T = np.array([float(r["T"]) for r in sel])
-            ax.errorbar(T, [float(r["mean"]) for r in sel],
-                        yerr=np.nan_to_num([float(r["stderr"]) for r in sel]), fmt="o",
-                        ms=3, capsize=2, color=c, label=f"N={N}")
-            grid = np.linspace(T.min(), T.max(), 60)
-            ax.plot(grid, toy_curves(fit.values, [(obs, N, t) for t in grid], q, profile),
-                    color=c, lw=1)
-        ax.set_xlabel("temperature $T$")
-        ax.set_ylabel(obs)
-        ax.legend(fontsize=7)
-    d = fit.as_dict()
-    fig.suptitle((title + "  " if title else "") + f"J={d['J']:.3g}±{d['J_err']:.2g}, "
-                 f"a={d['field']:.3g}±{d['field_err']:.2g}, τ={d['tscale']:.3g}±"
-                 f"{d['tscale_err']:.2g}, χ²/dof={d['chi2_per_dof']:.2f}", fontsize=9)
-    return save_figure(fig, path)

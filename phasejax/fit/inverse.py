@@ -24,6 +24,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from phasejax.analysis.stats import numpy_rng
 import optax
 
 
@@ -104,9 +106,10 @@ def _fit_one(seqs, l2, *, R, q, periodic, steps):
     return J, h, values[-1]
 
 
-def fit_chain(seqs, q: int, R: int = 1, periodic: bool = False, l2: float = 1e-4,
-              n_boot: int = 20, steps: int = 100, seed: int = 0) -> ChainFit:
-    """Pseudo-likelihood fit of ``(J_r, h)`` to ``seqs`` ``(S, N)``, with bootstrap errors."""
+def fit_couplings(key, seqs, q: int, R: int = 1, periodic: bool = False, l2: float = 1e-4,
+                  n_boot: int = 20, steps: int = 100) -> ChainFit:
+    """Pseudo-likelihood fit of ``(J_r, h)`` to ``seqs`` ``(S, N)``, with bootstrap errors over
+    sequences drawn with the JAX PRNG ``key``."""
     seqs = np.asarray(seqs)
     if seqs.ndim != 2 or seqs.shape[0] < 2:
         raise ValueError(f"need a (sequences, length) array with at least 2 rows; got "
@@ -116,7 +119,7 @@ def fit_chain(seqs, q: int, R: int = 1, periodic: bool = False, l2: float = 1e-4
     if not 1 <= R < seqs.shape[1]:
         raise ValueError(f"range R={R} must be in 1..{seqs.shape[1] - 1} for length "
                          f"{seqs.shape[1]}")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(key)
     picks = [np.arange(len(seqs))] + [rng.integers(0, len(seqs), len(seqs))
                                       for _ in range(n_boot)]
     fits, values = [], []

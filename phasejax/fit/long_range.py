@@ -14,6 +14,11 @@ Pseudo-likelihood maximises ``Σ_i ln P(s_i | s_∖i)`` over all sites of all se
 consistent (Besag 1975) and, for the free form, convex. Gauge: ``h_0 = 0`` (shifting every
 ``h_a`` changes nothing); δ couplings have no further freedom.
 
+**The start.** Generated text begins after a fixed start (a beginning-of-sequence token or a
+prompt), which pulls its first sites. With ``start_field=True`` the first site carries an extra
+field ``f`` (gauge ``f_0 = 0``), ``φ_1(a) += f_a``: an open chain with the text's boundary, which
+:func:`toy_models.long_range_chain.open_chain` simulates.
+
 Two forms:
 
 * ``"free"``: every ``J_r`` is a parameter, with an optional penalty ``l2 Σ_r J_r²`` added to the
@@ -27,9 +32,7 @@ of length ``M ≥ N + R`` (open; zero padding keeps the ends from wrapping) or `
 (periodic). The transforms of the data are computed once, so an objective evaluation costs one
 inverse FFT per sequence and token, ``O(n q M log M)`` whatever ``R``; the gradient comes from
 ``jax.grad`` (a correlation, by the same FFTs). Sequences are processed in chunks of bounded
-memory; scipy's L-BFGS-B minimises the sum. On the 2-core development CPU, 2,000 sequences ×
-1,000 sites (``q = 2``, ``R = 100``, open): 0.34 s per objective and gradient, 8 s for a free
-fit; the cost grows linearly with the number of sites and barely with ``R``.
+memory; scipy's L-BFGS-B minimises the sum (its cost is measured in ``docs/text_criticality.md``).
 
 **Errors.** Sequences are the independent units: a bootstrap redraws ``n`` sequences with
 replacement (as multinomial weights, so nothing is recompiled), refits from the full-data
@@ -49,12 +52,14 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import optimize
 
+from phasejax.lattice.model import power_law
+
 FORMS = ("free", "power_law")
 _INIT_RANGE = 16
 
 
 class LongRangeFit(NamedTuple):
-    """Result of :func:`fit_chain` (couplings and fields in units of ``T``)."""
+    """Result of :func:`fit_long_range` (couplings and fields in units of ``T``)."""
 
     J_r: np.ndarray        # (R,) float64: βJ_r for r = 1..R
     J_r_err: np.ndarray    # (R,) float64: bootstrap standard errors (nan without bootstrap)
@@ -64,7 +69,12 @@ class LongRangeFit(NamedTuple):
     A_err: float
     sigma: float           # power-law exponent σ in J_r = A r^-(1+σ) (nan for form="free")
     sigma_err: float
+    start: np.ndarray      # (q,) float64: βf on the first site, gauge f[0] = 0 (zeros unless
+    #                        fitted with start_field=True)
+    start_err: np.ndarray  # (q,) float64
     neg_log_pl: float      # mean -ln P(s_i | rest) per site at the optimum, penalty excluded
+    draws: np.ndarray      # (n_bootstrap, 2) (A, σ) of each bootstrap refit (power law; else
+    #                        (0, 2)): their joint spread, for derived quantities
     n_sequences: int
     n_sites: int           # sites that entered the fit (padding excluded)
     form: str
@@ -78,22 +88,27 @@ def _kernel(J, M: int):
     return jnp.zeros(M, J.dtype).at[1:R + 1].set(J).at[M - R:].set(J[::-1])
 
 
-def _params(theta, *, form: str, R: int, q: int):
-    """``(J, h)`` from the parameter vector (free: ``J, h_1..``; power law: ``A, σ, h_1..``)."""
+def _params(theta, *, form: str, R: int, q: int, start: bool = False):
+    """``(J, h, f)`` from the parameter vector (free: ``J, h_1.., [f_1..]``; power law:
+    ``A, σ, h_1.., [f_1..]``); ``f`` is the first site's extra field (zeros without ``start``)."""
     if form == "free":
         J, rest = theta[:R], theta[R:]
     else:
         r = jnp.arange(1, R + 1, dtype=theta.dtype)
-        J, rest = theta[0] * r ** -(1.0 + theta[1]), theta[2:]
-    return J, jnp.concatenate([jnp.zeros(1, theta.dtype), rest])
+        J, rest = power_law(r, theta[0], theta[1]), theta[2:]
+    zero = jnp.zeros(1, theta.dtype)
+    h = jnp.concatenate([zero, rest[:q - 1]])
+    f = jnp.concatenate([zero, rest[q - 1:2 * q - 2]]) if start else jnp.zeros(q, theta.dtype)
+    return J, h, f
 
 
-def _chunk_nll(theta, Xhat, tokens, weights, *, form, R, q, N, M):
+def _chunk_nll(theta, Xhat, tokens, weights, *, form, R, q, N, M, start=False):
     """Weighted sum of ``-ln P(s_i | rest)`` over the present sites of one chunk."""
-    J, h = _params(theta, form=form, R=R, q=q)
+    J, h, f = _params(theta, form=form, R=R, q=q, start=start)
     Khat = jnp.fft.rfft(_kernel(J, M))
     phi = jnp.fft.irfft(Xhat * Khat[None, None, :], n=M, axis=-1)[..., :N]   # (B, q, N)
     phi = phi + h[None, :, None]
+    phi = phi.at[:, :, 0].add(f[None, :])
     logp = phi - jax.nn.logsumexp(phi, axis=1, keepdims=True)
     ll = jnp.take_along_axis(logp, jnp.maximum(tokens, 0)[:, None, :], axis=1)[:, 0, :]
     ll = jnp.where(tokens >= 0, ll, jnp.float32(0.0))
@@ -101,17 +116,18 @@ def _chunk_nll(theta, Xhat, tokens, weights, *, form, R, q, N, M):
 
 
 @functools.lru_cache(maxsize=None)
-def _value_and_grad(form, R, q, N, M):
+def _value_and_grad(form, R, q, N, M, start):
     return jax.jit(jax.value_and_grad(functools.partial(_chunk_nll, form=form, R=R, q=q, N=N,
-                                                        M=M)))
+                                                        M=M, start=start)))
 
 
 class _Objective:
     """Mean negative log pseudo-likelihood per site (+ penalty) over chunked data."""
 
-    def __init__(self, tokens: np.ndarray, q: int, R: int, periodic: bool, chunk_elements: int):
+    def __init__(self, tokens: np.ndarray, q: int, R: int, periodic: bool, chunk_elements: int,
+                 start: bool = False):
         n, N = tokens.shape
-        self.q, self.R, self.N = q, R, N
+        self.q, self.R, self.N, self.start = q, R, N, start
         self.M = N if periodic else sfft.next_fast_len(N + R, real=True)
         B = int(max(1, min(n, chunk_elements // (q * self.M))))
         n_chunks = -(-n // B)
@@ -127,7 +143,7 @@ class _Objective:
             self.chunks.append((onehot(t), t))
 
     def __call__(self, theta, weights, *, form: str, l2: float):
-        fn = _value_and_grad(form, self.R, self.q, self.N, self.M)
+        fn = _value_and_grad(form, self.R, self.q, self.N, self.M, self.start)
         w = np.concatenate([weights, np.zeros(self.pad)]).astype(np.float32)
         th = jnp.asarray(theta, jnp.float32)
         value, grad = 0.0, np.zeros(theta.size)
@@ -187,9 +203,10 @@ def _check(states, q, R, form, periodic):
     return s
 
 
-def fit_chain(key: jax.Array, states, *, q: int, R: int, form: str = "free",
-              periodic: bool = False, l2: float = 0.0, n_bootstrap: int = 20,
-              max_iter: int = 1000, chunk_elements: int = 1 << 22) -> LongRangeFit:
+def fit_long_range(key: jax.Array, states, *, q: int, R: int, form: str = "free",
+                   periodic: bool = False, start_field: bool = False, l2: float = 0.0,
+                   n_bootstrap: int = 20, max_iter: int = 1000,
+                   chunk_elements: int = 1 << 22) -> LongRangeFit:
     """Fit ``(J_r, h)`` (or ``(A, σ, h)``) to token sequences by pseudo-likelihood.
 
     Args:
@@ -200,6 +217,8 @@ def fit_chain(key: jax.Array, states, *, q: int, R: int, form: str = "free",
       R: largest coupling distance.
       form: ``"free"`` (one ``J_r`` per distance) or ``"power_law"`` (``J_r = A r^-(1+σ)``).
       periodic: treat each sequence as a ring (``2R < N``); default open ends.
+      start_field: fit an extra field on the first site (the pull of the text's start; open
+        chains only).
       l2: penalty ``l2 Σ J_r²`` on the free couplings (per-site objective units).
       n_bootstrap: bootstrap redraws over sequences for the errors (``< 2``: errors are nan).
       max_iter: L-BFGS iteration limit per fit.
@@ -210,20 +229,24 @@ def fit_chain(key: jax.Array, states, *, q: int, R: int, form: str = "free",
 
     Example::
 
-        fit = fit_chain(jax.random.key(0), seqs, q=2, R=32, form="power_law")
+        fit = fit_long_range(jax.random.key(0), seqs, q=2, R=32, form="power_law")
         fit.sigma, fit.sigma_err
     """
     s = _check(states, q, R, form, periodic)
+    if start_field and periodic:
+        raise ValueError("start_field=True is for open chains (a ring has no first site)")
     n = s.shape[0]
-    obj = _Objective(s, int(q), int(R), bool(periodic), int(chunk_elements))
+    extra = (q - 1) * (2 if start_field else 1)
+    obj = _Objective(s, int(q), int(R), bool(periodic), int(chunk_elements), bool(start_field))
     ones = np.ones(n)
 
     if form == "free":
-        theta0 = np.zeros(R + q - 1)
+        theta0 = np.zeros(R + extra)
     else:
         R0 = min(R, _INIT_RANGE)
-        init = obj if R0 == R else _Objective(s, int(q), R0, bool(periodic), int(chunk_elements))
-        t_free = _minimise(init, np.zeros(R0 + q - 1), ones, form="free", l2=0.0,
+        init = obj if R0 == R else _Objective(s, int(q), R0, bool(periodic), int(chunk_elements),
+                                              bool(start_field))
+        t_free = _minimise(init, np.zeros(R0 + extra), ones, form="free", l2=0.0,
                            max_iter=max_iter)
         A0, sig0 = _power_law_start(t_free[:R0])
         theta0 = np.concatenate([[A0, sig0], t_free[R0:]])
@@ -234,10 +257,12 @@ def fit_chain(key: jax.Array, states, *, q: int, R: int, form: str = "free",
         if form == "free":
             J, rest = t[:R], t[R:]
         else:
-            J, rest = t[0] * np.arange(1, R + 1, dtype=np.float64) ** -(1.0 + t[1]), t[2:]
-        return np.asarray(J, np.float64), np.concatenate([[0.0], rest])
+            J, rest = power_law(np.arange(1, R + 1, dtype=np.float64), t[0], t[1]), t[2:]
+        h = np.concatenate([[0.0], rest[:q - 1]])
+        f = np.concatenate([[0.0], rest[q - 1:]]) if start_field else np.zeros(q)
+        return np.asarray(J, np.float64), h, f
 
-    J, h = unpack(theta)
+    J, h, f = unpack(theta)
     boots = []
     if n_bootstrap >= 2:
         for k in jax.random.split(key, n_bootstrap):
@@ -246,14 +271,17 @@ def fit_chain(key: jax.Array, states, *, q: int, R: int, form: str = "free",
                                    max_iter=max_iter))
     if boots:
         parts = [unpack(t) for t in boots]
-        J_err = np.std([p[0] for p in parts], 0, ddof=1)
-        h_err = np.std([p[1] for p in parts], 0, ddof=1)
+        J_err, h_err, f_err = (np.std([p[k] for p in parts], 0, ddof=1) for k in range(3))
         t_err = np.std(boots, 0, ddof=1)
     else:
-        J_err, h_err, t_err = np.full(R, np.nan), np.full(q, np.nan), np.full(theta.size, np.nan)
+        J_err, h_err, f_err = np.full(R, np.nan), np.full(q, np.nan), np.full(q, np.nan)
+        t_err = np.full(theta.size, np.nan)
     if form == "power_law":
         A, sig, A_err, sig_err = theta[0], theta[1], t_err[0], t_err[1]
+        draws = np.array([t[:2] for t in boots], np.float64).reshape(-1, 2)
     else:
         A = sig = A_err = sig_err = np.nan
+        draws = np.zeros((0, 2))
     return LongRangeFit(J, J_err, h, h_err, float(A), float(A_err), float(sig), float(sig_err),
-                        float(value), n, int(obj.present.sum()), form, bool(periodic), float(l2))
+                        f, f_err, float(value), draws, n, int(obj.present.sum()), form,
+                        bool(periodic), float(l2))

@@ -4,7 +4,10 @@
 * :mod:`phasejax.lattice.model` — the energy-model protocol and its coupling-matrix form;
 * :mod:`phasejax.lattice.samplers` — Monte Carlo samplers as ``init`` / ``step`` pairs
   (:mod:`~phasejax.lattice.samplers.chain`: exact samples of the open Potts chain);
-* :mod:`phasejax.lattice.random` — counter-based random words inside the update kernels;
+* :mod:`phasejax.lattice.random` — random words for the update kernels: counter-based words
+  fused into the kernel, or generated in bulk; the source per backend;
+* :mod:`phasejax.lattice.bitlattice` — sites as bits of ``uint32`` words (strips), exact
+  Bernoulli bits from random words;
 * :mod:`phasejax.lattice.driver` — run chains: batching, sharding, chunking; ``simulate``;
 * :mod:`phasejax.lattice.schedules` — temperature, fields or couplings as functions of the step;
 * :mod:`phasejax.lattice.anneal` — runs along a protocol;

@@ -97,9 +97,9 @@ class AlignmentProtocol:
             raise ValueError("the protocol needs at least two prompts")
 
 
-def _model(lattice, q, K, bias):
+def _model(lattice, q, K, field):
     return CouplingModel(lattice=lattice, q=q, W=(K * jnp.eye(q, dtype=jnp.float32))[None],
-                         b=bias, h=None)
+                         h=field, h_site=None)
 
 
 def _windowed(counts, n_sites, window):
@@ -163,8 +163,8 @@ def run_alignment(p: AlignmentProtocol, progress: bool = False) -> dict:
     T = S.piecewise([S.constant(p.T_liquid), S.linear(p.T_liquid, p.T_settled, n2 // 2)], [n1])
 
     def model_at(t, r):
-        bias = alpha(t) * fields[r] + lam(t) * seed_bias + rho(t) * jnp.asarray(reward)
-        return _model(lat, p.q, K(t), bias)
+        field = alpha(t) * fields[r] + lam(t) * seed_bias + rho(t) * jnp.asarray(reward)
+        return _model(lat, p.q, K(t), field)
 
     rest = anneal(k_rest, model_at, sampler, T, n1 + n2, n_replicas=p.n_prompts,
                   record_every=p.record_every, init=jnp.asarray(liquid.tokens),

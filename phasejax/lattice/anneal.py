@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from phasejax.lattice.driver import (ChunkedScan, chain_step, check_counts, shard_chains,
-                                     start_chains)
+from phasejax.checks import check_counts
+from phasejax.lattice.driver import ChunkedScan, chain_step, shard_chains, start_chains
 from phasejax.lattice.model import EnergyModel
 from phasejax.lattice.samplers.base import Sampler
 

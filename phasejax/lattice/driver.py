@@ -9,7 +9,8 @@ The core owns what every run of the lattice samplers needs:
 * :func:`shard_chains` — the chain axis spread over all local devices;
 * :class:`ChunkedScan` — the ``lax.scan`` over steps, run as equal chunks of one compiled scan
   each, so long runs report progress without recompiling, and timed after compilation;
-* :func:`check_counts`, :func:`check_temperatures` — argument checks before anything compiles.
+* :func:`check_counts`, :func:`check_temperatures`, :func:`check_simulation` — argument checks
+  before anything compiles.
 
 Front-ends: :func:`simulate` (here: thermalise, then measure at fixed temperatures) and
 :func:`phasejax.lattice.anneal.anneal` (temperature and model follow a protocol). Every chain's
@@ -28,6 +29,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from phasejax.checks import check_counts, check_temperatures  # noqa: F401  (re-exported)
 from phasejax.lattice.model import TOKEN_DTYPE
 from phasejax.lattice.samplers.base import Sampler
 
@@ -49,25 +51,25 @@ class Trace(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- the core
-def check_counts(**bounds) -> None:
-    """Raise a clear error unless every ``name=(value, lo)`` is an integer ``value >= lo``.
+def check_simulation(model, sampler: Sampler, temperatures, *, n_replicas: int = 1,
+                     n_therm: int = 0, n_measure: int = 1, thin: int = 1,
+                     start="random") -> np.ndarray:
+    """Every argument check of :func:`simulate`, without compiling or sampling anything.
 
-    Example::
-
-      check_counts(n_replicas=(4, 1), n_therm=(0, 0))   # passes
+    Returns the temperatures as :func:`check_temperatures` does. Raises ``ValueError`` naming
+    the value: counts, ``start``, a tempering ladder of fewer than two temperatures, or a
+    cluster sampler on couplings that are not ferromagnetic Potts
+    (:class:`~phasejax.lattice.model.NotPottsLike`).
     """
-    for name, (v, lo) in bounds.items():
-        if not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name}={v!r} must be an integer >= {lo}")
-
-
-def check_temperatures(temperatures) -> np.ndarray:
-    """``temperatures`` as a flat float64 array; raises unless non-empty, finite and ``> 0``."""
-    T = np.asarray(temperatures, dtype=np.float64).reshape(-1)
-    if T.size == 0:
-        raise ValueError("no temperatures given")
-    if not np.all(np.isfinite(T)) or np.any(T <= 0):
-        raise ValueError(f"every temperature must be finite and > 0; got {T.tolist()}")
+    T = check_temperatures(temperatures)
+    check_counts(n_replicas=(n_replicas, 1), n_therm=(n_therm, 0), n_measure=(n_measure, 1),
+                 thin=(thin, 1))
+    if isinstance(start, str) and start not in ("random", "ordered"):
+        raise ValueError(f"start={start!r}; expected 'random', 'ordered' or an array of tokens")
+    if sampler.ensemble and T.size < 2:
+        raise ValueError("parallel tempering needs at least two temperatures")
+    if sampler.cluster:
+        model.bond_couplings()  # raises NotPottsLike, naming the couplings
     return T
 
 
@@ -252,23 +254,16 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
       site_histograms: accumulate per-site token counts (memory ``n_T n_R N q`` int32).
       progress: print a progress bar to stderr.
       shard: spread chains over all local devices when their number divides evenly.
-      start: ``"random"`` (hot start: uniform tokens) or ``"ordered"`` (cold start: every site
-        token 0). Below a transition a hot start can trap local samplers in long-lived domain
-        walls; a cold start avoids that.
+      start: ``"random"`` (hot start: uniform tokens), ``"ordered"`` (cold start: every site
+        token 0) or an int array of tokens (``model.shape``, every chain). Below a transition a
+        hot start can trap local samplers in long-lived domain walls; a cold start avoids that.
       on_chunk: called as ``on_chunk(done, total)`` after every chunk of sweeps.
       record_states: keep every measured configuration (memory ``n_T n_R n_S N`` bytes), for
         statistics that need the configurations themselves (correlation functions).
     """
-    T = check_temperatures(temperatures)
-    check_counts(n_replicas=(n_replicas, 1), n_therm=(n_therm, 0), n_measure=(n_measure, 1),
-                 thin=(thin, 1))
-    if start not in ("random", "ordered"):
-        raise ValueError(f"start={start!r}; expected 'random' or 'ordered'")
+    T = check_simulation(model, sampler, temperatures, n_replicas=n_replicas, n_therm=n_therm,
+                         n_measure=n_measure, thin=thin, start=start)
     n_T, q, N = T.size, model.q, model.n_sites
-    if sampler.ensemble and n_T < 2:
-        raise ValueError("parallel tempering needs at least two temperatures")
-    if sampler.cluster:
-        model.bond_couplings()  # raises NotPottsLike, naming the couplings, before compiling
 
     k_init, k_run = jax.random.split(key)
     if sampler.ensemble:
@@ -290,9 +285,16 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
         cnt = jax.vmap(jax.vmap(model.token_counts))(tok)
         return flat, E, cnt
 
+    # thin steps in one call where the sampler packs its state (the multispin kernel)
+    many = (jax.vmap(sampler.sweeps, in_axes=(0, 0, None, 0, None))
+            if thin > 1 and sampler.sweeps is not None and not sampler.ensemble else None)
+
     def sweep(carry, k, model, T_chain, *, record):
         states, acc, site = carry
-        for j in range(thin):
+        if many is not None:
+            states, info = many(jax.random.split(k, n_chains), states, model, T_chain, thin)
+            acc = acc + info.acceptance
+        for j in range(thin if many is None else 0):
             states, info = step_all(jax.random.split(jax.random.fold_in(k, j), n_chains),
                                     states, model, T_chain)
             acc = acc + info.acceptance
@@ -317,9 +319,17 @@ def simulate(key: jax.Array, model, sampler: Sampler, temperatures, *, n_replica
                                                          T_chain, record=True)
     loop.close()
 
+    return _trace(sampler, states, T, n_replicas, E, cnt, np.asarray(acc) / (n_measure * thin),
+                  site, conf, N, q, wall, used_devices)
+
+
+def _trace(sampler, states, T, n_replicas, E, cnt, acc, site, conf, N, q, wall,
+           used_devices) -> Trace:
+    """The scanned records ``(S, C, slots, …)`` reordered to the :class:`Trace` layout
+    ``(n_T, n_R, S, …)``: one chain per temperature × replica, or one ladder per replica."""
     E = E.astype(np.float64)                                  # (S, C, slots)
-    acc = np.asarray(acc) / (n_measure * thin)
     site_np = None if site is None else np.asarray(site)
+    n_T = T.size
     if sampler.ensemble:
         E = E.transpose(2, 1, 0)                              # (n_T, R, S)
         cnt = cnt.transpose(2, 1, 0, 3)

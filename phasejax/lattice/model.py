@@ -14,10 +14,13 @@ What samplers need from a model (:class:`EnergyModel`):
 * :meth:`~EnergyModel.field_energy` and :meth:`~EnergyModel.bond_couplings` — for cluster
   moves, which need the couplings to be Potts-like: on every bond of shell ``r`` the energy is
   ``-K_r δ(s_i, s_j)`` plus a constant, with ``K_r >= 0``; single-site terms stay as fields.
+* :meth:`~EnergyModel.flip_energies` — for multispin kernels, which need an Ising-like model:
+  two tokens, and a flip whose energy change depends only on the site's token and on how many
+  of its neighbours hold the other one (one bond shell, no per-site field).
 
 :class:`CouplingModel` implements all of it for the general token lattice
 
-.. math:: E(s) = -\\sum_{r}\\sum_{\\langle ij\\rangle_r} W_r[s_i, s_j] - \\sum_i b[s_i] - \\sum_i h_i[s_i],
+.. math:: E(s) = -\\sum_{r}\\sum_{\\langle ij\\rangle_r} W_r[s_i, s_j] - \\sum_i h[s_i] - \\sum_i h^{site}_i[s_i],
 
 where ``<ij>_r`` runs over the bonds of shell ``r`` (each once). On the complete graph every
 pair is a bond and carries ``W/N`` (mean-field scaling, so the energy is extensive).
@@ -55,8 +58,19 @@ def pytree_model(cls):
     return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
 
 
+def power_law(r, A, sigma):
+    """``J_r = A r^{-(1+σ)}``: the long-range coupling profile (numpy or JAX arrays alike), one
+    definition for the toy chain, its fit and everything that rebuilds couplings from a fit."""
+    return A * r ** -(1.0 + sigma)
+
+
 class NotPottsLike(ValueError):
     """The model's couplings cannot be written as ``-K δ(s_i, s_j)`` with ``K >= 0``."""
+
+
+class NotIsingLike(ValueError):
+    """A flip's energy change is not a function of the site's token and its number of unlike
+    neighbours alone (``q != 2``, several bond shells, a per-site field, or the complete graph)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +109,8 @@ class EnergyModel:
         raise NotImplementedError
 
     def field_energy(self, t: jax.Array) -> jax.Array:
-        """Single-site (field and bias) energy of tokens ``t``, per site."""
+        """Single-site energy of tokens ``t`` (the token field and any per-site field), per
+        site."""
         raise NotImplementedError
 
     def bond_couplings(self) -> jax.Array:
@@ -103,6 +118,15 @@ class EnergyModel:
         raises :class:`NotPottsLike` when the couplings are not of that form.
         """
         raise NotPottsLike(f"{self.name} does not provide Potts-like bond couplings")
+
+    def flip_energies(self) -> jax.Array:
+        """``ΔE[s, k]``: the energy change of flipping a site that holds token ``s`` (of two)
+        and has ``k`` neighbours holding the other token, shape ``(2, z + 1)`` with ``z`` the
+        coordination (what multispin kernels need). Raises :class:`NotIsingLike` when the flip
+        energy depends on more than ``(s, k)``. Decided from static structure alone, so the
+        check can run while tracing.
+        """
+        raise NotIsingLike(f"{self.name} does not provide Ising-like flip energies")
 
     def random_tokens(self, key: jax.Array) -> jax.Array:
         """Tokens drawn uniformly at random (an infinite-temperature start)."""
@@ -126,17 +150,19 @@ def _gather(table: jax.Array, row: jax.Array, col: jax.Array, q: int) -> jax.Arr
 @pytree_model
 @dataclasses.dataclass(frozen=True)
 class CouplingModel(EnergyModel):
-    """General token lattice: coupling matrices ``W`` per bond shell, bias ``b``, site field ``h``.
+    """General token lattice: coupling matrices ``W`` per bond shell, a field ``h`` on every
+    token (the same on every site) and an optional per-site field ``h_site``.
 
     Attributes:
       W: ``(n_shells, q, q)`` float32, symmetric in the last two axes.
-      b: ``(q,)`` float32 per-token bias (energy ``-b[s]`` per site).
-      h: ``(*lattice.shape, q)`` float32 per-site field, or ``None``.
+      h: ``(q,)`` float32 field per token (energy ``-h[s]`` per site).
+      h_site: ``(*lattice.shape, q)`` float32 per-site field (energy ``-h_site[i, s_i]``), or
+        ``None``.
     """
 
     W: jax.Array = None
-    b: jax.Array = None
-    h: Optional[jax.Array] = None
+    h: jax.Array = None
+    h_site: Optional[jax.Array] = None
 
     name = "token_lattice"
 
@@ -148,14 +174,14 @@ class CouplingModel(EnergyModel):
             yield shell, jnp.roll(s, shift, axis)
 
     def _site_field(self, t):
-        e = -self.b[t.astype(jnp.int32)]
-        if self.h is not None:
-            e = e - jnp.take_along_axis(self.h, t.astype(jnp.int32)[..., None], -1)[..., 0]
+        e = -self.h[t.astype(jnp.int32)]
+        if self.h_site is not None:
+            e = e - jnp.take_along_axis(self.h_site, t.astype(jnp.int32)[..., None], -1)[..., 0]
         return e
 
     # -------------------------------------------------------------- protocol
     def field_energy(self, t):
-        """``−b[t_i] − h_i[t_i]`` per site."""
+        """``−h[t_i] − h_site[i, t_i]`` per site."""
         return self._site_field(t)
 
     def delta_energy(self, s, t):
@@ -175,10 +201,11 @@ class CouplingModel(EnergyModel):
         return de
 
     def local_energies(self, s):
-        """``e_i(a) = −b[a] − h_i[a] − Σ_r Σ_{j∈∂_r i} W_r[a, s_j]``, shape ``(*shape, q)``."""
-        e = -jnp.broadcast_to(self.b, (*self.shape, self.q))
-        if self.h is not None:
-            e = e - self.h
+        """``e_i(a) = −h[a] − h_site[i, a] − Σ_r Σ_{j∈∂_r i} W_r[a, s_j]``, shape
+        ``(*shape, q)``."""
+        e = -jnp.broadcast_to(self.h, (*self.shape, self.q))
+        if self.h_site is not None:
+            e = e - self.h_site
         si = s.astype(jnp.int32)
         if self.lattice.kind == "complete":
             W = self.W[0]
@@ -189,7 +216,7 @@ class CouplingModel(EnergyModel):
         return e
 
     def energy(self, s):
-        """``E(s) = −Σ_r Σ_<ij>_r W_r[s_i, s_j] − Σ_i (b[s_i] + h_i[s_i])``; on the complete
+        """``E(s) = −Σ_r Σ_<ij>_r W_r[s_i, s_j] − Σ_i (h[s_i] + h_site[i, s_i])``; on the complete
         graph ``−(c·W·c − Σ_a W_aa c_a)/(2N)`` from the token counts ``c``.
         """
         e = jnp.sum(self._site_field(s))
@@ -200,6 +227,25 @@ class CouplingModel(EnergyModel):
         for axis, shift, shell in self.lattice.directions:
             e = e - jnp.sum(_gather(self.W[shell], s, jnp.roll(s, -shift, axis), self.q))
         return e
+
+    def flip_energies(self):
+        """``ΔE[s, k] = f(t) − f(s) + (z − k)(W[s, s] − W[t, s]) + k (W[s, t] − W[t, t])`` with
+        ``t = 1 − s``, ``f(a) = −h[a]`` and ``z`` the coordination: the ``z − k`` like neighbours
+        and ``k`` unlike ones each change one bond. Needs ``q = 2``, one bond shell, no per-site
+        field ``h_site`` and a sparse lattice; otherwise raises :class:`NotIsingLike`.
+        """
+        lat = self.lattice
+        if self.q != 2 or self.h_site is not None or lat.kind == "complete" or lat.n_shells != 1:
+            raise NotIsingLike(
+                f"{self.name}: a multispin kernel needs q = 2, one bond shell, no per-site field "
+                f"and a sparse lattice; got q={self.q}, {lat.n_shells} shell(s), per-site field: "
+                f"{self.h_site is not None}, lattice {lat.kind!r}")
+        z = lat.coordination()[0]
+        W, b = self.W[0], self.h
+        k = jnp.arange(z + 1, dtype=W.dtype)
+        rows = [(b[s] - b[1 - s]) + (z - k) * (W[s, s] - W[1 - s, s])
+                + k * (W[s, 1 - s] - W[1 - s, 1 - s]) for s in (0, 1)]
+        return jnp.stack(rows)
 
     def bond_couplings(self):
         """Per-shell ``K_r`` such that ``W_r = K_r I + const`` (divided by ``N`` on the complete graph)."""
@@ -221,7 +267,7 @@ class CouplingModel(EnergyModel):
         return K
 
 
-def validate_coupling_arrays(lattice: Lattice, q: int, W, b, h=None):
+def validate_coupling_arrays(lattice: Lattice, q: int, W, h, h_site=None):
     """Check shapes, symmetry and finiteness of token-lattice arrays; return them as float32.
 
     Raises ``ValueError`` naming the offending value. ``W`` may be ``(q, q)`` (same on every
@@ -240,17 +286,17 @@ def validate_coupling_arrays(lattice: Lattice, q: int, W, b, h=None):
             f"({lattice.n_shells}, {q}, {q}) for q={q} and {lattice.n_shells} bond shell(s)")
     if not np.allclose(W, np.swapaxes(W, -1, -2)):
         raise ValueError(f"coupling matrix W must be symmetric; got W =\n{W}")
-    b = np.asarray(b, dtype=np.float32)
-    if b.shape != (q,):
-        raise ValueError(f"bias/field vector has length {b.shape}; expected ({q},) for q={q}")
-    arrays = [W, b]
-    if h is not None:
-        h = np.asarray(h, dtype=np.float32)
+    h = np.asarray(h, dtype=np.float32)
+    if h.shape != (q,):
+        raise ValueError(f"field vector h has length {h.shape}; expected ({q},) for q={q}")
+    arrays = [W, h]
+    if h_site is not None:
+        h_site = np.asarray(h_site, dtype=np.float32)
         want = (*lattice.shape, q)
-        if h.shape != want:
-            raise ValueError(f"per-site field h has shape {h.shape}; expected {want}")
-        arrays.append(h)
-    for name, a in zip(("W", "b", "h"), arrays):
+        if h_site.shape != want:
+            raise ValueError(f"per-site field h_site has shape {h_site.shape}; expected {want}")
+        arrays.append(h_site)
+    for name, a in zip(("W", "h", "h_site"), arrays):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} has non-finite entries")
-    return jnp.asarray(W), jnp.asarray(b), (None if h is None else jnp.asarray(h))
+    return jnp.asarray(W), jnp.asarray(h), (None if h_site is None else jnp.asarray(h_site))

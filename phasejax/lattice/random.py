@@ -10,6 +10,21 @@ the flat index of the word, so results do not depend on sharding or batching.
 The words are exact 32-bit uniforms; :func:`unit_float` maps one to a float32 uniform on
 ``[0, 1)`` with 24 random bits (every float32 multiple of ``2**-24``), the resolution of the
 float32 acceptance probabilities it is compared with.
+
+**Sources.** Which generator is fastest depends on the backend, so the kernels take a
+``source``:
+
+* ``"fused"`` — the Threefry arithmetic above, fused by XLA into the kernel that consumes the
+  words: nothing is written to memory. Fastest on CPUs, where a materialised array of uniforms
+  costs more than the update itself.
+* ``"bulk"`` — ``jax.random.bits``: the words are generated as one array, then read.
+* ``"philox"`` — XLA's native ``RngBitGenerator`` with the Philox-4x32 algorithm (Salmon et al.),
+  one array as well; on GPUs it is a dedicated kernel.
+
+:func:`resolve_source` turns ``"auto"`` into the source of the default backend, once, when a
+kernel is traced (:data:`BACKEND_SOURCES`). Every source gives the same numbers for the same key
+on the same backend; sources differ from each other, and ``"philox"`` from one backend to
+another (XLA's generator is backend-specific), which changes samples but not their statistics.
 """
 
 from __future__ import annotations
@@ -17,6 +32,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 _ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
 _PARITY = 0x1BD11BDA
@@ -53,12 +69,38 @@ def key_words(key: jax.Array) -> tuple[jax.Array, jax.Array]:
     return w[0], w[1]
 
 
-def random_words(key: jax.Array, shape: tuple[int, ...], n: int = 1) -> jax.Array:
+SOURCES = ("fused", "bulk", "philox")
+# The source "auto" resolves to, per backend. CPU: measured (benchmarks/bench_samplers.py);
+# GPU and TPU: the generator the naive kernel uses, which beat the fused words on an H200
+# (docs/scaling_out.md) -- benchmarks/gpu_check.sh measures every source there.
+BACKEND_SOURCES = {"cpu": "fused", "gpu": "bulk", "tpu": "bulk"}
+
+
+def platform() -> str:
+    """The default backend's platform: ``"cpu"``, ``"gpu"`` (CUDA or ROCm) or ``"tpu"``."""
+    name = jax.default_backend()
+    return "gpu" if name in ("cuda", "rocm", "gpu") else name
+
+
+def resolve_source(source: str) -> str:
+    """``source`` checked; ``"auto"`` becomes the default backend's (:data:`BACKEND_SOURCES`)."""
+    if source == "auto":
+        return BACKEND_SOURCES.get(platform(), "fused")
+    if source not in SOURCES:
+        raise ValueError(f"rng={source!r}; expected 'auto' or one of {SOURCES}")
+    return source
+
+
+def random_words(key: jax.Array, shape: tuple[int, ...], n: int = 1,
+                 source: str = "fused") -> jax.Array:
     """``n`` independent uniform ``uint32`` words per element of ``shape``.
 
-    Returns an array of shape ``(n, *shape)``. One cipher call yields two words, so
-    ``ceil(n * size / 2)`` calls are made, each keyed by ``key`` and counted by position.
+    Returns an array of shape ``(n, *shape)``. With the ``"fused"`` source one cipher call
+    yields two words, so ``ceil(n * size / 2)`` calls are made, each keyed by ``key`` and
+    counted by position; ``"bulk"`` and ``"philox"`` draw the array in one generator call.
     """
+    if source != "fused":
+        return _generated(key, (n, *shape), source)
     k0, k1 = key_words(key)
     size = n * int(np.prod(shape))
     half = (size + 1) // 2
@@ -66,6 +108,41 @@ def random_words(key: jax.Array, shape: tuple[int, ...], n: int = 1) -> jax.Arra
     x0, x1 = threefry2x32(k0, k1, ctr, jnp.zeros_like(ctr))
     words = jnp.concatenate([x0, x1])[:size]
     return words.reshape((n, *shape))
+
+
+def random_planes(key: jax.Array, shape: tuple[int, ...], n: int,
+                  source: str = "fused") -> tuple[jax.Array, ...]:
+    """``n`` independent arrays of uniform ``uint32`` words, each of shape ``shape``.
+
+    With the ``"fused"`` source, plane ``2m`` and ``2m + 1`` are the two outputs of one cipher
+    call on counter ``(position, m)``, so a kernel that consumes them element by element
+    computes each call once, in registers, and nothing is stored.
+    """
+    if source != "fused":
+        words = _generated(key, (n, *shape), source)
+        return tuple(words[j] for j in range(n))
+    kw = key_words(key)
+    ctr = jnp.arange(int(np.prod(shape)), dtype=jnp.uint32).reshape(shape)
+    planes = []
+    for m in range((n + 1) // 2):
+        planes.extend(plane_pair(kw, ctr, m))
+    return tuple(planes[:n])
+
+
+def plane_pair(kw: tuple[jax.Array, jax.Array], positions: jax.Array, m: int):
+    """Planes ``2m`` and ``2m + 1`` of :func:`random_planes` (``"fused"``, keyed by
+    ``kw = key_words(key)``) at the flat ``positions`` only (``uint32``, any shape)."""
+    return threefry2x32(kw[0], kw[1], positions, jnp.full_like(positions, m))
+
+
+def _generated(key, shape, source):
+    if source == "bulk":
+        return jax.random.bits(key, shape, jnp.uint32)
+    if source == "philox":
+        seed = jax.random.bits(key, (4,), jnp.uint32)
+        return lax.rng_bit_generator(seed, shape, jnp.uint32,
+                                     algorithm=lax.RandomAlgorithm.RNG_PHILOX)[1]
+    raise ValueError(f"unknown random source {source!r}; expected one of {SOURCES}")
 
 
 def unit_float(words: jax.Array) -> jax.Array:

@@ -4,7 +4,7 @@
   or a square/cube with ``shape="box"``; with :func:`place_seed` it builds seeded initial
   states, and as ``frozen`` in :func:`phasejax.lattice.anneal.anneal` it pins them until a
   release time.
-* :func:`seed_field` — the bias ``b(s) = λ ln p₀(s)``: with energy ``-b(s)`` per site the
+* :func:`seed_field` — the field ``h(s) = λ ln p₀(s)`` on every token: with energy ``-h(s)`` per site the
   single-site Boltzmann factor is ``p₀(s)^{λ/T}``, so at ``λ = T`` and no couplings every site
   is distributed exactly as ``p₀``.
 * :func:`sample_tokens` — every site drawn independently from a token distribution.
@@ -45,7 +45,7 @@ def place_seed(tokens, mask, token: int) -> np.ndarray:
 
 
 def seed_field(p0, strength: float) -> jnp.ndarray:
-    """``λ ln p₀`` as a per-token bias (``p₀`` floored at ``SEED_FLOOR`` and renormalised)."""
+    """``λ ln p₀`` as a field on every token (``p₀`` floored at ``SEED_FLOOR`` and renormalised)."""
     p0 = np.asarray(p0, np.float64)
     if p0.ndim != 1 or np.any(p0 < 0) or p0.sum() <= 0:
         raise ValueError(f"seed distribution must be a non-negative vector; got {p0}")

@@ -9,8 +9,9 @@
   its fitted toy, their boundaries, nucleation curves and hysteresis loops.
 """
 
-from phasejax.plot.core import (DEFAULT_PANELS, LABELS, PHASE_COLOURS, plot_fss,
-                                plot_observables, plot_phase_diagram, save_figure, subplots)
+from phasejax.plot.core import (DEFAULT_PANELS, LABELS, PHASE_COLOURS, observables_figure,
+                                plot_fss, plot_observables, plot_phase_diagram, save_figure,
+                                subplots)
 
-__all__ = ["DEFAULT_PANELS", "LABELS", "PHASE_COLOURS", "plot_fss", "plot_observables",
-           "plot_phase_diagram", "save_figure", "subplots"]
+__all__ = ["DEFAULT_PANELS", "LABELS", "PHASE_COLOURS", "observables_figure", "plot_fss",
+           "plot_observables", "plot_phase_diagram", "save_figure", "subplots"]

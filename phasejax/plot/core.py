@@ -26,9 +26,15 @@ LABELS = {"energy": "energy per site $e$", "abs_magnetisation": r"order paramete
           "binder": "Binder cumulant $U_4$", "site_entropy": "per-site token entropy"}
 
 
-def plot_observables(rows: Sequence[dict], path, title: str = "",
-                     panels: Sequence[str] = DEFAULT_PANELS, group: str | None = None) -> Path:
-    """Grid of ``observable(T)`` panels with error bars; one line per value of ``group``."""
+def observables_figure(rows: Sequence[dict], title: str = "",
+                       panels: Sequence[str] = DEFAULT_PANELS, group: str | None = None,
+                       labels: dict | None = None, xlabel: str = "temperature $T$") -> Figure:
+    """Grid of ``observable(T)`` panels with error bars; one line per value of ``group``.
+
+    Each panel's axis says what it shows: ``labels`` (observable -> label) over :data:`LABELS`,
+    the raw observable name only for one neither knows.
+    """
+    labels = {**LABELS, **(labels or {})}
     present = [p for p in panels if any(r["observable"] == p for r in rows)]
     ncol = 3
     nrow = max(1, int(np.ceil(len(present) / ncol)))
@@ -43,15 +49,22 @@ def plot_observables(rows: Sequence[dict], path, title: str = "",
             err = np.array([r["stderr"] for r in sel], float)
             ax.errorbar(T, y, yerr=np.nan_to_num(err), marker="o", ms=3, capsize=2,
                         label=None if g is None else f"{group}={g}")
-        ax.set_xlabel("temperature $T$")
-        ax.set_ylabel(LABELS.get(obs, obs))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(labels.get(obs, obs))
         if group and len(groups) > 1:
             ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(present):]:
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path)
+    return fig
+
+
+def plot_observables(rows: Sequence[dict], path, title: str = "",
+                     panels: Sequence[str] = DEFAULT_PANELS, group: str | None = None,
+                     labels: dict | None = None, xlabel: str = "temperature $T$") -> Path:
+    """:func:`observables_figure`, written to ``path``."""
+    return save_figure(observables_figure(rows, title, panels, group, labels, xlabel), path)
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):

@@ -22,29 +22,39 @@ def _series(rows, side, model, mapping, obs):
     return {N: np.array(sorted(v)) for N, v in sorted(out.items())}
 
 
+NAMES = {"binder_crossing": "U₄", "xi_crossing": "ξ/N", "chi_peak": "χ", "tau_slope": "τ",
+         "binder_collapse": "collapse", "bridge": "A/K_c"}
+QUANTITIES = {"T_c": "T_c", "T_onset": "T_onset", "T_cross": "T×", "gamma_over_nu": "γ/ν",
+              "kept_fraction": "kept"}
+
+
 def _tc_text(fss, side, model, mapping) -> str:
-    """Each method's ``T_c`` (and ``γ/ν``) of one side, two lines (a panel title)."""
+    """Each method's ``T_c`` (and ``T_onset``, ``γ/ν``, the kept fraction) of one side, two
+    lines (a panel title); "none" where a method named nothing."""
     parts = []
     for e in fss:
         if (e["side"], e["model"], e["mapping"]) != (side, model, mapping):
             continue
-        if e["quantity"] not in ("T_c", "gamma_over_nu") :
+        if e["quantity"] not in QUANTITIES or e["method"] == "decay":
             continue
         v, err = float(e["value"]), float(e["error"])
-        name = {"binder_crossing": "U₄", "chi_peak": "χ", "tau_onset": "τ",
-                "binder_collapse": "collapse"}.get(e["method"], e["method"])
-        q = "T_c" if e["quantity"] == "T_c" else "γ/ν"
-        parts.append(f"{q}[{name}] = " + (f"{v:.3g} ± {err:.2g}" if np.isfinite(v) else "—"))
+        name = NAMES.get(e["method"], e["method"])
+        q = QUANTITIES[e["quantity"]]
+        if e["quantity"] == "kept_fraction":
+            parts.append(f"kept ≥ {v:.3f}")
+            continue
+        parts.append(f"{q}[{name}] = " + (f"{v:.3g} ± {err:.2g}" if np.isfinite(v) else "none"))
     half = (len(parts) + 1) // 2
     return f"{side}: " + ", ".join(parts[:half]) + "\n" + ", ".join(parts[half:])
 
 
 def plot_criticality(stats: Sequence[dict], curves: Sequence[dict], fss: Sequence[dict],
-                     path, model: str | None = None):
-    """One row per mapping: ``τ(N, T)``, ``U₄(N, T)``, ``χ(N, T)`` (model solid, fitted toy
-    dashed, one colour per size rank), ``C(Δt)`` on log–log axes near ``T = 1``, and the Binder
-    collapse ``U₄`` against ``(T − T_c) N^{1/ν}`` (or why there is none), with each side's
-    ``T_c`` estimates written in the panels."""
+                     fits: Sequence[dict], path, model: str | None = None):
+    """One row per mapping: ``τ(N, T)``, ``U₄ᶜ(N, T)``, ``χ(N, T)`` (model solid, fitted toy
+    dashed, one colour per size rank), ``C(Δt)`` on log–log axes near ``T = 1`` with the decay
+    verdict, and the bridge: the amplitude fitted at every ``T`` against the one-fit assumption
+    ``A(T₀)T₀/T`` and the family's critical amplitude ``K_c(σ(T))``; each side's decisions
+    (``T_c`` or none, ``T_onset``, the kept fraction) are written in the panel titles."""
     models = sorted({r["model"] for r in stats}, key=str)
     model = models[-1] if model is None else model
     mappings = list(dict.fromkeys(r["mapping"] for r in stats if r["model"] == model))
@@ -86,40 +96,44 @@ def plot_criticality(stats: Sequence[dict], curves: Sequence[dict], fss: Sequenc
         ax.set_xlabel(r"lag $\Delta t$")
         ax.set_ylabel(r"$\sum_a C_{aa}(\Delta t)$")
         ax.legend(fontsize=7)
-        _collapse_panel(row[4], stats, fss, model, mapping, cmap)
+        verdicts = [e for e in fss if (e["side"], e["model"], e["mapping"], e["method"]) ==
+                    ("model", model, mapping, "decay")]
+        if verdicts:
+            e = min(verdicts, key=lambda e: abs(float(e["T"]) - 1.0))
+            ax.set_title(f"T={float(e['T']):g}: η = {float(e['value']):.3g} ± "
+                         f"{float(e['error']):.2g}\n{e['reason'].split(' (')[0]}", fontsize=7)
+        _bridge_panel(row[4], fits, fss, model, mapping)
     fig.suptitle(f"{model}: free generation as a lattice (solid) and its fitted long-range "
                  "toy (dashed)")
     return save_figure(fig, path)
 
 
-def _collapse_panel(ax, stats, fss, model, mapping, cmap):
-    """``U₄ᶜ`` against ``(T − T_c) N^{1/ν}`` at each side's fitted collapse, or the reason."""
-    notes = []
-    for side, ls, mk in (("model", "-", "o"), ("toy", "--", "s")):
-        got = {e["quantity"]: e for e in fss if (e["side"], e["model"], e["mapping"],
-                                                   e["method"]) == (side, model, mapping,
-                                                                    "binder_collapse")}
-        tc, nu = (float(got[k]["value"]) if k in got else np.nan for k in ("T_c", "one_over_nu"))
-        if not (np.isfinite(tc) and np.isfinite(nu)):
-            why = got["T_c"]["reason"][:70] if "T_c" in got else "not computed"
-            notes.append(f"{side}: no collapse ({why})")
-            continue
-        S = float(got["quality"]["value"]) if "quality" in got else np.nan
-        notes.append(f"{side}: T_c = {tc:.3g}, 1/ν = {nu:.3g}, S = {S:.2g}")
-        data = _series(stats, side, model, mapping, "binder_connected")
-        for k, (N, a) in enumerate(data.items()):
-            ax.errorbar((a[:, 0] - tc) * N**nu, a[:, 1], yerr=np.nan_to_num(a[:, 2]), ls=ls,
-                        marker=mk, ms=3, capsize=2, color=cmap(k / max(len(data) - 1, 1)),
-                        label=f"{side} N={N}")
-    ax.set_xlabel(r"$(T - T_c)\,N^{1/\nu}$")
-    ax.set_ylabel(f"Binder $U_4^c$ collapse  ({mapping})")
-    ax.text(0.02, 0.98, "\n".join(notes), transform=ax.transAxes, fontsize=6, va="top",
-            wrap=True)
-    if ax.has_data():
-        ax.legend(fontsize=6, ncol=2, loc="lower left")
+def _bridge_panel(ax, fits, fss, model, mapping):
+    """``A(T)`` fitted at every ``T``, the one-fit assumption, and ``K_c(σ(T))``."""
+    sel = sorted((r for r in fits if r["model"] == model and r["mapping"] == mapping),
+                 key=lambda r: float(r["T"]))
+    if not sel:
+        ax.axis("off")
+        return
+    f = lambda k: np.array([float(r[k]) for r in sel])
+    T = f("T")
+    ax.errorbar(T, f("A"), yerr=np.nan_to_num(f("A_err")), marker="o", capsize=2,
+                label="A(T), fitted at every T")
+    ax.plot(T, f("A_fixed_T0"), "--", color="0.4", label="A(T₀)·T₀/T (one fit)")
+    if np.isfinite(f("K_c")).any():
+        ax.plot(T, f("K_c"), "k:", label="K_c(σ(T)) of the family")
+    ax.set_xlabel("temperature $T$")
+    ax.set_ylabel(f"amplitude A of $A r^{{-(1+σ)}}$  ({mapping})")
+    got = [e for e in fss if (e["model"], e["mapping"], e["method"]) == (model, mapping,
+                                                                          "bridge")]
+    if got:
+        v, e = float(got[0]["value"]), float(got[0]["error"])
+        ax.set_title("A/K_c = 1 at " + (f"T× = {v:.3g} ± {e:.2g}" if np.isfinite(v) else
+                                        "no T: " + got[0]["reason"][:60]), fontsize=7)
+    ax.legend(fontsize=6)
 
 
-def plot_chain(fss: Sequence[dict], models: Sequence[str], path):
+def plot_transition_chain(fss: Sequence[dict], models: Sequence[str], path):
     """``T_c`` (each method, each mapping, model and toy) against checkpoint, with errors; a
     method that finds no transition at a checkpoint is marked "none" there."""
     keys = sorted({(e["side"], e["mapping"], e["method"]) for e in fss

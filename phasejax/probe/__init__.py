@@ -15,3 +15,17 @@
   :mod:`~phasejax.probe.sampling` — jit-compiled generation;
 * :mod:`~phasejax.probe.measure` — a model on a task, in the toy side's tidy schema.
 """
+
+import logging as _logging
+
+
+class _WithoutTorch(_logging.Filter):
+    """``transformers`` says on import that PyTorch was not found. Here that is expected: it
+    serves configs, tokenizers and chat templates, and the models are our own in JAX."""
+
+    def filter(self, record: _logging.LogRecord) -> bool:
+        return "PyTorch was not found" not in record.getMessage()
+
+
+if not any(isinstance(f, _WithoutTorch) for f in _logging.getLogger("transformers").filters):
+    _logging.getLogger("transformers").addFilter(_WithoutTorch())

@@ -30,7 +30,6 @@ from flax import nnx
 
 from phasejax.probe import families
 
-FAMILIES = tuple(families.FAMILIES)   # the registered family names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +71,8 @@ class DecoderConfig:
 
     def __post_init__(self):
         problems = []
-        if self.family not in FAMILIES:
-            problems.append(f"family {self.family!r} not in {FAMILIES}")
+        if self.family not in families.FAMILIES:
+            problems.append(f"family {self.family!r} not in {tuple(families.FAMILIES)}")
         if self.num_kv_heads <= 0 or self.num_heads % self.num_kv_heads:
             problems.append(f"num_heads={self.num_heads} is not a multiple of "
                             f"num_kv_heads={self.num_kv_heads}")

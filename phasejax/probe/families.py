@@ -26,6 +26,8 @@ import dataclasses
 from types import MappingProxyType
 from typing import Any, Mapping, Optional
 
+from phasejax.registry import Registry
+
 # layouts the loaders and the writer know (their per-layout tables are keyed by these names)
 LAYOUTS = ("llama", "gpt2")
 GGUF_LAYOUTS = ("llama",)   # the layouts the GGUF loader reads
@@ -97,7 +99,7 @@ class Family:
         return self.hf_model_types[0]
 
 
-FAMILIES: dict[str, Family] = {}
+FAMILIES = Registry("decoder family")     # name -> Family
 
 
 def register(family: Family) -> Family:
@@ -113,15 +115,13 @@ def register(family: Family) -> Family:
         clash.append(f"name {family.name!r}")
     if clash:
         raise ValueError(f"family {family.name!r} claims what is taken: " + ", ".join(clash))
-    FAMILIES[family.name] = family
+    FAMILIES.add(family.name, family)
     return family
 
 
 def get(name: str) -> Family:
     """The spec of family ``name``; an unknown name is a ``ValueError`` naming the known ones."""
-    if name not in FAMILIES:
-        raise ValueError(f"family {name!r} not in {tuple(FAMILIES)}")
-    return FAMILIES[name]
+    return FAMILIES.lookup(name)
 
 
 def by_model_type() -> dict[str, Family]:

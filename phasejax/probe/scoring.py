@@ -32,6 +32,8 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from phasejax.checks import check_temperatures
 from flax import nnx
 from jax.scipy.special import logsumexp
 from scipy.special import logsumexp as np_logsumexp
@@ -97,9 +99,7 @@ def score_prompts(model, prompts: Sequence[Sequence[int]], option_ids: Sequence[
     token (the logits after an option's last token come from the same pass).
     """
     check_options(option_ids, stop_mask)
-    T = np.asarray(temperatures, np.float64).reshape(-1)
-    if T.size == 0 or np.any(T <= 0) or not np.all(np.isfinite(T)):
-        raise ValueError(f"temperatures must be finite and > 0; got {T.tolist()}")
+    T = check_temperatures(temperatures)
     prompts = [list(p) for p in prompts]
     if not prompts or any(len(p) == 0 for p in prompts):
         raise ValueError("every prompt needs at least one token")

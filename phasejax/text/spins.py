@@ -5,7 +5,10 @@ A mapping is built once per tokenizer by a small registered function
 ids of one generated sequence (1D ints) into an int array of states in ``[0, q)`` and declares
 ``q``, the state names and what one site is. Per-token mappings decide every vocabulary entry
 once, into a vocabulary-sized lookup table, so mapping ``10⁴`` sequences of ``10³`` tokens is one
-gather per sequence. Special tokens (end of turn, padding, …) are dropped before mapping.
+gather per sequence. **Special tokens** (end of text or turn, padding, …) are never dropped:
+each is a site of every mapping (one ``other`` token for ``token_class``; its id's bucket for
+``token_bucket``; one non-whitespace character, U+FFFC, for ``whitespace`` and ``pos``). Under
+the default end-of-text policy of :mod:`phasejax.text.generate` they are never sampled at all.
 
 Registered mappings (``N``, the sequence length, counts the sites of the mapping's unit):
 
@@ -37,7 +40,10 @@ from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-MAPPINGS: dict = {}
+from phasejax.registry import Registry
+
+MAPPINGS = Registry("text mapping")      # name -> builder(tokenizer, **params) -> SpinMap
+register = MAPPINGS.register
 
 
 class SpinMap(NamedTuple):
@@ -54,7 +60,7 @@ class SpinMap(NamedTuple):
         return self.convert(np.asarray(ids, np.int64).ravel())
 
 
-class Lattice(NamedTuple):
+class Sites(NamedTuple):
     """Mapped sequences cut to a common length ``N``."""
 
     states: np.ndarray   # (n_kept, N) int64: the first N sites of each long-enough sequence
@@ -62,34 +68,25 @@ class Lattice(NamedTuple):
     lengths: np.ndarray  # (n,) int: sites each input sequence mapped to
 
 
-def register(name: str):
-    """Decorator: register ``builder(tokenizer, **params) -> SpinMap`` under ``name``."""
-    def deco(builder):
-        MAPPINGS[name] = builder
-        return builder
-    return deco
-
-
 def spin_map(name: str, tokenizer, **params) -> SpinMap:
     """Build the mapping ``name`` for ``tokenizer`` (a ``tokenizers.Tokenizer``, or a
     ``transformers`` fast tokenizer). Build once, apply to any number of sequences."""
-    if name not in MAPPINGS:
-        raise ValueError(f"unknown text mapping {name!r}; registered: {sorted(MAPPINGS)}")
-    sm = MAPPINGS[name](_backend(tokenizer), **params)
+    sm = MAPPINGS.lookup(name)(_backend(tokenizer), **params)
     if sm.q < 2 or len(sm.states) != sm.q:
         raise ValueError(f"mapping {name!r} must have q >= 2 states with one name each; got "
                          f"q={sm.q}, states={sm.states}")
     return sm
 
 
-def to_lattice(spin_map: SpinMap, sequences, *, N: int, lengths=None) -> Lattice:
+def to_sites(spin_map: SpinMap, sequences, *, N: int, lengths=None) -> Sites:
     """Map generated sequences and keep the first ``N`` sites of each one that has them.
 
     ``sequences``: a list of 1D id arrays, or an int array ``(..., max_len)`` (e.g.
     :class:`phasejax.probe.sampling.Generation` ``.tokens``) with ``lengths`` ``(...)`` valid
     tokens per row. Shorter sequences are dropped, not padded: that conditions on the text
-    being long enough (report ``kept.mean()``). The prefixes of long sequences serve every
-    shorter ``N``.
+    being long enough, so ``kept`` must be reported and checked (the text-criticality job
+    refuses a kept fraction below 95 %). The prefixes of long sequences serve every shorter
+    ``N``.
     """
     if N < 1:
         raise ValueError(f"N must be positive; got {N}")
@@ -106,12 +103,17 @@ def to_lattice(spin_map: SpinMap, sequences, *, N: int, lengths=None) -> Lattice
     kept = lens >= N
     states = (np.stack([m[:N] for m, k in zip(mapped, kept) if k]) if kept.any()
               else np.zeros((0, N), np.int64))
-    return Lattice(states.astype(np.int64), kept, lens)
+    return Sites(states.astype(np.int64), kept, lens)
 
 
 # ----------------------------------------------------------------------------- helpers
 def _backend(tokenizer):
     return getattr(tokenizer, "backend_tokenizer", tokenizer)
+
+
+def special_ids(tokenizer) -> np.ndarray:
+    """``(V,)`` bool: the special and added-special tokens of a tokenizer, and unused ids."""
+    return _vocab(_backend(tokenizer))[1]
 
 
 def _vocab(tokenizer):
@@ -140,8 +142,7 @@ def _per_token(name, tokenizer, table: np.ndarray, states, *, after=None) -> Spi
         raise ValueError(f"{name}: table of {table.size} entries for a vocabulary of {V}")
 
     def convert(ids):
-        ids = _checked(np.asarray(ids, np.int64), V)
-        s = table[ids[~special[ids]]]
+        s = table[_checked(np.asarray(ids, np.int64), V)]
         return after(s) if after is not None else s
 
     return SpinMap(name, len(states), tuple(states), "token", convert,
@@ -158,15 +159,40 @@ def _whitespace_states(text: str) -> np.ndarray:
     return np.isin(codes, _WHITESPACE).astype(np.int64)
 
 
+SPECIAL_CHARACTER = "\ufffc"   # one site for a special token in character mappings
+
+
+def decode_sites(tokenizer, many, special=None) -> list[str]:
+    """Decoded text of each id sequence, every special token one :data:`SPECIAL_CHARACTER`
+    (``special``: the mask of :func:`special_ids`, computed when not given)."""
+    special = _vocab(tokenizer)[1] if special is None else special
+    out = [None] * len(many)
+    plain = [k for k, m in enumerate(many) if not special[np.asarray(m, np.int64)].any()]
+    for k, t in zip(plain, tokenizer.decode_batch([np.asarray(many[k]).tolist() for k in plain],
+                                                    skip_special_tokens=False)):
+        out[k] = t
+    for k, m in enumerate(many):
+        if out[k] is None:
+            m = np.asarray(m, np.int64)
+            cuts = np.flatnonzero(special[m])
+            runs = np.split(m, np.concatenate([cuts, cuts + 1]))
+            out[k] = "".join(SPECIAL_CHARACTER if r.size == 1 and special[r[0]] else
+                             tokenizer.decode(r.tolist(), skip_special_tokens=False)
+                             for r in runs if r.size)
+    return out
+
+
 @register("whitespace")
 def whitespace(tokenizer) -> SpinMap:
-    """1 per whitespace character of the decoded text, 0 otherwise (``N`` counts characters)."""
-    def convert(ids):
-        return _whitespace_states(tokenizer.decode(ids.tolist(), skip_special_tokens=True))
+    """1 per whitespace character of the decoded text, 0 otherwise (``N`` counts characters;
+    a special token is one non-whitespace character)."""
+    special = _vocab(tokenizer)[1]
 
     def convert_many(many):
-        texts = tokenizer.decode_batch([m.tolist() for m in many], skip_special_tokens=True)
-        return [_whitespace_states(t) for t in texts]
+        return [_whitespace_states(t) for t in decode_sites(tokenizer, many, special)]
+
+    def convert(ids):
+        return convert_many([np.asarray(ids, np.int64)])[0]
 
     return SpinMap("whitespace", 2, ("text", "whitespace"), "character", convert, convert_many)
 
@@ -252,9 +278,10 @@ def pos(tokenizer, model: str = "en_core_web_sm") -> SpinMap:
     index = {t: k for k, t in enumerate(UPOS)}
     tag = lambda doc: np.array([index.get(t.pos_, index["X"]) for t in doc], np.int64)
 
+    special = _vocab(tokenizer)[1]
+
     def convert_many(many):
-        texts = tokenizer.decode_batch([m.tolist() for m in many], skip_special_tokens=True)
-        return [tag(doc) for doc in nlp.pipe(texts)]
+        return [tag(doc) for doc in nlp.pipe(decode_sites(tokenizer, many, special))]
 
     return SpinMap("pos", len(UPOS), UPOS, "word", lambda ids: convert_many([ids])[0],
                    convert_many)

@@ -4,8 +4,11 @@ Every module of this package that registers a factory (:func:`register`) is foun
 :func:`make` and :func:`available`: a new sampler is one new module.
 
 - ``base``: the ``Sampler`` type, states, the registry (``register``, ``make``, ``available``)
-- ``local``: checkerboard Metropolis and heat-bath
-- ``cluster``: Swendsen–Wang and Wolff (Fortuin–Kasteleyn clusters), connected components
+- ``local``: checkerboard Metropolis and heat-bath, and the choice of their kernel
+- ``multispin``: their bit-packed kernel for Ising-like models (32 sites per word)
+- ``pallas_kernel``: their Pallas kernel (Triton on GPUs, interpret mode elsewhere)
+- ``cluster``: Swendsen–Wang and Wolff (Fortuin–Kasteleyn clusters), connected components,
+  Wolff's cluster growth on bit words
 - ``tempering``: parallel tempering over a temperature ladder
 - ``chain``: exact independent samples of the open Potts chain (transfer matrix)
 """

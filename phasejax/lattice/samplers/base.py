@@ -15,13 +15,13 @@ sampler's config schema from the factory's signature.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import jax
+
+from phasejax.registry import Registry, import_modules
 
 
 class LatticeState(NamedTuple):
@@ -50,6 +50,10 @@ class Sampler(NamedTuple):
     ensemble: bool = False
     cluster: bool = False  # needs Potts-like couplings (model.bond_couplings())
     pinnable: bool = False  # step accepts frozen=mask (sites that keep their tokens)
+    # sweeps(key, state, model, temperature, n[, frozen]) -> (state, info): n steps in one call,
+    # for kernels that pay a conversion per call (the multispin kernel packs and unpacks once);
+    # info.acceptance is summed over the n steps. None: drivers loop over step.
+    sweeps: Optional[Callable] = None
 
 
 def init_random(key, model) -> LatticeState:
@@ -57,29 +61,18 @@ def init_random(key, model) -> LatticeState:
     return LatticeState(model.random_tokens(key))
 
 
-REGISTRY: dict[str, Callable[..., "Sampler"]] = {}
 RUNTIME = ("n_temperatures",)   # arguments the driver supplies, not the configuration
-
-
-def register(name: str):
-    """Decorator: register a sampler factory under ``name`` for :func:`make`.
-
-    The factory's keyword parameters are the sampler's settings; a parameter named in
-    :data:`RUNTIME` (``n_temperatures``, the ladder length of an ensemble sampler) is given by
-    whoever builds the sampler for a run.
-    """
-    def wrap(factory):
-        REGISTRY[name] = factory
-        return factory
-    return wrap
+# name -> sampler factory; the factory's keyword parameters are the sampler's settings, and a
+# parameter named in RUNTIME (the ladder length of an ensemble sampler) is given by whoever
+# builds the sampler for a run. Every module of this package is imported on first lookup.
+REGISTRY = Registry("sampler", lambda: import_modules([str(Path(__file__).parent)],
+                                                      __package__))
+register = REGISTRY.register
 
 
 def available() -> list[str]:
     """Names of every registered sampler (all modules of the package imported)."""
-    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__package__}.{info.name}")
-    return sorted(REGISTRY)
+    return REGISTRY.available()
 
 
 def make(name: str, **kwargs) -> Sampler:
@@ -88,11 +81,7 @@ def make(name: str, **kwargs) -> Sampler:
     Runtime arguments (:data:`RUNTIME`) reach only factories that take them, so one call serves
     every sampler of a sweep.
     """
-    if name not in REGISTRY:
-        available()
-    if name not in REGISTRY:
-        raise ValueError(f"unknown sampler {name!r}; known samplers: {available()}")
-    factory = REGISTRY[name]
+    factory = REGISTRY.lookup(name)
     params = inspect.signature(factory).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     kwargs = {k: v for k, v in kwargs.items()

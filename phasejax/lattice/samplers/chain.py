@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phasejax.analysis import distributions as D
 
 
 @partial(jax.jit, static_argnames=("N", "n"))
@@ -66,10 +65,3 @@ def chain_energy(s: np.ndarray, J: float, field) -> np.ndarray:
     """Energy of each sequence (rows of ``s``)."""
     f = np.asarray(field, float)
     return -J * (s[:, 1:] == s[:, :-1]).sum(1) - f[s].sum(1)
-
-
-def potts_m(s: np.ndarray, q: int) -> np.ndarray:
-    """``(n,)`` Potts order parameter ``(q max_k n_k/N − 1)/(q − 1)`` of each row of ``s``
-    (float64; :func:`phasejax.analysis.distributions.order_from_mode`)."""
-    counts = np.stack([(s == k).sum(1) for k in range(q)], 1)
-    return D.order_from_mode(counts.max(1), q, s.shape[1])

@@ -15,6 +15,17 @@ Connected components are found exactly by :func:`label_components` — hooking w
 and pointer jumping, iterated until no active bond joins two labels — on every lattice size;
 there is no iteration budget that could stop early.
 
+**Wolff on hypercubic lattices** (``search="grow"``, the ``"auto"`` choice there) needs only the
+seed's cluster, so it grows that cluster instead of labelling every component. Sites are bits of
+``uint32`` words (:mod:`phasejax.lattice.bitlattice`, up to 32 per word): the mask of sites holding
+the seed's token ``a`` is packed, each forward bond ``(x, x + e_r)`` along axis ``r`` is active
+with bit ``F_r = M ∧ M(x + e_r) ∧ B``, ``B`` an exact Bernoulli word of ``p = 1 − e^{−K/T}``
+(the same probability, at the same 24-bit resolution, as the float bonds), and the cluster
+``C`` (first the seed's bit) grows by ``C ← C ∨ shift_{+r}(C ∧ F_r) ∨ (shift_{−r}(C) ∧ F_r)`` over
+all axes until a pass of :data:`GROW_STEPS` steps changes nothing: exactly the connected
+component of the seed. Each step is a few bitwise operations per word; the number of steps is
+the cluster's chemical radius.
+
 **Bond drawing.** ``bonds="dense"`` draws one uniform per bond of ``lattice.edges``: ``O(N R)``
 work per sweep on a range-``R`` chain even though, for summable couplings, only ``O(N)`` bonds
 are activated. ``bonds="poisson"`` (chains only; the ``"auto"`` choice for ``R >= 8``) draws the
@@ -32,8 +43,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
+from phasejax.lattice import bitlattice
 from phasejax.lattice.random import random_words, unit_float
 from phasejax.lattice.samplers.base import (LatticeState, Sampler, StepInfo, init_random,
                                              register)
@@ -75,6 +88,8 @@ def label_components(n: int, src: jax.Array, dst: jax.Array, active: jax.Array,
 
 
 BOND_MODES = ("auto", "dense", "poisson")
+SEARCHES = ("auto", "grow", "label")
+GROW_STEPS = 8            # growth steps between checks for a fixed point
 _POISSON_MIN_RANGE = 8
 
 
@@ -182,31 +197,88 @@ def swendsen_wang(bonds: str = "auto") -> Sampler:
     return Sampler(init_random, step, "swendsen_wang", cluster=True)
 
 
+def grow_cluster(st: bitlattice.Strips, bonds: list, seed: jax.Array) -> jax.Array:
+    """Words of the sites joined to ``seed`` (words) by active bonds.
+
+    ``bonds[r]`` holds, for every site ``x``, whether the bond ``(x, x + e_r)`` is active. Grows
+    by whole steps until :data:`GROW_STEPS` steps in a row add nothing.
+    """
+
+    def grow(_, c):
+        new = c
+        for axis, f in enumerate(bonds):
+            new = (new | bitlattice.shift(st, c & f, axis, -1)
+                   | (bitlattice.shift(st, c, axis, +1) & f))
+        return new
+
+    def passes(carry):
+        c, _ = carry
+        new = lax.fori_loop(0, GROW_STEPS, grow, c)
+        return new, jnp.any(new != c)
+
+    return lax.while_loop(lambda carry: carry[1], passes, (seed, jnp.bool_(True)))[0]
+
+
+def _grown_cluster(model, s, a, i0, beta, key):
+    """The Wolff cluster of site ``i0`` (token ``a``) as a bool lattice, by bit growth."""
+    st = bitlattice.strips(model.shape)
+    same = bitlattice.pack(st, s == a)
+    p = -jnp.expm1(-beta * model.bond_couplings()[0])
+    keys = jax.random.split(key, len(model.shape))
+    bonds = [same & bitlattice.shift(st, same, axis, +1)
+             & bitlattice.bernoulli(keys[axis], st.word_shape, p)
+             for axis in range(len(model.shape))]
+    rest = int(np.prod(model.shape[1:]))
+    x0, j0 = i0 // rest, i0 % rest
+    seed = (jnp.zeros((st.rows, rest), jnp.uint32)
+            .at[x0 % st.rows, j0].set(jnp.uint32(1) << (x0 // st.rows).astype(jnp.uint32)))
+    c = grow_cluster(st, bonds, seed.reshape(st.word_shape))
+    return bitlattice.unpack(st, c, jnp.bool_)
+
+
+def _resolve_search(search: str, lattice, bonds: str) -> str:
+    if search == "auto":
+        return "grow" if lattice.kind == "hypercubic" and bonds != "poisson" else "label"
+    if search == "grow" and lattice.kind != "hypercubic":
+        raise ValueError(f"search='grow' needs a hypercubic lattice; got {lattice.kind!r}")
+    return search
+
+
 @register("wolff")
-def wolff(clusters_per_step: int = 1, bonds: str = "auto") -> Sampler:
+def wolff(clusters_per_step: int = 1, bonds: str = "auto", search: str = "auto") -> Sampler:
     """Wolff single-cluster updates; ``clusters_per_step`` clusters make one step.
 
-    ``bonds`` chooses how FK bonds are drawn, as for :func:`swendsen_wang`.
+    Args:
+      clusters_per_step: clusters grown and relabelled per step.
+      bonds: how FK bonds are drawn, as for :func:`swendsen_wang` (``"label"`` search only).
+      search: ``"grow"`` (bit-parallel growth of the seed's cluster; hypercubic lattices),
+        ``"label"`` (label every component) or ``"auto"`` (``"grow"`` where it applies).
     """
     if not isinstance(clusters_per_step, int) or clusters_per_step < 1:
         raise ValueError(f"clusters_per_step={clusters_per_step!r} must be a positive integer")
     _bond_mode(bonds)
+    if search not in SEARCHES:
+        raise ValueError(f"search={search!r}; expected one of {SEARCHES}")
 
-    def one_cluster(key, s_flat, model, beta):
+    def one_cluster(key, s, model, beta):
         k_site, k_tok, k_bond, k_acc = jax.random.split(key, 4)
         n, q = model.n_sites, model.q
+        s_flat = s.reshape(-1)
         i0 = jax.random.randint(k_site, (), 0, n)
         a = s_flat[i0]
         b = ((a.astype(jnp.int32) + jax.random.randint(k_tok, (), 1, q)) % q).astype(a.dtype)
-        labels = _fk_labels(model, s_flat, beta, k_bond, _resolve_bonds(bonds, model.lattice),
-                            token=a)
-        cluster = labels == labels[i0]
-        fa = model.field_energy(jnp.full(model.shape, a)).reshape(-1)
-        fb = model.field_energy(jnp.full(model.shape, b)).reshape(-1)
+        mode = _resolve_bonds(bonds, model.lattice)
+        if _resolve_search(search, model.lattice, mode) == "grow":
+            cluster = _grown_cluster(model, s, a, i0, beta, k_bond)
+        else:
+            labels = _fk_labels(model, s_flat, beta, k_bond, mode, token=a)
+            cluster = (labels == labels[i0]).reshape(model.shape)
+        fa = model.field_energy(jnp.full(model.shape, a))
+        fb = model.field_energy(jnp.full(model.shape, b))
         d_field = jnp.sum(jnp.where(cluster, fb - fa, 0.0))
         accept = jax.random.uniform(k_acc) < jnp.exp(-beta * d_field)
         flip = cluster & accept
-        return jnp.where(flip, b, s_flat), jnp.sum(flip, dtype=jnp.int32)
+        return jnp.where(flip, b, s), jnp.sum(flip, dtype=jnp.int32)
 
     def step(key, state, model, temperature):
         beta = 1.0 / jnp.asarray(temperature, jnp.float32)
@@ -217,8 +289,7 @@ def wolff(clusters_per_step: int = 1, bonds: str = "auto") -> Sampler:
             return (s, changed + c), None
 
         keys = jax.random.split(key, clusters_per_step)
-        (s, changed), _ = lax.scan(body, (state.tokens.reshape(-1), jnp.int32(0)), keys)
-        return (LatticeState(s.reshape(model.shape)),
-                StepInfo(changed.astype(jnp.float32) / model.n_sites))
+        (s, changed), _ = lax.scan(body, (state.tokens, jnp.int32(0)), keys)
+        return LatticeState(s), StepInfo(changed.astype(jnp.float32) / model.n_sites)
 
     return Sampler(init_random, step, "wolff", cluster=True)

@@ -1,0 +1,170 @@
+"""False-positive rate and power of every finite-size method that can name a transition.
+
+    python benchmarks/bench_criticality_rates.py                       # the full table
+    python benchmarks/bench_criticality_rates.py --quick               # a few data sets each
+    python benchmarks/bench_criticality_rates.py --only null --levels 96 --datasets 200
+
+Prints one row per (system, statistics, method): the data sets, the fraction in which the method
+named a ``T_c`` (false positives for systems without a transition, power for systems with one),
+and for the latter the coverage of the ``1σ`` and ``2σ`` intervals of the true ``T_c``. With
+``--out FILE`` the table is also written as Markdown (``docs/criticality_rates.md`` holds it).
+
+Systems (:mod:`phasejax.lattice.calibration`):
+
+* **null** — exact two-state and six-state Markov chains from a fixed start, on the CPU
+  preset's temperature grid ``T = 0.4 … 1.6`` and token sizes ``N = 20 … 160``; couplings chosen
+  so that ``ξ(T)`` runs from about 1 to far beyond ``N`` over the grid (the chains' ``ξ`` range
+  is printed).
+* **long_range** — the ``q = 2``, ``σ = 1/2`` long-range chain with images, rings of 41, 81, 161
+  sites, ``T = (0.8 … 1.2) T_c``; ``T_c`` from the stored table
+  (:mod:`phasejax.lattice.critical`).
+* **ising2d** — the 2D Ising model, ``L = 8, 16, 32``, ``T = 2.0 … 2.55``, ``T_c = 2/ln(1+√2)``.
+* **curie_weiss** — mean field, exact independent draws, ``N = 64, 256, 1024``,
+  ``T = 0.9 … 1.1``, ``T_c = 1``: cheap, so it reaches the statistics a GPU run affords.
+
+The null chains are read with the connected cumulant ``U₄ᶜ`` (as text is: a fixed start and a
+field), the symmetric systems with the plain ``U₄`` (:func:`phasejax.lattice.calibration.decide`).
+
+Statistics levels: ``n`` sequences (configurations) per temperature — 96 (the CPU preset), and
+larger counts for what a GPU preset can afford.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import numpy as np
+
+from phasejax.lattice import calibration as C
+from phasejax.analysis.scaling import TRANSITION_METHODS
+
+CPU_T = (0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6)
+TOKEN_SIZES = (20, 40, 80, 160)
+NULL_CHAINS = (
+    ("q=2 J=1.0 h=0", C.MarkovChain(1.0, (0.0, 0.0))),
+    ("q=2 J=2.0 h=0", C.MarkovChain(2.0, (0.0, 0.0))),
+    ("q=2 J=2.0 h=1", C.MarkovChain(2.0, (0.0, 1.0))),
+    ("q=2 J=3.0 h=0.5", C.MarkovChain(3.0, (0.0, 0.5))),
+    ("q=6 J=2.5 h=mixed", C.MarkovChain(2.5, (0.0, 0.8, -0.3, 0.4, -0.6, 0.2))),
+)
+ISING_TC = 2.0 / np.log(1.0 + np.sqrt(2.0))
+
+
+def _rows(system, level, sizes, decisions, truth=None):
+    out = []
+    for method, r in C.rates(decisions, truth).items():
+        out.append(dict(system=system, n=level, sizes=" ".join(map(str, sizes)), method=method,
+                        datasets=r["n"], named=r["named"], cover_1sigma=r.get("cover_1sigma"),
+                        cover_2sigma=r.get("cover_2sigma"), mean_T_c=r.get("mean_T_c"),
+                        mean_error=r.get("mean_error")))
+    return out
+
+
+def _print(rows):
+    for r in rows:
+        cov = ("" if r["cover_1sigma"] is None else
+               f"  cover 1σ {r['cover_1sigma']:.2f} 2σ {r['cover_2sigma']:.2f}  "
+               f"T_c {r['mean_T_c']:.4g} ± {r['mean_error']:.2g}")
+        print(f"{r['system']:<20} n={r['n']:<6} {r['method']:<16} {r['datasets']:>4} sets  "
+              f"named {r['named']:.3f}{cov}", flush=True)
+
+
+def null_rates(key, level, n_datasets, n_boot):
+    decisions = []
+    for c, (name, chain) in enumerate(NULL_CHAINS):
+        xi = [chain.correlation_length(t) for t in CPU_T]
+        print(f"# null {name}: ξ(T) from {min(xi):.2g} to {max(xi):.3g}", flush=True)
+        for d in range(n_datasets // len(NULL_CHAINS)):
+            k = jax.random.fold_in(jax.random.fold_in(key, c), d)
+            cur = C.markov_dataset(k, chain, CPU_T, TOKEN_SIZES, n_sequences=level,
+                                   n_boot=n_boot)
+            decisions.append(C.decide(jax.random.fold_in(k, 1), cur))
+    return _rows("null (Markov)", level, TOKEN_SIZES, decisions)
+
+
+def _power(system, key, sets, level, sizes, truth):
+    decisions = [C.decide(jax.random.fold_in(key, 10_000 + d), cur, binder="binder")
+                 for d, cur in enumerate(sets)]
+    return _rows(system, level, sizes, decisions, truth)
+
+
+def long_range_rates(key, level, n_datasets, n_boot):
+    from phasejax.lattice.critical import critical_amplitude
+
+    K_c, _, why = critical_amplitude(2, 0.5)
+    T_c = 1.0 / K_c if not why else C.LONG_RANGE_TC
+    sizes = (41, 81, 161)
+    T = np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
+    sets = C.long_range_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
+                                 n_boot=n_boot)
+    return _power("long_range σ=0.5", key, sets, level, sizes, T_c)
+
+
+def ising_rates(key, level, n_datasets, n_boot):
+    sizes = (8, 16, 32)
+    sets = C.ising2d_datasets(key, np.round(np.linspace(2.0, 2.55, 8), 4), sizes,
+                              n_datasets=n_datasets, n_samples=level, n_boot=n_boot)
+    return _power("ising2d", key, sets, level, [L * L for L in sizes], ISING_TC)
+
+
+def curie_weiss_rates(key, level, n_datasets, n_boot):
+    sizes = (64, 256, 1024)
+    sets = C.curie_weiss_datasets(key, np.round(np.linspace(0.9, 1.1, 8), 4), sizes,
+                                  n_datasets=n_datasets, n_samples=level, n_boot=n_boot)
+    return _power("curie_weiss", key, sets, level, sizes, 1.0)
+
+
+def markdown(rows) -> str:
+    head = ("| system | n per T | sizes | method | data sets | named a T_c | 1σ cover | "
+            "2σ cover | mean T_c ± error |\n|---|---|---|---|---|---|---|---|---|\n")
+    fmt = lambda x, f: "—" if x is None or not np.isfinite(x) else format(x, f)
+    return head + "".join(
+        f"| {r['system']} | {r['n']} | {r['sizes']} | {r['method']} | {r['datasets']} | "
+        f"{r['named']:.3f} | {fmt(r['cover_1sigma'], '.2f')} | {fmt(r['cover_2sigma'], '.2f')} | "
+        + (f"{fmt(r['mean_T_c'], '.4g')} ± {fmt(r['mean_error'], '.2g')}"
+           if r["mean_T_c"] is not None else "—") + " |\n" for r in rows)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="+",
+                   default=["null", "curie_weiss", "long_range", "ising2d"])
+    p.add_argument("--levels", type=int, nargs="+", default=None,
+                   help="sequences per temperature (default per system: null 96 1024 4096; "
+                        "curie_weiss 96 1024 4096 16384; long_range and ising2d 96 1024)")
+    p.add_argument("--datasets", type=int, default=None,
+                   help="data sets per system and level (default: 200 null, 40 with a "
+                        "transition)")
+    p.add_argument("--boot", type=int, default=100)
+    p.add_argument("--quick", action="store_true", help="10 data sets each, n = 96 only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None)
+    a = p.parse_args(argv)
+    if a.quick:
+        a.levels, a.datasets = [96], 10
+    key = jax.random.key(a.seed)
+    rows = []
+    run = dict(null=(null_rates, 200, (96, 1024, 4096)),
+               curie_weiss=(curie_weiss_rates, 100, (96, 1024, 4096, 16384)),
+               long_range=(long_range_rates, 40, (96, 1024)),
+               ising2d=(ising_rates, 40, (96, 1024)))
+    for s, name in enumerate(a.only):
+        fn, default, levels = run[name]
+        for level in a.levels or levels:
+            t0 = time.perf_counter()
+            got = fn(jax.random.fold_in(jax.random.fold_in(key, s), level), level,
+                     a.datasets or default, a.boot)
+            _print(got)
+            print(f"# {name} n={level}: {time.perf_counter() - t0:.0f} s", flush=True)
+            rows += got
+            if a.out:
+                from pathlib import Path
+
+                Path(a.out).write_text(markdown(rows))
+    assert set(r["method"] for r in rows) <= set(TRANSITION_METHODS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""Transition decisions as statistical tests: crossings and peaks of finite-size curves.
+
+A finite-size method names a transition temperature only when the data reject the hypothesis
+that there is none. Each decision here is a test with a stated family-wise level ``α`` (default
+5 %), so that on systems without a transition it speaks in at most about ``α`` of data sets; the
+rates actually reached on exact chains without a transition, and the power on systems with a
+known one, are measured by :mod:`phasejax.lattice.calibration` and published in
+``docs/criticality_rates.md``.
+
+**Data.** One observable on a (temperature × size) grid is a :class:`SizeCurves`: value, error
+and, when available, bootstrap *replicates* that share their resamples across sizes at each
+temperature. Sizes cut from the same generated sequences (prefixes) are correlated; the
+difference of two sizes then has the error of the replicate differences, not
+``√(e_a² + e_b²)``. Without replicates sizes are taken as independent.
+
+**Crossing** of two sizes ``a < b`` (:func:`crossing`), ``d(T) = y_b(T) − y_a(T)``,
+``z_j = d_j/σ_j``. The null hypothesis "``d`` keeps one sign on the grid" is rejected only when
+``d`` is significantly positive at one temperature and significantly negative at a higher one,
+each at the Bonferroni level ``z_c = Φ⁻¹(1 − α/n_T)`` over the ``n_T`` grid points. The
+orientation is the ordered phase below: the larger size is *higher* below the crossing (``U₄``
+→ 2/3, ``ξ/N`` grows) and *lower* above it. Curves that merge on one side and separate on the
+other have significant differences of one sign only and give no crossing. The crossing
+temperature is the sign change of ``d`` inside that bracket (linear interpolation; with several,
+the one that best separates the bracket's positive from its negative evidence), its error the
+standard deviation over draws of the data, and the value there must be significantly above zero:
+a Binder cumulant that crosses at ``U₄ ≈ 0`` is the Gaussian fixed point that every
+finite-range chain reaches, where its excess kurtosis changes sign, not a transition.
+
+**Fixed point.** A crossing of two sizes alone does not tell a transition from a crossover with
+``ξ(T) ∝ N``, whose crossing drifts towards ``T = 0`` as ``N`` grows (a one-dimensional chain
+with finite-range couplings, whose Binder curves do cross at finite sizes). A transition is
+named only from three sizes or more (:func:`fixed_point`): the two largest pairs of consecutive
+sizes must both cross, and between consecutive crossing pairs (from the largest down, as long as
+they cross) the rate ``d ln T×/d ln N`` may not lie significantly below ``−ε`` (one-sided, level
+``α``: the direction a crossover moves, at ``≈ −1/ln(N/ξ₀)``) nor beyond ``±ε`` by a wide
+two-sided margin, ``ε`` = :data:`DRIFT_TOLERANCE` allowing for corrections to scaling.
+
+**Peak** (:func:`peak`): the grid maximum of one size's curve counts only if it stands above a
+point on each side by ``z_c`` standard errors of the difference; a flat noisy curve, or a
+monotone one, has none.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple, Optional
+
+import numpy as np
+from scipy import stats as sstats
+
+from phasejax.analysis.fits import interpolate_crossing
+
+NAN = float("nan")
+# level of each one-sided test; the fixed-point and level conditions on top keep the rate at
+# which a method names a transition for systems without one far below it (measured: 0 of
+# 600 null data sets, docs/criticality_rates.md)
+ALPHA = 0.2
+# a peak is one test per size with nothing on top of it: it keeps the stricter level
+PEAK_ALPHA = 0.05
+# crossings of a transition may still move with N (corrections to scaling) by up to this rate,
+# |d ln T×/d ln N|; a crossover's move down at ≈ 1/ln(N/ξ₀), 0.15–0.3 at text's sizes
+DRIFT_TOLERANCE = 0.05
+
+
+class SizeCurves(NamedTuple):
+    """One observable on a temperature × size grid."""
+
+    T: np.ndarray                      # (n_T,) ascending temperatures (the union grid)
+    N: np.ndarray                      # (n_N,) ascending sizes
+    value: np.ndarray                  # (n_T, n_N) estimates; nan where not measured
+    error: np.ndarray                  # (n_T, n_N) standard errors
+    replicates: Optional[np.ndarray]   # (n_T, B, n_N) bootstrap replicates, resamples shared
+    #                                    across sizes at each T; None: sizes independent
+
+    def size_index(self, N: int) -> int:
+        """Column of size ``N``."""
+        hits = np.flatnonzero(self.N == N)
+        if hits.size != 1:
+            raise ValueError(f"size N={N} is not on the grid {self.N.tolist()}")
+        return int(hits[0])
+
+    def curve(self, N: int):
+        """``(T, value, error)`` of size ``N`` where it was measured."""
+        j = self.size_index(N)
+        ok = np.isfinite(self.value[:, j])
+        return self.T[ok], self.value[ok, j], self.error[ok, j]
+
+
+def size_curves(T, N, value, error, replicates=None) -> SizeCurves:
+    """A checked :class:`SizeCurves` (temperatures and sizes sorted, shapes matched)."""
+    T, N = np.asarray(T, float), np.asarray(N, int)
+    value, error = np.asarray(value, float), np.asarray(error, float)
+    if value.shape != (T.size, N.size) or error.shape != value.shape:
+        raise ValueError(f"value and error must have shape (n_T, n_N) = ({T.size}, {N.size}); "
+                         f"got {value.shape} and {error.shape}")
+    if replicates is not None:
+        replicates = np.asarray(replicates, float)
+        if replicates.ndim != 3 or replicates.shape[0] != T.size or \
+                replicates.shape[2] != N.size:
+            raise ValueError(f"replicates must have shape (n_T, B, n_N) = ({T.size}, B, "
+                             f"{N.size}); got {replicates.shape}")
+    iT, iN = np.argsort(T), np.argsort(N)
+    rep = None if replicates is None else replicates[iT][:, :, iN]
+    return SizeCurves(T[iT], N[iN], value[np.ix_(iT, iN)], error[np.ix_(iT, iN)], rep)
+
+
+def z_level(n_tests: int, alpha: float = ALPHA) -> float:
+    """One-sided Bonferroni threshold ``Φ⁻¹(1 − α/n)`` for ``n`` grid points."""
+    return float(sstats.norm.isf(alpha / max(int(n_tests), 1)))
+
+
+def draws(rng: np.random.Generator, curves: SizeCurves, n: int) -> np.ndarray:
+    """``(n, n_T, n_N)`` redraws of the data with the joint error structure.
+
+    With replicates, each draw takes one replicate per temperature (the same replicate for all
+    sizes, so shared sequences stay shared), re-centred on the estimate; otherwise every point
+    is redrawn as ``value + error·z``, independently.
+    """
+    v = curves.value
+    if curves.replicates is None:
+        e = np.nan_to_num(curves.error)
+        return v[None] + e[None] * rng.standard_normal((n, *v.shape))
+    rep = curves.replicates
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)          # unmeasured (T, N): all nan
+        centred = rep - np.nanmean(rep, axis=1, keepdims=True)
+    pick = rng.integers(0, rep.shape[1], size=(n, rep.shape[0]))
+    return v[None] + centred[np.arange(rep.shape[0])[None, :], pick]
+
+
+def _spread(x) -> float:
+    """Standard deviation of the finite entries (nan with fewer than two)."""
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    return float(np.std(x, ddof=1)) if x.size >= 2 else NAN
+
+
+def _difference(curves: SizeCurves, ia: int, ib: int):
+    """``(T, d, σ_d, rows)`` on the temperatures where both sizes were measured."""
+    rows = np.flatnonzero(np.isfinite(curves.value[:, ia]) & np.isfinite(curves.value[:, ib]))
+    d = curves.value[rows, ib] - curves.value[rows, ia]
+    if curves.replicates is not None:
+        rep = curves.replicates[rows][:, :, ib] - curves.replicates[rows][:, :, ia]
+        s = np.nanstd(rep, axis=1, ddof=1)
+    else:
+        s = np.hypot(curves.error[rows, ia], curves.error[rows, ib])
+    return curves.T[rows], d, s, rows
+
+
+def _zero_in(T, d, lo: int, hi: int) -> float:
+    """The sign change of ``d`` between indices ``lo`` (``d > 0``) and ``hi`` (``d < 0``) that
+    best separates positive evidence below from negative above (linear interpolation)."""
+    best, score = NAN, -np.inf
+    for i in range(lo, hi):
+        if d[i] > 0 >= d[i + 1] or (d[i] >= 0 > d[i + 1]):
+            t = float(interpolate_crossing(T[i], d[i], T[i + 1], d[i + 1])) \
+                if d[i] != d[i + 1] else float(T[i])
+            s = float(np.sum(d[lo:i + 1]) - np.sum(d[i + 1:hi + 1]))
+            if s > score:
+                best, score = t, s
+    return best
+
+
+class Crossing(NamedTuple):
+    """Result of :func:`crossing` for one pair of sizes."""
+
+    N_a: int
+    N_b: int
+    found: bool           # the test rejected "no crossing"
+    T: float              # crossing temperature (nan unless found)
+    T_err: float
+    level: float          # the observable at the crossing (mean of both sizes)
+    level_err: float
+    z_below: float        # largest z of d = y_b − y_a below the crossing (ordered side)
+    z_above: float        # most negative z above it
+    z_c: float            # the threshold both had to pass
+    bracket: tuple        # (T_lo, T_hi): grid points whose significance brackets the crossing
+    reason: str           # why not found ("" when found)
+    T_draws: np.ndarray   # (n_draws,) the crossing in each redraw (nan: none in the bracket)
+
+
+def crossing(rng: np.random.Generator, curves: SizeCurves, N_a: int, N_b: int, *,
+             alpha: float = ALPHA, n_draws: int = 200, data=None,
+             name: str = "the curves") -> Crossing:
+    """Test whether the curves of sizes ``N_a < N_b`` cross (module docstring).
+
+    Args:
+      rng: numpy generator of the redraws (see :func:`phasejax.analysis.stats.numpy_rng`).
+      curves: the observable (``U₄``, ``ξ/N``, …).
+      N_a, N_b: the two sizes, ``N_a < N_b``.
+      alpha: family-wise level of each one-sided test.
+      n_draws: redraws for the errors of the crossing temperature and level.
+      data: ``(n_draws, n_T, n_N)`` redraws to use instead (so several tests share draws).
+      name: what the curves are, for the reason.
+    """
+    ia, ib = curves.size_index(N_a), curves.size_index(N_b)
+    T, d, s, rows = _difference(curves, ia, ib)
+    zc = z_level(max(T.size, 1), alpha)
+    none = lambda why, zb=NAN, za=NAN: Crossing(N_a, N_b, False, NAN, NAN, NAN, NAN, zb, za, zc,
+                                                 (NAN, NAN), why, np.full(0, NAN))
+    if T.size < 2:
+        return none(f"{name} of N={N_a} and N={N_b} share fewer than two temperatures")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(s > 0, d / s, np.sign(d) * np.inf)
+    pos, neg = np.flatnonzero(z > zc), np.flatnonzero(z < -zc)
+    span = f"T ∈ [{T[0]:.4g}, {T[-1]:.4g}]"
+    if pos.size == 0 and neg.size == 0:
+        return none(f"{name} of N={N_a} and N={N_b} never differ significantly on {span} "
+                    f"(|z| ≤ {zc:.2f} everywhere)", float(np.max(z)), float(np.min(z)))
+    later_neg = [k for k in neg if k > pos.min()] if pos.size else []
+    if not later_neg:
+        if pos.size and neg.size:
+            why = (f"{name} of N={N_a} and N={N_b} cross the wrong way: the larger size is "
+                   f"significantly lower at T={T[neg.min()]:.4g} and higher at "
+                   f"T={T[pos.max()]:.4g} (disordered below, ordered above)")
+        else:
+            sign, at = (">", T[pos]) if pos.size else ("<", T[neg])
+            why = (f"{name} of N={N_a} and N={N_b} do not cross on {span}: y(N={N_b}) − "
+                   f"y(N={N_a}) is significantly {sign} 0 (at T = "
+                   f"{', '.join(f'{t:.3g}' for t in at[:4])}{'…' if at.size > 4 else ''}) and "
+                   f"never significantly of the other sign (z_c = {zc:.2f})")
+        return none(why, float(np.max(z)), float(np.min(z)))
+    hi = int(min(later_neg))
+    lo = int(max(k for k in pos if k < hi))
+    t0 = _zero_in(T, d, lo, hi)
+    level = lambda v: float(np.interp(t0, T, 0.5 * (v[rows, ia] + v[rows, ib])))
+    D = draws(rng, curves, n_draws) if data is None else data
+    tb, lb = np.full(len(D), NAN), np.full(len(D), NAN)
+    for k, x in enumerate(D):
+        dd = x[rows, ib] - x[rows, ia]
+        if dd[lo] > 0 > dd[hi]:
+            tb[k] = _zero_in(T, dd, lo, hi)
+            lb[k] = float(np.interp(tb[k], T, 0.5 * (x[rows, ia] + x[rows, ib])))
+    T_err, u_err = _spread(tb), _spread(lb)
+    u0 = level(curves.value)
+    result = Crossing(N_a, N_b, True, float(t0), T_err, u0, u_err, float(z[lo]),
+                      float(z[hi]), zc, (float(T[lo]), float(T[hi])), "", tb)
+    if not (u0 > zc * (u_err if np.isfinite(u_err) else np.inf)):
+        return result._replace(found=False, T=NAN, T_err=NAN, reason=(
+            f"{name} of N={N_a} and N={N_b} cross at T={t0:.4g} where they are "
+            f"{u0:.3g} ± {u_err:.2g}, not significantly above 0: the Gaussian value that every "
+            "finite-range chain reaches, not a fixed point of a transition"))
+    return result
+
+
+class FixedPoint(NamedTuple):
+    """Result of :func:`fixed_point`: a transition temperature named, or why not."""
+
+    found: bool
+    T: float             # crossing of the two largest sizes (nan unless found)
+    T_err: float         # its statistical error and half the last shift between pairs
+    level: float         # the observable there
+    level_err: float
+    drift: float         # T×(largest pair) − T×(next pair)
+    drift_err: float
+    crossings: tuple     # every consecutive pair's Crossing, smallest first
+    reason: str
+
+
+def fixed_point(rng: np.random.Generator, curves: SizeCurves, *, alpha: float = ALPHA,
+                n_draws: int = 200, name: str = "the curves") -> FixedPoint:
+    """A transition named by crossings: the two largest pairs of consecutive sizes both cross
+    (:func:`crossing`) and their crossing temperatures agree within their joint error (the
+    same redraws for both, so shared sequences are accounted for). Needs three sizes."""
+    sizes = [int(n) for n in curves.N]
+    D = draws(rng, curves, n_draws)
+    pairs = list(zip(sizes, sizes[1:]))
+    cx = tuple(crossing(rng, curves, a, b, alpha=alpha, data=D, name=name) for a, b in pairs)
+    none = lambda why, drift=NAN, drift_err=NAN: FixedPoint(False, NAN, NAN, NAN, NAN, drift,
+                                                            drift_err, cx, why)
+    if len(sizes) < 3:
+        last = cx[-1] if cx else None
+        why = (f"needs three sizes or more to tell a fixed point from a crossover whose "
+               f"crossing drifts with N (got {sizes})")
+        if last is not None and not last.found:
+            why = f"{last.reason}; also {why}"
+        return none(why)
+    top, nxt = cx[-1], cx[-2]
+    if not top.found:
+        return none(top.reason)
+    if not nxt.found:
+        return none(f"the largest sizes cross at T={top.T:.4g} ± {top.T_err:.2g}, but "
+                    f"{nxt.reason}")
+    # every run of consecutive crossing pairs from the top down enters the drift test
+    chain = [top, nxt]
+    for c in reversed(cx[:-2]):
+        if not c.found:
+            break
+        chain.append(c)
+    z_down, z_any = float(sstats.norm.isf(alpha)), float(sstats.norm.isf(alpha / 20))
+    for upper, lower in zip(chain, chain[1:]):
+        # the drift as a rate, d ln T× / d ln N between the pairs' geometric-mean sizes: a
+        # crossover with ξ(T) ∝ N moves down at ≈ −1/ln(N/ξ₀), a transition's crossings settle
+        span = np.log(np.sqrt(upper.N_a * upper.N_b) / np.sqrt(lower.N_a * lower.N_b))
+        rate = np.log(upper.T / lower.T) / span
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = _spread(np.log(upper.T_draws / lower.T_draws) / span)
+        if not np.isfinite(err) or rate < -DRIFT_TOLERANCE - z_down * err or \
+                abs(rate) > DRIFT_TOLERANCE + z_any * err:
+            return none(f"the crossings drift: T×(N={lower.N_a},{lower.N_b}) = {lower.T:.4g}, "
+                        f"T×(N={upper.N_a},{upper.N_b}) = {upper.T:.4g} (d ln T×/d ln N = "
+                        f"{rate:+.3g} ± {err:.2g}, beyond ±{DRIFT_TOLERANCE:g}): no fixed point "
+                        "within errors, as for a crossover where ξ(T) ≈ N (its crossings move to "
+                        "lower T as N grows)", upper.T - lower.T,
+                        _spread(upper.T_draws - lower.T_draws))
+    drift = top.T - nxt.T
+    # the crossing of the largest sizes still sits off T_c by corrections to scaling: half the
+    # last shift between pairs (the rest of a sequence that shrinks by 1/3 per step) joins its
+    # error in quadrature
+    return FixedPoint(True, top.T, float(np.hypot(top.T_err, 0.5 * drift)), top.level,
+                      top.level_err, drift, _spread(top.T_draws - nxt.T_draws), cx, "")
+
+
+class Peak(NamedTuple):
+    """Result of :func:`peak` for one size."""
+
+    N: int
+    found: bool
+    T: float          # vertex of the parabola through the maximum and its neighbours
+    height: float     # the curve there
+    z_left: float     # (max − lowest point on the left) / σ of that difference
+    z_right: float
+    z_c: float
+    reason: str
+
+
+def _vertex(T, y, i):
+    c2, c1, c0 = np.polyfit(T[i - 1:i + 2], y[i - 1:i + 2], 2)
+    if not c2 < 0:
+        return float(T[i]), float(y[i])
+    t = float(np.clip(-c1 / (2 * c2), T[i - 1], T[i + 1]))
+    return t, float(c0 + c1 * t + c2 * t * t)
+
+
+def peak(T, y, e, *, N: int = 0, alpha: float = PEAK_ALPHA, name: str = "the curve") -> Peak:
+    """Whether the grid maximum of ``y(T)`` is a significant interior peak (module docstring).
+
+    Temperatures are measured independently, so a difference's error is ``√(e_i² + e_j²)``.
+    """
+    T, y, e = (np.asarray(a, float) for a in (T, y, e))
+    ok = np.isfinite(y)
+    T, y, e = T[ok], y[ok], e[ok]
+    zc = z_level(max(T.size, 1), alpha)
+    if T.size < 3:
+        return Peak(N, False, NAN, NAN, NAN, NAN, zc, f"{name} has fewer than three points")
+    i = int(np.argmax(y))
+    if i == 0 or i == T.size - 1:
+        return Peak(N, False, NAN, NAN, NAN, NAN, zc,
+                    f"the maximum of {name} lies on the edge of the grid (T={T[i]:.4g})")
+    s = np.hypot(e[i], e)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(s > 0, (y[i] - y) / s, np.inf * np.sign(y[i] - y))
+    zl, zr = float(np.max(z[:i])), float(np.max(z[i + 1:]))
+    t, h = _vertex(T, y, i)
+    if min(zl, zr) <= zc:
+        side = "left" if zl <= zc else "right"
+        return Peak(N, False, NAN, NAN, zl, zr, zc,
+                    f"the maximum of {name} at T={T[i]:.4g} does not stand significantly above "
+                    f"the {side} side (z = {min(zl, zr):.2f} ≤ {zc:.2f}): no peak")
+    return Peak(N, True, t, h, zl, zr, zc, "")

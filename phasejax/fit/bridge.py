@@ -1,0 +1,157 @@
+"""The maximum-entropy bridge: where a model sits relative to its fitted toy's critical point.
+
+At every sampling temperature ``T`` of the model, the long-range chain ``A r^{-(1+σ)}`` (plus a
+field and the start's field on the first site) is fitted to the generated sequences by
+pseudo-likelihood (:func:`phasejax.fit.long_range.fit_long_range`; ``A`` and ``σ`` are in units of
+``T``). The fitted system is then placed on its own family's phase diagram: with the family's
+critical amplitude ``K_c(σ)`` (zero field, every distance, :mod:`phasejax.lattice.critical`),
+
+.. math:: r(T) = A(T) / K_c(σ(T))
+
+is the fitted system's own transition temperature in units of ``T``: ``r > 1`` ordered,
+``r < 1`` disordered. The model is critical in this sense where ``r(T)`` crosses 1 (Mora &
+Bialek 2011; Tkačik et al. 2015 place data relative to the critical point of a model fitted to
+them in the same way). For ``σ ≤ 0`` the fitted chain is meaningful only with Kac normalisation
+at the fitted length: ``r = T_MF(A Λ_N)`` (mean field, :mod:`toy_models.long_range_chain`),
+which grows with ``N``, and is stated as such. For ``A ≤ 0`` or ``σ > 1`` there is no ratio:
+the fitted family has no transition. The fitted field is not part of ``K_c`` (for ``q = 2`` any
+field removes the transition): ``r`` says where the *coupling* stands.
+
+Errors: the bootstrap refits of ``(A, σ)`` jointly, with ``K_c``'s own error in quadrature;
+the crossing's error from crossing every bootstrap curve.
+
+The alternative assumption — a fit at one ``T₀`` carried to other temperatures as
+``A(T₀)·T₀/T`` — is returned beside the per-``T`` fits (:func:`fit_temperatures`), so a figure
+can show where it fails (per-step renormalisation and the mapping to states break it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple, Sequence
+
+import jax
+import numpy as np
+
+from phasejax.analysis.fits import interpolate_crossing
+
+NAN = float("nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class ToySettings:
+    """The toy side of a text-criticality comparison (``criticality.toy``).
+
+    Attributes:
+      fit_T: the temperature whose fit is carried to the others as ``A·T₀/T`` (the
+        single-temperature assumption shown beside the per-temperature fits).
+      field: ``"fitted"`` or ``"zero"`` (the symmetric toy: no field, no start field).
+      n_replicas, n_therm, n_measure: Swendsen–Wang chains per ``(T, N)`` and their sweeps.
+      fit_bootstrap: bootstrap refits of every fit.
+      simulate: simulate the fitted open chains (off: fits and the bridge only).
+    """
+
+    fit_T: float = 1.0
+    field: str = "fitted"
+    n_replicas: int = 8
+    n_therm: int = 100
+    n_measure: int = 100
+    fit_bootstrap: int = 8
+    simulate: bool = True
+
+
+class BridgePoint(NamedTuple):
+    """One temperature of the bridge."""
+
+    T: float
+    A: float
+    A_err: float
+    sigma: float
+    sigma_err: float
+    K_c: float              # the family's critical amplitude at σ(T) (nan outside 0 < σ ≤ 1)
+    ratio: float            # r = A / K_c (mean field for σ ≤ 0): > 1 ordered
+    ratio_err: float
+    reason: str             # why the ratio is nan ("" otherwise)
+    ratio_draws: np.ndarray  # (n_bootstrap,) r of every refit
+
+
+def fit_temperatures(key, states_by_T: Sequence, *, q: int, n_bootstrap: int = 8,
+                     max_range: int | None = None) -> list:
+    """The power-law chain with the start's field fitted at every temperature: one
+    :class:`~phasejax.fit.long_range.LongRangeFit` per ``states_by_T[i]`` (``(n, N)`` states),
+    over every distance up to ``N − 1`` (or ``max_range``)."""
+    from phasejax.fit.long_range import fit_long_range
+
+    out = []
+    for i, y in enumerate(states_by_T):
+        N = np.shape(y)[1]
+        R = N - 1 if max_range is None else min(int(max_range), N - 1)
+        out.append(fit_long_range(jax.random.fold_in(key, i), y, q=q, R=R, form="power_law",
+                                  start_field=True, n_bootstrap=n_bootstrap))
+    return out
+
+
+def _ratio(A, sigma, q, N):
+    from phasejax.lattice.critical import critical_amplitude
+    from toy_models.long_range_chain import kac_norm, mean_field_tc, transition_possible
+
+    if sigma <= 0 and A > 0:
+        return mean_field_tc(A * kac_norm(2 * (N // 2) + 1, sigma), q), NAN, NAN, ""
+    why = transition_possible(A, sigma)
+    if why:
+        return NAN, NAN, NAN, why
+    K_c, K_err, why = critical_amplitude(q, sigma)
+    if why:
+        return NAN, NAN, NAN, why
+    return A / K_c, K_c, K_err, ""
+
+
+def bridge(temperatures, fits, *, q: int, N: int) -> list:
+    """:class:`BridgePoint` per temperature from :func:`fit_temperatures` (``N``: the fitted
+    sequence length, which fixes the Kac normalisation for ``σ ≤ 0``)."""
+    out = []
+    for T, f in zip(temperatures, fits):
+        r, K_c, K_err, why = _ratio(f.A, f.sigma, q, N)
+        draws = np.array([_ratio(a, s, q, N)[0] for a, s in f.draws], float)
+        spread = np.nanstd(draws, ddof=1) if np.isfinite(draws).sum() >= 2 else NAN
+        err = float(np.hypot(spread, r * K_err / K_c)) if np.isfinite(K_c) else float(spread)
+        out.append(BridgePoint(float(T), f.A, f.A_err, f.sigma, f.sigma_err, float(K_c),
+                               float(r), err if np.isfinite(r) else NAN, why, draws))
+    return out
+
+
+def _cross_one(T, r) -> float:
+    for i in range(len(T) - 1):
+        if np.isfinite(r[i]) and np.isfinite(r[i + 1]) and (r[i] - 1) * (r[i + 1] - 1) <= 0 \
+                and r[i] != r[i + 1]:
+            return float(interpolate_crossing(T[i], r[i], T[i + 1], r[i + 1], 1.0))
+    return NAN
+
+
+def critical_temperature(points: Sequence[BridgePoint]) -> tuple:
+    """``(T×, error, reason)``: the first temperature where ``r(T)`` crosses 1 (linear
+    interpolation; the error from crossing every bootstrap curve), or ``nan`` with why not."""
+    T = np.array([p.T for p in points])
+    r = np.array([p.ratio for p in points])
+    ok = np.isfinite(r)
+    if ok.sum() < 2:
+        why = "; ".join(sorted({p.reason for p in points if p.reason})) or "fewer than two ratios"
+        return NAN, NAN, f"no ratio A/K_c at two temperatures or more: {why}"
+    t = _cross_one(T, r)
+    if not np.isfinite(t):
+        side = "above" if np.all(r[ok] > 1) else "below" if np.all(r[ok] < 1) else "around"
+        return NAN, NAN, (f"the fitted coupling stays {side} the family's critical coupling on "
+                          f"T ∈ [{T[ok][0]:.3g}, {T[ok][-1]:.3g}] (A/K_c from "
+                          f"{np.nanmin(r):.3g} to {np.nanmax(r):.3g})")
+    n = min(len(p.ratio_draws) for p in points)
+    draws = [_cross_one(T, np.array([p.ratio_draws[b] for p in points])) for b in range(n)]
+    d = np.asarray(draws, float)
+    d = d[np.isfinite(d)]
+    return t, float(np.std(d, ddof=1)) if d.size >= 2 else NAN, ""
+
+
+def fixed_temperature_assumption(temperatures, fits, T0: float) -> np.ndarray:
+    """``A(T₀)·T₀/T``: the amplitude a single fit at ``T₀`` predicts at every ``T``."""
+    T = np.asarray(temperatures, float)
+    i0 = int(np.argmin(np.abs(T - T0)))
+    return fits[i0].A * T[i0] / T

@@ -1,0 +1,257 @@
+"""How often each finite-size method names a transition: false positives and power.
+
+A ``T_c`` stands only beside the rate at which the method says "transition" for systems that
+have none, and the rate at which it finds one that is there. This module makes the data sets
+and counts the decisions of :func:`phasejax.analysis.scaling.scaling_analysis`:
+
+* **No transition** (:func:`markov_dataset`): exact autoregressive Markov chains — the text a
+  language model would write if each token depended on the previous one only. Token ``b``
+  follows ``a`` with probability ``∝ exp((J δ(a, b) + h_b)/T)``, from a fixed start state, like
+  a language model sampled at temperature ``T`` from its first token. Over a temperature grid
+  the correlation length ``ξ(T) = −1/ln λ₂(T)`` runs from ``≪ N`` to ``≫ N``; a chain with
+  finite-range couplings has no transition at ``T > 0``, so every ``T_c`` named is a false
+  positive. The data set mirrors the text-criticality presets: the same sizes (prefixes of the
+  same sequences), sequences per temperature and bootstrap.
+* **A transition** (:func:`long_range_datasets`, :func:`ising2d_datasets`,
+  :func:`curie_weiss_datasets`): the long-range Potts chain with periodic images
+  (:mod:`toy_models.long_range_chain`; ``q = 2``, ``σ = 1/2``) and the 2D Ising model, sampled
+  with Swendsen–Wang at the same number of configurations per point (a pool of ``n_datasets``
+  measurements of ``n_samples`` replicas is simulated once per size; data set ``d`` is
+  measurement ``d`` of every replica, ``thin`` cluster sweeps apart); and the Curie–Weiss
+  model (mean field, ``T_c = 1``), whose magnetisation is drawn exactly from its distribution
+  ``P(M) ∝ C(N, (N+M)/2) e^{M²/(2NT)}`` — independent samples at any size, cheaply.
+
+:func:`decide` runs every method on one data set; :func:`rates` turns many decisions into the
+fraction that named a transition and, where the truth is known, the coverage of the ``1σ`` and
+``2σ`` intervals. ``benchmarks/bench_criticality_rates.py`` prints the whole table.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import jax
+import numpy as np
+
+from phasejax.analysis import scaling
+from phasejax.analysis.decisions import SizeCurves
+from phasejax.analysis.sequences import moment_bootstrap, prefix_statistics, sequence_statistics
+from phasejax.analysis.stats import numpy_rng
+
+NAN = float("nan")
+OBSERVABLES = ("binder_connected", "binder", "susceptibility", "tau", "xi_over_N")
+# the long-range reference: q = 2, σ = 1/2, J = 1 with images (toy_models.long_range_chain)
+LONG_RANGE_TC = 2.174
+
+
+class MarkovChain(NamedTuple):
+    """An autoregressive chain: ``P(b | a) ∝ exp((J δ(a, b) + h_b)/T)``."""
+
+    J: float
+    h: tuple          # (q,) field on each state
+    start: int = 0    # the state before the first site
+
+    @property
+    def q(self) -> int:
+        return len(self.h)
+
+    def transition(self, T: float) -> np.ndarray:
+        """``(q, q)`` matrix ``P[a, b]``."""
+        logits = (self.J * np.eye(self.q) + np.asarray(self.h, float)[None, :]) / T
+        P = np.exp(logits - logits.max(1, keepdims=True))
+        return P / P.sum(1, keepdims=True)
+
+    def exact_moments(self, T: float, N: int) -> dict:
+        """Exact ``U₄``, ``U₄ᶜ``, ``χ``, ``τ`` and ``⟨|m|⟩`` of ``N`` sites after the start, for
+        ``q = 2`` (``m = 2 m_1 − 1``), by dynamic programming over the count of state 1."""
+        if self.q != 2:
+            raise ValueError("exact moments are implemented for q = 2")
+        P = self.transition(T)
+        D = np.zeros((2, N + 1))
+        D[self.start, 0] = 1.0
+        for _ in range(N):
+            new = np.zeros_like(D)
+            new[0] = D[0] * P[0, 0] + D[1] * P[1, 0]
+            new[1, 1:] = D[0, :-1] * P[0, 1] + D[1, :-1] * P[1, 1]
+            D = new
+        p = D.sum(0)
+        m = 2.0 * np.arange(N + 1) / N - 1.0
+        mu, am, m2, m4 = p @ m, p @ np.abs(m), p @ m**2, p @ m**4
+        c = m - mu
+        c2, c4 = p @ c**2, p @ c**4
+        return dict(abs_magnetisation=am, m2=m2, m4=m4, binder=1 - m4 / (3 * m2**2),
+                    binder_connected=1 - c4 / (3 * c2**2),
+                    susceptibility=N * (m2 - am**2) / T, tau=N * c2 / 2.0)
+
+    def correlation_length(self, T: float) -> float:
+        """``−1/ln |λ₂|`` of the transition matrix."""
+        lam = np.sort(np.abs(np.linalg.eigvals(self.transition(T))))[-2]
+        return float(-1.0 / np.log(lam)) if 0 < lam < 1 else (np.inf if lam >= 1 else 0.0)
+
+
+def markov_sequences(key, chain: MarkovChain, T: float, n: int, N: int) -> np.ndarray:
+    """``(n, N)`` states of ``n`` independent sequences of the chain at temperature ``T``."""
+    rng = numpy_rng(key)
+    cdf = np.cumsum(chain.transition(T), axis=1)
+    cdf[:, -1] = 1.0
+    y = np.empty((n, N), np.int64)
+    s = np.full(n, chain.start, np.int64)
+    u = rng.random((N, n))
+    for t in range(N):
+        s = (u[t][:, None] >= cdf[s]).sum(1)
+        y[:, t] = s
+    return y
+
+
+def markov_dataset(key, chain: MarkovChain, temperatures, sizes, *, n_sequences: int,
+                   n_boot: int = 100) -> dict:
+    """``{observable: SizeCurves}`` of one data set of the chain: at every temperature
+    ``n_sequences`` sequences of the largest size, every size a prefix (as for generated text),
+    measured with :func:`~phasejax.analysis.sequences.prefix_statistics`."""
+    sizes = sorted(int(N) for N in sizes)
+    stats = []
+    for i, T in enumerate(temperatures):
+        k = jax.random.fold_in(key, i)
+        y = markov_sequences(jax.random.fold_in(k, 0), chain, float(T), n_sequences, sizes[-1])
+        stats += prefix_statistics(jax.random.fold_in(k, 1), y, sizes, q=chain.q, T=float(T),
+                                   n_boot=n_boot)
+    return {o: scaling.curves_from_statistics(stats, o) for o in OBSERVABLES}
+
+
+# ----------------------------------------------------------------------------- with a transition
+def _pool(key, model, temperatures, *, n_datasets, n_samples, thin, n_therm, states):
+    from phasejax.lattice import samplers
+    from phasejax.lattice.driver import simulate
+
+    return simulate(key, model, samplers.make("swendsen_wang"), np.asarray(temperatures),
+                    n_replicas=n_samples, n_therm=n_therm, n_measure=n_datasets, thin=thin,
+                    site_histograms=False, record_states=states, start="random")
+
+
+def long_range_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples: int,
+                        sigma: float = 0.5, J: float = 1.0, thin: int = 3, n_therm: int = 200,
+                        n_boot: int = 100) -> list[dict]:
+    """``n_datasets`` data sets of the ``q = 2`` long-range chain with images on rings of odd
+    ``sizes`` (``R = (L − 1)/2``), ``n_samples`` configurations per point, measured as periodic
+    sequences (every observable, ``ξ/N`` included)."""
+    import toy_models
+
+    per_size = {}
+    for L in sorted(int(x) for x in sizes):
+        model = toy_models.make("long_range_chain", L=L, q=2, J=J, sigma=sigma, images=True)
+        tr = _pool(jax.random.fold_in(key, L), model, temperatures, n_datasets=n_datasets,
+                   n_samples=n_samples, thin=thin, n_therm=n_therm, states=True)
+        per_size[L] = tr.states                                  # (n_T, n_R, n_S, L)
+    out = []
+    for d in range(n_datasets):
+        stats = []
+        for L, st in per_size.items():
+            for i, T in enumerate(temperatures):
+                stats.append(sequence_statistics(
+                    jax.random.fold_in(key, 100_000 + 1000 * d + 10 * i + L % 10),
+                    st[i, :, d].astype(np.int64), q=2, T=float(T), periodic=True,
+                    n_boot=n_boot))
+        out.append({o: scaling.curves_from_statistics(stats, o) for o in OBSERVABLES})
+    return out
+
+
+def ising2d_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples: int,
+                     thin: int = 4, n_therm: int = 200, n_boot: int = 100) -> list[dict]:
+    """``n_datasets`` data sets of the 2D Ising model (``N = L²``): the moments of ``m`` per
+    configuration (``U₄ᶜ``, ``χ``; no ``τ`` or ``ξ/N``), ``n_samples`` per point."""
+    import toy_models
+
+    T = np.asarray(temperatures, float)
+    Ls = sorted(int(x) for x in sizes)
+    m = {}
+    for L in Ls:
+        tr = _pool(jax.random.fold_in(key, L), toy_models.make("ising", L=L, dim=2), T,
+                   n_datasets=n_datasets, n_samples=n_samples, thin=thin, n_therm=n_therm,
+                   states=False)
+        c = tr.counts.astype(np.float64)                         # (n_T, n_R, n_S, 2)
+        m[L] = (c[..., 1] - c[..., 0]) / (L * L)
+    return _moment_datasets(key, T, {L * L: m[L] for L in Ls}, n_datasets, n_boot)
+
+
+def _moment_datasets(key, T, m: dict, n_datasets: int, n_boot: int) -> list[dict]:
+    """Data sets of ``U₄ᶜ``, ``U₄`` and ``χ`` from samples of the order parameter, ``m[N]``
+    of shape ``(n_T, n_R, n_datasets)`` (data set ``d``: the ``n_R`` samples ``[:, :, d]``),
+    with bootstrap replicates (sizes sampled independently)."""
+    sizes = sorted(m)
+    names = ("binder_connected", "binder", "susceptibility")
+    out = []
+    for d in range(n_datasets):
+        vals = {o: np.full((T.size, len(sizes)), NAN) for o in names}
+        reps = {o: np.full((T.size, n_boot, len(sizes)), NAN) for o in names}
+        for j, N in enumerate(sizes):
+            for i, t in enumerate(T):
+                v, r = moment_bootstrap(jax.random.fold_in(key, 100_000 * d + 1000 * i + j),
+                                        m[N][i, :, d], N=N, T=float(t), n_boot=n_boot)
+                for o in names:
+                    vals[o][i, j], reps[o][i, :, j] = v[o], r[o]
+        out.append({o: SizeCurves(T, np.asarray(sizes), vals[o],
+                                  np.nanstd(reps[o], axis=1, ddof=1), reps[o]) for o in names})
+    return out
+
+
+def curie_weiss_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples: int,
+                         n_boot: int = 100) -> list[dict]:
+    """``n_datasets`` data sets of the Curie–Weiss Ising model ``H = −M²/(2N)`` (``T_c = 1``):
+    ``n_samples`` exact, independent draws of ``m = M/N`` per ``(N, T)``, measured as
+    ``U₄ᶜ`` and ``χ``."""
+    from scipy.special import gammaln
+
+    rng = numpy_rng(key)
+    T = np.asarray(temperatures, float)
+    sizes = sorted(int(N) for N in sizes)
+    m = {}
+    for N in sizes:
+        k = np.arange(N + 1)
+        M = 2.0 * k - N
+        logC = gammaln(N + 1) - gammaln(k + 1) - gammaln(N - k + 1)
+        draws = np.empty((T.size, n_datasets, n_samples))
+        for i, t in enumerate(T):
+            lw = logC + M * M / (2.0 * N * t)
+            p = np.exp(lw - lw.max())
+            draws[i] = M[rng.choice(N + 1, size=(n_datasets, n_samples), p=p / p.sum())] / N
+        m[N] = draws
+    return _moment_datasets(key, T, {N: m[N].transpose(0, 2, 1) for N in sizes}, n_datasets,
+                            n_boot)
+
+
+# ----------------------------------------------------------------------------- decisions
+def decide(key, curves: dict, *, binder: str = "binder_connected", n_boot: int = 200,
+           collapse_boot: int = 20) -> dict:
+    """``{method: (T_c, error)}`` of every transition method on one data set (``nan``: none).
+
+    ``binder``: the cumulant the crossings read — the connected ``U₄ᶜ`` for chains with a
+    field or a fixed start (as for text), the plain ``U₄`` for systems symmetric under
+    ``m → −m``, where ``U₄ᶜ`` equals it in expectation but its finite sample is spoiled by
+    the random split of samples between the two signs of an ordered phase.
+    """
+    res = scaling.scaling_analysis(key, curves, binder=binder, n_boot=n_boot,
+                                   collapse_boot=collapse_boot)
+    out = {m: (NAN, NAN) for m in scaling.TRANSITION_METHODS}
+    for r in res["estimates"]:
+        if r["quantity"] == "T_c" and r["method"] in out:
+            out[r["method"]] = (r["value"], r["error"])
+    return out
+
+
+def rates(decisions: Sequence[dict], truth: float | None = None) -> dict:
+    """Per method: ``named`` (fraction of data sets with a ``T_c``), and with ``truth`` the
+    fraction of named ``T_c`` whose ``1σ`` / ``2σ`` interval covers it and the mean error."""
+    out = {}
+    n = len(decisions)
+    for m in scaling.TRANSITION_METHODS:
+        got = np.array([d[m] for d in decisions], float).reshape(n, 2)
+        named = np.isfinite(got[:, 0])
+        row = dict(n=n, named=float(named.mean()) if n else NAN, n_named=int(named.sum()))
+        if truth is not None and named.any():
+            tc, err = got[named, 0], got[named, 1]
+            dev = np.abs(tc - truth)
+            row.update(cover_1sigma=float(np.mean(dev <= err)),
+                       cover_2sigma=float(np.mean(dev <= 2 * err)),
+                       mean_T_c=float(np.mean(tc)), mean_error=float(np.nanmean(err)))
+        out[m] = row
+    return out

@@ -1,0 +1,143 @@
+"""Critical points of the long-range Potts chain, by finite-size scaling, and their table.
+
+The family ``J_r = K Σ_n |r + nL|^{-(1+σ)}`` (every distance, periodic images; zero field) on
+rings of odd ``L`` (:mod:`toy_models.long_range_chain`) orders below ``T_c(σ, q)`` for
+``0 < σ ≤ 1``. Since only ``K/T`` enters, the critical amplitude at ``T = 1`` is
+``K_c = 1/T_c`` (``T_c`` of ``K = 1``).
+
+:func:`critical_temperature` finds ``T_c`` with Swendsen–Wang on three ring sizes: a coarse scan
+over ``[0.3, 1.0] T_MF`` (``T_MF`` the mean-field value of the infinite chain's total coupling
+``2ζ(1+σ)``), then a fine scan around the coarse crossing on larger rings, the decision of
+:func:`phasejax.analysis.decisions.fixed_point` on the Binder cumulant of the order parameter
+(signed ``m`` for ``q = 2``, the Potts ``m`` for ``q > 2``), with errors from a bootstrap over
+independent replicas. ``benchmarks/long_range_critical.py`` writes the table
+``phasejax/lattice/data/long_range_critical.csv`` that :func:`critical_amplitude` interpolates
+in ``σ``.
+
+For ``σ ≤ 0`` only Kac-normalised chains exist, and they are mean field
+(:func:`toy_models.long_range_chain.mean_field_tc`); for ``σ > 1``, or antiferromagnetic
+amplitudes, there is no transition (:func:`toy_models.long_range_chain.transition_possible`).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from importlib import resources
+from typing import NamedTuple
+
+import jax
+import numpy as np
+from scipy.special import zeta
+
+from phasejax.analysis import decisions as dec
+from phasejax.analysis.sequences import moment_bootstrap
+
+NAN = float("nan")
+TABLE = "long_range_critical.csv"
+TABLE_COLUMNS = ("q", "sigma", "T_c", "T_c_err", "K_c", "K_c_err", "sizes", "n_replicas",
+                 "n_measure", "reason")
+
+
+class Critical(NamedTuple):
+    """The transition of the ``K = 1`` family at one ``(q, σ)``."""
+
+    q: int
+    sigma: float
+    T_c: float          # nan when no transition was named
+    T_c_err: float
+    sizes: tuple        # ring sizes of the fine scan
+    reason: str         # why none ("" when found)
+    curves: object      # the fine scan's Binder SizeCurves
+
+
+def mean_field_scale(q: int, sigma: float) -> float:
+    """``T_MF`` of the infinite chain with ``K = 1``: total coupling ``2ζ(1+σ)``."""
+    from toy_models.long_range_chain import mean_field_tc
+
+    return mean_field_tc(2.0 * float(zeta(1.0 + sigma)), q)
+
+
+def _binder_curves(key, q, sigma, sizes, temperatures, *, n_replicas, n_therm, n_measure,
+                   n_boot):
+    import toy_models
+    from phasejax.lattice import samplers
+    from phasejax.lattice.driver import simulate
+
+    T = np.asarray(temperatures, float)
+    v = np.full((T.size, len(sizes)), NAN)
+    reps = np.full((T.size, n_boot, len(sizes)), NAN)
+    for j, L in enumerate(sizes):
+        model = toy_models.make("long_range_chain", L=int(L), q=q, J=1.0, sigma=sigma,
+                                images=True)
+        tr = simulate(jax.random.fold_in(key, int(L)), model, samplers.make("swendsen_wang"), T,
+                      n_replicas=n_replicas, n_therm=n_therm, n_measure=n_measure,
+                      site_histograms=False)
+        c = tr.counts.astype(np.float64) / L                      # (n_T, n_R, n_S, q)
+        m = (c[..., 1] - c[..., 0]) if q == 2 else (q * c.max(-1) - 1) / (q - 1)
+        units = np.repeat(np.arange(n_replicas), n_measure)
+        for i, t in enumerate(T):
+            val, rep = moment_bootstrap(jax.random.fold_in(key, 7919 * i + int(L)),
+                                        m[i].ravel(), N=int(L), T=float(t), n_boot=n_boot,
+                                        units=units)
+            v[i, j], reps[i, :, j] = val["binder"], rep["binder"]
+    err = np.nanstd(reps, axis=1, ddof=1)
+    return dec.SizeCurves(T, np.asarray(sizes, int), v, err, reps)
+
+
+def critical_temperature(key, *, q: int, sigma: float, coarse_sizes=(33, 65, 129),
+                         fine_sizes=(65, 129, 257), n_coarse: int = 10, n_fine: int = 10,
+                         n_replicas: int = 32, n_therm: int = 300, n_measure: int = 600,
+                         n_boot: int = 100) -> Critical:
+    """``T_c`` of the ``K = 1`` long-range chain at ``(q, σ)`` (module docstring)."""
+    from phasejax.analysis.stats import numpy_rng
+    from toy_models.long_range_chain import transition_possible
+
+    why = transition_possible(1.0, sigma)
+    if why:
+        return Critical(q, sigma, NAN, NAN, tuple(fine_sizes), why, None)
+    T_mf = mean_field_scale(q, sigma)
+    kw = dict(n_replicas=n_replicas, n_therm=n_therm, n_measure=n_measure, n_boot=n_boot)
+    coarse = _binder_curves(jax.random.fold_in(key, 0), q, sigma, coarse_sizes,
+                            T_mf * np.linspace(0.3, 1.0, n_coarse), **kw)
+    first = dec.fixed_point(numpy_rng(jax.random.fold_in(key, 1)), coarse, name="the Binder")
+    top = first.crossings[-1] if first.crossings else None
+    guess = first.T if first.found else (top.T if top is not None and top.found else NAN)
+    if not np.isfinite(guess):
+        return Critical(q, sigma, NAN, NAN, tuple(fine_sizes),
+                        f"coarse scan over [0.3, 1.0]·T_MF found no crossing: {first.reason}",
+                        coarse)
+    fine = _binder_curves(jax.random.fold_in(key, 2), q, sigma, fine_sizes,
+                          guess * np.linspace(0.88, 1.12, n_fine), **kw)
+    fp = dec.fixed_point(numpy_rng(jax.random.fold_in(key, 3)), fine, name="the Binder")
+    return Critical(q, sigma, fp.T, fp.T_err, tuple(fine_sizes), fp.reason, fine)
+
+
+@functools.lru_cache(maxsize=1)
+def table() -> tuple:
+    """Rows of the stored table (``(q, σ, T_c, T_c_err)``, sorted)."""
+    text = resources.files("phasejax.lattice").joinpath("data", TABLE).read_text()
+    rows = []
+    for r in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
+        rows.append((int(r["q"]), float(r["sigma"]), float(r["T_c"]), float(r["T_c_err"])))
+    return tuple(sorted(rows))
+
+
+def critical_amplitude(q: int, sigma: float) -> tuple:
+    """``(K_c, K_c_err, reason)`` of the ``(q, σ)`` family with images, interpolated linearly
+    in ``σ`` between the stored table's entries (``nan`` and the reason outside it)."""
+    from toy_models.long_range_chain import transition_possible
+
+    why = transition_possible(1.0, sigma)
+    if why:
+        return NAN, NAN, why
+    rows = [(s, t, e) for qq, s, t, e in table() if qq == q and np.isfinite(t)]
+    if len(rows) < 2:
+        return NAN, NAN, (f"no stored critical couplings for q={q} (run "
+                          "benchmarks/long_range_critical.py to add them)")
+    s, t, e = (np.array(c) for c in zip(*rows))
+    if not s[0] <= sigma <= s[-1]:
+        return NAN, NAN, (f"σ = {sigma:.3g} lies outside the stored table for q={q} "
+                          f"([{s[0]:.2g}, {s[-1]:.2g}])")
+    T_c, T_err = float(np.interp(sigma, s, t)), float(np.interp(sigma, s, e))
+    return 1.0 / T_c, T_err / T_c**2, ""
