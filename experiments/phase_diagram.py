@@ -428,18 +428,29 @@ def toy_side(r: Runner, t: Trained, m: ModelSide) -> ToySide:
     return ToySide(toy, fit, fit_rl, values, spread, transfer)
 
 
+# the hysteresis loops at T = 1: name -> the per-prompt observable whose prompt mean is looped
+# (the basin fraction is the nucleation order parameter; the mean overlap with the seed is its
+# continuous reading, which still loops when no prompt reaches the basin in the dose range)
+LOOPS = {"basin_fraction": "in_basin", "overlap": "overlap"}
+
+
 def loops(r: Runner, m: ModelSide, toy: ToySide) -> dict:
-    """Nucleation shapes and hysteresis loops of both sides at ``T = 1``."""
-    i, t1 = OBSERVABLES.index("in_basin"), r.t1
-    x_up, x_down = m.axes["sft"], m.axes["reverse"]
-    area = H.loop_areas(x_up, m.maps["sft"].of("in_basin", "seeds")[:, :, t1], x_down,
-                        m.maps["reverse"].of("in_basin", "seeds")[:, :, t1])
-    samples = [H.loop_area(x_up, u, x_down, d) for u, d in zip(
-        toy.spread["sft"][i][:, :, t1], toy.spread["reverse"][i][:, :, t1])]
-    toy_area = dict(mean=H.loop_area(x_up, toy.values["sft"][i][:, t1], x_down,
-                                     toy.values["reverse"][i][:, t1]),
-                    error=float(np.nanstd(samples, ddof=1)) if len(samples) > 1 else 0.0)
-    return dict(area=area, toy_area=toy_area)
+    """Hysteresis loop areas of both sides at ``T = 1``: ``{name: {model, toy}}``; the model's
+    error over training seeds, the toy's over its parameter samples."""
+    t1, x_up, x_down = r.t1, m.axes["sft"], m.axes["reverse"]
+    out = {}
+    for name, obs in LOOPS.items():
+        i = OBSERVABLES.index(obs)
+        area = H.loop_areas(x_up, m.maps["sft"].of(obs, "seeds")[:, :, t1], x_down,
+                            m.maps["reverse"].of(obs, "seeds")[:, :, t1])
+        samples = [H.loop_area(x_up, u, x_down, d) for u, d in zip(
+            toy.spread["sft"][i][:, :, t1], toy.spread["reverse"][i][:, :, t1])]
+        toy_area = dict(mean=H.loop_area(x_up, toy.values["sft"][i][:, t1], x_down,
+                                         toy.values["reverse"][i][:, t1]),
+                        error=float(np.nanstd(samples, ddof=1)) if len(samples) > 1 else 0.0)
+        out[name] = dict(model=area._replace(per_seed=area.per_seed.tolist())._asdict(),
+                         toy=toy_area)
+    return out
 
 
 def run(cfg, out: Path) -> dict:
@@ -464,7 +475,7 @@ def run(cfg, out: Path) -> dict:
             OBSERVABLES, toy.values[k], m.axes[k], r.T, spread=toy.spread[k])]
     loop = loops(r, m, toy)
     hyst = hysteresis_rows(m.maps, toy.values, toy.spread, m.axes["sft"], m.axes["reverse"],
-                           r.t1, loop["area"], loop["toy_area"])
+                           r.t1, loop)
     shapes = nucleation(r, trained, m, toy)
     summary = summarise(r, trained, m, toy, bounds, loop, shapes)
     summary["timings_s"].update(training_and_measuring=t_train, toy=t_toy)
@@ -485,10 +496,12 @@ def run(cfg, out: Path) -> dict:
     io.write_json(out / "summary.json", summary)
     f = toy.fit.as_dict()
     log.info("done in %.0f s: melted %s, K = %.2f ± %.2f (χ²/dof %.2f), transfer %.2f ± %.2f "
-             "(toy %.2f), loop area %.3f ± %.3f, nucleation %s", summary["timings_s"]["total"],
-             summary["melted"]["phase"], f["K"], f["K_err"], f["chi2_per_dof"],
-             toy.transfer.ratio, toy.transfer.ratio_error, toy.transfer.toy_ratio,
-             loop["area"].mean, loop["area"].error, shapes["model"]["verdict"])
+             "(toy %.2f), loop areas: basin fraction %.3f ± %.3f, overlap %.3f ± %.3f; "
+             "nucleation %s", summary["timings_s"]["total"], summary["melted"]["phase"], f["K"],
+             f["K_err"], f["chi2_per_dof"], toy.transfer.ratio, toy.transfer.ratio_error,
+             toy.transfer.toy_ratio, loop["basin_fraction"]["model"]["mean"],
+             loop["basin_fraction"]["model"]["error"], loop["overlap"]["model"]["mean"],
+             loop["overlap"]["model"]["error"], shapes["model"]["verdict"])
     return summary
 
 
@@ -511,7 +524,6 @@ def summarise(r: Runner, t: Trained, m: ModelSide, toy: ToySide, bounds, loop,
     w = np.asarray(F.dose_weight(m.axes["sft"], fit.values[2]))
     labels = lambda v: D.phase_label(D.PhaseStatistics(*(v[OBSERVABLES.index(f)]
                                                          for f in D.PhaseStatistics._fields)))
-    area = loop["area"]
     summary = dict(
         config=OmegaConf.to_container(c, resolve=True), device=device(), form=r.form,
         held_out_prompts=len(r.held.prompts),
@@ -527,8 +539,7 @@ def summarise(r: Runner, t: Trained, m: ModelSide, toy: ToySide, bounds, loop,
                   "alpha": (1 - (1 - fit.values[1]) * w).tolist()},
         transfer=toy.transfer._asdict(), transfer_framing=c.transfer.framing,
         nucleation=shapes,
-        hysteresis=dict(model=area._replace(per_seed=area.per_seed.tolist())._asdict(),
-                        toy=loop["toy_area"]),
+        hysteresis=loop,
         headline=headline(bounds, m.axes["sft"][-1]),
         phases={k: {"dose": m.axes[k].tolist(), "T": r.T.tolist(), "model": pm.phase.tolist(),
                     "toy": labels(toy.values[k]).tolist()} for k, pm in m.maps.items()},
@@ -616,25 +627,24 @@ def toy_rows(values, spread, axes, T) -> list[dict]:
     return rows
 
 
-def hysteresis_rows(maps, toy_values, toy_spread, x_up, x_down, t1, area,
-                    toy_area) -> list[dict]:
-    i = OBSERVABLES.index("in_basin")
+def hysteresis_rows(maps, toy_values, toy_spread, x_up, x_down, t1, loop) -> list[dict]:
+    """Both branches of every loop (:data:`LOOPS`) on both sides at ``T = 1``, and the areas."""
     rows = []
-    for quantity, stage, x in (("basin_fraction_up", "sft", x_up),
-                               ("basin_fraction_down", "reverse", x_down)):
-        m = maps[stage]
-        for d, dose in enumerate(x):
-            rows.append(dict(side="model", quantity=quantity, dose=float(dose),
-                             mean=float(m.of("in_basin")[d, t1]),
-                             error=float(m.of("in_basin", "error")[d, t1])))
-            sp = toy_spread[stage][i][:, d, t1]
-            rows.append(dict(side="toy", quantity=quantity, dose=float(dose),
-                             mean=float(toy_values[stage][i][d, t1]),
-                             error=float(sp.std(ddof=1)) if sp.size > 1 else 0.0))
-    rows.append(dict(side="model", quantity="loop_area", dose=float("nan"), mean=area.mean,
-                     error=area.error))
-    rows.append(dict(side="toy", quantity="loop_area", dose=float("nan"),
-                     mean=toy_area["mean"], error=toy_area["error"]))
+    for name, obs in LOOPS.items():
+        i = OBSERVABLES.index(obs)
+        for branch, stage, x in (("up", "sft", x_up), ("down", "reverse", x_down)):
+            m = maps[stage]
+            for d, dose in enumerate(x):
+                rows.append(dict(side="model", quantity=f"{name}_{branch}", dose=float(dose),
+                                 mean=float(m.of(obs)[d, t1]),
+                                 error=float(m.of(obs, "error")[d, t1])))
+                sp = toy_spread[stage][i][:, d, t1]
+                rows.append(dict(side="toy", quantity=f"{name}_{branch}", dose=float(dose),
+                                 mean=float(toy_values[stage][i][d, t1]),
+                                 error=float(sp.std(ddof=1)) if sp.size > 1 else 0.0))
+        for side in ("model", "toy"):
+            rows.append(dict(side=side, quantity=f"{name}_loop_area", dose=float("nan"),
+                             mean=loop[name][side]["mean"], error=loop[name][side]["error"]))
     return rows
 
 

@@ -114,6 +114,8 @@ print(" ".join(out))
 """
 
 
+# slow: a subprocess with four host devices compiles the driver afresh (about 45 s)
+@pytest.mark.slow
 def test_sharded_over_four_cpu_devices_is_bit_identical():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)

@@ -48,6 +48,8 @@ def test_ising_2d_critical_point_and_exponents(ising_result):
     assert res["sizes"] == [8, 16, 32]
 
 
+# slow (about 50 s): the 2D Ising FSS test above covers the same analysis in the default run
+@pytest.mark.slow
 def test_potts_q3_critical_temperature_and_order():
     T = np.linspace(0.95, 1.05, 14)
     sizes = [size_data("potts", L, T, q=3) for L in (8, 16, 32)]

@@ -269,6 +269,10 @@ def test_nucleation_shape_tells_coexistence_from_a_gradual_collapse():
     assert a["verdict"] == "abrupt" and a["intermediate"] == 0.0
     assert g["verdict"] == "gradual" and g["intermediate"] == 1.0
     assert a["d_half"] == pytest.approx(3.5, abs=0.5) and g["jump"] == 1.0
+    assert a["reached"] == g["reached"] == 1.0
+    short = H.nucleation_shape(dose, 0.8 * gradual[None], 0.95)   # moves, never reaches p0
+    assert short["reached"] == 0.0 and np.isnan(short["d_half"])
+    assert short["verdict"] == "gradual, no prompt in the seed's basin at the largest dose"
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,14 @@ def nucleation_shape(dose, overlap, threshold: float) -> dict:
     total = f[:, -1] - f[:, 0]
     jump = np.where(np.abs(total) > 0, steps.max(-1) / np.where(total == 0, 1, total), np.nan)
     inter_m, inter_e = _mean_err(inter)
-    return dict(verdict="abrupt" if inter_m < ABRUPT_BELOW else "gradual",
+    # the verdict reads how the prompts moved toward where they ended; whether that end is the
+    # seed's basin is said apart (a collapse onto something other than the seed is gradual or
+    # abrupt all the same, but it is not nucleation onto p0)
+    reached = float(f[:, -1].mean())
+    verdict = "abrupt" if inter_m < ABRUPT_BELOW else "gradual"
+    if reached == 0.0:
+        verdict += ", no prompt in the seed's basin at the largest dose"
+    return dict(verdict=verdict, reached=reached,
                 intermediate=inter_m, intermediate_error=inter_e,
                 intermediate_per_seed=inter.tolist(),
                 d_half=_mean_err(d_half)[0], d_half_error=_mean_err(d_half)[1],

@@ -133,8 +133,9 @@ def critical_amplitude(q: int, sigma: float) -> tuple:
         return NAN, NAN, why
     rows = [(s, t, e) for qq, s, t, e in table() if qq == q and np.isfinite(t)]
     if len(rows) < 2:
-        return NAN, NAN, (f"no stored critical couplings for q={q} (run "
-                          "benchmarks/long_range_critical.py to add them)")
+        have = ", ".join(f"σ = {s:g}" for s, _, _ in rows) or "none"
+        return NAN, NAN, (f"the stored table has fewer than two critical couplings for q={q} "
+                          f"({have}; benchmarks/long_range_critical.py adds them)")
     s, t, e = (np.array(c) for c in zip(*rows))
     if not s[0] <= sigma <= s[-1]:
         return NAN, NAN, (f"σ = {sigma:.3g} lies outside the stored table for q={q} "

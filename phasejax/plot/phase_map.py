@@ -89,22 +89,32 @@ def plot_phase_maps(path, summary, maps, toy_values, axes, T, bounds, hysteresis
     a.set_ylabel("fraction of prompts in the seed's basin")
     a.legend(fontsize=7)
 
-    # hysteresis loops
+    # hysteresis loops: the basin fraction (solid markers) and the mean overlap with the seed
     a = ax[2, 1]
     for side, color, ls in (("model", "k", "-"), ("toy", "C3", "--")):
-        for q, marker in (("basin_fraction_up", ">"), ("basin_fraction_down", "<")):
-            sel = sorted((h for h in hysteresis if h["side"] == side and h["quantity"] == q),
-                         key=lambda h: h["dose"])
-            a.errorbar([h["dose"] for h in sel], [h["mean"] for h in sel],
-                       yerr=[h["error"] for h in sel], color=color, ls=ls, marker=marker,
-                       ms=4, capsize=2, mfc=color if side == "model" else "none",
-                       label=f"{side} {'in' if q.endswith('up') else 'back'}")
-    hm, ht = summary["hysteresis"]["model"], summary["hysteresis"]["toy"]
-    a.set_title(f"loop area: model {hm['mean']:.3f} ± {hm['error']:.3f}, "
-                f"toy {ht['mean']:.3f} ± {ht['error']:.3f}", fontsize=10)
+        for name, alpha in (("basin_fraction", 1.0), ("overlap", 0.5)):
+            for branch, marker in (("up", ">"), ("down", "<")):
+                q = f"{name}_{branch}"
+                sel = sorted((h for h in hysteresis if h["side"] == side and h["quantity"] == q),
+                             key=lambda h: h["dose"])
+                a.errorbar([h["dose"] for h in sel], [h["mean"] for h in sel],
+                           yerr=[h["error"] for h in sel], color=color, ls=ls, marker=marker,
+                           ms=4, capsize=2, alpha=alpha,
+                           mfc=color if side == "model" else "none",
+                           label=f"{side} {name.replace('_', ' ')} "
+                                 f"{'in' if branch == 'up' else 'back'}")
+    h = summary["hysteresis"]
+    a.set_title("loop areas (model | toy): basin "
+                f"{h['basin_fraction']['model']['mean']:.3f} ± "
+                f"{h['basin_fraction']['model']['error']:.3f} | "
+                f"{h['basin_fraction']['toy']['mean']:.3f} ± "
+                f"{h['basin_fraction']['toy']['error']:.3f}; overlap "
+                f"{h['overlap']['model']['mean']:.3f} ± {h['overlap']['model']['error']:.3f} | "
+                f"{h['overlap']['toy']['mean']:.3f} ± {h['overlap']['toy']['error']:.3f}",
+                fontsize=8)
     a.set_xlabel("dose (the way back: end dose − steps back)")
-    a.set_ylabel("fraction in the seed's basin")
-    a.legend(fontsize=7)
+    a.set_ylabel("basin fraction; mean overlap with the seed")
+    a.legend(fontsize=6)
 
     # the numbers
     a = ax[2, 2]
