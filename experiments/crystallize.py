@@ -170,25 +170,10 @@ def run(cfg, out: Path) -> dict:
     task = C.probe_task(world, held_out=True)
     train_task = C.probe_task(world, held_out=False)
     seed = seed_distribution(c, world)
-    reward = reward_vector(c)
     lora = lora_spec(c)
     key = jax.random.key(c.seed)
     ckpt = out / "checkpoints"
-    if c.base:
-        lm, form = loaded_base(c)
-        stages = ("sft", "rl")
-    else:
-        tk = C.tokenizer(world)
-        eot = tk.token_to_id("<eot>")
-        dc = DecoderConfig(vocab_size=tk.get_vocab_size(), hidden_size=c.model.hidden_size,
-                           intermediate_size=c.model.intermediate_size,
-                           num_layers=c.model.num_layers, num_heads=c.model.num_heads,
-                           num_kv_heads=c.model.num_kv_heads, max_position=64)
-        model = Decoder(dc, nnx.Rngs(c.seed), resolve_dtype(c.dtype))
-        lm = LoadedModel(model, dc, tk, C.CHAT_TEMPLATE, (eot,),
-                         {"eos_token": "<eot>", "pad_token": "<pad>", "unk_token": "<unk>"})
-        form = "chat"
-        stages = ("pretrain", "sft", "rl")
+    lm, form, stages = starting_model(c, world)
     model = lm.model
     sft_rows = (file_set(lm, train_task, form, read_records(c.sft.data, train_task))
                 if c.sft.data else drawn_set(lm, train_task, form, seed, c.sft.documents,
@@ -196,21 +181,11 @@ def run(cfg, out: Path) -> dict:
     eos = end_of_turn_id(lm) if form == "chat" else (lm.stop_ids or (None,))[0]
     save = lambda m, path: save_folder(m, path, lm.tokenizer, lm.chat_template,
                                        eos_token_id=eos, special_tokens=lm.special_tokens)
-    rows, train_rows, timings, rates = [], [], {}, {}
+    measure = lambda stage, offset: measured_checkpoints(ckpt / stage, stage, offset, task,
+                                                         seed, form, c.dtype)
+    rows = [phase_row(lm, task, seed, "init" if not c.base else "base", 0, 0, form)]
+    train_rows, timings, rates = [], {}, {}
     offset = 0
-
-    def measure_folder(folder: Path, stage: str):
-        """Every checkpoint on disk (a resumed run measures the earlier ones too)."""
-        for path in checkpoint_dirs(folder):
-            step = int(path.name.split("_")[-1])
-            rows.append(phase_row(load_model(path, c.dtype), task, seed, stage, step,
-                                  offset + step, form))
-        r = rows[-1]
-        log.info("%s step %d: I=%.3f distinct=%d overlap=%.3f retention=%.3f -> %s", stage,
-                 r["step"], r["mutual_information"], r["n_distinct"], r["seed_overlap"],
-                 r["support_retention"], r["phase"])
-
-    rows.append(phase_row(lm, task, seed, "init" if not c.base else "base", 0, 0, form))
     for stage in stages[:-1]:
         s = c[stage]
         if stage == "pretrain":
@@ -228,22 +203,15 @@ def run(cfg, out: Path) -> dict:
         rates[f"{stage}_tokens_per_s"] = tl.tokens_per_s
         train_rows += [dict(stage=stage, step=int(a), total_step=offset + int(a),
                             quantity="loss", value=float(b)) for a, b in zip(tl.steps, tl.loss)]
-        measure_folder(ckpt / stage, stage)
+        rows += measure(stage, offset)
         log.info("%s: %d steps in %.1fs, %.0f tokens/s; final phase %s", stage, s.steps,
                  timings[stage], tl.tokens_per_s, rows[-1]["phase"])
         offset += s.steps
-    s = c.rl
-    reference = nnx.clone(model)
-    prompts, options = encoded_task(lm, train_task, form)
     t0 = time.perf_counter()
-    rl = grpo(jax.random.fold_in(key, 99), model, reference, prompts, options, reward,
-              steps=s.steps, group=s.group, prompts_per_step=s.prompts_per_step, beta=s.beta,
-              lr=s.lr, log_every=max(1, s.checkpoint_every // 2),
-              checkpoint_every=s.checkpoint_every, folder=ckpt / "rl", save=save,
-              progress=log.info, lora=lora, target=c.reward_kind == "target")
+    rl = rl_stage(c, jax.random.fold_in(key, 99), lm, train_task, form, lora, ckpt / "rl", save)
     timings["rl"] = time.perf_counter() - t0
     rates["rl_answers_per_s"] = rl.answers_per_s
-    measure_folder(ckpt / "rl", "rl")
+    rows += measure("rl", offset)
     for q, vals in (("reward", rl.reward), ("kl", rl.kl)):
         train_rows += [dict(stage="rl", step=int(a), total_step=offset + int(a), quantity=q,
                             value=float(b)) for a, b in zip(rl.steps, vals)]
@@ -254,6 +222,54 @@ def run(cfg, out: Path) -> dict:
                    trainable_parameters=n_trainable(trainable))
     write_results(out, rows, train_rows, summary)
     return summary
+
+
+def starting_model(c, world: C.World):
+    """``(model, form, stages)``: the loaded base (SFT → RL) or, without one, a fresh decoder
+    over the world's tokenizer (pretrain → SFT → RL)."""
+    if c.base:
+        lm, form = loaded_base(c)
+        return lm, form, ("sft", "rl")
+    tk = C.tokenizer(world)
+    eot = tk.token_to_id("<eot>")
+    dc = DecoderConfig(vocab_size=tk.get_vocab_size(), hidden_size=c.model.hidden_size,
+                       intermediate_size=c.model.intermediate_size,
+                       num_layers=c.model.num_layers, num_heads=c.model.num_heads,
+                       num_kv_heads=c.model.num_kv_heads, max_position=64)
+    model = Decoder(dc, nnx.Rngs(c.seed), resolve_dtype(c.dtype))
+    lm = LoadedModel(model, dc, tk, C.CHAT_TEMPLATE, (eot,),
+                     {"eos_token": "<eot>", "pad_token": "<pad>", "unk_token": "<unk>"})
+    return lm, "chat", ("pretrain", "sft", "rl")
+
+
+def measured_checkpoints(folder: Path, stage: str, offset: int, task, seed, form: str,
+                         dtype) -> list[dict]:
+    """A phase row for every checkpoint of ``folder`` (a resumed run measures the earlier ones
+    too), ``offset`` steps after the start of the whole run."""
+    rows = []
+    for path in checkpoint_dirs(folder):
+        step = int(path.name.split("_")[-1])
+        rows.append(phase_row(load_model(path, dtype), task, seed, stage, step, offset + step,
+                              form))
+    if not rows:
+        raise FileNotFoundError(f"{folder}: no checkpoint to measure after {stage}")
+    r = rows[-1]
+    log.info("%s step %d: I=%.3f distinct=%d overlap=%.3f retention=%.3f -> %s", stage,
+             r["step"], r["mutual_information"], r["n_distinct"], r["seed_overlap"],
+             r["support_retention"], r["phase"])
+    return rows
+
+
+def rl_stage(c, key, lm, train_task, form: str, lora, folder: Path, save):
+    """Policy gradient from the model as it stands, against a frozen copy of it."""
+    s = c.rl
+    reference = nnx.clone(lm.model)
+    prompts, options = encoded_task(lm, train_task, form)
+    return grpo(key, lm.model, reference, prompts, options, reward_vector(c), steps=s.steps,
+                group=s.group, prompts_per_step=s.prompts_per_step, beta=s.beta, lr=s.lr,
+                log_every=max(1, s.checkpoint_every // 2), checkpoint_every=s.checkpoint_every,
+                folder=folder, save=save, progress=log.info, lora=lora,
+                target=c.reward_kind == "target")
 
 
 def run_chain(cfg, out: Path, world: C.World) -> dict:

@@ -500,7 +500,8 @@ def test_main_job_follows_the_crystallization_chain_through_the_toys_plane(run, 
     chain = [ck / "pretrain" / "step_000400", ck / "sft" / "step_000100", ck / "rl" / "step_000016"]
     s = main_job.run(composed("task=crystal_number", "lm=chain", "probe=quick", "probe.prompts=null",
                               "lm.checkpoints=[" + ",".join(map(str, chain)) + "]",
-                              "run.progress=false", *WORLD_TEXT), tmp_path)
+                              "run.progress=false", *WORLD_TEXT,
+                              "criticality.toy.simulate=false"), tmp_path)
     pre, sft, rl = s["fits"]
     assert [f["model"] for f in s["fits"]] == ["pretrain/step_000400", "sft/step_000100",
                                                "rl/step_000016"]

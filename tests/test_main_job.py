@@ -93,7 +93,7 @@ def test_checkpoint_chain_gives_one_fit_per_checkpoint(tmp_path):
 
     chain = ",".join(str(PARITY / n) for n in ("qwen2", "olmo2", "llama"))
     cfg = composed("lm=chain", f"lm.checkpoints=[{chain}]", "probe=quick", "task=coin_flip",
-                   "run.progress=false", *TEXT_FIXTURE)
+                   "run.progress=false", *TEXT_FIXTURE, "criticality.toy.simulate=false")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LowCapturedMass)
         summary = main_job.run(cfg, tmp_path)

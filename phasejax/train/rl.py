@@ -110,15 +110,7 @@ def grpo(key, model, reference, prompts: Sequence[Sequence[int]],
       An :class:`RLLog`.
     """
     from phasejax.train.loop import checkpoint, resume
-    reward = np.asarray(reward, np.float64)
-    if reward.shape != (len(option_ids),):
-        raise ValueError(f"reward has {reward.size} entries for {len(option_ids)} options")
-    if target:
-        if np.any(reward < 0) or not np.isclose(reward.sum(), 1.0, atol=1e-6):
-            raise ValueError(f"a target distribution must be non-negative and sum to 1; "
-                             f"got {reward.tolist()}")
-        reward, reward_other = np.log(np.maximum(reward, TARGET_FLOOR)), np.log(TARGET_FLOOR)
-    reward = reward.astype(np.float32)
+    reward, reward_other = option_rewards(reward, len(option_ids), reward_other, target)
     width = max(len(o) for o in option_ids)
     prompts = [list(p) for p in prompts]
     plen = max(map(len, prompts))
@@ -129,24 +121,7 @@ def grpo(key, model, reference, prompts: Sequence[Sequence[int]],
     opt_state = tx.init(params)
     folder = None if folder is None else Path(folder)
     start, params, opt_state = resume(model, params, opt_state, folder, to_params, progress)
-
-    @jax.jit
-    def update(p, s, toks, mask, r, frozen, ref_state):   # weights as arguments, not constants
-        ref = sequence_log_prob(nnx.merge(ref_graph, ref_state), toks, mask, plen)
-        if target:     # r = ln q(a) − ln π(a|x) with the current policy, not differentiated
-            r = r - sequence_log_prob(forward(p, frozen), toks, mask, plen)
-        by_prompt = r.reshape(-1, group)
-        adv = (by_prompt - by_prompt.mean(1, keepdims=True)).reshape(-1)
-
-        def loss_fn(p):
-            lp = sequence_log_prob(forward(p, frozen), toks, mask, plen)
-            d = jax.lax.stop_gradient(ref) - lp
-            kl = jnp.exp(d) - d - 1.0
-            return -jnp.mean(adv * lp) + beta * jnp.mean(kl), jnp.mean(kl)
-
-        (loss, kl), g = jax.value_and_grad(loss_fn, has_aux=True)(p)
-        updates, s = tx.update(g, s, p)
-        return optax.apply_updates(p, updates), s, kl, jnp.mean(r)
+    update = _update_step(tx, forward, ref_graph, plen, group, beta, target)
 
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     rec_steps, rec_reward, rec_kl, window_r, window_k = [], [], [], [], []
@@ -154,18 +129,9 @@ def grpo(key, model, reference, prompts: Sequence[Sequence[int]],
     for i in range(start, steps):
         t0 = time.perf_counter()
         nnx.update(model, to_params(params))
-        rng = np.random.default_rng([seed, i])
-        pick = rng.choice(len(prompts), size=prompts_per_step, replace=len(prompts) <
-                          prompts_per_step)
-        batch = [prompts[j] for j in pick]
-        g = generate(jax.random.fold_in(key, i), model, batch, width, temperature=1.0,
-                     n_samples=group)
-        hit = match_options(g.tokens, option_ids)                        # (P, G)
-        r = np.where(hit >= 0, reward[np.maximum(hit, 0)], reward_other).astype(np.float32)
-        toks, mask = pack_answers([p for p in batch for _ in range(group)],
-                                  [g.tokens[b, s_, :int(g.length[b, s_])]
-                                   for b in range(len(batch)) for s_ in range(group)],
-                                  plen, width)
+        toks, mask, r = _rollout(jax.random.fold_in(key, i), np.random.default_rng([seed, i]),
+                                 model, prompts, option_ids, reward, reward_other,
+                                 prompts_per_step, group, plen, width)
         with jax.numpy_dtype_promotion("standard"):   # optax mixes int counts and floats
             params, opt_state, kl, mean_r = update(params, opt_state, jnp.asarray(toks),
                                                    jnp.asarray(mask), jnp.asarray(r.reshape(-1)),
@@ -188,3 +154,61 @@ def grpo(key, model, reference, prompts: Sequence[Sequence[int]],
     nnx.update(model, to_params(params))
     return RLLog(np.asarray(rec_steps), np.asarray(rec_reward), np.asarray(rec_kl),
                  n_ans / t_run if t_run > 0 else float("nan"))
+
+
+def option_rewards(reward, n_options: int, reward_other: float, target: bool):
+    """``(reward per option, reward of a non-option answer)`` as float32 / float; with
+    ``target`` the log of the target distribution (floored at :data:`TARGET_FLOOR`), checked to
+    be one."""
+    reward = np.asarray(reward, np.float64)
+    if reward.shape != (n_options,):
+        raise ValueError(f"reward has {reward.size} entries for {n_options} options")
+    if target:
+        if np.any(reward < 0) or not np.isclose(reward.sum(), 1.0, atol=1e-6):
+            raise ValueError(f"a target distribution must be non-negative and sum to 1; "
+                             f"got {reward.tolist()}")
+        reward, reward_other = np.log(np.maximum(reward, TARGET_FLOOR)), np.log(TARGET_FLOOR)
+    return reward.astype(np.float32), reward_other
+
+
+def _update_step(tx, forward, ref_graph, plen: int, group: int, beta: float, target: bool):
+    """The jitted step: group-baseline policy gradient with the ``k3`` KL penalty toward the
+    reference (module docstring); the weights are arguments, not baked-in constants."""
+
+    @jax.jit
+    def update(p, s, toks, mask, r, frozen, ref_state):
+        ref = sequence_log_prob(nnx.merge(ref_graph, ref_state), toks, mask, plen)
+        if target:     # r = ln q(a) − ln π(a|x) with the current policy, not differentiated
+            r = r - sequence_log_prob(forward(p, frozen), toks, mask, plen)
+        by_prompt = r.reshape(-1, group)
+        adv = (by_prompt - by_prompt.mean(1, keepdims=True)).reshape(-1)
+
+        def loss_fn(p):
+            lp = sequence_log_prob(forward(p, frozen), toks, mask, plen)
+            d = jax.lax.stop_gradient(ref) - lp
+            kl = jnp.exp(d) - d - 1.0
+            return -jnp.mean(adv * lp) + beta * jnp.mean(kl), jnp.mean(kl)
+
+        (loss, kl), g = jax.value_and_grad(loss_fn, has_aux=True)(p)
+        updates, s = tx.update(g, s, p)
+        return optax.apply_updates(p, updates), s, kl, jnp.mean(r)
+
+    return update
+
+
+def _rollout(key, rng, model, prompts, option_ids, reward, reward_other, prompts_per_step,
+             group, plen, width):
+    """One step's answers: ``prompts_per_step`` prompts drawn with ``rng``, ``group`` answers
+    each sampled at ``T = 1`` with ``key``, their rewards ``(P, G)``, packed as
+    ``(tokens, mask)`` for the update."""
+    pick = rng.choice(len(prompts), size=prompts_per_step, replace=len(prompts) <
+                      prompts_per_step)
+    batch = [prompts[j] for j in pick]
+    g = generate(key, model, batch, width, temperature=1.0, n_samples=group)
+    hit = match_options(g.tokens, option_ids)                        # (P, G)
+    r = np.where(hit >= 0, reward[np.maximum(hit, 0)], reward_other).astype(np.float32)
+    toks, mask = pack_answers([p for p in batch for _ in range(group)],
+                              [g.tokens[b, s_, :int(g.length[b, s_])]
+                               for b in range(len(batch)) for s_ in range(group)],
+                              plen, width)
+    return toks, mask, r
