@@ -16,7 +16,6 @@ import dataclasses
 import enum
 import functools
 import inspect
-import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Dict, List, Optional
@@ -27,7 +26,7 @@ from hydra.utils import get_method
 from omegaconf import MISSING, OmegaConf
 
 import toy_models
-from experiments.schema import camel, publish, schema_from_signature, schema_of
+from experiments.schema import camel, schema_from_signature, schema_of
 from phasejax.checks import check_temperatures
 from phasejax.lattice import samplers
 from phasejax.lattice.alignment import AlignmentProtocol
@@ -118,15 +117,8 @@ class RunConfig:
     compilation_cache: str = "auto"   # JAX's persistent cache: auto | off | <folder>
 
 
-def _alignment_config():
-    """The protocol's own fields (less ``seed``, which comes from ``run.seed``) as a schema."""
-    hints = typing.get_type_hints(AlignmentProtocol)
-    fields = [(f.name, hints[f.name], f.default) for f in dataclasses.fields(AlignmentProtocol)
-              if f.name != "seed"]
-    return publish(dataclasses.make_dataclass("AlignmentConfig", fields))
-
-
-AlignmentConfig = _alignment_config()
+# the protocol's own fields (less ``seed``, which comes from ``run.seed``) as a schema
+AlignmentConfig = schema_of(AlignmentProtocol, "AlignmentConfig", drop=("seed",))
 
 
 @dataclass
