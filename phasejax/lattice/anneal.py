@@ -66,23 +66,9 @@ def anneal(key, model_at, sampler: Sampler, temperature, n_steps: int, *,
       progress: print a progress bar (in steps) to stderr.
       shard: spread the replicas over all local devices when their number divides evenly.
     """
-    if sampler.ensemble:
-        raise ValueError("anneal runs single-system samplers; parallel tempering has its own "
-                         "temperature ladder")
-    check_counts(n_steps=(n_steps, 1), record_every=(record_every, 1),
-                 n_replicas=(n_replicas, 1))
-    if n_steps % record_every:
-        raise ValueError(f"n_steps={n_steps} must be a multiple of record_every={record_every}")
-    if frozen is not None and not sampler.pinnable:
-        raise ValueError(f"sampler {sampler.name!r} cannot pin sites; use metropolis or heatbath")
-    if isinstance(model_at, EnergyModel):
-        fixed = model_at
-        model_at = lambda t, r: fixed
-    T_of = temperature if callable(temperature) else (lambda t: jnp.float32(temperature))
-    model0 = model_at(jnp.int32(0), jnp.int32(0))
-    T0 = np.asarray(jax.vmap(T_of)(jnp.arange(0, n_steps, max(1, n_steps // 64))))
-    if not np.all(np.isfinite(T0)) or np.any(T0 <= 0):
-        raise ValueError(f"the temperature schedule leaves (0, inf): e.g. {T0.min():.4g}")
+    model_at, T_of, model0 = _protocol(sampler, model_at, temperature, n_steps,
+                                       record_every=record_every, n_replicas=n_replicas,
+                                       frozen=frozen)
     R, shape = n_replicas, model0.shape
 
     k_init, k_run = jax.random.split(key)
@@ -129,3 +115,27 @@ def anneal(key, model_at, sampler: Sampler, temperature, n_steps: int, *,
     return AnnealTrace(steps, T_rec, E.T.astype(np.float64), cnt.transpose(1, 0, 2), acc.T,
                        {k: v.T for k, v in extra.items()}, np.asarray(states.tokens),
                        model0.n_sites, model0.q, wall)
+
+
+def _protocol(sampler, model_at, temperature, n_steps: int, *, record_every: int,
+              n_replicas: int, frozen):
+    """Checks of an :func:`anneal` protocol before anything compiles, and its parts as
+    functions: ``(model_at(step, replica), T_of(step), the model at step 0)``."""
+    if sampler.ensemble:
+        raise ValueError("anneal runs single-system samplers; parallel tempering has its own "
+                         "temperature ladder")
+    check_counts(n_steps=(n_steps, 1), record_every=(record_every, 1),
+                 n_replicas=(n_replicas, 1))
+    if n_steps % record_every:
+        raise ValueError(f"n_steps={n_steps} must be a multiple of record_every={record_every}")
+    if frozen is not None and not sampler.pinnable:
+        raise ValueError(f"sampler {sampler.name!r} cannot pin sites; use metropolis or heatbath")
+    if isinstance(model_at, EnergyModel):
+        fixed = model_at
+        model_at = lambda t, r: fixed
+    T_of = temperature if callable(temperature) else (lambda t: jnp.float32(temperature))
+    model0 = model_at(jnp.int32(0), jnp.int32(0))
+    T0 = np.asarray(jax.vmap(T_of)(jnp.arange(0, n_steps, max(1, n_steps // 64))))
+    if not np.all(np.isfinite(T0)) or np.any(T0 <= 0):
+        raise ValueError(f"the temperature schedule leaves (0, inf): e.g. {T0.min():.4g}")
+    return model_at, T_of, model0
