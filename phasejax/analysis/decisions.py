@@ -304,11 +304,15 @@ def fixed_point(rng: np.random.Generator, curves: SizeCurves, *, alpha: float = 
                         "lower T as N grows)", upper.T - lower.T,
                         _spread(upper.T_draws - lower.T_draws))
     drift = top.T - nxt.T
+    drift_err = _spread(top.T_draws - nxt.T_draws)
     # the crossing of the largest sizes still sits off T_c by corrections to scaling: half the
     # last shift between pairs (the rest of a sequence that shrinks by 1/3 per step) joins its
-    # error in quadrature
-    return FixedPoint(True, top.T, float(np.hypot(top.T_err, 0.5 * drift)), top.level,
-                      top.level_err, drift, _spread(top.T_draws - nxt.T_draws), cx, "")
+    # error in quadrature. The measured shift carries its own noise, whose square would enlarge
+    # the error for systems with no shift at all; it is subtracted from the shift's square.
+    noise = drift_err if np.isfinite(drift_err) else 0.0
+    systematic = 0.5 * np.sqrt(max(drift**2 - noise**2, 0.0))
+    return FixedPoint(True, top.T, float(np.hypot(top.T_err, systematic)), top.level,
+                      top.level_err, drift, drift_err, cx, "")
 
 
 class Peak(NamedTuple):
