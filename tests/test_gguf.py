@@ -112,6 +112,9 @@ def test_random_number_distribution_of_the_real_model(smollm):
     assert 0.5 < H < np.log(10)               # a spread, non-uniform distribution
 
 
+# slow (about 30 s): tests/test_sampling.py checks cached greedy against the full forward on
+# tiny decoders of every family in the default run
+@pytest.mark.slow
 def test_cached_sampler_greedy_matches_full_forward_greedy(smollm):
     import jax
 

@@ -137,7 +137,8 @@ def test_sequence_comparison_end_to_end_on_a_list_writing_model(tmp_path):
     model = list_writer(tmp_path)
     cfg = composed(f"lm.path={model}", "probe.form=completion", "probe.lengths=[4,6]",
                    "probe.temperatures=[1.0,1.5,2.5]", "probe.n_samples=48",
-                   "probe.prompts=[v0,v1]", "run.progress=false", *TEXT_FIXTURE)
+                   "probe.prompts=[v0,v1]", "run.progress=false", *TEXT_FIXTURE,
+                   "criticality.toy.simulate=false")
     from experiments.config import TaskConfig
 
     task = OmegaConf.merge(OmegaConf.structured(TaskConfig), dict(
