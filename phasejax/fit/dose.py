@@ -194,6 +194,15 @@ _rl_jacobian = jax.jit(jax.jacfwd(_rl_residuals.__wrapped__),
                        static_argnames=("observables", "n_iter"))
 
 
+def _on_numpy(residuals, jacobian, args, kw):
+    """The residuals and their Jacobian in ``θ`` as float64 numpy functions for scipy (the
+    model runs in float32 JAX with ``args`` and ``kw`` fixed)."""
+    def call(f):
+        return lambda th: np.asarray(f(jnp.asarray(th, jnp.float32), *args, **kw), np.float64)
+
+    return call(residuals), call(jacobian)
+
+
 def _least_squares(fun, jac, starts, lower, upper, names) -> CurveFit:
     best = None
     for x0 in starts:
@@ -224,11 +233,8 @@ def fit_sft(toy: DoseToy, curves: Curves, observables: Sequence[str] = SFT_OBSER
     fine, index = refine(curves.doses)
     args = (_arrays(toy), jnp.asarray(fine, jnp.float32), jnp.asarray(index), T, m, value,
             error)
-    kw = dict(observables=observables, n_iter=n_iter)
-    fun = lambda th: np.asarray(_sft_residuals(jnp.asarray(th, jnp.float32), *args, **kw),
-                                np.float64)
-    jac = lambda th: np.asarray(_sft_jacobian(jnp.asarray(th, jnp.float32), *args, **kw),
-                                np.float64)
+    fun, jac = _on_numpy(_sft_residuals, _sft_jacobian, args,
+                         dict(observables=observables, n_iter=n_iter))
     span = float(np.max(curves.doses))
     starts = [(1.0, 0.2, d0, K) for K in K_starts for d0 in (0.1 * span, 0.4 * span)]
     return _least_squares(fun, jac, starts, *sft_bounds(span, K_max), SFT_PARAMETERS)
@@ -246,11 +252,8 @@ def fit_rl(toy: DoseToy, theta_sft, end_dose: float, curves: Curves,
     fine, index = refine(curves.doses)
     args = (jnp.asarray(theta_sft, jnp.float32), jnp.float32(end_dose), _arrays(toy),
             jnp.asarray(fine, jnp.float32), jnp.asarray(index), T, m, value, error)
-    kw = dict(observables=observables, n_iter=n_iter)
-    fun = lambda th: np.asarray(_rl_residuals(jnp.asarray(th, jnp.float32), *args, **kw),
-                                np.float64)
-    jac = lambda th: np.asarray(_rl_jacobian(jnp.asarray(th, jnp.float32), *args, **kw),
-                                np.float64)
+    fun, jac = _on_numpy(_rl_residuals, _rl_jacobian, args,
+                         dict(observables=observables, n_iter=n_iter))
     span = float(np.max(curves.doses))
     starts = [(rho, s0) for rho in (0.5, 2.0, 6.0) for s0 in (0.2 * span, span)]
     return _least_squares(fun, jac, starts, np.array([0.0, span * 1e-3]),
