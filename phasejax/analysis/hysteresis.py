@@ -71,9 +71,7 @@ def loop_areas(x_up, F_up, x_down, F_down) -> LoopArea:
     """:func:`loop_area` of each training seed's branches ``F_up`` ``(S, n)`` and ``F_down``
     ``(S, m)`` (doses ``x_up``, ``x_down`` shared by the seeds)."""
     a = np.array([loop_area(x_up, u, x_down, d) for u, d in zip(F_up, F_down)])
-    ok = a[np.isfinite(a)]
-    err = float(ok.std(ddof=1) / np.sqrt(ok.size)) if ok.size > 1 else 0.0
-    return LoopArea(float(ok.mean()) if ok.size else float("nan"), err, a)
+    return LoopArea(*_mean_err(a), a)
 
 
 def _mean_err(v):
