@@ -21,6 +21,10 @@ Systems (:mod:`phasejax.lattice.calibration`):
 * **ising2d** — the 2D Ising model, ``L = 8, 16, 32``, ``T = 2.0 … 2.55``, ``T_c = 2/ln(1+√2)``.
 * **curie_weiss** — mean field, exact independent draws, ``N = 64, 256, 1024``,
   ``T = 0.9 … 1.1``, ``T_c = 1``: cheap, so it reaches the statistics a GPU run affords.
+* **bridge_null**, **bridge_power** — the bridge (the power-law chain fitted at every
+  temperature, placed on its family's phase diagram, :mod:`phasejax.fit.bridge`): on the null
+  chains' sequences of ``N = 160`` tokens, and on the open ``σ = ½`` chain of ``N = 160`` sites
+  at ``T = (0.8 … 1.2) T_c``.
 
 The null chains are read with the connected cumulant ``U₄ᶜ`` (as text is: a fixed start and a
 field), the symmetric systems with the plain ``U₄`` (:func:`phasejax.lattice.calibration.decide`).
@@ -116,6 +120,35 @@ def curie_weiss_rates(key, level, n_datasets, n_boot):
     return _power("curie_weiss", key, sets, level, sizes, 1.0)
 
 
+def bridge_null_rates(key, level, n_datasets, n_boot):
+    """The bridge on the null chains: the power-law chain fitted at every temperature of the
+    CPU grid to ``level`` sequences of the largest token size."""
+    N, decisions = TOKEN_SIZES[-1], []
+    for c, (name, chain) in enumerate(NULL_CHAINS):
+        for d in range(n_datasets // len(NULL_CHAINS)):
+            k = jax.random.fold_in(jax.random.fold_in(key, c), d)
+            seqs = [C.markov_sequences(jax.random.fold_in(k, i), chain, float(T), level, N)
+                    for i, T in enumerate(CPU_T)]
+            decisions.append(C.decide_bridge(jax.random.fold_in(k, 1), seqs, CPU_T, q=chain.q))
+    return _rows("null (Markov)", level, (N,), decisions)
+
+
+def bridge_power_rates(key, level, n_datasets, n_boot):
+    """The bridge on the open ``q = 2``, ``σ = ½`` power-law chain (every distance, no images:
+    the boundaries of text), ``N = 160``, ``T = (0.8 … 1.2) T_c``; the truth is the stored
+    ``T_c`` of the family (:mod:`phasejax.lattice.critical`)."""
+    from phasejax.lattice.critical import critical_amplitude
+
+    K_c, _, why = critical_amplitude(2, 0.5)
+    T_c = 1.0 / K_c if not why else C.LONG_RANGE_TC
+    T = np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
+    N = TOKEN_SIZES[-1]
+    sets = C.open_chain_datasets(key, T, N, n_datasets=n_datasets, n_samples=level)
+    decisions = [C.decide_bridge(jax.random.fold_in(key, 10_000 + d), seqs, T, q=2)
+                 for d, seqs in enumerate(sets)]
+    return _rows("open long_range σ=0.5", level, (N,), decisions, T_c)
+
+
 def markdown(rows) -> str:
     head = ("| system | n per T | sizes | method | data sets | named a T_c | 1σ cover | "
             "2σ cover | mean T_c ± error |\n|---|---|---|---|---|---|---|---|---|\n")
@@ -130,10 +163,12 @@ def markdown(rows) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+",
-                   default=["null", "curie_weiss", "long_range", "ising2d"])
+                   default=["null", "curie_weiss", "long_range", "ising2d", "bridge_null",
+                            "bridge_power"])
     p.add_argument("--levels", type=int, nargs="+", default=None,
                    help="sequences per temperature (default per system: null 96 1024 4096; "
-                        "curie_weiss 96 1024 4096 16384; long_range and ising2d 96 1024)")
+                        "curie_weiss 96 1024 4096 16384; long_range and ising2d 96 1024; "
+                        "bridge_null and bridge_power 96)")
     p.add_argument("--datasets", type=int, default=None,
                    help="data sets per system and level (default: 200 null, 40 with a "
                         "transition)")
@@ -149,7 +184,9 @@ def main(argv=None):
     run = dict(null=(null_rates, 200, (96, 1024, 4096)),
                curie_weiss=(curie_weiss_rates, 100, (96, 1024, 4096, 16384)),
                long_range=(long_range_rates, 40, (96, 1024)),
-               ising2d=(ising_rates, 40, (96, 1024)))
+               ising2d=(ising_rates, 40, (96, 1024)),
+               bridge_null=(bridge_null_rates, 200, (96,)),
+               bridge_power=(bridge_power_rates, 40, (96,)))
     for s, name in enumerate(a.only):
         fn, default, levels = run[name]
         for level in a.levels or levels:
@@ -163,7 +200,7 @@ def main(argv=None):
                 from pathlib import Path
 
                 Path(a.out).write_text(markdown(rows))
-    assert set(r["method"] for r in rows) <= set(TRANSITION_METHODS)
+    assert set(r["method"] for r in rows) <= set(TRANSITION_METHODS) | {"bridge"}
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from typing import NamedTuple, Sequence
 import jax
 import numpy as np
 
+from phasejax.analysis.decisions import PEAK_ALPHA, z_level
 from phasejax.analysis.fits import interpolate_crossing
 
 NAN = float("nan")
@@ -120,31 +121,59 @@ def bridge(temperatures, fits, *, q: int, N: int) -> list:
     return out
 
 
-def _cross_one(T, r) -> float:
-    for i in range(len(T) - 1):
+def _cross_one(T, r, lo: int = 0, hi: int | None = None) -> float:
+    """The first sign change of ``r − 1`` between grid points ``lo`` and ``hi`` (interpolated)."""
+    hi = len(T) - 1 if hi is None else hi
+    for i in range(lo, hi):
         if np.isfinite(r[i]) and np.isfinite(r[i + 1]) and (r[i] - 1) * (r[i + 1] - 1) <= 0 \
                 and r[i] != r[i + 1]:
             return float(interpolate_crossing(T[i], r[i], T[i + 1], r[i + 1], 1.0))
     return NAN
 
 
-def critical_temperature(points: Sequence[BridgePoint]) -> tuple:
-    """``(T×, error, reason)``: the first temperature where ``r(T)`` crosses 1 (linear
-    interpolation; the error from crossing every bootstrap curve), or ``nan`` with why not."""
+def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_ALPHA) -> tuple:
+    """``(T×, error, reason)``: where the fitted system passes its family's critical point, or
+    ``nan`` with why not.
+
+    A test, like a Binder crossing (:mod:`phasejax.analysis.decisions`): ``z = (r − 1)/σ_r`` must
+    be significantly positive (the fitted system ordered) at one temperature and significantly
+    negative (disordered) at a higher one, each at the Bonferroni level ``Φ⁻¹(1 − α/n_T)`` over
+    the temperatures with a ratio. ``T×`` is the sign change of ``r − 1`` inside that bracket
+    (linear interpolation), its error the spread over the bootstrap refits that change sign there.
+    Its false-positive rate and power are measured in ``docs/criticality_rates.md``."""
     T = np.array([p.T for p in points])
     r = np.array([p.ratio for p in points])
+    e = np.array([p.ratio_err for p in points])
     ok = np.isfinite(r)
     if ok.sum() < 2:
         why = "; ".join(sorted({p.reason for p in points if p.reason})) or "fewer than two ratios"
         return NAN, NAN, f"no ratio A/K_c at two temperatures or more: {why}"
-    t = _cross_one(T, r)
-    if not np.isfinite(t):
-        side = "above" if np.all(r[ok] > 1) else "below" if np.all(r[ok] < 1) else "around"
-        return NAN, NAN, (f"the fitted coupling stays {side} the family's critical coupling on "
-                          f"T ∈ [{T[ok][0]:.3g}, {T[ok][-1]:.3g}] (A/K_c from "
-                          f"{np.nanmin(r):.3g} to {np.nanmax(r):.3g})")
+    zc = z_level(int(ok.sum()), alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(ok & (e > 0), (r - 1) / e, np.where(ok, np.sign(r - 1) * np.inf, NAN))
+    pos, neg = np.flatnonzero(z > zc), np.flatnonzero(z < -zc)
+    span = f"T ∈ [{T[ok][0]:.3g}, {T[ok][-1]:.3g}]"
+    later = [k for k in neg if pos.size and k > pos.min()]
+    if not later:
+        if pos.size and neg.size:
+            why = (f"the fitted coupling is significantly below the family's critical coupling "
+                   f"at T={T[neg.min()]:.3g} and above it at T={T[pos.max()]:.3g} (ordered "
+                   "above, disordered below: not a transition of the fitted family)")
+        elif pos.size or neg.size:
+            side = "above" if pos.size else "below"
+            why = (f"the fitted coupling is significantly {side} the family's critical coupling "
+                   f"and never significantly on the other side on {span} (A/K_c from "
+                   f"{np.nanmin(r):.3g} to {np.nanmax(r):.3g}, z_c = {zc:.2f})")
+        else:
+            why = (f"A/K_c never differs significantly from 1 on {span} (|z| ≤ {zc:.2f}; A/K_c "
+                   f"from {np.nanmin(r):.3g} to {np.nanmax(r):.3g})")
+        return NAN, NAN, why
+    hi = int(min(later))
+    lo = int(max(k for k in pos if k < hi))
+    t = _cross_one(T, r, lo, hi)
     n = min(len(p.ratio_draws) for p in points)
-    draws = [_cross_one(T, np.array([p.ratio_draws[b] for p in points])) for b in range(n)]
+    draws = [_cross_one(T, np.array([p.ratio_draws[b] for p in points]), lo, hi)
+             for b in range(n)]
     d = np.asarray(draws, float)
     d = d[np.isfinite(d)]
     return t, float(np.std(d, ddof=1)) if d.size >= 2 else NAN, ""

@@ -2,7 +2,10 @@
 
 A ``T_c`` stands only beside the rate at which the method says "transition" for systems that
 have none, and the rate at which it finds one that is there. This module makes the data sets
-and counts the decisions of :func:`phasejax.analysis.scaling.scaling_analysis`:
+and counts the decisions of :func:`phasejax.analysis.scaling.scaling_analysis` and of the
+bridge (:func:`decide_bridge`: the power-law chain fitted at every temperature, placed on its
+family's phase diagram; null data are the same Markov chains, power data the open power-law
+chain of :func:`open_chain_datasets`):
 
 * **No transition** (:func:`markov_dataset`): exact autoregressive Markov chains — the text a
   language model would write if each token depended on the previous one only. Token ``b``
@@ -119,13 +122,14 @@ def markov_dataset(key, chain: MarkovChain, temperatures, sizes, *, n_sequences:
 
 
 # ----------------------------------------------------------------------------- with a transition
-def _pool(key, model, temperatures, *, n_datasets, n_samples, thin, n_therm, states):
+def _pool(key, model, temperatures, *, n_datasets, n_samples, thin, n_therm, states,
+          start="random"):
     from phasejax.lattice import samplers
     from phasejax.lattice.driver import simulate
 
     return simulate(key, model, samplers.make("swendsen_wang"), np.asarray(temperatures),
                     n_replicas=n_samples, n_therm=n_therm, n_measure=n_datasets, thin=thin,
-                    site_histograms=False, record_states=states, start="random")
+                    site_histograms=False, record_states=states, start=start)
 
 
 def long_range_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples: int,
@@ -219,6 +223,39 @@ def curie_weiss_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples
                             n_boot)
 
 
+# ----------------------------------------------------------------------------- the bridge
+def open_chain_datasets(key, temperatures, N: int, *, n_datasets: int, n_samples: int,
+                        K: float = 1.0, sigma: float = 0.5, q: int = 2, thin: int = 3,
+                        n_therm: int = 200) -> list[list[np.ndarray]]:
+    """``n_datasets`` data sets of the open power-law chain ``K r^{-(1+σ)}`` over every
+    distance ``r < N`` (zero field, every site started on state 0): per temperature an
+    ``(n_samples, N)`` array of states, sampled like text (an open chain of ``N`` sites) with
+    Swendsen–Wang (:func:`toy_models.long_range_chain.open_chain`). Data set ``d`` is
+    measurement ``d`` of every replica, ``thin`` sweeps apart."""
+    from phasejax.lattice.model import power_law
+    from toy_models.long_range_chain import open_chain, open_sites, open_start
+
+    model = open_chain(N, q, power_law(np.arange(1, N, dtype=np.float64), K, sigma))
+    tr = _pool(key, model, np.asarray(temperatures, float), n_datasets=n_datasets,
+               n_samples=n_samples, thin=thin, n_therm=n_therm, states=True,
+               start=open_start(N, q))
+    per_T = open_sites(tr.states, N).astype(np.int64)                # (n_T, n_R, n_S, N)
+    return [[st[:, d] for st in per_T] for d in range(n_datasets)]
+
+
+def decide_bridge(key, sequences, temperatures, *, q: int, n_bootstrap: int = 8) -> dict:
+    """``{"bridge": (T×, error)}``: the power-law chain fitted at every temperature to
+    ``sequences`` (one ``(n, N)`` array per temperature, as generated text) and the temperature
+    where it passes its family's critical coupling (:mod:`phasejax.fit.bridge`; ``nan``:
+    none)."""
+    from phasejax.fit import bridge as B
+
+    fits = B.fit_temperatures(key, sequences, q=q, n_bootstrap=n_bootstrap)
+    points = B.bridge(temperatures, fits, q=q, N=int(np.shape(sequences[0])[1]))
+    t, err, _ = B.critical_temperature(points)
+    return {"bridge": (t, err)}
+
+
 # ----------------------------------------------------------------------------- decisions
 def decide(key, curves: dict, *, binder: str = "binder_connected", n_boot: int = 200,
            collapse_boot: int = 20) -> dict:
@@ -240,10 +277,11 @@ def decide(key, curves: dict, *, binder: str = "binder_connected", n_boot: int =
 
 def rates(decisions: Sequence[dict], truth: float | None = None) -> dict:
     """Per method: ``named`` (fraction of data sets with a ``T_c``), and with ``truth`` the
-    fraction of named ``T_c`` whose ``1σ`` / ``2σ`` interval covers it and the mean error."""
+    fraction of named ``T_c`` whose ``1σ`` / ``2σ`` interval covers it and the mean error.
+    The methods are those of the decisions (:func:`decide`, :func:`decide_bridge`)."""
     out = {}
     n = len(decisions)
-    for m in scaling.TRANSITION_METHODS:
+    for m in (decisions[0] if n else scaling.TRANSITION_METHODS):
         got = np.array([d[m] for d in decisions], float).reshape(n, 2)
         named = np.isfinite(got[:, 0])
         row = dict(n=n, named=float(named.mean()) if n else NAN, n_named=int(named.sum()))

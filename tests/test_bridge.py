@@ -1,0 +1,69 @@
+"""The bridge as a test: the fitted coupling must be significantly on each side of the family's
+critical coupling before a crossing temperature is named, and on data it speaks for a chain
+with a transition and not for chains without one (docs/criticality_rates.md)."""
+
+import jax
+import numpy as np
+import pytest
+
+from phasejax.fit import bridge as B
+from phasejax.lattice import calibration as C
+
+T8 = np.linspace(0.5, 1.5, 8)
+
+
+def points(ratio, err, seed=0, n_draws=64):
+    """Bridge points with the given ``A/K_c`` and bootstrap draws of that spread."""
+    rng = np.random.default_rng(seed)
+    return [B.BridgePoint(float(t), 1.0, 0.1, 0.5, 0.05, 1.0, float(r), float(e), "",
+                          r + e * rng.standard_normal(n_draws))
+            for t, r, e in zip(T8, ratio, err)]
+
+
+def test_a_clear_crossing_is_named_with_its_error():
+    ratio = 1.0 + 0.6 * (1.0 - T8)                # ordered below T = 1, disordered above
+    t, err, why = B.critical_temperature(points(ratio, np.full(8, 0.03)))
+    assert why == "" and abs(t - 1.0) < 3 * err and 0 < err < 0.1, (t, err, why)
+
+
+def test_curves_that_touch_1_without_crossing_it_are_not_a_crossing():
+    # significantly ordered at low T, then at 1 within errors: the point estimates dip
+    # below 1 (a sign change an unchecked rule would call T×), never significantly
+    ratio = np.array([1.5, 1.3, 1.1, 1.0, 0.98, 1.01, 0.97, 0.99])
+    t, err, why = B.critical_temperature(points(ratio, np.full(8, 0.03)))
+    assert np.isnan(t) and "never significantly on the other side" in why, why
+    # noise around 1 everywhere
+    rng = np.random.default_rng(3)
+    t, _, why = B.critical_temperature(points(1 + 0.015 * rng.standard_normal(8),
+                                              np.full(8, 0.03)))
+    assert np.isnan(t) and "never differs significantly" in why, why
+
+
+def test_a_crossing_the_wrong_way_is_not_a_transition():
+    ratio = 1.0 - 0.6 * (1.0 - T8)                # disordered below, "ordered" above
+    t, _, why = B.critical_temperature(points(ratio, np.full(8, 0.03)))
+    assert np.isnan(t) and "ordered above" in why, why
+
+
+def test_markov_chains_give_no_bridge_crossing():
+    T = (0.4, 0.7, 1.0, 1.3, 1.6)
+    for c, chain in enumerate((C.MarkovChain(2.5, (0.0, 0.8, -0.3, 0.4, -0.6, 0.2)),)):
+        k = jax.random.fold_in(jax.random.key(11), c)
+        seqs = [C.markov_sequences(jax.random.fold_in(k, i), chain, t, 96, 80)
+                for i, t in enumerate(T)]
+        got = C.decide_bridge(jax.random.fold_in(k, 99), seqs, T, q=chain.q)
+        assert np.isnan(got["bridge"][0]), (chain, got)
+
+
+def test_the_open_long_range_chain_is_placed_at_its_critical_temperature():
+    from phasejax.lattice.critical import critical_amplitude
+
+    K_c, _, why = critical_amplitude(2, 0.5)
+    assert not why
+    T_c = 1.0 / K_c
+    T = T_c * np.array([0.6, 0.85, 1.15, 1.5])
+    sets = C.open_chain_datasets(jax.random.key(5), T, 96, n_datasets=1, n_samples=192,
+                                 n_therm=100)
+    for d, seqs in enumerate(sets):
+        t, err = C.decide_bridge(jax.random.key(d), seqs, T, q=2)["bridge"]
+        assert np.isfinite(t) and abs(t - T_c) < 3 * err + 0.02 * T_c, (t, err, T_c)
