@@ -18,7 +18,8 @@ the fitted family has no transition. The fitted field is not part of ``K_c`` (fo
 field removes the transition): ``r`` says where the *coupling* stands.
 
 Errors: the bootstrap refits of ``(A, σ)`` jointly, with ``K_c``'s own error in quadrature;
-the crossing's error from crossing every bootstrap curve.
+the crossing's from a weighted line through the ratios that bracket it
+(:func:`critical_temperature`).
 
 The alternative assumption — a fit at one ``T₀`` carried to other temperatures as
 ``A(T₀)·T₀/T`` — is returned beside the per-``T`` fits (:func:`fit_temperatures`), so a figure
@@ -122,12 +123,14 @@ def bridge(temperatures, fits, *, q: int, N: int) -> list:
 
 
 def _cross_one(T, r, lo: int = 0, hi: int | None = None) -> float:
-    """The first sign change of ``r − 1`` between grid points ``lo`` and ``hi`` (interpolated)."""
+    """The first sign change of ``r − 1`` between grid points ``lo`` and ``hi``, interpolated
+    linearly in ``1/T`` (exact for a fixed Hamiltonian, whose couplings in units of ``T`` are
+    ``∝ 1/T``)."""
     hi = len(T) - 1 if hi is None else hi
     for i in range(lo, hi):
         if np.isfinite(r[i]) and np.isfinite(r[i + 1]) and (r[i] - 1) * (r[i + 1] - 1) <= 0 \
                 and r[i] != r[i + 1]:
-            return float(interpolate_crossing(T[i], r[i], T[i + 1], r[i + 1], 1.0))
+            return 1.0 / float(interpolate_crossing(1 / T[i], r[i], 1 / T[i + 1], r[i + 1], 1.0))
     return NAN
 
 
@@ -138,8 +141,8 @@ def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_A
     A test, like a Binder crossing (:mod:`phasejax.analysis.decisions`): ``z = (r − 1)/σ_r`` must
     be significantly positive (the fitted system ordered) at one temperature and significantly
     negative (disordered) at a higher one, each at the Bonferroni level ``Φ⁻¹(1 − α/n_T)`` over
-    the temperatures with a ratio. ``T×`` is the sign change of ``r − 1`` inside that bracket
-    (linear interpolation), its error the spread over the bootstrap refits that change sign there.
+    the temperatures with a ratio. ``T×`` is where a weighted line ``r = a + b/T`` through the
+    bracket's points reaches 1 (:func:`_line_crossing`), its error from the line's covariance.
     Its false-positive rate and power are measured in ``docs/criticality_rates.md``."""
     T = np.array([p.T for p in points])
     r = np.array([p.ratio for p in points])
@@ -170,13 +173,32 @@ def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_A
         return NAN, NAN, why
     hi = int(min(later))
     lo = int(max(k for k in pos if k < hi))
-    t = _cross_one(T, r, lo, hi)
-    n = min(len(p.ratio_draws) for p in points)
-    draws = [_cross_one(T, np.array([p.ratio_draws[b] for p in points]), lo, hi)
-             for b in range(n)]
-    d = np.asarray(draws, float)
-    d = d[np.isfinite(d)]
-    return t, float(np.std(d, ddof=1)) if d.size >= 2 else NAN, ""
+    return _line_crossing(T, r, e, lo, hi)
+
+
+def _line_crossing(T, r, e, lo: int, hi: int) -> tuple:
+    """``(T×, error, reason)`` from the weighted straight line ``r = a + b/T`` through the
+    bracket's points (exact for a fixed Hamiltonian, ``r ∝ 1/T``): ``1/T× = (1 − a)/b``, its
+    error by the delta method from the fit's covariance, scaled by ``χ²/dof`` where that exceeds
+    1 (a curved ``r``). Two points: the interpolation between them, with its error."""
+    k = np.array([i for i in range(lo, hi + 1) if np.isfinite(r[i]) and e[i] > 0
+                  and np.isfinite(e[i])])
+    if k.size < 2:
+        return _cross_one(T, r, lo, hi), NAN, ""
+    X = np.stack([np.ones(k.size), 1.0 / T[k]], 1)
+    w = 1.0 / e[k] ** 2
+    cov = np.linalg.inv(X.T @ (w[:, None] * X))
+    a, b = cov @ (X.T @ (w * r[k]))
+    if not b > 0:
+        return NAN, NAN, (f"A/K_c is significantly above 1 at T={T[lo]:.3g} and below at "
+                          f"T={T[hi]:.3g}, but a line in 1/T through T ∈ [{T[lo]:.3g}, "
+                          f"{T[hi]:.3g}] does not fall with T (slope {b:.3g})")
+    if k.size > 2:
+        chi2 = float(np.sum(w * (r[k] - a - b / T[k]) ** 2)) / (k.size - 2)
+        cov = cov * max(chi2, 1.0)
+    beta = (1.0 - a) / b
+    g = np.array([-1.0 / b, -beta / b])
+    return 1.0 / beta, float(np.sqrt(g @ cov @ g)) / beta**2, ""
 
 
 def fixed_temperature_assumption(temperatures, fits, T0: float) -> np.ndarray:
