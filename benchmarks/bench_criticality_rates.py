@@ -21,6 +21,9 @@ Systems (:mod:`phasejax.lattice.calibration`):
 * **ising2d** — the 2D Ising model, ``L = 8, 16, 32``, ``T = 2.0 … 2.55``, ``T_c = 2/ln(1+√2)``.
 * **curie_weiss** — mean field, exact independent draws, ``N = 64, 256, 1024``,
   ``T = 0.9 … 1.1``, ``T_c = 1``: cheap, so it reaches the statistics a GPU run affords.
+* **long_range4**, **curie_weiss4** — the same with four sizes (rings of 21 … 161; 64 … 4,096
+  spins), as the presets have: the error's systematic part rests on the shift between the two
+  largest pairs, which a fourth size moves.
 * **bridge_null**, **bridge_power** — the bridge (the power-law chain fitted at every
   temperature, placed on its family's phase diagram, :mod:`phasejax.fit.bridge`): on the null
   chains' sequences of ``N = 160`` tokens, and on the open ``σ = ½`` chain of ``N = 160`` sites
@@ -36,6 +39,7 @@ larger counts for what a GPU preset can afford.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import jax
@@ -94,12 +98,11 @@ def _power(system, key, sets, level, sizes, truth):
     return _rows(system, level, sizes, decisions, truth)
 
 
-def long_range_rates(key, level, n_datasets, n_boot):
+def long_range_rates(key, level, n_datasets, n_boot, sizes=(41, 81, 161)):
     from phasejax.lattice.critical import critical_amplitude
 
     K_c, _, why = critical_amplitude(2, 0.5)
     T_c = 1.0 / K_c if not why else C.LONG_RANGE_TC
-    sizes = (41, 81, 161)
     T = np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
     sets = C.long_range_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
                                  n_boot=n_boot)
@@ -113,8 +116,7 @@ def ising_rates(key, level, n_datasets, n_boot):
     return _power("ising2d", key, sets, level, [L * L for L in sizes], ISING_TC)
 
 
-def curie_weiss_rates(key, level, n_datasets, n_boot):
-    sizes = (64, 256, 1024)
+def curie_weiss_rates(key, level, n_datasets, n_boot, sizes=(64, 256, 1024)):
     sets = C.curie_weiss_datasets(key, np.round(np.linspace(0.9, 1.1, 8), 4), sizes,
                                   n_datasets=n_datasets, n_samples=level, n_boot=n_boot)
     return _power("curie_weiss", key, sets, level, sizes, 1.0)
@@ -163,12 +165,13 @@ def markdown(rows) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+",
-                   default=["null", "curie_weiss", "long_range", "ising2d", "bridge_null",
-                            "bridge_power"])
+                   default=["null", "curie_weiss", "long_range", "ising2d", "long_range4",
+                            "curie_weiss4", "bridge_null", "bridge_power"])
     p.add_argument("--levels", type=int, nargs="+", default=None,
                    help="sequences per temperature (default per system: null 96 1024 4096; "
-                        "curie_weiss 96 1024 4096 16384; long_range and ising2d 96 1024; "
-                        "bridge_null and bridge_power 96)")
+                        "curie_weiss 96 1024 4096 16384; long_range 96 1024 4096; ising2d 96 "
+                        "1024; long_range4 4096; curie_weiss4 1024 4096 16384; bridge_null and "
+                        "bridge_power 96)")
     p.add_argument("--datasets", type=int, default=None,
                    help="data sets per system and level (default: 200 null, 40 with a "
                         "transition)")
@@ -183,8 +186,12 @@ def main(argv=None):
     rows = []
     run = dict(null=(null_rates, 200, (96, 1024, 4096)),
                curie_weiss=(curie_weiss_rates, 100, (96, 1024, 4096, 16384)),
-               long_range=(long_range_rates, 40, (96, 1024)),
+               long_range=(long_range_rates, 40, (96, 1024, 4096)),
                ising2d=(ising_rates, 40, (96, 1024)),
+               long_range4=(functools.partial(long_range_rates, sizes=(21, 41, 81, 161)), 40,
+                            (4096,)),
+               curie_weiss4=(functools.partial(curie_weiss_rates, sizes=(64, 256, 1024, 4096)),
+                             100, (1024, 4096, 16384)),
                bridge_null=(bridge_null_rates, 200, (96,)),
                bridge_power=(bridge_power_rates, 40, (96,)))
     for s, name in enumerate(a.only):

@@ -49,7 +49,7 @@ def test_a_crossing_the_wrong_way_is_not_a_transition():
 
 
 def test_markov_chains_give_no_bridge_crossing():
-    T = (0.4, 0.7, 1.0, 1.3, 1.6)
+    T = (0.4, 1.0, 1.6)
     for c, chain in enumerate((C.MarkovChain(2.5, (0.0, 0.8, -0.3, 0.4, -0.6, 0.2)),)):
         k = jax.random.fold_in(jax.random.key(11), c)
         seqs = [C.markov_sequences(jax.random.fold_in(k, i), chain, t, 96, 80)
@@ -64,7 +64,7 @@ def test_the_open_long_range_chain_is_placed_at_its_critical_temperature():
     K_c, _, why = critical_amplitude(2, 0.5)
     assert not why
     T_c = 1.0 / K_c
-    T = T_c * np.array([0.6, 0.85, 1.15, 1.5])
+    T = T_c * np.array([0.7, 1.4])              # r ∝ 1/T: two temperatures fix the line
     sets = C.open_chain_datasets(jax.random.key(5), T, 96, n_datasets=1, n_samples=192,
                                  n_therm=100)
     for d, seqs in enumerate(sets):
