@@ -27,6 +27,8 @@ def test_a_clear_crossing_is_named_with_its_error():
     # without noise the crossing is exact: r ∝ 1/T is interpolated in 1/T
     assert B.critical_temperature(points(ratio, np.full(8, 0.03), n_draws=2))[0] == \
         pytest.approx(1.0, abs=1e-12)
+    # the grid's order in the input does not matter
+    assert B.critical_temperature(points(ratio, np.full(8, 0.03))[::-1])[:2] == (t, err)
 
 
 def test_curves_that_touch_1_without_crossing_it_are_not_a_crossing():

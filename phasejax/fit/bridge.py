@@ -144,6 +144,7 @@ def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_A
     the temperatures with a ratio. ``T×`` is where a weighted line ``r = a + b/T`` through the
     bracket's points reaches 1 (:func:`_line_crossing`), its error from the line's covariance.
     Its false-positive rate and power are measured in ``docs/criticality_rates.md``."""
+    points = sorted(points, key=lambda p: p.T)
     T = np.array([p.T for p in points])
     r = np.array([p.ratio for p in points])
     e = np.array([p.ratio_err for p in points])
@@ -197,6 +198,9 @@ def _line_crossing(T, r, e, lo: int, hi: int) -> tuple:
         chi2 = float(np.sum(w * (r[k] - a - b / T[k]) ** 2)) / (k.size - 2)
         cov = cov * max(chi2, 1.0)
     beta = (1.0 - a) / b
+    if not beta > 0:
+        return NAN, NAN, (f"the line in 1/T through T ∈ [{T[lo]:.3g}, {T[hi]:.3g}] reaches "
+                          f"A/K_c = 1 at no positive temperature (1/T× = {beta:.3g})")
     g = np.array([-1.0 / b, -beta / b])
     return 1.0 / beta, float(np.sqrt(g @ cov @ g)) / beta**2, ""
 
