@@ -172,6 +172,9 @@ def test_compare_families_separate_every_physical_parameter(tmp_path):
         assert res["family"]["dim"] == int(name[-1]) and "L" not in res["family"]
 
 
+# slow (about 20 s): the same multirun and aggregation as the joblib test above, through the
+# submitit launcher's local processes
+@pytest.mark.slow
 def test_submitit_local_multirun_runs_and_aggregates(tmp_path):
     out = tmp_path / "submitit"
     r = run_module("experiments.sweep", "-m", "hydra/launcher=local", "toy.L=4,6",

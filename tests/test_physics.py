@@ -132,6 +132,9 @@ def test_curie_weiss_exact_approaches_self_consistency():
         assert abs(m_exact - m_star) < 0.01, (T, h, m_exact, m_star)
 
 
+# slow (about 30 s): every sampler is checked against exact enumeration in
+# test_samplers_exact.py; this adds their mutual agreement on an 8 × 8 Potts lattice near T_c
+@pytest.mark.slow
 def test_all_samplers_agree():
     model = toy_models.make("potts", L=8, q=3, J=1.0, h=[0.05, 0.0, 0.0])
     T = np.array([0.9, 1.0, 1.1])
