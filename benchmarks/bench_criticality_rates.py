@@ -98,12 +98,18 @@ def _power(system, key, sets, level, sizes, truth):
     return _rows(system, level, sizes, decisions, truth)
 
 
-def long_range_rates(key, level, n_datasets, n_boot, sizes=(41, 81, 161)):
+def _long_range_grid():
+    """``(T_c, T)``: the stored ``T_c`` of the ``q = 2``, ``σ = ½`` chain and the grid
+    ``(0.8 … 1.2) T_c`` around it."""
     from phasejax.lattice.critical import critical_amplitude
 
     K_c, _, why = critical_amplitude(2, 0.5)
     T_c = 1.0 / K_c if not why else C.LONG_RANGE_TC
-    T = np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
+    return T_c, np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
+
+
+def long_range_rates(key, level, n_datasets, n_boot, sizes=(41, 81, 161)):
+    T_c, T = _long_range_grid()
     sets = C.long_range_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
                                  n_boot=n_boot)
     return _power("long_range σ=0.5", key, sets, level, sizes, T_c)
@@ -139,11 +145,7 @@ def bridge_power_rates(key, level, n_datasets, n_boot):
     """The bridge on the open ``q = 2``, ``σ = ½`` power-law chain (every distance, no images:
     the boundaries of text), ``N = 160``, ``T = (0.8 … 1.2) T_c``; the truth is the stored
     ``T_c`` of the family (:mod:`phasejax.lattice.critical`)."""
-    from phasejax.lattice.critical import critical_amplitude
-
-    K_c, _, why = critical_amplitude(2, 0.5)
-    T_c = 1.0 / K_c if not why else C.LONG_RANGE_TC
-    T = np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
+    T_c, T = _long_range_grid()
     N = TOKEN_SIZES[-1]
     sets = C.open_chain_datasets(key, T, N, n_datasets=n_datasets, n_samples=level)
     decisions = [C.decide_bridge(jax.random.fold_in(key, 10_000 + d), seqs, T, q=2)

@@ -109,6 +109,24 @@ def z_level(n_tests: int, alpha: float = ALPHA) -> float:
     return float(sstats.norm.isf(alpha / max(int(n_tests), 1)))
 
 
+def sign_change(d, s, zc: float):
+    """``(z, pos, neg, bracket)`` of differences ``d`` with errors ``s`` on an ascending grid:
+    ``z = d/s`` (``±∞`` where ``s`` is 0 or nan, nan where ``d`` is), the indices where ``z``
+    is significantly positive (``> zc``) and negative (``< −zc``), and the bracket ``(lo, hi)``
+    of a change from positive to negative: ``hi`` the first significantly negative point after
+    the first significantly positive one, ``lo`` the last significantly positive point before
+    ``hi`` (``None`` without such a change)."""
+    d, s = np.asarray(d, float), np.asarray(s, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(s > 0, d / s, np.sign(d) * np.inf)
+    pos, neg = np.flatnonzero(z > zc), np.flatnonzero(z < -zc)
+    later = neg[neg > pos.min()] if pos.size else neg[:0]
+    if not later.size:
+        return z, pos, neg, None
+    hi = int(later.min())
+    return z, pos, neg, (int(pos[pos < hi].max()), hi)
+
+
 def draws(rng: np.random.Generator, curves: SizeCurves, n: int) -> np.ndarray:
     """``(n, n_T, n_N)`` redraws of the data with the joint error structure.
 
@@ -200,15 +218,12 @@ def crossing(rng: np.random.Generator, curves: SizeCurves, N_a: int, N_b: int, *
                                                  (NAN, NAN), why, np.full(0, NAN))
     if T.size < 2:
         return none(f"{name} of N={N_a} and N={N_b} share fewer than two temperatures")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(s > 0, d / s, np.sign(d) * np.inf)
-    pos, neg = np.flatnonzero(z > zc), np.flatnonzero(z < -zc)
+    z, pos, neg, found = sign_change(d, s, zc)
     span = f"T ∈ [{T[0]:.4g}, {T[-1]:.4g}]"
     if pos.size == 0 and neg.size == 0:
         return none(f"{name} of N={N_a} and N={N_b} never differ significantly on {span} "
                     f"(|z| ≤ {zc:.2f} everywhere)", float(np.max(z)), float(np.min(z)))
-    later_neg = [k for k in neg if k > pos.min()] if pos.size else []
-    if not later_neg:
+    if found is None:
         if pos.size and neg.size:
             why = (f"{name} of N={N_a} and N={N_b} cross the wrong way: the larger size is "
                    f"significantly lower at T={T[neg.min()]:.4g} and higher at "
@@ -220,8 +235,7 @@ def crossing(rng: np.random.Generator, curves: SizeCurves, N_a: int, N_b: int, *
                    f"{', '.join(f'{t:.3g}' for t in at[:4])}{'…' if at.size > 4 else ''}) and "
                    f"never significantly of the other sign (z_c = {zc:.2f})")
         return none(why, float(np.max(z)), float(np.min(z)))
-    hi = int(min(later_neg))
-    lo = int(max(k for k in pos if k < hi))
+    lo, hi = found
     t0 = _zero_in(T, d, lo, hi)
     level = lambda v: float(np.interp(t0, T, 0.5 * (v[rows, ia] + v[rows, ib])))
     D = draws(rng, curves, n_draws) if data is None else data

@@ -34,7 +34,7 @@ from typing import NamedTuple, Sequence
 import jax
 import numpy as np
 
-from phasejax.analysis.decisions import PEAK_ALPHA, z_level
+from phasejax.analysis.decisions import PEAK_ALPHA, sign_change, z_level
 from phasejax.analysis.fits import interpolate_crossing
 
 NAN = float("nan")
@@ -122,11 +122,10 @@ def bridge(temperatures, fits, *, q: int, N: int) -> list:
     return out
 
 
-def _cross_one(T, r, lo: int = 0, hi: int | None = None) -> float:
+def _cross_one(T, r, lo: int, hi: int) -> float:
     """The first sign change of ``r − 1`` between grid points ``lo`` and ``hi``, interpolated
     linearly in ``1/T`` (exact for a fixed Hamiltonian, whose couplings in units of ``T`` are
     ``∝ 1/T``)."""
-    hi = len(T) - 1 if hi is None else hi
     for i in range(lo, hi):
         if np.isfinite(r[i]) and np.isfinite(r[i + 1]) and (r[i] - 1) * (r[i + 1] - 1) <= 0 \
                 and r[i] != r[i + 1]:
@@ -153,12 +152,9 @@ def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_A
         why = "; ".join(sorted({p.reason for p in points if p.reason})) or "fewer than two ratios"
         return NAN, NAN, f"no ratio A/K_c at two temperatures or more: {why}"
     zc = z_level(int(ok.sum()), alpha)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(ok & (e > 0), (r - 1) / e, np.where(ok, np.sign(r - 1) * np.inf, NAN))
-    pos, neg = np.flatnonzero(z > zc), np.flatnonzero(z < -zc)
+    _, pos, neg, found = sign_change(r - 1, e, zc)
     span = f"T ∈ [{T[ok][0]:.3g}, {T[ok][-1]:.3g}]"
-    later = [k for k in neg if pos.size and k > pos.min()]
-    if not later:
+    if found is None:
         if pos.size and neg.size:
             why = (f"the fitted coupling is significantly below the family's critical coupling "
                    f"at T={T[neg.min()]:.3g} and above it at T={T[pos.max()]:.3g} (ordered "
@@ -172,9 +168,7 @@ def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_A
             why = (f"A/K_c never differs significantly from 1 on {span} (|z| ≤ {zc:.2f}; A/K_c "
                    f"from {np.nanmin(r):.3g} to {np.nanmax(r):.3g})")
         return NAN, NAN, why
-    hi = int(min(later))
-    lo = int(max(k for k in pos if k < hi))
-    return _line_crossing(T, r, e, lo, hi)
+    return _line_crossing(T, r, e, *found)
 
 
 def _line_crossing(T, r, e, lo: int, hi: int) -> tuple:
