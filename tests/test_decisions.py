@@ -26,6 +26,42 @@ def test_a_clear_crossing_is_found_where_it_is():
     assert abs(c.level - 0.5) < 4 * c.level_err
 
 
+def _curie_weiss_binder(N, T):
+    """Exact ``U₄`` of the Curie–Weiss model ``H = −M²/(2N)`` (``T_c = 1``) by enumeration."""
+    from scipy.special import gammaln
+
+    k = np.arange(N + 1)
+    m = (2.0 * k - N) / N
+    lw = gammaln(N + 1) - gammaln(k + 1) - gammaln(N - k + 1) + N * m * m / (2.0 * T)
+    p = np.exp(lw - lw.max())
+    p /= p.sum()
+    return 1.0 - (p * m**4).sum() / (3.0 * (p * m * m).sum() ** 2)
+
+
+def test_a_steep_crossing_on_a_coarse_grid_carries_its_interpolation_error():
+    """Exact Curie–Weiss cumulants of N = 1,024 and 4,096 on eight temperatures in [0.9, 1.1]:
+    their exact crossing (root of the exact difference, 0.99897) lies 0.0036 below the straight
+    line through the grid points, far beyond a statistical error of 10⁻⁴. The error must say
+    so, and a straight difference must not be charged for curvature it does not have."""
+    from scipy.optimize import brentq
+
+    grid = np.round(np.linspace(0.9, 1.1, 8), 4)
+    sizes = [1024, 4096]
+    exact = brentq(lambda t: _curie_weiss_binder(4096, t) - _curie_weiss_binder(1024, t),
+                   0.99, 1.01, xtol=1e-10)
+    rng = np.random.default_rng(1)
+    e = np.full(grid.size, 1e-4)
+    U = [np.array([_curie_weiss_binder(N, t) for t in grid]) + e * rng.standard_normal(grid.size)
+         for N in sizes]
+    c = dec.crossing(rng, curves(U, [e, e], sizes, T=grid), *sizes)
+    assert c.found
+    assert abs(c.T - exact) > 0.002               # the straight line's bias is real here
+    assert abs(c.T - exact) < 2 * c.T_err < 0.02  # and the error covers it
+    straight = [0.5 - s * (grid - 1.0) + e * rng.standard_normal(grid.size) for s in (1, 3)]
+    c = dec.crossing(rng, curves(straight, [e, e], sizes, T=grid), *sizes)
+    assert c.found and abs(c.T - 1.0) < 4 * c.T_err and c.T_err < 5e-4
+
+
 def test_merged_curves_that_never_cross_get_no_crossing():
     """The issue's fixture: U(80) = U(40) − gap(T), the gap 0 for T ≥ 1 and up to 0.075 at
     T = 0.5, noise 0.02. The old score found a crossing in 12 of 40 redraws."""

@@ -22,7 +22,9 @@ orientation is the ordered phase below: the larger size is *higher* below the cr
 other have significant differences of one sign only and give no crossing. The crossing
 temperature is the sign change of ``d`` inside that bracket (linear interpolation; with several,
 the one that best separates the bracket's positive from its negative evidence), its error the
-standard deviation over draws of the data, and the value there must be significantly above zero:
+standard deviation over draws of the data and, in quadrature, the interpolation's own error
+from the curvature of ``d`` (a steep large size on a coarse grid biases a straight-line zero by
+more than the noise at high statistics), and the value there must be significantly above zero:
 a Binder cumulant that crosses at ``U₄ ≈ 0`` is the Gaussian fixed point that every
 finite-range chain reaches, where its excess kurtosis changes sign, not a transition.
 
@@ -165,18 +167,41 @@ def _difference(curves: SizeCurves, ia: int, ib: int):
     return curves.T[rows], d, s, rows
 
 
-def _zero_in(T, d, lo: int, hi: int) -> float:
+def _zero_in(T, d, lo: int, hi: int) -> tuple[float, int]:
     """The sign change of ``d`` between indices ``lo`` (``d > 0``) and ``hi`` (``d < 0``) that
-    best separates positive evidence below from negative above (linear interpolation)."""
-    best, score = NAN, -np.inf
+    best separates positive evidence below from negative above (linear interpolation), and the
+    index ``i`` of the grid segment ``[T_i, T_{i+1}]`` that holds it (``-1`` if none)."""
+    best, where, score = NAN, -1, -np.inf
     for i in range(lo, hi):
         if d[i] > 0 >= d[i + 1] or (d[i] >= 0 > d[i + 1]):
             t = float(interpolate_crossing(T[i], d[i], T[i + 1], d[i + 1])) \
                 if d[i] != d[i + 1] else float(T[i])
             s = float(np.sum(d[lo:i + 1]) - np.sum(d[i + 1:hi + 1]))
             if s > score:
-                best, score = t, s
-    return best
+                best, where, score = t, i, s
+    return best, where
+
+
+def _interpolation_error(T, d, i: int, t: float) -> float:
+    """Size of the error of a zero of ``d`` found by linear interpolation on ``[T_i, T_{i+1}]``.
+
+    The straight line misses the curve by ``d''(t)(t − T_i)(T_{i+1} − t)/2`` (the leading term
+    of linear interpolation), which moves the zero by that over the slope. ``d''`` is the second
+    difference at either end of the segment; the larger of the two is taken. Steep curves on a
+    coarse grid (a large size's Binder cumulant, whose width shrinks as ``N^{−1/ν}``) are where
+    this matters: it can exceed the statistical error at high statistics."""
+    if i < 0 or not np.isfinite(t) or T.size < 3:
+        return NAN
+    h = T[i + 1] - T[i]
+    slope = abs(d[i + 1] - d[i]) / h
+    curv = []
+    for j in (i, i + 1):
+        if 0 < j < T.size - 1:
+            h1, h2 = T[j] - T[j - 1], T[j + 1] - T[j]
+            curv.append(abs(2.0 * ((d[j + 1] - d[j]) / h2 - (d[j] - d[j - 1]) / h1) / (h1 + h2)))
+    if not curv or slope <= 0:
+        return NAN
+    return float(max(curv) * (t - T[i]) * (T[i + 1] - t) / (2.0 * slope))
 
 
 class Crossing(NamedTuple):
@@ -236,16 +261,25 @@ def crossing(rng: np.random.Generator, curves: SizeCurves, N_a: int, N_b: int, *
                    f"never significantly of the other sign (z_c = {zc:.2f})")
         return none(why, float(np.max(z)), float(np.min(z)))
     lo, hi = found
-    t0 = _zero_in(T, d, lo, hi)
+    t0, seg = _zero_in(T, d, lo, hi)
     level = lambda v: float(np.interp(t0, T, 0.5 * (v[rows, ia] + v[rows, ib])))
     D = draws(rng, curves, n_draws) if data is None else data
-    tb, lb = np.full(len(D), NAN), np.full(len(D), NAN)
+    tb, lb, ib_ = np.full(len(D), NAN), np.full(len(D), NAN), np.full(len(D), NAN)
     for k, x in enumerate(D):
         dd = x[rows, ib] - x[rows, ia]
         if dd[lo] > 0 > dd[hi]:
-            tb[k] = _zero_in(T, dd, lo, hi)
+            tb[k], i = _zero_in(T, dd, lo, hi)
             lb[k] = float(np.interp(tb[k], T, 0.5 * (x[rows, ia] + x[rows, ib])))
+            ib_[k] = _interpolation_error(T, dd, i, tb[k])
     T_err, u_err = _spread(tb), _spread(lb)
+    # the grid's resolution: the interpolation error joins the statistical one in quadrature,
+    # less its own noise (the spread of the estimate over draws), so that curves with no
+    # curvature but noise are not charged twice
+    interp = _interpolation_error(T, d, seg, t0)
+    if np.isfinite(interp):
+        noise = _spread(ib_)
+        interp = np.sqrt(max(interp**2 - (noise if np.isfinite(noise) else 0.0)**2, 0.0))
+        T_err = float(np.hypot(T_err, interp))
     u0 = level(curves.value)
     result = Crossing(N_a, N_b, True, float(t0), T_err, u0, u_err, float(z[lo]),
                       float(z[hi]), zc, (float(T[lo]), float(T[hi])), "", tb)
