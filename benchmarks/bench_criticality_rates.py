@@ -60,13 +60,19 @@ NULL_CHAINS = (
 ISING_TC = 2.0 / np.log(1.0 + np.sqrt(2.0))
 
 
-def _rows(system, level, sizes, decisions, truth=None):
+SAVED = []   # every system's decisions, for --save
+
+
+def _rows(system, level, sizes, decisions, truth=None, truth_err=0.0):
+    SAVED.append(dict(system=system, n=level, sizes=list(map(int, sizes)), truth=truth,
+                      truth_err=truth_err, decisions=decisions))
     out = []
-    for method, r in C.rates(decisions, truth).items():
+    for method, r in C.rates(decisions, truth, truth_err).items():
         out.append(dict(system=system, n=level, sizes=" ".join(map(str, sizes)), method=method,
                         datasets=r["n"], named=r["named"], cover_1sigma=r.get("cover_1sigma"),
                         cover_2sigma=r.get("cover_2sigma"), mean_T_c=r.get("mean_T_c"),
-                        mean_error=r.get("mean_error")))
+                        mean_error=r.get("mean_error"), truth_err=truth_err,
+                        bare=(r.get("cover_1sigma_bare"), r.get("cover_2sigma_bare"))))
     return out
 
 
@@ -75,6 +81,9 @@ def _print(rows):
         cov = ("" if r["cover_1sigma"] is None else
                f"  cover 1σ {r['cover_1sigma']:.2f} 2σ {r['cover_2sigma']:.2f}  "
                f"T_c {r['mean_T_c']:.4g} ± {r['mean_error']:.2g}")
+        if cov and r["truth_err"]:
+            cov += (f"  (reference ± {r['truth_err']:.2g} included; bare 1σ {r['bare'][0]:.2f} "
+                    f"2σ {r['bare'][1]:.2f})")
         print(f"{r['system']:<20} n={r['n']:<6} {r['method']:<16} {r['datasets']:>4} sets  "
               f"named {r['named']:.3f}{cov}", flush=True)
 
@@ -92,27 +101,29 @@ def null_rates(key, level, n_datasets, n_boot):
     return _rows("null (Markov)", level, TOKEN_SIZES, decisions)
 
 
-def _power(system, key, sets, level, sizes, truth):
+def _power(system, key, sets, level, sizes, truth, truth_err=0.0):
     decisions = [C.decide(jax.random.fold_in(key, 10_000 + d), cur, binder="binder")
                  for d, cur in enumerate(sets)]
-    return _rows(system, level, sizes, decisions, truth)
+    return _rows(system, level, sizes, decisions, truth, truth_err)
 
 
 def _long_range_grid():
-    """``(T_c, T)``: the stored ``T_c`` of the ``q = 2``, ``σ = ½`` chain and the grid
-    ``(0.8 … 1.2) T_c`` around it."""
+    """``(T_c, T_c_err, T)``: the stored ``T_c`` of the ``q = 2``, ``σ = ½`` chain, its error,
+    and the grid ``(0.8 … 1.2) T_c`` around it."""
     from phasejax.lattice.critical import critical_amplitude
 
-    K_c, _, why = critical_amplitude(2, 0.5)
-    T_c = 1.0 / K_c if not why else C.LONG_RANGE_TC
-    return T_c, np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
+    K_c, K_err, why = critical_amplitude(2, 0.5)
+    if why:
+        raise RuntimeError(f"no stored critical coupling of the q = 2, σ = ½ chain: {why}")
+    T_c = 1.0 / K_c
+    return T_c, K_err / K_c**2, np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
 
 
 def long_range_rates(key, level, n_datasets, n_boot, sizes=(41, 81, 161)):
-    T_c, T = _long_range_grid()
+    T_c, T_c_err, T = _long_range_grid()
     sets = C.long_range_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
                                  n_boot=n_boot)
-    return _power("long_range σ=0.5", key, sets, level, sizes, T_c)
+    return _power("long_range σ=0.5", key, sets, level, sizes, T_c, T_c_err)
 
 
 def ising_rates(key, level, n_datasets, n_boot):
@@ -128,7 +139,7 @@ def curie_weiss_rates(key, level, n_datasets, n_boot, sizes=(64, 256, 1024)):
     return _power("curie_weiss", key, sets, level, sizes, 1.0)
 
 
-def bridge_null_rates(key, level, n_datasets, n_boot):
+def bridge_null_rates(key, level, n_datasets, n_boot, refits=8):
     """The bridge on the null chains: the power-law chain fitted at every temperature of the
     CPU grid to ``level`` sequences of the largest token size."""
     N, decisions = TOKEN_SIZES[-1], []
@@ -137,29 +148,38 @@ def bridge_null_rates(key, level, n_datasets, n_boot):
             k = jax.random.fold_in(jax.random.fold_in(key, c), d)
             seqs = [C.markov_sequences(jax.random.fold_in(k, i), chain, float(T), level, N)
                     for i, T in enumerate(CPU_T)]
-            decisions.append(C.decide_bridge(jax.random.fold_in(k, 1), seqs, CPU_T, q=chain.q))
+            decisions.append(C.decide_bridge(jax.random.fold_in(k, 1), seqs, CPU_T, q=chain.q,
+                                             n_bootstrap=refits))
     return _rows("null (Markov)", level, (N,), decisions)
 
 
-def bridge_power_rates(key, level, n_datasets, n_boot):
+def bridge_power_rates(key, level, n_datasets, n_boot, refits=8):
     """The bridge on the open ``q = 2``, ``σ = ½`` power-law chain (every distance, no images:
     the boundaries of text), ``N = 160``, ``T = (0.8 … 1.2) T_c``; the truth is the stored
     ``T_c`` of the family (:mod:`phasejax.lattice.critical`)."""
-    T_c, T = _long_range_grid()
+    T_c, T_c_err, T = _long_range_grid()
     N = TOKEN_SIZES[-1]
     sets = C.open_chain_datasets(key, T, N, n_datasets=n_datasets, n_samples=level)
-    decisions = [C.decide_bridge(jax.random.fold_in(key, 10_000 + d), seqs, T, q=2)
-                 for d, seqs in enumerate(sets)]
-    return _rows("open long_range σ=0.5", level, (N,), decisions, T_c)
+    decisions = [C.decide_bridge(jax.random.fold_in(key, 10_000 + d), seqs, T, q=2,
+                                 n_bootstrap=refits) for d, seqs in enumerate(sets)]
+    return _rows("open long_range σ=0.5", level, (N,), decisions, T_c, T_c_err)
 
 
 def markdown(rows) -> str:
+    """The table; where the reference carries an error, a cover cell reads
+    ``with it (bare)``."""
     head = ("| system | n per T | sizes | method | data sets | named a T_c | 1σ cover | "
             "2σ cover | mean T_c ± error |\n|---|---|---|---|---|---|---|---|---|\n")
     fmt = lambda x, f: "—" if x is None or not np.isfinite(x) else format(x, f)
+
+    def cover(r, k):
+        cell = fmt(r[f"cover_{k}sigma"], ".2f")
+        bare = r.get("bare", (None, None))[k - 1]
+        return cell if bare is None or cell == "—" else f"{cell} ({bare:.2f})"
+
     return head + "".join(
         f"| {r['system']} | {r['n']} | {r['sizes']} | {r['method']} | {r['datasets']} | "
-        f"{r['named']:.3f} | {fmt(r['cover_1sigma'], '.2f')} | {fmt(r['cover_2sigma'], '.2f')} | "
+        f"{r['named']:.3f} | {cover(r, 1)} | {cover(r, 2)} | "
         + (f"{fmt(r['mean_T_c'], '.4g')} ± {fmt(r['mean_error'], '.2g')}"
            if r["mean_T_c"] is not None else "—") + " |\n" for r in rows)
 
@@ -178,9 +198,14 @@ def main(argv=None):
                    help="data sets per system and level (default: 200 null, 40 with a "
                         "transition)")
     p.add_argument("--boot", type=int, default=100)
+    p.add_argument("--refits", type=int, default=8,
+                   help="bootstrap refits of the chain per temperature for the bridge (default "
+                        "8, as the CPU preset's toy.fit_bootstrap)")
     p.add_argument("--quick", action="store_true", help="10 data sets each, n = 96 only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None)
+    p.add_argument("--save", default=None,
+                   help="also write every data set's decisions (T_c, error per method) as JSON")
     a = p.parse_args(argv)
     if a.quick:
         a.levels, a.datasets = [96], 10
@@ -194,8 +219,8 @@ def main(argv=None):
                             (4096,)),
                curie_weiss4=(functools.partial(curie_weiss_rates, sizes=(64, 256, 1024, 4096)),
                              100, (1024, 4096, 16384)),
-               bridge_null=(bridge_null_rates, 200, (96,)),
-               bridge_power=(bridge_power_rates, 40, (96,)))
+               bridge_null=(functools.partial(bridge_null_rates, refits=a.refits), 200, (96,)),
+               bridge_power=(functools.partial(bridge_power_rates, refits=a.refits), 40, (96,)))
     for s, name in enumerate(a.only):
         fn, default, levels = run[name]
         for level in a.levels or levels:
@@ -209,6 +234,11 @@ def main(argv=None):
                 from pathlib import Path
 
                 Path(a.out).write_text(markdown(rows))
+            if a.save:
+                import json
+                from pathlib import Path
+
+                Path(a.save).write_text(json.dumps(SAVED, default=float))
     assert set(r["method"] for r in rows) <= set(TRANSITION_METHODS) | {"bridge"}
 
 

@@ -42,3 +42,15 @@ def test_the_curie_weiss_transition_is_found_and_covered():
     assert all(np.isnan(C.decide(jax.random.key(d), cur, binder="binder",
                                  n_boot=100)["binder_crossing"][0])
                for d, cur in enumerate(hot))
+
+
+def test_coverage_against_a_reference_with_an_error_combines_both():
+    """A simulated reference known to ± 0.02 and an estimate 0.02 off with error 0.008: the
+    combined interval covers it, the bare one does not, and both are reported."""
+    d = [{"binder_crossing": (1.02, 0.008)}, {"binder_crossing": (0.96, 0.01)},
+         {"binder_crossing": (np.nan, np.nan)}]
+    r = C.rates(d, truth=1.0, truth_err=0.02)["binder_crossing"]
+    assert r["n_named"] == 2 and r["named"] == 2 / 3
+    assert r["cover_1sigma"] == 0.5 and r["cover_1sigma_bare"] == 0.0
+    assert r["cover_2sigma"] == 1.0 and r["cover_2sigma_bare"] == 0.0
+    assert "cover_1sigma_bare" not in C.rates(d, truth=1.0)["binder_crossing"]
