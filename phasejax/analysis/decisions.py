@@ -264,20 +264,20 @@ def crossing(rng: np.random.Generator, curves: SizeCurves, N_a: int, N_b: int, *
     t0, seg = _zero_in(T, d, lo, hi)
     level = lambda v: float(np.interp(t0, T, 0.5 * (v[rows, ia] + v[rows, ib])))
     D = draws(rng, curves, n_draws) if data is None else data
-    tb, lb, ib_ = np.full(len(D), NAN), np.full(len(D), NAN), np.full(len(D), NAN)
+    tb, lb, eb = np.full(len(D), NAN), np.full(len(D), NAN), np.full(len(D), NAN)
     for k, x in enumerate(D):
         dd = x[rows, ib] - x[rows, ia]
         if dd[lo] > 0 > dd[hi]:
             tb[k], i = _zero_in(T, dd, lo, hi)
             lb[k] = float(np.interp(tb[k], T, 0.5 * (x[rows, ia] + x[rows, ib])))
-            ib_[k] = _interpolation_error(T, dd, i, tb[k])
+            eb[k] = _interpolation_error(T, dd, i, tb[k])
     T_err, u_err = _spread(tb), _spread(lb)
     # the grid's resolution: the interpolation error joins the statistical one in quadrature,
     # less its own noise (the spread of the estimate over draws), so that curves with no
     # curvature but noise are not charged twice
     interp = _interpolation_error(T, d, seg, t0)
     if np.isfinite(interp):
-        noise = _spread(ib_)
+        noise = _spread(eb)
         interp = np.sqrt(max(interp**2 - (noise if np.isfinite(noise) else 0.0)**2, 0.0))
         T_err = float(np.hypot(T_err, interp))
     u0 = level(curves.value)
