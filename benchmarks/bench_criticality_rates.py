@@ -155,6 +155,12 @@ def bridge_null_rates(key, level, n_datasets, n_boot, refits=8):
     return _rows("null (Markov)", level, (N,), decisions)
 
 
+def _open_chain_bridge(key, sets, T, refits):
+    """The bridge's decision on each data set of ``C.open_chain_datasets``."""
+    return [C.decide_bridge(jax.random.fold_in(key, 10_000 + d), seqs, T, q=2,
+                            n_bootstrap=refits) for d, seqs in enumerate(sets)]
+
+
 def bridge_power_rates(key, level, n_datasets, n_boot, refits=8):
     """The bridge on the open ``q = 2``, ``σ = ½`` power-law chain (every distance, no images:
     the boundaries of text), ``N = 160``, ``T = (0.8 … 1.2) T_c``; the truth is the stored
@@ -162,9 +168,8 @@ def bridge_power_rates(key, level, n_datasets, n_boot, refits=8):
     T_c, T_c_err, T = _long_range_grid()
     N = TOKEN_SIZES[-1]
     sets = C.open_chain_datasets(key, T, N, n_datasets=n_datasets, n_samples=level)
-    decisions = [C.decide_bridge(jax.random.fold_in(key, 10_000 + d), seqs, T, q=2,
-                                 n_bootstrap=refits) for d, seqs in enumerate(sets)]
-    return _rows("open long_range σ=0.5", level, (N,), decisions, T_c, T_c_err)
+    return _rows("open long_range σ=0.5", level, (N,), _open_chain_bridge(key, sets, T, refits),
+                 T_c, T_c_err)
 
 
 def bridge_off_rates(key, level, n_datasets, n_boot, refits=8):
@@ -179,8 +184,7 @@ def bridge_off_rates(key, level, n_datasets, n_boot, refits=8):
         T = np.round(T_c * np.linspace(lo, hi, 6), 4)
         k = jax.random.fold_in(key, side)
         sets = C.open_chain_datasets(k, T, N, n_datasets=n_datasets // 2, n_samples=level)
-        decisions += [C.decide_bridge(jax.random.fold_in(k, 10_000 + d), seqs, T, q=2,
-                                      n_bootstrap=refits) for d, seqs in enumerate(sets)]
+        decisions += _open_chain_bridge(k, sets, T, refits)
     return _rows("open long_range σ=0.5, T_c off the grid", level, (N,), decisions)
 
 

@@ -155,6 +155,12 @@ def _spread(x) -> float:
     return float(np.std(x, ddof=1)) if x.size >= 2 else NAN
 
 
+def _beyond_noise(x: float, noise: float) -> float:
+    """``√(x² − noise²)`` (0 if negative): a measured shift or bias less the part its own noise
+    would give for a system without one (a nan noise counts as 0)."""
+    return float(np.sqrt(max(x * x - (noise if np.isfinite(noise) else 0.0) ** 2, 0.0)))
+
+
 def _difference(curves: SizeCurves, ia: int, ib: int):
     """``(T, d, σ_d, rows)`` on the temperatures where both sizes were measured."""
     rows = np.flatnonzero(np.isfinite(curves.value[:, ia]) & np.isfinite(curves.value[:, ib]))
@@ -277,9 +283,7 @@ def crossing(rng: np.random.Generator, curves: SizeCurves, N_a: int, N_b: int, *
     # curvature but noise are not charged twice
     interp = _interpolation_error(T, d, seg, t0)
     if np.isfinite(interp):
-        noise = _spread(eb)
-        interp = np.sqrt(max(interp**2 - (noise if np.isfinite(noise) else 0.0)**2, 0.0))
-        T_err = float(np.hypot(T_err, interp))
+        T_err = float(np.hypot(T_err, _beyond_noise(interp, _spread(eb))))
     u0 = level(curves.value)
     result = Crossing(N_a, N_b, True, float(t0), T_err, u0, u_err, float(z[lo]),
                       float(z[hi]), zc, (float(T[lo]), float(T[hi])), "", tb)
@@ -357,8 +361,7 @@ def fixed_point(rng: np.random.Generator, curves: SizeCurves, *, alpha: float = 
     # last shift between pairs (the rest of a sequence that shrinks by 1/3 per step) joins its
     # error in quadrature. The measured shift carries its own noise, whose square would enlarge
     # the error for systems with no shift at all; it is subtracted from the shift's square.
-    noise = drift_err if np.isfinite(drift_err) else 0.0
-    systematic = 0.5 * np.sqrt(max(drift**2 - noise**2, 0.0))
+    systematic = 0.5 * _beyond_noise(drift, drift_err)
     return FixedPoint(True, top.T, float(np.hypot(top.T_err, systematic)), top.level,
                       top.level_err, drift, drift_err, cx, "")
 
