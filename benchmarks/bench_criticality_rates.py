@@ -7,7 +7,10 @@
 Prints one row per (system, statistics, method): the data sets, the fraction in which the method
 named a ``T_c`` (false positives for systems without a transition, power for systems with one),
 and for the latter the coverage of the ``1σ`` and ``2σ`` intervals of the true ``T_c``. With
-``--out FILE`` the table is also written as Markdown (``docs/criticality_rates.md`` holds it).
+``--out FILE`` the table is also written as Markdown; with ``--table`` the rows are merged into
+the table of measured rates shipped in the package (``phasejax/lattice/data/criticality_rates.csv``,
+each row with the arguments that measured it), which the text-criticality job quotes beside its
+decisions; ``--markdown`` prints that table as ``docs/criticality_rates.md`` holds it.
 
 Systems (:mod:`phasejax.lattice.calibration`):
 
@@ -21,6 +24,11 @@ Systems (:mod:`phasejax.lattice.calibration`):
 * **ising2d** — the 2D Ising model, ``L = 8, 16, 32``, ``T = 2.0 … 2.55``, ``T_c = 2/ln(1+√2)``.
 * **curie_weiss** — mean field, exact independent draws, ``N = 64, 256, 1024``,
   ``T = 0.9 … 1.1``, ``T_c = 1``: cheap, so it reaches the statistics a GPU run affords.
+* **long_range_cpu**, **long_range_gpu** — the ring with images at a preset's own temperature
+  grid: rings of 21 … 161 sites at ``T_c × (0.4 … 1.6)`` (the CPU preset's 8 temperatures, also
+  the null chains' grid, so this power goes with their false-positive rate) or ``T_c × (0.5 …
+  1.6)`` (the GPU preset's 12), the preset's temperatures for a model whose transition sat at
+  ``T = 1``.
 * **long_range4**, **curie_weiss4** — the same with four sizes (rings of 21 … 161; 64 … 4,096
   spins), as the presets have: the error's systematic part rests on the shift between the two
   largest pairs, which a fourth size moves.
@@ -42,7 +50,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -51,6 +61,7 @@ from phasejax.lattice import calibration as C
 from phasejax.analysis.scaling import TRANSITION_METHODS
 
 CPU_T = (0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6)
+PRESET_T = dict(cpu=CPU_T, gpu=(0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.3, 1.6))
 TOKEN_SIZES = (20, 40, 80, 160)
 NULL_CHAINS = (
     ("q=2 J=1.0 h=0", C.MarkovChain(1.0, (0.0, 0.0))),
@@ -60,34 +71,54 @@ NULL_CHAINS = (
     ("q=6 J=2.5 h=mixed", C.MarkovChain(2.5, (0.0, 0.8, -0.3, 0.4, -0.6, 0.2))),
 )
 ISING_TC = 2.0 / np.log(1.0 + np.sqrt(2.0))
+SHIPPED = Path(__file__).resolve().parents[1] / "phasejax" / "lattice" / "data" / C.RATES_TABLE
 
 
 SAVED = []   # every system's decisions, for --save
+COMMAND = []  # the arguments of this run, written beside each row of --table
 
 
-def _rows(system, level, sizes, decisions, truth=None, truth_err=0.0):
+def _rows(system, level, sizes, decisions, truth=None, truth_err=0.0, refits=""):
+    """Rows in the shipped table's columns (:data:`phasejax.lattice.calibration.RATES_COLUMNS`)."""
     SAVED.append(dict(system=system, n=level, sizes=list(map(int, sizes)), truth=truth,
                       truth_err=truth_err, decisions=decisions))
     out = []
     for method, r in C.rates(decisions, truth, truth_err).items():
-        out.append(dict(system=system, n=level, sizes=" ".join(map(str, sizes)), method=method,
-                        datasets=r["n"], named=r["named"], cover_1sigma=r.get("cover_1sigma"),
-                        cover_2sigma=r.get("cover_2sigma"), mean_T_c=r.get("mean_T_c"),
-                        mean_error=r.get("mean_error"), truth_err=truth_err,
-                        bare=(r.get("cover_1sigma_bare"), r.get("cover_2sigma_bare"))))
+        out.append(dict(system=system, kind="null" if truth is None else "transition", n=level,
+                        sizes=" ".join(map(str, sizes)), method=method, refits=refits,
+                        datasets=r["n"], named=r["named"], truth_err=truth_err,
+                        command=" ".join(COMMAND), **{k: r.get(k, "") for k in (
+                            "cover_1sigma", "cover_2sigma", "cover_1sigma_bare",
+                            "cover_2sigma_bare", "mean_T_c", "mean_error")}))
     return out
+
+
+def _has(x) -> bool:
+    return isinstance(x, (int, float)) and np.isfinite(x)
 
 
 def _print(rows):
     for r in rows:
-        cov = ("" if r["cover_1sigma"] is None else
+        cov = ("" if not _has(r["cover_1sigma"]) else
                f"  cover 1σ {r['cover_1sigma']:.2f} 2σ {r['cover_2sigma']:.2f}  "
                f"T_c {r['mean_T_c']:.4g} ± {r['mean_error']:.2g}")
-        if cov and r["truth_err"]:
-            cov += (f"  (reference ± {r['truth_err']:.2g} included; bare 1σ {r['bare'][0]:.2f} "
-                    f"2σ {r['bare'][1]:.2f})")
+        if cov and _has(r["cover_1sigma_bare"]):
+            cov += (f"  (reference ± {r['truth_err']:.2g} included; bare 1σ "
+                    f"{r['cover_1sigma_bare']:.2f} 2σ {r['cover_2sigma_bare']:.2f})")
         print(f"{r['system']:<20} n={r['n']:<6} {r['method']:<16} {r['datasets']:>4} sets  "
               f"named {r['named']:.3f}{cov}", flush=True)
+
+
+def merge_table(path, rows):
+    """Write ``rows`` into the table at ``path``, replacing those of the same system, level,
+    sizes, method and refits (the rest kept in their order, new ones appended)."""
+    from phasejax import io
+
+    key = lambda r: (r["system"], int(r["n"]), str(r["sizes"]), r["method"], str(r["refits"]))
+    new = {key(r): r for r in rows}
+    old = io.read_table(path) if Path(path).exists() else []
+    kept = [new.pop(key(r), r) for r in old]
+    io.write_table(path, kept + list(new.values()), C.RATES_COLUMNS)
 
 
 def null_rates(key, level, n_datasets, n_boot):
@@ -121,11 +152,17 @@ def _long_range_grid():
     return T_c, K_err / K_c**2, np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
 
 
-def long_range_rates(key, level, n_datasets, n_boot, sizes=(41, 81, 161)):
+def long_range_rates(key, level, n_datasets, n_boot, sizes=(41, 81, 161), grid=None):
+    """The ring with images on ``(0.8 … 1.2) T_c``; with ``grid`` (``"cpu"`` or ``"gpu"``) on
+    that preset's text grid scaled by ``T_c`` (as the preset is for a model whose transition
+    sat at ``T = 1``)."""
     T_c, T_c_err, T = _long_range_grid()
+    if grid:
+        T = np.round(T_c * np.asarray(PRESET_T[grid]), 4)
     sets = C.long_range_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
                                  n_boot=n_boot)
-    return _power("long_range σ=0.5", key, sets, level, sizes, T_c, T_c_err)
+    system = f"long_range σ=0.5, {grid} preset grid" if grid else "long_range σ=0.5"
+    return _power(system, key, sets, level, sizes, T_c, T_c_err)
 
 
 def ising_rates(key, level, n_datasets, n_boot):
@@ -152,7 +189,7 @@ def bridge_null_rates(key, level, n_datasets, n_boot, refits=8):
                     for i, T in enumerate(CPU_T)]
             decisions.append(C.decide_bridge(jax.random.fold_in(k, 1), seqs, CPU_T, q=chain.q,
                                              n_bootstrap=refits))
-    return _rows("null (Markov)", level, (N,), decisions)
+    return _rows("null (Markov)", level, (N,), decisions, refits=refits)
 
 
 def _open_chain_bridge(key, sets, T, refits):
@@ -169,7 +206,7 @@ def bridge_power_rates(key, level, n_datasets, n_boot, refits=8):
     N = TOKEN_SIZES[-1]
     sets = C.open_chain_datasets(key, T, N, n_datasets=n_datasets, n_samples=level)
     return _rows("open long_range σ=0.5", level, (N,), _open_chain_bridge(key, sets, T, refits),
-                 T_c, T_c_err)
+                 T_c, T_c_err, refits=refits)
 
 
 def bridge_off_rates(key, level, n_datasets, n_boot, refits=8):
@@ -185,37 +222,43 @@ def bridge_off_rates(key, level, n_datasets, n_boot, refits=8):
         k = jax.random.fold_in(key, side)
         sets = C.open_chain_datasets(k, T, N, n_datasets=n_datasets // 2, n_samples=level)
         decisions += _open_chain_bridge(k, sets, T, refits)
-    return _rows("open long_range σ=0.5, T_c off the grid", level, (N,), decisions)
+    return _rows("open long_range σ=0.5, T_c off the grid", level, (N,), decisions,
+                 refits=refits)
 
 
 def markdown(rows) -> str:
     """The table; where the reference carries an error, a cover cell reads
-    ``with it (bare)``."""
+    ``with it (bare)``; a bridge row at other than the presets' 8 refits says its count."""
     head = ("| system | n per T | sizes | method | data sets | named a T_c | 1σ cover | "
             "2σ cover | mean T_c ± error |\n|---|---|---|---|---|---|---|---|---|\n")
-    fmt = lambda x, f: "—" if x is None or not np.isfinite(x) else format(x, f)
+    fmt = lambda x, f: format(x, f) if _has(x) else "—"
 
     def cover(r, k):
-        cell = fmt(r[f"cover_{k}sigma"], ".2f")
-        bare = r.get("bare", (None, None))[k - 1]
-        return cell if bare is None or cell == "—" else f"{cell} ({bare:.2f})"
+        cell, bare = fmt(r[f"cover_{k}sigma"], ".2f"), r[f"cover_{k}sigma_bare"]
+        return cell if not _has(bare) or cell == "—" else f"{cell} ({bare:.2f})"
+
+    def system(r):
+        extra = r["method"] == "bridge" and str(r["refits"]) not in ("", "8")
+        return f"{r['system']}, {r['refits']} refits" if extra else r["system"]
 
     return head + "".join(
-        f"| {r['system']} | {r['n']} | {r['sizes']} | {r['method']} | {r['datasets']} | "
+        f"| {system(r)} | {r['n']} | {r['sizes']} | {r['method']} | {r['datasets']} | "
         f"{r['named']:.3f} | {cover(r, 1)} | {cover(r, 2)} | "
         + (f"{fmt(r['mean_T_c'], '.4g')} ± {fmt(r['mean_error'], '.2g')}"
-           if r["mean_T_c"] is not None else "—") + " |\n" for r in rows)
+           if _has(r["mean_T_c"]) else "—") + " |\n" for r in rows)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+",
                    default=["null", "curie_weiss", "long_range", "ising2d", "long_range4",
-                            "curie_weiss4", "bridge_null", "bridge_off", "bridge_power"])
+                            "curie_weiss4", "long_range_cpu", "long_range_gpu", "bridge_null",
+                            "bridge_off", "bridge_power"])
     p.add_argument("--levels", type=int, nargs="+", default=None,
                    help="sequences per temperature (default per system: null 96 1024 4096; "
                         "curie_weiss 96 1024 4096 16384; long_range 96 1024 4096; ising2d 96 "
-                        "1024; long_range4 4096; curie_weiss4 1024 4096 16384; bridge_null, "
+                        "1024; long_range4 4096; curie_weiss4 1024 4096 16384; "
+                        "long_range_cpu 96 1024; long_range_gpu 4096; bridge_null, "
                         "bridge_off and bridge_power 96)")
     p.add_argument("--datasets", type=int, default=None,
                    help="data sets per system and level (default: 200 null, 40 with a "
@@ -229,7 +272,19 @@ def main(argv=None):
     p.add_argument("--out", default=None)
     p.add_argument("--save", default=None,
                    help="also write every data set's decisions (T_c, error per method) as JSON")
+    p.add_argument("--table", nargs="?", const=str(SHIPPED), default=None,
+                   help="merge the rows into this table of measured rates (default: the one "
+                        "shipped in the package, which the text-criticality job quotes)")
+    p.add_argument("--markdown", nargs="?", const=str(SHIPPED), default=None,
+                   help="print a table of measured rates (default: the shipped one) as Markdown "
+                        "and exit")
     a = p.parse_args(argv)
+    if a.markdown:
+        from phasejax import io
+
+        print(markdown(io.read_table(a.markdown)), end="")
+        return
+    COMMAND[:] = sys.argv[1:] if argv is None else list(argv)
     if a.quick:
         a.levels, a.datasets = [96], 10
     key = jax.random.key(a.seed)
@@ -240,6 +295,10 @@ def main(argv=None):
                ising2d=(ising_rates, 40, (96, 1024)),
                long_range4=(functools.partial(long_range_rates, sizes=(21, 41, 81, 161)), 40,
                             (4096,)),
+               long_range_cpu=(functools.partial(long_range_rates, sizes=(21, 41, 81, 161),
+                                                 grid="cpu"), 40, (96, 1024)),
+               long_range_gpu=(functools.partial(long_range_rates, sizes=(21, 41, 81, 161),
+                                                 grid="gpu"), 40, (4096,)),
                curie_weiss4=(functools.partial(curie_weiss_rates, sizes=(64, 256, 1024, 4096)),
                              100, (1024, 4096, 16384)),
                bridge_null=(functools.partial(bridge_null_rates, refits=a.refits), 200, (96,)),
@@ -255,12 +314,11 @@ def main(argv=None):
             print(f"# {name} n={level}: {time.perf_counter() - t0:.0f} s", flush=True)
             rows += got
             if a.out:
-                from pathlib import Path
-
                 Path(a.out).write_text(markdown(rows))
+            if a.table:
+                merge_table(a.table, got)
             if a.save:
                 import json
-                from pathlib import Path
 
                 Path(a.save).write_text(json.dumps(SAVED, default=float))
     assert set(r["method"] for r in rows) <= set(TRANSITION_METHODS) | {"bridge"}

@@ -35,8 +35,11 @@ Per model (or per checkpoint of ``lm.checkpoints``):
 
 Writes ``statistics.csv`` (one row per side × model × mapping × N × T × observable, the kept
 fraction included), ``correlation.csv`` (``C(Δt)`` and the spectrum at the largest size),
-``fss.csv`` (every decision with its value, error or reason; the decay verdict per temperature;
-the bridge; the smallest kept fraction), ``toy_fit.csv`` (the fit at every temperature),
+``fss.csv`` (every decision with its value, error or reason; beside the text's ``T_c`` decisions
+and the bridge, the method's measured false-positive rate and power at the run's sequence count,
+from the shipped table of :func:`phasejax.lattice.calibration.measured_rates`, and "not resolved"
+on a "none" where that power is below 90 %; the decay verdict per temperature; the bridge; the
+smallest kept fraction), ``toy_fit.csv`` (the fit at every temperature),
 ``generation.csv`` (throughput) and ``criticality.png`` (plus ``chain.png`` for a chain).
 """
 
@@ -56,6 +59,7 @@ from phasejax.checks import check_temperatures
 from phasejax.analysis import scaling
 from phasejax.analysis.sequences import prefix_statistics, sequence_statistics, statistics_rows
 from phasejax.fit.bridge import ToySettings
+from phasejax.lattice import calibration
 from phasejax.text import generate as G
 from phasejax.text import spins
 
@@ -71,7 +75,7 @@ OBSERVABLES = (BINDER, "susceptibility", "tau", "xi_over_N")
 STAT_COLUMNS = ("side", "model", "mapping", "L", "T", "observable", "mean", "stderr",
                 "n_samples")
 FSS_COLUMNS = ("side", "model", "mapping", "method", "quantity", "T", "value", "error",
-               "reason")
+               "reason", "rates_n", "fp_rate", "fp_upper95", "power", "rates")
 FIT_COLUMNS = ("model", "mapping", "T", "q", "N", "A", "A_err", "sigma", "sigma_err",
                "A_fixed_T0", "K_c", "ratio", "ratio_err", "h", "start", "neg_log_pl",
                "n_sequences", "reason")
@@ -197,7 +201,8 @@ def decision_rows(key, stats, side: str, model: str, mapping: str, *, reason: st
         if reason and e["method"] in scaling.TRANSITION_METHODS and e["quantity"] == "T_c" \
                 and not np.isfinite(e["value"]):
             row["reason"] = f"{reason}; {row['reason']}"
-        out.append(row)
+        out.append(with_rates(row, min(x.n_sequences for x in stats))
+                   if side == "model" and e["quantity"] == "T_c" else row)
     N_max = max(x.N for x in stats)
     for x in stats:
         if x.N == N_max:
@@ -212,6 +217,23 @@ def decision_rows(key, stats, side: str, model: str, mapping: str, *, reason: st
                                     f"{d.chi2_dof_power:.3g}, exponential {d.chi2_dof_exp:.3g}; "
                                     f"Δt ∈ [{d.window[0]}, {d.window[1]}], N = {x.N})")))
     return out
+
+
+def with_rates(row: dict, n: int) -> dict:
+    """``row`` (a decision on text with ``n`` sequences per temperature) with its method's
+    measured false-positive rate and power at that statistics
+    (:func:`phasejax.lattice.calibration.measured_rates`, ``docs/criticality_rates.md``); a
+    "none" from a method whose power there is below 90 % says "not resolved"."""
+    r = calibration.measured_rates(row["method"], n)
+    if r is None:
+        return row
+    row = dict(row, rates_n=r.level, fp_rate=r.false_positive_rate,
+               fp_upper95=r.false_positive_upper, power=r.power, rates=r.note())
+    if not np.isfinite(row["value"]) and not r.power >= calibration.RESOLVED_POWER:
+        power = (f"is {r.power:.0%}" if np.isfinite(r.power) else "was not measured")
+        row["reason"] = (f"{row['reason']}; not resolved at this statistics: the method's "
+                         f"power {power} at n = {r.level}, so 'none' is not 'no transition'")
+    return row
 
 
 # ----------------------------------------------------------------------------- toy side
@@ -231,8 +253,10 @@ def toy_fits(key, states, spin_map, model: str, s: Settings):
                  neg_log_pl=f.neg_log_pl, n_sequences=f.n_sequences, reason=p.reason)
             for t, f, p, a0 in zip(T, fits, points, fixed)]
     t_x, t_err, why = B.critical_temperature(points)
-    bridge_row = dict(side="toy", model=model, mapping=spin_map.name, method="bridge",
-                      quantity="T_cross", T="", value=t_x, error=t_err, reason=why)
+    bridge_row = with_rates(dict(side="toy", model=model, mapping=spin_map.name,
+                                 method="bridge", quantity="T_cross", T="", value=t_x,
+                                 error=t_err, reason=why),
+                            min(f.n_sequences for f in fits))
     return fits, rows, bridge_row
 
 

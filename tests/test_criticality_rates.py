@@ -54,3 +54,61 @@ def test_coverage_against_a_reference_with_an_error_combines_both():
     assert r["cover_1sigma"] == 0.5 and r["cover_1sigma_bare"] == 0.0
     assert r["cover_2sigma"] == 1.0 and r["cover_2sigma_bare"] == 0.0
     assert "cover_1sigma_bare" not in C.rates(d, truth=1.0)["binder_crossing"]
+
+
+def _rate_rows():
+    row = lambda system, kind, n, named, sets, sizes="41 81 161", method="binder_crossing": dict(
+        system=system, kind=kind, n=n, sizes=sizes, method=method, refits="", datasets=sets,
+        named=named)
+    return [row("null (Markov)", "null", 96, 0.0, 200),
+            row("null (Markov)", "null", 1024, 0.01, 200), row("other null", "null", 1024, 0.0, 100),
+            row("long_range σ=0.5", "transition", 96, 0.05, 40),
+            row("long_range σ=0.5", "transition", 1024, 0.875, 40),
+            row("long_range σ=0.5", "transition", 1024, 0.5, 40, sizes="21 41 81 161"),
+            row("long_range σ=0.5, cpu preset grid", "transition", 96, 0.5, 40,
+                sizes="21 41 81 161")]
+
+
+def test_stored_rates_are_read_at_the_largest_level_the_run_reaches():
+    from scipy.stats import binom
+
+    rows = _rate_rows()
+    r = C.measured_rates("binder_crossing", 4000, rows)       # 1024: both nulls pooled
+    assert (r.level, r.below, r.false_positives, r.null_sets) == (1024, False, 2, 300)
+    assert r.power == 0.875 and r.power_sets == 40            # the reference's own sizes
+    # the bound is the rate at which 2 or fewer of 300 come up with probability 5 %
+    assert abs(binom.cdf(2, 300, r.false_positive_upper) - 0.05) < 1e-6
+    assert "2 of 300" in r.note() and "88%" in r.note()
+    r = C.measured_rates("binder_crossing", 500, rows)      # the preset's own grid first
+    assert (r.level, r.below, r.false_positive_rate, r.power) == (96, False, 0.0, 0.5)
+    assert "preset grid" in r.power_system
+    assert abs(r.false_positive_upper - (1 - 0.05 ** (1 / 200))) < 1e-9   # 0 of 200
+    r = C.measured_rates("binder_crossing", 32, rows)          # fewer than any level: said so
+    assert r.level == 96 and r.below and "fewer than any level" in r.note()
+    assert C.measured_rates("tau_slope", 96, rows) is None
+
+
+def test_the_shipped_rates_are_the_documented_table():
+    """Every row of docs/criticality_rates.md's table is in the shipped table, and each method
+    that can name a transition has null and power rows at the CPU preset's 96 sequences."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "criticality_rates.md").read_text()
+    shipped = {(r["system"], int(r["n"]), str(r["sizes"]), r["method"], str(r["refits"])):
+               (int(r["datasets"]), float(r["named"])) for r in C.stored_rates()}
+    documented = 0
+    for line in doc.splitlines():
+        c = [x.strip() for x in line.strip().strip("|").split("|")]
+        if len(c) != 9 or not re.fullmatch(r"\d+", c[1]):
+            continue
+        system, refits = c[0], ""
+        if c[3] == "bridge":
+            m = re.fullmatch(r"(.*), (\d+) refits", system)
+            system, refits = (m[1], m[2]) if m else (system, "8")
+        assert shipped[(system, int(c[1]), c[2], c[3], refits)] == (int(c[4]), float(c[5])), c
+        documented += 1
+    assert documented == len(shipped)
+    for m in (*TRANSITION_METHODS, "bridge"):
+        r = C.measured_rates(m, 96)
+        assert r.level == 96 and r.null_sets >= 200 and r.power_sets >= 40, m

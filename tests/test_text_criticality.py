@@ -277,6 +277,14 @@ def test_a_markov_decoder_through_the_whole_job_names_no_transition(job):
                                                       for m in TRANSITION_METHODS}
     for r in tc:                                  # a chain without a transition: none, and why
         assert np.isnan(float(r["value"])) and len(r["reason"]) > 20, r
+    for r in tc:           # text's decisions carry their measured rates at 128 → 96 sequences
+        if r["side"] == "model":
+            assert r["rates_n"] == 96 and r["fp_rate"] == 0.0 and 0 < r["fp_upper95"] < 0.05
+            assert r["power"] < 0.9 and "not resolved" in r["reason"], r
+        else:
+            assert r["rates_n"] == "" and "not resolved" not in r["reason"], r
+    bridge = next(r for r in fss if r["method"] == "bridge")
+    assert bridge["rates_n"] == 96 and bridge["fp_rate"] == 0.0 and "of 400" in bridge["rates"]
     onset = [r for r in fss if r["method"] == "tau_slope"]
     assert onset and all(r["quantity"] == "T_onset" for r in onset)
     decay = [r for r in fss if r["method"] == "decay" and r["side"] == "model"]
@@ -350,3 +358,16 @@ def test_bad_settings_fail_before_any_model_is_loaded(override, message, tmp_pat
     with pytest.raises(ValueError, match=message):
         text_criticality.run(cfg, tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_the_figure_titles_carry_each_decisions_measured_rates():
+    from phasejax.plot.text import _tc_text
+
+    row = dict(side="model", model="m", mapping="w", quantity="T_c", T="")
+    fss = [dict(row, method="binder_crossing", value=float("nan"), error=float("nan"),
+                power=0.05, fp_upper95=0.015),
+           dict(row, method="chi_peak", value=1.02, error=0.03, power=0.9, fp_upper95=0.015),
+           dict(row, method="xi_crossing", value=float("nan"), error=float("nan"))]
+    text = _tc_text(fss, "model", "m", "w")
+    assert "U₄] = none (power 5%)" in text and "false + ≤ 1.5%" in text
+    assert "ξ/N] = none" in text and "ξ/N] = none (" not in text

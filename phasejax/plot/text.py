@@ -30,7 +30,8 @@ QUANTITIES = {"T_c": "T_c", "T_onset": "T_onset", "T_cross": "T×", "gamma_over_
 
 def _tc_text(fss, side, model, mapping) -> str:
     """Each method's ``T_c`` (and ``T_onset``, ``γ/ν``, the kept fraction) of one side, two
-    lines (a panel title); "none" where a method named nothing."""
+    lines (a panel title); "none" where a method named nothing, with the method's measured power
+    where stored, and a named value with its false-positive rate's upper bound."""
     parts = []
     for e in fss:
         if (e["side"], e["model"], e["mapping"]) != (side, model, mapping):
@@ -43,7 +44,13 @@ def _tc_text(fss, side, model, mapping) -> str:
         if e["quantity"] == "kept_fraction":
             parts.append(f"kept ≥ {v:.3f}")
             continue
-        parts.append(f"{q}[{name}] = " + (f"{v:.3g} ± {err:.2g}" if np.isfinite(v) else "none"))
+        text = f"{v:.3g} ± {err:.2g}" if np.isfinite(v) else "none"
+        power, fp = e.get("power"), e.get("fp_upper95")      # measured rates, where stored
+        if isinstance(power, float) and np.isfinite(power) and not np.isfinite(v):
+            text += f" (power {power:.0%})"
+        elif isinstance(fp, float) and np.isfinite(fp) and np.isfinite(v):
+            text += f" (false + ≤ {fp:.1%})"
+        parts.append(f"{q}[{name}] = {text}")
     half = (len(parts) + 1) // 2
     return f"{side}: " + ", ".join(parts[:half]) + "\n" + ", ".join(parts[half:])
 
