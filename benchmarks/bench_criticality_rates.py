@@ -109,6 +109,18 @@ def _print(rows):
               f"named {r['named']:.3f}{cov}", flush=True)
 
 
+def _measuring_args(argv: list) -> list:
+    """The arguments that set what was measured (those naming output files dropped)."""
+    out, skip = [], False
+    for x in argv:
+        if x in ("--table", "--save", "--out"):
+            skip = True
+        elif not (skip and not x.startswith("--")):
+            out.append(x)
+            skip = False
+    return out
+
+
 def merge_table(path, rows):
     """Write ``rows`` into the table at ``path``, replacing those of the same system, level,
     sizes, method and refits (the rest kept in their order, new ones appended)."""
@@ -284,7 +296,9 @@ def main(argv=None):
 
         print(markdown(io.read_table(a.markdown)), end="")
         return
-    COMMAND[:] = sys.argv[1:] if argv is None else list(argv)
+    if a.quick and a.table:
+        p.error("--quick measures too few data sets to enter the table of measured rates")
+    COMMAND[:] = _measuring_args(sys.argv[1:] if argv is None else list(argv))
     if a.quick:
         a.levels, a.datasets = [96], 10
     key = jax.random.key(a.seed)

@@ -229,10 +229,11 @@ def with_rates(row: dict, n: int) -> dict:
         return row
     row = dict(row, rates_n=r.level, fp_rate=r.false_positive_rate,
                fp_upper95=r.false_positive_upper, power=r.power, rates=r.note())
-    if not np.isfinite(row["value"]) and not r.power >= calibration.RESOLVED_POWER:
+    if not np.isfinite(row["value"]) and not r.resolved:
         power = (f"is {r.power:.0%}" if np.isfinite(r.power) else "was not measured")
+        power += f" at n = {r.level}" + (f", more than this run's {n}" if r.below else "")
         row["reason"] = (f"{row['reason']}; not resolved at this statistics: the method's "
-                         f"power {power} at n = {r.level}, so 'none' is not 'no transition'")
+                         f"power {power}, so 'none' is not 'no transition'")
     return row
 
 

@@ -57,16 +57,18 @@ def test_coverage_against_a_reference_with_an_error_combines_both():
 
 
 def _rate_rows():
-    row = lambda system, kind, n, named, sets, sizes="41 81 161", method="binder_crossing": dict(
-        system=system, kind=kind, n=n, sizes=sizes, method=method, refits="", datasets=sets,
-        named=named)
+    def row(system, kind, n, named, sets, sizes="21 41 81 161", method="binder_crossing"):
+        return dict(system=system, kind=kind, n=n, sizes=sizes, method=method, refits="",
+                    datasets=sets, named=named)
+
+    grid = "long_range σ=0.5, cpu preset grid"
     return [row("null (Markov)", "null", 96, 0.0, 200),
-            row("null (Markov)", "null", 1024, 0.01, 200), row("other null", "null", 1024, 0.0, 100),
-            row("long_range σ=0.5", "transition", 96, 0.05, 40),
-            row("long_range σ=0.5", "transition", 1024, 0.875, 40),
-            row("long_range σ=0.5", "transition", 1024, 0.5, 40, sizes="21 41 81 161"),
-            row("long_range σ=0.5, cpu preset grid", "transition", 96, 0.5, 40,
-                sizes="21 41 81 161")]
+            row("null (Markov)", "null", 1024, 0.01, 200),
+            row("other null", "null", 1024, 0.0, 100),
+            row("null (Markov)", "null", 96, 1.0, 40, method="chi_peak"),
+            row(grid, "transition", 96, 0.95, 40), row(grid, "transition", 1024, 0.875, 40),
+            row(grid, "transition", 1024, 0.5, 40, sizes="41 81 161"),
+            row("long_range σ=0.5", "transition", 96, 1.0, 40)]     # a grid centred on T_c
 
 
 def test_stored_rates_are_read_at_the_largest_level_the_run_reaches():
@@ -74,17 +76,23 @@ def test_stored_rates_are_read_at_the_largest_level_the_run_reaches():
 
     rows = _rate_rows()
     r = C.measured_rates("binder_crossing", 4000, rows)       # 1024: both nulls pooled
-    assert (r.level, r.below, r.false_positives, r.null_sets) == (1024, False, 2, 300)
+    assert (r.level, r.below, r.false_positives, r.null_sets, r.null_systems) == (
+        1024, False, 2, 300, 2)
     assert r.power == 0.875 and r.power_sets == 40            # the reference's own sizes
+    assert not r.resolved
     # the bound is the rate at which 2 or fewer of 300 come up with probability 5 %
     assert abs(binom.cdf(2, 300, r.false_positive_upper) - 0.05) < 1e-6
     assert "2 of 300" in r.note() and "88%" in r.note()
-    r = C.measured_rates("binder_crossing", 500, rows)      # the preset's own grid first
-    assert (r.level, r.below, r.false_positive_rate, r.power) == (96, False, 0.0, 0.5)
-    assert "preset grid" in r.power_system
+    r = C.measured_rates("binder_crossing", 500, rows)       # the preset's grid, never one
+    assert (r.level, r.below, r.false_positive_rate, r.power) == (96, False, 0.0, 0.95)
     assert abs(r.false_positive_upper - (1 - 0.05 ** (1 / 200))) < 1e-9   # 0 of 200
-    r = C.measured_rates("binder_crossing", 32, rows)          # fewer than any level: said so
-    assert r.level == 96 and r.below and "fewer than any level" in r.note()
+    assert r.resolved and "cpu preset grid" in r.power_system   # centred on T_c
+    r = C.measured_rates("binder_crossing", 32, rows)          # fewer than any level: said so,
+    assert r.level == 96 and r.below and not r.resolved         # and never "resolved"
+    assert "fewer than any level" in r.note()
+    r = C.measured_rates("chi_peak", 96, rows)                  # every data set named one
+    assert r.false_positive_upper == 1.0 and np.isnan(r.power) and not r.resolved
+    assert "power not measured" in r.note()
     assert C.measured_rates("tau_slope", 96, rows) is None
 
 
@@ -106,7 +114,8 @@ def test_the_shipped_rates_are_the_documented_table():
         if c[3] == "bridge":
             m = re.fullmatch(r"(.*), (\d+) refits", system)
             system, refits = (m[1], m[2]) if m else (system, "8")
-        assert shipped[(system, int(c[1]), c[2], c[3], refits)] == (int(c[4]), float(c[5])), c
+        sets, named = shipped[(system, int(c[1]), c[2], c[3], refits)]
+        assert sets == int(c[4]) and abs(named - float(c[5])) <= 5e-4, c   # printed to 3 places
         documented += 1
     assert documented == len(shipped)
     for m in (*TRANSITION_METHODS, "bridge"):

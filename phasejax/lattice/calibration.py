@@ -31,6 +31,7 @@ fraction that named a transition and, where the truth is known, the coverage of 
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Sequence
 
 import jax
@@ -307,52 +308,62 @@ RATES_TABLE = "criticality_rates.csv"
 RATES_COLUMNS = ("system", "kind", "n", "sizes", "method", "refits", "datasets", "named",
                  "cover_1sigma", "cover_2sigma", "cover_1sigma_bare", "cover_2sigma_bare",
                  "mean_T_c", "mean_error", "truth_err", "command")
-# the systems whose power is quoted beside each method's decision on text, the first measured
-# at the level: a chain with a transition (for the finite-size methods the ring with images on
-# a preset's own grid, else on a grid around T_c; for the bridge the open chain of text's
-# boundaries at the presets' 8 refits)
+# the system whose power is quoted beside each method's decision on text, the first measured at
+# the level: a chain with a transition seen as a preset sees it — for the finite-size methods the
+# ring with images on a preset's own temperature grid (a grid centred on T_c, which a run on
+# text cannot choose, would overstate the power); for the bridge the open chain of text's
+# boundaries at the presets' 8 refits
 POWER_REFERENCE = {**{m: (("long_range σ=0.5, cpu preset grid", "21 41 81 161", ""),
-                          ("long_range σ=0.5, gpu preset grid", "21 41 81 161", ""),
-                          ("long_range σ=0.5", "41 81 161", ""))
+                          ("long_range σ=0.5, gpu preset grid", "21 41 81 161", ""))
                       for m in scaling.TRANSITION_METHODS},
-                   "bridge": (("open long_range σ=0.5", "160", 8),)}
+                   "bridge": (("open long_range σ=0.5", "160", "8"),)}
 RESOLVED_POWER = 0.9      # below this power a "none" is "not resolved", not "no transition"
 
 
 class MeasuredRates(NamedTuple):
     """What ``docs/criticality_rates.md`` measured for one method at (about) the statistics of
     a run: the level is the largest sequence count per temperature measured at or below the
-    run's (the smallest measured when the run has fewer: ``below`` is then true)."""
+    run's (the smallest measured when the run has fewer: ``below`` is then true, and the power
+    is an upper bound of the run's)."""
 
     method: str
     n: int                          # the run's sequences per temperature
     level: int                      # the measured level the rates are from
     below: bool                     # the run has fewer sequences than any measured level
-    false_positives: int            # data sets without a transition that named one …
-    null_sets: int                  # … of these
+    false_positives: int            # data sets without a transition on the grid that named one
+    null_sets: int                  # … of these, pooled over the systems
+    null_systems: int
     false_positive_upper: float     # one-sided 95 % upper bound of the rate (Clopper–Pearson)
     power: float                    # fraction of the reference system's data sets found
     power_sets: int
     power_system: str
-    null_sizes: str = ""            # the sizes of the systems without a transition
+    null_sizes: str                 # the sizes of the systems without a transition
 
     @property
     def false_positive_rate(self) -> float:
         return self.false_positives / self.null_sets if self.null_sets else NAN
 
+    @property
+    def resolved(self) -> bool:
+        """Whether a "none" at this statistics says "no transition" rather than "not
+        resolved": the measured power is at least :data:`RESOLVED_POWER` at the run's count."""
+        return not self.below and self.power >= RESOLVED_POWER
+
     def note(self) -> str:
         """One line for a decision's reason."""
         at = (f"at n = {self.level} sequences per temperature (this run has {self.n}, fewer "
               f"than any level measured)" if self.below else f"at n = {self.level}")
-        sizes = f" (N = {self.null_sizes.replace(' ', '/')})" if self.null_sizes else ""
-        fp = (f"{self.false_positives} of {self.null_sets} systems without a transition"
-              f"{sizes} named one (rate ≤ {self.false_positive_upper:.1%} at 95 %)")
+        sizes = f", N = {self.null_sizes.replace(' ', '/')}" if self.null_sizes else ""
+        fp = (f"{self.false_positives} of {self.null_sets} data sets with no transition on the "
+              f"grid named one ({self.null_systems} systems{sizes}; rate ≤ "
+              f"{self.false_positive_upper:.1%} at 95 %)")
         pw = (f"{self.power_system}: found in {self.power:.0%} of {self.power_sets} data sets"
               if np.isfinite(self.power) else "power not measured")
         return f"measured {at}: {fp}; {pw}"
 
 
-def stored_rates() -> list[dict]:
+@functools.lru_cache(maxsize=1)
+def stored_rates() -> tuple:
     """Rows of the shipped table of measured rates (``phasejax/lattice/data``), written by
     ``benchmarks/bench_criticality_rates.py --table``."""
     from importlib import resources
@@ -361,19 +372,19 @@ def stored_rates() -> list[dict]:
 
     with resources.as_file(resources.files("phasejax.lattice").joinpath("data", RATES_TABLE)) \
             as path:
-        return io.read_table(path)
+        return tuple(io.read_table(path))
 
 
-def _at_level(rows: list[dict], n: int) -> tuple[int, bool]:
+def _at_level(rows, n: int) -> tuple[int, bool]:
     levels = sorted({int(r["n"]) for r in rows})
     fit = [x for x in levels if x <= n]
     return (fit[-1], False) if fit else (levels[0], True)
 
 
-def measured_rates(method: str, n: int, rows: list[dict] | None = None) -> MeasuredRates | None:
-    """The stored false-positive rate (every null system of ``method`` at one level, pooled)
-    and power (:data:`POWER_REFERENCE`) of ``method`` for a run with ``n`` sequences per
-    temperature; ``None`` for a method without stored rates."""
+def measured_rates(method: str, n: int, rows=None) -> MeasuredRates | None:
+    """The stored false-positive rate (every system without a transition on the grid, at one
+    level, pooled) and power (:data:`POWER_REFERENCE`) of ``method`` for a run with ``n``
+    sequences per temperature; ``None`` for a method without stored rates."""
     from scipy.stats import beta
 
     rows = stored_rates() if rows is None else rows
@@ -388,11 +399,12 @@ def measured_rates(method: str, n: int, rows: list[dict] | None = None) -> Measu
     power, power_sets, name = NAN, 0, ""
     for system, sizes, refits in POWER_REFERENCE.get(method, ()):   # at the same level only
         at = [r for r in rows if r["method"] == method and r["system"] == system
-              and str(r["sizes"]) == sizes and r["refits"] == refits and int(r["n"]) == level]
+              and str(r["sizes"]) == sizes and str(r["refits"]) == refits
+              and int(r["n"]) == level]
         if at:
             power, power_sets = float(at[0]["named"]), int(at[0]["datasets"])
             name = f"{system} ({sizes.replace(' ', '/')})"
             break
     null_sizes = " ".join(dict.fromkeys(str(r["sizes"]) for r in null))
-    return MeasuredRates(method, int(n), level, below, fp, sets, upper, power, power_sets, name,
-                         null_sizes)
+    return MeasuredRates(method, int(n), level, below, fp, sets, len(null), upper, power,
+                         power_sets, name, null_sizes)
