@@ -96,28 +96,47 @@ def test_stored_rates_are_read_at_the_largest_level_the_run_reaches():
     assert C.measured_rates("tau_slope", 96, rows) is None
 
 
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_criticality_rates.py"
+    spec = importlib.util.spec_from_file_location("bench_criticality_rates", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def test_the_shipped_rates_are_the_documented_table():
-    """Every row of docs/criticality_rates.md's table is in the shipped table, and each method
-    that can name a transition has null and power rows at the CPU preset's 96 sequences."""
-    import re
+    """docs/criticality_rates.md's table is the shipped table as the benchmark prints it, and
+    each method that can name a transition has null and power rows at the CPU preset's 96
+    sequences."""
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "criticality_rates.md").read_text()
-    shipped = {(r["system"], int(r["n"]), str(r["sizes"]), r["method"], str(r["refits"])):
-               (int(r["datasets"]), float(r["named"])) for r in C.stored_rates()}
-    documented = 0
-    for line in doc.splitlines():
-        c = [x.strip() for x in line.strip().strip("|").split("|")]
-        if len(c) != 9 or not re.fullmatch(r"\d+", c[1]):
-            continue
-        system, refits = c[0], ""
-        if c[3] == "bridge":
-            m = re.fullmatch(r"(.*), (\d+) refits", system)
-            system, refits = (m[1], m[2]) if m else (system, "8")
-        sets, named = shipped[(system, int(c[1]), c[2], c[3], refits)]
-        assert sets == int(c[4]) and abs(named - float(c[5])) <= 5e-4, c   # printed to 3 places
-        documented += 1
-    assert documented == len(shipped)
+    lines = doc.splitlines()
+    start = next(i for i, x in enumerate(lines) if x.startswith("| system | n per T"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    printed = _bench().markdown(C.stored_rates())
+    assert "\n".join(lines[start:end]) + "\n" == printed
+    assert end - start - 2 == len(C.stored_rates()) > 60
     for m in (*TRANSITION_METHODS, "bridge"):
         r = C.measured_rates(m, 96)
         assert r.level == 96 and r.null_sets >= 200 and r.power_sets >= 40, m
+
+
+def test_the_benchmark_merges_its_rows_into_a_table(tmp_path):
+    from phasejax import io
+
+    B = _bench()
+    row = dict(system="s", kind="null", n=96, sizes="20 40", method="chi_peak", refits="",
+               datasets=200, named=0.0, truth_err=0.0, command="--only null")
+    path = tmp_path / "rates.csv"
+    B.merge_table(path, [row, dict(row, n=1024)])
+    B.merge_table(path, [dict(row, named=0.005), dict(row, method="xi_crossing")])
+    got = io.read_table(path)
+    assert [(r["n"], r["method"], r["named"]) for r in got] == [
+        (96, "chi_peak", 0.005), (1024, "chi_peak", 0.0), (96, "xi_crossing", 0.0)]
+    assert "| s | 96 | 20 40 | chi_peak | 200 | 0.005 | — | — | — |" in B.markdown(got)
+    assert B._measuring_args(["--only", "null", "--table", "--levels", "96", "--save",
+                              "x.json"]) == ["--only", "null", "--levels", "96"]
