@@ -18,6 +18,8 @@ Systems (:mod:`phasejax.lattice.calibration`):
   preset's temperature grid ``T = 0.4 … 1.6`` and token sizes ``N = 20 … 160``; couplings chosen
   so that ``ξ(T)`` runs from about 1 to far beyond ``N`` over the grid (the chains' ``ξ`` range
   is printed).
+* **null_gpu** — the same chains on the GPU preset's 12 temperatures ``T = 0.5 … 1.6`` and its
+  token sizes ``N = 64 … 512``.
 * **long_range** — the ``q = 2``, ``σ = 1/2`` long-range chain with images, rings of 41, 81, 161
   sites, ``T = (0.8 … 1.2) T_c``; ``T_c`` from the stored table
   (:mod:`phasejax.lattice.critical`).
@@ -63,6 +65,7 @@ from phasejax.analysis.scaling import TRANSITION_METHODS
 CPU_T = (0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6)
 PRESET_T = dict(cpu=CPU_T, gpu=(0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.3, 1.6))
 TOKEN_SIZES = (20, 40, 80, 160)
+PRESET_SIZES = dict(cpu=TOKEN_SIZES, gpu=(64, 128, 256, 512))
 NULL_CHAINS = (
     ("q=2 J=1.0 h=0", C.MarkovChain(1.0, (0.0, 0.0))),
     ("q=2 J=2.0 h=0", C.MarkovChain(2.0, (0.0, 0.0))),
@@ -133,17 +136,20 @@ def merge_table(path, rows):
     io.write_table(path, kept + list(new.values()), C.RATES_COLUMNS)
 
 
-def null_rates(key, level, n_datasets, n_boot):
+def null_rates(key, level, n_datasets, n_boot, grid="cpu"):
+    """The null chains on a preset's grid and token sizes (the CPU preset's ``N = 20 … 160``,
+    the GPU preset's ``N = 64 … 512``)."""
+    T, sizes = PRESET_T[grid], PRESET_SIZES[grid]
     decisions = []
     for c, (name, chain) in enumerate(NULL_CHAINS):
-        xi = [chain.correlation_length(t) for t in CPU_T]
+        xi = [chain.correlation_length(t) for t in T]
         print(f"# null {name}: ξ(T) from {min(xi):.2g} to {max(xi):.3g}", flush=True)
         for d in range(n_datasets // len(NULL_CHAINS)):
             k = jax.random.fold_in(jax.random.fold_in(key, c), d)
-            cur = C.markov_dataset(k, chain, CPU_T, TOKEN_SIZES, n_sequences=level,
-                                   n_boot=n_boot)
+            cur = C.markov_dataset(k, chain, T, sizes, n_sequences=level, n_boot=n_boot)
             decisions.append(C.decide(jax.random.fold_in(k, 1), cur))
-    return _rows("null (Markov)", level, TOKEN_SIZES, decisions)
+    system = "null (Markov)" if grid == "cpu" else f"null (Markov), {grid} preset grid"
+    return _rows(system, level, sizes, decisions)
 
 
 def _power(system, key, sets, level, sizes, truth, truth_err=0.0):
@@ -263,15 +269,15 @@ def markdown(rows) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+",
-                   default=["null", "curie_weiss", "long_range", "ising2d", "long_range4",
-                            "curie_weiss4", "long_range_cpu", "long_range_gpu", "bridge_null",
-                            "bridge_off", "bridge_power"])
+                   default=["null", "null_gpu", "curie_weiss", "long_range", "ising2d",
+                            "long_range4", "curie_weiss4", "long_range_cpu", "long_range_gpu",
+                            "bridge_null", "bridge_off", "bridge_power"])
     p.add_argument("--levels", type=int, nargs="+", default=None,
                    help="sequences per temperature (default per system: null 96 1024 4096; "
-                        "curie_weiss 96 1024 4096 16384; long_range 96 1024 4096; ising2d 96 "
-                        "1024; long_range4 4096; curie_weiss4 1024 4096 16384; "
-                        "long_range_cpu 96 1024; long_range_gpu 4096; bridge_null, "
-                        "bridge_off and bridge_power 96)")
+                        "null_gpu 4096; curie_weiss 96 1024 4096 16384; long_range 96 1024 "
+                        "4096; ising2d 96 1024; long_range4 4096; curie_weiss4 1024 4096 16384; "
+                        "long_range_cpu 96 1024; long_range_gpu 4096; bridge_null, bridge_off "
+                        "and bridge_power 96)")
     p.add_argument("--datasets", type=int, default=None,
                    help="data sets per system and level (default: 200 null, 40 with a "
                         "transition)")
@@ -304,6 +310,7 @@ def main(argv=None):
     key = jax.random.key(a.seed)
     rows = []
     run = dict(null=(null_rates, 200, (96, 1024, 4096)),
+               null_gpu=(functools.partial(null_rates, grid="gpu"), 200, (4096,)),
                curie_weiss=(curie_weiss_rates, 100, (96, 1024, 4096, 16384)),
                long_range=(long_range_rates, 40, (96, 1024, 4096)),
                ising2d=(ising_rates, 40, (96, 1024)),
