@@ -332,12 +332,12 @@ class MeasuredRates(NamedTuple):
     below: bool                     # the run has fewer sequences than any measured level
     false_positives: int            # data sets without a transition on the grid that named one
     null_sets: int                  # … of these, pooled over the systems
-    null_systems: int
+    null_systems: int               # … and rows of the table
     false_positive_upper: float     # one-sided 95 % upper bound of the rate (Clopper–Pearson)
     power: float                    # fraction of the reference system's data sets found
     power_sets: int
     power_system: str
-    null_sizes: str                 # the sizes of the systems without a transition
+    null_sizes: str                 # the sizes of those rows, ";" between rows
 
     @property
     def false_positive_rate(self) -> float:
@@ -353,10 +353,9 @@ class MeasuredRates(NamedTuple):
         """One line for a decision's reason."""
         at = (f"at n = {self.level} sequences per temperature (this run has {self.n}, fewer "
               f"than any level measured)" if self.below else f"at n = {self.level}")
-        sizes = f", N = {self.null_sizes.replace(' ', '/')}" if self.null_sizes else ""
+        sizes = " and ".join(x.replace(" ", "/") for x in self.null_sizes.split(";") if x)
         fp = (f"{self.false_positives} of {self.null_sets} data sets with no transition on the "
-              f"grid named one ({self.null_systems} systems{sizes}; rate ≤ "
-              f"{self.false_positive_upper:.1%} at 95 %)")
+              f"grid named one (N = {sizes}; rate ≤ {self.false_positive_upper:.1%} at 95 %)")
         pw = (f"{self.power_system}: found in {self.power:.0%} of {self.power_sets} data sets"
               if np.isfinite(self.power) else "power not measured")
         return f"measured {at}: {fp}; {pw}"
@@ -405,6 +404,6 @@ def measured_rates(method: str, n: int, rows=None) -> MeasuredRates | None:
             power, power_sets = float(at[0]["named"]), int(at[0]["datasets"])
             name = f"{system} ({sizes.replace(' ', '/')})"
             break
-    null_sizes = " ".join(dict.fromkeys(str(r["sizes"]) for r in null))
+    null_sizes = ";".join(dict.fromkeys(str(r["sizes"]) for r in null))
     return MeasuredRates(method, int(n), level, below, fp, sets, len(null), upper, power,
                          power_sets, name, null_sizes)
