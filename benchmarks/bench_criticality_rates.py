@@ -62,8 +62,8 @@ import numpy as np
 from phasejax.lattice import calibration as C
 from phasejax.analysis.scaling import TRANSITION_METHODS
 
-CPU_T = (0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6)
-PRESET_T = dict(cpu=CPU_T, gpu=(0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.3, 1.6))
+CPU_T = C.PRESET_GRIDS["cpu"]
+PRESET_T = C.PRESET_GRIDS
 TOKEN_SIZES = (20, 40, 80, 160)
 PRESET_SIZES = dict(cpu=TOKEN_SIZES, gpu=(64, 128, 256, 512))
 NULL_CHAINS = (

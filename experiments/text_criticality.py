@@ -201,7 +201,7 @@ def decision_rows(key, stats, side: str, model: str, mapping: str, *, reason: st
         if reason and e["method"] in scaling.TRANSITION_METHODS and e["quantity"] == "T_c" \
                 and not np.isfinite(e["value"]):
             row["reason"] = f"{reason}; {row['reason']}"
-        out.append(with_rates(row, min(x.n_sequences for x in stats))
+        out.append(with_rates(row, min(x.n_sequences for x in stats), {x.T for x in stats})
                    if side == "model" and e["quantity"] == "T_c" else row)
     N_max = max(x.N for x in stats)
     for x in stats:
@@ -219,18 +219,20 @@ def decision_rows(key, stats, side: str, model: str, mapping: str, *, reason: st
     return out
 
 
-def with_rates(row: dict, n: int) -> dict:
-    """``row`` (a decision on text with ``n`` sequences per temperature) with its method's
-    measured false-positive rate and power at that statistics
+def with_rates(row: dict, n: int, temperatures) -> dict:
+    """``row`` (a decision on text with ``n`` sequences per temperature on ``temperatures``)
+    with its method's measured false-positive rate and power at that statistics
     (:func:`phasejax.lattice.calibration.measured_rates`, ``docs/criticality_rates.md``); a
-    "none" from a method whose power there is below 90 % says "not resolved"."""
-    r = calibration.measured_rates(row["method"], n)
+    "none" that this does not resolve (power below 90 % on the run's own preset grid, or not
+    measured there) says "not resolved"."""
+    r = calibration.measured_rates(row["method"], n, temperatures)
     if r is None:
         return row
     row = dict(row, rates_n=r.level, fp_rate=r.false_positive_rate,
                fp_upper95=r.false_positive_upper, power=r.power, rates=r.note())
     if not np.isfinite(row["value"]) and not r.resolved:
         power = (f"is {r.power:.0%}" if np.isfinite(r.power) else "was not measured")
+        power += "" if r.grid_matched or not np.isfinite(r.power) else " (on another grid)"
         power += f" at n = {r.level}" + (f", more than this run's {n}" if r.below else "")
         row["reason"] = (f"{row['reason']}; not resolved at this statistics: the method's "
                          f"power {power}, so 'none' is not 'no transition'")
@@ -257,7 +259,7 @@ def toy_fits(key, states, spin_map, model: str, s: Settings):
     bridge_row = with_rates(dict(side="toy", model=model, mapping=spin_map.name,
                                  method="bridge", quantity="T_cross", T="", value=t_x,
                                  error=t_err, reason=why),
-                            min(f.n_sequences for f in fits))
+                            min(f.n_sequences for f in fits), T)
     return fits, rows, bridge_row
 
 

@@ -74,8 +74,8 @@ def _rate_rows():
 def test_stored_rates_are_read_at_the_largest_level_the_run_reaches():
     from scipy.stats import binom
 
-    rows = _rate_rows()
-    r = C.measured_rates("binder_crossing", 4000, rows)       # 1024: both nulls pooled
+    rows, cpu = _rate_rows(), C.PRESET_GRIDS["cpu"]
+    r = C.measured_rates("binder_crossing", 4000, cpu, rows)  # 1024: both nulls pooled
     assert (r.level, r.below, r.false_positives, r.null_sets, r.null_systems) == (
         1024, False, 2, 300, 2)
     assert r.power == 0.875 and r.power_sets == 40            # the reference's own sizes
@@ -83,17 +83,30 @@ def test_stored_rates_are_read_at_the_largest_level_the_run_reaches():
     # the bound is the rate at which 2 or fewer of 300 come up with probability 5 %
     assert abs(binom.cdf(2, 300, r.false_positive_upper) - 0.05) < 1e-6
     assert "2 of 300" in r.note() and "88%" in r.note()
-    r = C.measured_rates("binder_crossing", 500, rows)       # the preset's grid, never one
+    r = C.measured_rates("binder_crossing", 500, cpu, rows)  # the preset's grid, never one
     assert (r.level, r.below, r.false_positive_rate, r.power) == (96, False, 0.0, 0.95)
     assert abs(r.false_positive_upper - (1 - 0.05 ** (1 / 200))) < 1e-9   # 0 of 200
     assert r.resolved and "cpu preset grid" in r.power_system   # centred on T_c
-    r = C.measured_rates("binder_crossing", 32, rows)          # fewer than any level: said so,
+    r = C.measured_rates("binder_crossing", 32, cpu, rows)     # fewer than any level: said so,
     assert r.level == 96 and r.below and not r.resolved         # and never "resolved"
     assert "fewer than any level" in r.note()
-    r = C.measured_rates("chi_peak", 96, rows)                  # every data set named one
+    r = C.measured_rates("binder_crossing", 500, (0.5, 1.0, 2.0), rows)   # another grid: no
+    assert np.isnan(r.power) and not r.resolved and "power not measured" in r.note()
+    r = C.measured_rates("chi_peak", 96, cpu, rows)             # every data set named one
     assert r.false_positive_upper == 1.0 and np.isnan(r.power) and not r.resolved
     assert "power not measured" in r.note()
-    assert C.measured_rates("tau_slope", 96, rows) is None
+    assert C.measured_rates("tau_slope", 96, cpu, rows) is None
+
+
+def test_the_preset_grids_are_the_presets_temperatures():
+    from pathlib import Path
+
+    import yaml
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "criticality"
+    for name, grid in C.PRESET_GRIDS.items():
+        T = yaml.safe_load((conf / f"{name}.yaml").read_text())["temperatures"]
+        assert C.preset_grid(T) == name and tuple(T) == grid
 
 
 def _bench():
@@ -121,7 +134,7 @@ def test_the_shipped_rates_are_the_documented_table():
     assert "\n".join(lines[start:end]) + "\n" == printed
     assert end - start - 2 == len(C.stored_rates()) > 60
     for m in (*TRANSITION_METHODS, "bridge"):
-        r = C.measured_rates(m, 96)
+        r = C.measured_rates(m, 96, C.PRESET_GRIDS["cpu"])
         assert r.level == 96 and r.null_sets >= 200 and r.power_sets >= 40, m
 
 

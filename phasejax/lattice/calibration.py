@@ -308,15 +308,19 @@ RATES_TABLE = "criticality_rates.csv"
 RATES_COLUMNS = ("system", "kind", "n", "sizes", "method", "refits", "datasets", "named",
                  "cover_1sigma", "cover_2sigma", "cover_1sigma_bare", "cover_2sigma_bare",
                  "mean_T_c", "mean_error", "truth_err", "command")
-# the system whose power is quoted beside each method's decision on text, the first measured at
-# the level: a chain with a transition seen as a preset sees it — for the finite-size methods the
-# ring with images on a preset's own temperature grid (a grid centred on T_c, which a run on
-# text cannot choose, would overstate the power); for the bridge the open chain of text's
-# boundaries at the presets' 8 refits
-POWER_REFERENCE = {**{m: (("long_range σ=0.5, cpu preset grid", "21 41 81 161", ""),
-                          ("long_range σ=0.5, gpu preset grid", "21 41 81 161", ""))
+# the text presets' temperature grids (conf/criticality/cpu.yaml, gpu.yaml)
+PRESET_GRIDS = dict(cpu=(0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6),
+                    gpu=(0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.3, 1.6))
+# the system whose power is quoted beside each method's decision on text, ``(system, sizes,
+# refits, grid)``: a chain with a transition seen as a run on that preset grid sees it, for the
+# finite-size methods the ring with images on the preset's own grid (a grid centred on T_c,
+# which a run on text cannot choose, overstates the power: such a reference, grid None, is
+# quoted with that caveat and never makes a "none" resolved); for the bridge the open chain of
+# text's boundaries at the presets' 8 refits, measured on a grid centred on T_c only
+POWER_REFERENCE = {**{m: (("long_range σ=0.5, cpu preset grid", "21 41 81 161", "", "cpu"),
+                          ("long_range σ=0.5, gpu preset grid", "21 41 81 161", "", "gpu"))
                       for m in scaling.TRANSITION_METHODS},
-                   "bridge": (("open long_range σ=0.5", "160", "8"),)}
+                   "bridge": (("open long_range σ=0.5", "160", "8", None),)}
 RESOLVED_POWER = 0.9      # below this power a "none" is "not resolved", not "no transition"
 
 
@@ -338,6 +342,7 @@ class MeasuredRates(NamedTuple):
     power_sets: int
     power_system: str
     null_sizes: str                 # the sizes of those rows, ";" between rows
+    grid_matched: bool = False      # the power was measured on the run's own preset grid
 
     @property
     def false_positive_rate(self) -> float:
@@ -346,8 +351,9 @@ class MeasuredRates(NamedTuple):
     @property
     def resolved(self) -> bool:
         """Whether a "none" at this statistics says "no transition" rather than "not
-        resolved": the measured power is at least :data:`RESOLVED_POWER` at the run's count."""
-        return not self.below and self.power >= RESOLVED_POWER
+        resolved": the power measured on the run's own preset grid is at least
+        :data:`RESOLVED_POWER` at the run's sequence count."""
+        return self.grid_matched and not self.below and self.power >= RESOLVED_POWER
 
     def note(self) -> str:
         """One line for a decision's reason."""
@@ -357,7 +363,8 @@ class MeasuredRates(NamedTuple):
         fp = (f"{self.false_positives} of {self.null_sets} data sets with no transition on the "
               f"grid named one (N = {sizes}; rate ≤ {self.false_positive_upper:.1%} at 95 %)")
         pw = (f"{self.power_system}: found in {self.power:.0%} of {self.power_sets} data sets"
-              if np.isfinite(self.power) else "power not measured")
+              + ("" if self.grid_matched else " on a grid centred on its T_c, not this run's")
+              if np.isfinite(self.power) else "power not measured on this run's grid")
         return f"measured {at}: {fp}; {pw}"
 
 
@@ -380,10 +387,17 @@ def _at_level(rows, n: int) -> tuple[int, bool]:
     return (fit[-1], False) if fit else (levels[0], True)
 
 
-def measured_rates(method: str, n: int, rows=None) -> MeasuredRates | None:
+def preset_grid(temperatures) -> str | None:
+    """The name of the preset grid (:data:`PRESET_GRIDS`) that ``temperatures`` are, or None."""
+    T = tuple(sorted(round(float(t), 6) for t in temperatures))
+    return next((k for k, g in PRESET_GRIDS.items() if T == tuple(sorted(g))), None)
+
+
+def measured_rates(method: str, n: int, temperatures=(), rows=None) -> MeasuredRates | None:
     """The stored false-positive rate (every system without a transition on the grid, at one
-    level, pooled) and power (:data:`POWER_REFERENCE`) of ``method`` for a run with ``n``
-    sequences per temperature; ``None`` for a method without stored rates."""
+    level, pooled) and power (:data:`POWER_REFERENCE`, on the preset grid that
+    ``temperatures`` are) of ``method`` for a run with ``n`` sequences per temperature;
+    ``None`` for a method without stored rates."""
     from scipy.stats import beta
 
     rows = stored_rates() if rows is None else rows
@@ -395,15 +409,18 @@ def measured_rates(method: str, n: int, rows=None) -> MeasuredRates | None:
     sets = sum(int(r["datasets"]) for r in null)
     fp = int(round(sum(float(r["named"]) * int(r["datasets"]) for r in null)))
     upper = float(beta.ppf(0.95, fp + 1, sets - fp)) if fp < sets else 1.0
-    power, power_sets, name = NAN, 0, ""
-    for system, sizes, refits in POWER_REFERENCE.get(method, ()):   # at the same level only
+    grid = preset_grid(temperatures)
+    power, power_sets, name, matched = NAN, 0, "", False
+    for system, sizes, refits, g in POWER_REFERENCE.get(method, ()):   # at the same level only
+        if g is not None and g != grid:
+            continue
         at = [r for r in rows if r["method"] == method and r["system"] == system
               and str(r["sizes"]) == sizes and str(r["refits"]) == refits
               and int(r["n"]) == level]
         if at:
             power, power_sets = float(at[0]["named"]), int(at[0]["datasets"])
-            name = f"{system} ({sizes.replace(' ', '/')})"
+            name, matched = f"{system} ({sizes.replace(' ', '/')})", g is not None
             break
     null_sizes = ";".join(dict.fromkeys(str(r["sizes"]) for r in null))
     return MeasuredRates(method, int(n), level, below, fp, sets, len(null), upper, power,
-                         power_sets, name, null_sizes)
+                         power_sets, name, null_sizes, matched)
