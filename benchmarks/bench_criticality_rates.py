@@ -63,7 +63,6 @@ from phasejax.lattice import calibration as C
 from phasejax.analysis.scaling import TRANSITION_METHODS
 
 CPU_T = C.PRESET_GRIDS["cpu"]
-PRESET_T = C.PRESET_GRIDS
 TOKEN_SIZES = (20, 40, 80, 160)
 PRESET_SIZES = dict(cpu=TOKEN_SIZES, gpu=(64, 128, 256, 512))
 NULL_CHAINS = (
@@ -139,7 +138,7 @@ def merge_table(path, rows):
 def null_rates(key, level, n_datasets, n_boot, grid="cpu"):
     """The null chains on a preset's grid and token sizes (the CPU preset's ``N = 20 … 160``,
     the GPU preset's ``N = 64 … 512``)."""
-    T, sizes = PRESET_T[grid], PRESET_SIZES[grid]
+    T, sizes = C.PRESET_GRIDS[grid], PRESET_SIZES[grid]
     decisions = []
     for c, (name, chain) in enumerate(NULL_CHAINS):
         xi = [chain.correlation_length(t) for t in T]
@@ -176,7 +175,7 @@ def long_range_rates(key, level, n_datasets, n_boot, sizes=(41, 81, 161), grid=N
     sat at ``T = 1``)."""
     T_c, T_c_err, T = _long_range_grid()
     if grid:
-        T = np.round(T_c * np.asarray(PRESET_T[grid]), 4)
+        T = np.round(T_c * np.asarray(C.PRESET_GRIDS[grid]), 4)
     sets = C.long_range_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
                                  n_boot=n_boot)
     system = f"long_range σ=0.5, {grid} preset grid" if grid else "long_range σ=0.5"

@@ -195,13 +195,14 @@ def decision_rows(key, stats, side: str, model: str, mapping: str, *, reason: st
     curves = {o: scaling.curves_from_statistics(stats, o) for o in OBSERVABLES}
     res = scaling.scaling_analysis(key, curves, binder=BINDER)
     out = []
+    n, temperatures = min(x.n_sequences for x in stats), {x.T for x in stats}
     for e in res["estimates"]:
         row = dict(side=side, model=model, mapping=mapping, T="",
                    **{k: e.get(k) for k in ("method", "quantity", "value", "error", "reason")})
         if reason and e["method"] in scaling.TRANSITION_METHODS and e["quantity"] == "T_c" \
                 and not np.isfinite(e["value"]):
             row["reason"] = f"{reason}; {row['reason']}"
-        out.append(with_rates(row, min(x.n_sequences for x in stats), {x.T for x in stats})
+        out.append(with_rates(row, n, temperatures)
                    if side == "model" and e["quantity"] == "T_c" else row)
     N_max = max(x.N for x in stats)
     for x in stats:
@@ -231,11 +232,7 @@ def with_rates(row: dict, n: int, temperatures) -> dict:
     row = dict(row, rates_n=r.level, fp_rate=r.false_positive_rate,
                fp_upper95=r.false_positive_upper, power=r.power, rates=r.note())
     if not np.isfinite(row["value"]) and not r.resolved:
-        power = (f"is {r.power:.0%}" if np.isfinite(r.power) else "was not measured")
-        power += "" if r.grid_matched or not np.isfinite(r.power) else " (on another grid)"
-        power += f" at n = {r.level}" + (f", more than this run's {n}" if r.below else "")
-        row["reason"] = (f"{row['reason']}; not resolved at this statistics: the method's "
-                         f"power {power}, so 'none' is not 'no transition'")
+        row["reason"] = f"{row['reason']}; {r.unresolved()}"
     return row
 
 

@@ -355,6 +355,16 @@ class MeasuredRates(NamedTuple):
         :data:`RESOLVED_POWER` at the run's sequence count."""
         return self.grid_matched and not self.below and self.power >= RESOLVED_POWER
 
+    def unresolved(self) -> str:
+        """Why a "none" at this statistics is not "no transition" (for a run not
+        :attr:`resolved`)."""
+        power = (f"is {self.power:.0%}" if np.isfinite(self.power) else "was not measured")
+        power += "" if self.grid_matched or not np.isfinite(self.power) else " (on another grid)"
+        power += f" at n = {self.level}" + (f", more than this run's {self.n}" if self.below
+                                            else "")
+        return (f"not resolved at this statistics: the method's power {power}, so 'none' is "
+                f"not 'no transition'")
+
     def note(self) -> str:
         """One line for a decision's reason."""
         at = (f"at n = {self.level} sequences per temperature (this run has {self.n}, fewer "
