@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from phasejax.analysis.scaling import scaling_analysis
+from phasejax.analysis.scaling import critical_window, scaling_analysis
 from phasejax.analysis.sequences import (fit_decay, magnetisation, moment_statistics, potts_m,
                                          sequence_statistics, state_fractions, statistics_rows)
 from phasejax.text import spins
@@ -323,6 +323,28 @@ def test_scaling_analysis_recovers_a_planted_transition():
         assert r["reason"] == "" and 0 < r["error"] < 0.05, r
         assert abs(r["value"] - truth) < 4 * r["error"], r
     assert 0.5 < got[("binder_collapse", "quality")]["value"] < 2.0
+
+
+def test_the_collapse_is_fitted_on_the_critical_region():
+    """Curves that obey ``U₄ = f((T − T_c) N^{1/ν})`` near ``T_c`` but carry a correction
+    ``∝ N^{−1/2}`` farther than 0.15 from it (deep in either phase, as real cumulants do): the
+    whole grid does not collapse within the errors, the critical region does, at the planted
+    point."""
+    far = lambda r: max(abs(r["T"] - TC) - 0.15, 0.0) * 1.5 / math.sqrt(r["N"])
+    rows = [dict(r, mean=r["mean"] + far(r)) if r["observable"] == "binder" else r
+            for r in planted_rows(np.random.default_rng(10))]
+    whole = scaling_analysis(jax.random.key(10), rows, binder="binder", n_boot=50,
+                             collapse_window=None)["collapse"]
+    assert math.isnan(whole["T_c"]) and "do not collapse" in whole["reason"], whole
+    col = scaling_analysis(jax.random.key(10), rows, binder="binder", n_boot=50)["collapse"]
+    assert col["reason"] == "" and col["quality"] < 2.0, col
+    assert abs(col["T_c"] - TC) < 4 * col["T_c_err"] and col["T_c_err"] < 0.05, col
+    assert abs(col["one_over_nu"] - INV_NU) < 4 * col["one_over_nu_err"], col
+    lo, hi = col["T_window"]
+    assert 0.85 < lo < 0.92 and 1.08 < hi < 1.15          # ±10 % of the crossing on this grid
+    # on a coarse grid, two grid temperatures on each side of the crossing
+    assert critical_window((0.4, 0.6, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6), 0.98, 2) == (0.8, 1.1)
+    assert critical_window((0.4, 0.6, 0.8), 0.7, 2) == (0.4, 0.8)        # fewer at an edge
 
 
 def test_scaling_analysis_reports_no_crossing():

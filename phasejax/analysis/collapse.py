@@ -31,6 +31,7 @@ import numpy as np
 from scipy import optimize
 
 NAN = float("nan")
+START_INV_NU = (0.25, 0.5, 1.0, 2.0)   # further starting values of 1/ν (:func:`collapse_curves`)
 
 
 def _sums(points) -> tuple[float, int]:
@@ -96,7 +97,8 @@ def collapse_curves(curves: dict, *, T_c0: float, inv_nu0: float, a0: float = 0.
     Args:
       curves: ``{N: (T, y, δy)}``, at least two sizes, errors ``> 0`` (the quality divides by
         them).
-      T_c0, inv_nu0: starting point (e.g. a Binder crossing and its ``1/ν``).
+      T_c0, inv_nu0: starting point (e.g. a Binder crossing and its ``1/ν``); the fit also
+        starts from the ``1/ν`` of :data:`START_INV_NU` and keeps the best.
       a0: the exponent ``a`` of ``N^a`` (``0`` for a Binder cumulant); fitted too if ``fit_a``.
       redraws: redrawn data, each ``{N: y}`` on the same temperatures as ``curves`` (e.g. from
         :func:`phasejax.analysis.decisions.draws`, which keeps sizes that share sequences
@@ -122,8 +124,13 @@ def collapse_curves(curves: dict, *, T_c0: float, inv_nu0: float, a0: float = 0.
     if not (np.isfinite(T_c0) and np.isfinite(inv_nu0) and inv_nu0 > 0):
         out["reason"] = f"no starting point (T_c={T_c0:.4g}, 1/ν={inv_nu0:.4g})"
         return out
-    start = [T_c0, inv_nu0] + ([a0] if fit_a else [])
-    best, S = _fit(curves, start, fit_a, a0, min_overlap)
+    best, S = None, np.inf
+    # from the given 1/ν and a few others: where the start overlaps too few points the
+    # objective is flat and the simplex cannot leave it
+    for nu in dict.fromkeys((inv_nu0, *START_INV_NU)):
+        p, s = _fit(curves, [T_c0, nu] + ([a0] if fit_a else []), fit_a, a0, min_overlap)
+        if best is None or s < S:
+            best, S = p, s
     draws = []
     for r in redraws:
         redrawn = {N: (T, np.asarray(r[N], float), e) for N, (T, y, e) in curves.items()}

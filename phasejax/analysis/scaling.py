@@ -29,7 +29,9 @@ and power on systems with one are measured (:mod:`phasejax.lattice.calibration`,
   only where the Binder method did). For ``q = 2`` with ``m`` of one sign, ``χT = 2τ``: χ and
   τ are then not independent evidence.
 * **Collapse** (``binder_collapse``): ``U₄(T; N) = f((T − T_c) N^{1/ν})``, started only from a
-  Binder transition (:mod:`phasejax.analysis.collapse`); ``S ≫ 1`` is no collapse.
+  Binder transition (:mod:`phasejax.analysis.collapse`), fitted on the critical region: two
+  grid temperatures on each side of that crossing and any within ±10 % of it
+  (:func:`critical_window`); ``S ≫ 1`` is no collapse.
 
 For the χ-peak extrapolation and the collapse, corrections to scaling bias ``T_c`` beyond its
 statistical error; with three sizes or more, the shift of the estimate when the smallest size
@@ -62,6 +64,13 @@ from phasejax.analysis.stats import numpy_rng
 NAN = float("nan")
 METHODS = ("binder_crossing", "xi_crossing", "chi_peak", "binder_collapse", "tau_slope")
 TRANSITION_METHODS = METHODS[:4]     # the methods that can name a T_c
+# the critical region a collapse is fitted on: at least this many grid temperatures on each
+# side of the Binder crossing, and every temperature within this fraction of it. Leading-order
+# scaling holds only near T_c; far from it (deep in either phase, where every size's U₄ sits at
+# its limit with a tiny error) corrections to scaling dominate the quality at any statistics
+# where a collapse is worth fitting
+COLLAPSE_WINDOW = 2
+COLLAPSE_SPAN = 0.1
 
 
 # ----------------------------------------------------------------------------- curves
@@ -351,7 +360,8 @@ def scaling_analysis(key, curves, *, binder: str = "binder_connected",
                      susceptibility: str = "susceptibility", tau: str = "tau",
                      xi: str = "xi_over_N", alpha: float = dec.ALPHA,
                      peak_alpha: float = dec.PEAK_ALPHA, n_boot: int = 200,
-                     threshold: float = 0.5, n_local: int = 5, collapse_boot: int = 50) -> dict:
+                     threshold: float = 0.5, n_local: int = 5, collapse_boot: int = 50,
+                     collapse_window: int | None = COLLAPSE_WINDOW) -> dict:
     """Every method's decision, ``T_c`` and exponents with errors (module docstring).
 
     Args:
@@ -364,6 +374,8 @@ def scaling_analysis(key, curves, *, binder: str = "binder_connected",
       threshold: the slope ``d ln τ/d ln N`` that defines the onset (``1/2``).
       n_local: grid points per size in the local slope ``dU₄/dT`` at ``T_c``.
       collapse_boot: redraws of the collapse (at most ``n_boot``).
+      collapse_window: grid temperatures on each side of the Binder crossing the collapse is
+        fitted on (:func:`critical_window`); None: the whole grid.
 
     Returns:
       ``{"estimates": rows, "crossings": …, "chi_peaks": …, "tau_slopes": …, "sizes": …,
@@ -402,7 +414,8 @@ def scaling_analysis(key, curves, *, binder: str = "binder_connected",
     tau_rows, slopes = _tau_rows(rng, Tau, threshold=threshold, n_boot=n_boot)
     est += tau_rows
 
-    col = _collapse(rng, B, fp, inv_nu, n_boot=min(n_boot, collapse_boot))
+    col = _collapse(rng, B, fp, inv_nu, n_boot=min(n_boot, collapse_boot),
+                    n_window=collapse_window)
     note = f"{binder} = f((T - T_c) N^(1/ν)); quality S ≈ 1 for a collapse within errors"
     for q in ("T_c", "one_over_nu", "quality"):
         value = col[q]
@@ -414,19 +427,36 @@ def scaling_analysis(key, curves, *, binder: str = "binder_connected",
                 sizes=sizes, collapse=col)
 
 
-def _collapse(rng, B: dec.SizeCurves, fp: dec.FixedPoint, inv_nu: float, *, n_boot: int):
+def critical_window(T, T_start: float, n_window: int,
+                    span: float = COLLAPSE_SPAN) -> tuple[float, float]:
+    """``(T_lo, T_hi)``, the critical region a collapse is fitted on: the ``n_window`` grid
+    temperatures on each side of ``T_start`` (fewer at an edge of the grid), widened to every
+    grid temperature within ``T_start (1 ± span)`` (so a fine grid still gives the fit a range
+    of the scaling variable)."""
+    T = np.sort(np.asarray(T, float))
+    below, above = T[T <= T_start][-n_window:], T[T > T_start][:n_window]
+    lo = min(float(below[0]) if below.size else float(T[0]), T_start * (1.0 - span))
+    hi = max(float(above[-1]) if above.size else float(T[-1]), T_start * (1.0 + span))
+    return lo, hi
+
+
+def _collapse(rng, B: dec.SizeCurves, fp: dec.FixedPoint, inv_nu: float, *, n_boot: int,
+              n_window: int | None = COLLAPSE_WINDOW):
     blank = dict(T_c=NAN, T_c_err=NAN, one_over_nu=NAN, one_over_nu_err=NAN, quality=NAN,
                  quality_err=NAN)
     if not fp.found:
         return dict(blank, reason="no start: a collapse starts only from a Binder transition, "
                     f"and the Binder method named none ({fp.reason})")
-    curves = {int(N): B.curve(int(N)) for N in B.N}
+    lo, hi = (critical_window(B.T, fp.T, n_window) if n_window
+              else (float(B.T[0]), float(B.T[-1])))
+    keep = np.isfinite(B.value) & ((B.T >= lo) & (B.T <= hi))[:, None]
+    curves = {int(N): (B.T[keep[:, j]], B.value[keep[:, j], j], B.error[keep[:, j], j])
+              for j, N in enumerate(B.N)}
     D = dec.draws(rng, B, n_boot)
-    redraws = [{int(N): x[np.isfinite(B.value[:, j]), j] for j, N in enumerate(B.N)}
-               for x in D]
+    redraws = [{int(N): x[keep[:, j], j] for j, N in enumerate(B.N)} for x in D]
     start = dict(T_c0=fp.T, inv_nu0=inv_nu if np.isfinite(inv_nu) and inv_nu > 0 else 1.0)
     col = collapse_curves(curves, redraws=redraws, **start)
-    col.update(T_c_start=float(fp.T))
+    col.update(T_c_start=float(fp.T), T_window=(lo, hi))
     if np.isfinite(col["T_c"]) and len(curves) >= 3:
         # corrections to scaling: the shift when the smallest size is left out of the collapse
         rest = {N: c for N, c in curves.items() if N != min(curves)}
