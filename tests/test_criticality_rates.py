@@ -150,6 +150,15 @@ def test_the_benchmark_merges_its_rows_into_a_table(tmp_path):
     got = io.read_table(path)
     assert [(r["n"], r["method"], r["named"]) for r in got] == [
         (96, "chi_peak", 0.005), (1024, "chi_peak", 0.0), (96, "xi_crossing", 0.0)]
-    assert "| s | 96 | 20 40 | chi_peak | 200 | 0.005 | — | — | — |" in B.markdown(got)
+    assert "| s | 96 | 20 40 | chi_peak | 200 | 0.005 | — | — | — | — |" in B.markdown(got)
+    # a coverage's interval counts the data sets that named a T_c: 20 of 40 covered (of 80)
+    lo, hi = B.cover_interval(0.5, 0.5, 80)
+    assert abs(lo - 0.3380) < 5e-4 and abs(hi - 0.6620) < 5e-4      # Clopper–Pearson, 20/40
+    assert B.cover_interval(1.0, 1.0, 40) == (B.cover_interval(1.0, 1.0, 40)[0], 1.0)
+    assert abs(B.cover_interval(1.0, 1.0, 40)[0] - 0.025 ** (1 / 40)) < 1e-9
+    t = dict(row, kind="transition", method="binder_crossing", named=0.5, cover_1sigma=0.5,
+             cover_2sigma=1.0, cover_1sigma_bare="", cover_2sigma_bare="", mean_T_c=1.0,
+             mean_error=0.01, datasets=80)
+    assert "| 0.50 | 0.34–0.66 | 1.00 |" in B.markdown([t])
     assert B._measuring_args(["--only", "null", "--table", "--levels", "96", "--save",
                               "x.json"]) == ["--only", "null", "--levels", "96"]
