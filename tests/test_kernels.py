@@ -241,7 +241,8 @@ def test_pallas_kernel_lowers_to_triton_for_cuda():
         assert text.count("__gpu$xla.gpu.triton") == model.lattice.n_colours
 
 
-@pytest.mark.parametrize("name", ["metropolis", "heatbath"])
+# heat bath is slow (9 s); both kernels share the several-sweeps loop
+@pytest.mark.parametrize("name", ["metropolis", pytest.param("heatbath", marks=pytest.mark.slow)])
 def test_several_sweeps_per_call_match_enumeration(name):
     """The multispin kernel packed once for several sweeps (what the driver runs between two
     measurements with thin > 1) samples the same distribution; a wrong temperature fails."""

@@ -35,7 +35,10 @@ def z(row, exact):
     return (row["mean"] - exact) / row["stderr"]
 
 
-@pytest.mark.parametrize("name", ["metropolis", "swendsen_wang"])
+# Swendsen–Wang is slow here (11 s); it is checked against exact enumeration in
+# test_samplers_exact.py
+@pytest.mark.parametrize("name", [
+    "metropolis", pytest.param("swendsen_wang", marks=pytest.mark.slow)])
 def test_ising_2d_below_tc_matches_onsager_and_yang(name):
     T = [1.5, 2.0]
     res = run(toy_models.make("ising", L=32), samplers.make(name), T, start="ordered")

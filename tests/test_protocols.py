@@ -127,6 +127,9 @@ def test_seeded_committor_crosses_half_near_cnt_radius():
     assert 0.5 < R_half / R_star < 2.0, (R_half, R_star)
 
 
+# slow (20 s): four fields × 24 replicas × 1,500 sweeps; the critical-nucleus test above covers
+# the same classical nucleation theory in the default run
+@pytest.mark.slow
 def test_rate_follows_ln_rate_linear_in_inverse_field():
     from experiments.nucleation import rates
     from omegaconf import OmegaConf

@@ -97,8 +97,10 @@ def test_chi_square_detects_a_wrong_temperature():
     assert chi_square_pvalue(model, toks, 1.3 * 1.05)[0] < 1e-8
 
 
-@pytest.mark.parametrize("factory,base", [(potts_3x3_field, "metropolis"),
-                                          (general_chain_range2, "heatbath")])
+# the Potts 3 × 3 slots are slow (8 s); the range-2 chain covers the same swaps
+@pytest.mark.parametrize("factory,base", [
+    pytest.param(potts_3x3_field, "metropolis", marks=pytest.mark.slow),
+    (general_chain_range2, "heatbath")])
 def test_parallel_tempering_every_slot_matches_enumeration(factory, base):
     model = factory()
     ladder = np.array([0.9, 1.2, 1.6, 2.2])
