@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The accelerator checks in one script, in two stages that need different inputs:
+# The accelerator checks in one script, in three stages that need different inputs:
 #
 #   bash benchmarks/gpu_check.sh lattice OUTDIR   # kernels vs exact enumeration, updates/ns (<= 4 min)
 #   bash benchmarks/gpu_check.sh model OUTDIR     # SmolLM2 generation tokens/s, text-criticality run
+#   bash benchmarks/gpu_check.sh bf16 OUTDIR      # bfloat16 against float32 generation (<= 4 min)
 #
 # Each step has its own time limit and writes its log to OUTDIR, so a slow step costs only itself.
 # The model stage runs the GPU preset (experiment=text_criticality criticality=gpu) unchanged
 # except for the overrides in GPU_PRESET_ARGS (default: a reduced sequence count that fits a short
 # device lease; empty for the full paper-scale run).
 set -uo pipefail
-stage=${1:?stage: lattice | model}
+stage=${1:?stage: lattice | model | bf16}
 out=${2:?output folder}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
@@ -52,6 +53,12 @@ model)
   for f in fss.csv toy_fit.csv generation.csv criticality.png; do
     [ -f "$run/$f" ] && cp "$run/$f" "$out/"
   done
+  ;;
+bf16)
+  # bfloat16 against float32 at five times the CPU comparison's sequences per temperature
+  # (docs/text_criticality.md); the presets switch to bfloat16 only if every |z| stays below 3
+  step bench_bf16 240 python3 benchmarks/bench_bf16_generation.py --sequences 1024 --tokens 256 \
+    --T 0.8 1.0 1.2
   ;;
 *) echo "unknown stage $stage"; exit 2 ;;
 esac
