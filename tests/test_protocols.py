@@ -45,14 +45,14 @@ def test_bad_schedules(make, match):
 def test_anneal_at_fixed_temperature_is_an_equilibrium_run():
     model = toy_models.make("ising", L=12)
     sampler = samplers.make("metropolis")
-    a = anneal(jax.random.key(0), model, sampler, S.constant(2.6), 3000, n_replicas=16)
-    b = anneal(jax.random.key(0), model, sampler, 2.6, 3000, n_replicas=16)
+    a = anneal(jax.random.key(0), model, sampler, S.constant(2.6), 1500, n_replicas=16)
+    b = anneal(jax.random.key(0), model, sampler, 2.6, 1500, n_replicas=16)
     assert np.array_equal(a.energy, b.energy)  # a constant schedule is the number itself
     e_anneal = a.energy[:, 300:].mean(1) / model.n_sites
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         eq = simulate(jax.random.key(1), model, sampler, [2.6], n_replicas=16, n_therm=300,
-                      n_measure=2700)
+                      n_measure=1200)
     e_eq = eq.energy[0].mean(1) / model.n_sites
     diff = e_anneal.mean() - e_eq.mean()
     err = np.hypot(e_anneal.std(ddof=1), e_eq.std(ddof=1)) / 4

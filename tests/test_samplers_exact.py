@@ -53,7 +53,8 @@ CASES = [
     # (model factory, T, sampler name, sampler kwargs)
     (potts_3x3_field, 1.3, "metropolis", {}),
     (potts_3x3_field, 1.3, "heatbath", {}),
-    (potts_3x3_field, 1.3, "wolff", {"clusters_per_step": 2}),
+    pytest.param(potts_3x3_field, 1.3, "wolff", {"clusters_per_step": 2},
+                 marks=pytest.mark.slow),   # 8 s; Potts Wolff runs on the two models below
     (potts_3x3_field, 1.3, "swendsen_wang", {}),
     (ising_3x3_field, 3.0, "metropolis", {}),
     (ising_3x3_field, 3.0, "heatbath", {}),
@@ -79,7 +80,8 @@ def test_random_models_do_not_depend_on_the_tests_before_them():
 
 
 @pytest.mark.parametrize("factory,T,name,kw", CASES,
-                         ids=[f"{c[0].__name__}-{c[2]}" for c in CASES])
+                         ids=["{}-{}".format(v[0].__name__, v[2])
+                              for v in (getattr(c, "values", c) for c in CASES)])
 def test_sampler_matches_enumeration(factory, T, name, kw):
     model = factory()
     toks = sample_states(model, samplers.make(name, **kw), T, n_chains=1024, n_samples=64,

@@ -105,7 +105,7 @@ def test_tiny_multirun_writes_tables_and_figures_and_resumes(tmp_path):
 
 @pytest.mark.parametrize("override,message", [
     ("toy=spin_glass", "spin_glass"),
-    ("sampler=gibbs", "gibbs"),
+    pytest.param("sampler=gibbs", "gibbs", marks=pytest.mark.slow),   # Hydra's error, as above
     ("toy.L=1", "L=1"),
     ("temperatures.start=-1.0", "temperature"),
     ("toy=token_lattice sampler=wolff", "K >= 0"),
