@@ -3,10 +3,21 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax import lax
 from scipy import stats
 
 from phasejax.lattice.exact import enumerate_boltzmann, state_index
+
+
+def cases(rows, ids, slow=()):
+    """``pytest.param`` per row of a parametrize table with its id; ids in ``slow`` run only with
+    ``-m slow``."""
+    ids = list(ids)
+    unknown = set(slow) - set(ids)
+    assert not unknown, f"slow ids not in the table: {sorted(unknown)}"
+    return [pytest.param(*r, id=i, marks=[pytest.mark.slow] if i in slow else [])
+            for r, i in zip(rows, ids)]
 
 
 def sample_states(model, sampler, T, *, n_chains=64, n_samples=400, thin=2, n_therm=50, seed=0):

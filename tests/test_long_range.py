@@ -7,7 +7,7 @@ import pytest
 from scipy.special import zeta
 
 import toy_models
-from helpers import chi_square_pvalue, sample_states
+from helpers import cases, chi_square_pvalue, sample_states
 from phasejax.analysis.observables import order_parameter
 from phasejax.fit.long_range import fit_long_range
 from phasejax.lattice import samplers
@@ -83,15 +83,14 @@ CASES = [
     (2, 0.9, "wolff", {"clusters_per_step": 2, "bonds": "poisson"}),
     (2, 0.9, "heatbath", {}),
     (3, 0.8, "swendsen_wang", {"bonds": "poisson"}),
-    pytest.param(3, 0.8, "wolff", {"clusters_per_step": 2, "bonds": "poisson"},
-                 marks=pytest.mark.slow),       # 7 s; the q = 2 Wolff and q = 3 SW cover it
+    (3, 0.8, "wolff", {"clusters_per_step": 2, "bonds": "poisson"}),
     (3, 0.8, "heatbath", {}),
 ]
 
 
-@pytest.mark.parametrize("q,T,name,kw", CASES, ids=[
-    "q{}-{}-{}".format(v[0], v[2], v[3].get("bonds", ""))
-    for v in (getattr(c, "values", c) for c in CASES)])
+# q = 3 Wolff is slow (7 s); q = 2 Wolff and q = 3 Swendsen–Wang cover its bonds and flips
+@pytest.mark.parametrize("q,T,name,kw", cases(
+    CASES, [f"q{c[0]}-{c[2]}-{c[3].get('bonds', '')}" for c in CASES], slow={"q3-wolff-poisson"}))
 def test_samplers_match_enumeration(q, T, name, kw):
     model = tiny_chain(q)
     # seed 1: with seed 0 the q=2 poisson case draws p = 5e-4 (12x more samples give p ~ 0.6-0.9)

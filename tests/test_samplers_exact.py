@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import toy_models
-from helpers import chi_square_pvalue, sample_states
+from helpers import cases, chi_square_pvalue, sample_states
 from phasejax.lattice import samplers
 
 P_MIN = 1e-3
@@ -53,8 +53,7 @@ CASES = [
     # (model factory, T, sampler name, sampler kwargs)
     (potts_3x3_field, 1.3, "metropolis", {}),
     (potts_3x3_field, 1.3, "heatbath", {}),
-    pytest.param(potts_3x3_field, 1.3, "wolff", {"clusters_per_step": 2},
-                 marks=pytest.mark.slow),   # 8 s; Potts Wolff runs on the two models below
+    (potts_3x3_field, 1.3, "wolff", {"clusters_per_step": 2}),
     (potts_3x3_field, 1.3, "swendsen_wang", {}),
     (ising_3x3_field, 3.0, "metropolis", {}),
     (ising_3x3_field, 3.0, "heatbath", {}),
@@ -79,9 +78,9 @@ def test_random_models_do_not_depend_on_the_tests_before_them():
         assert all(np.array_equal(a, b) for a, b in zip(first, again)), factory.__name__
 
 
-@pytest.mark.parametrize("factory,T,name,kw", CASES,
-                         ids=["{}-{}".format(v[0].__name__, v[2])
-                              for v in (getattr(c, "values", c) for c in CASES)])
+# Wolff on the Potts 3 × 3 field is slow (8 s); Potts Wolff runs on two other models below
+@pytest.mark.parametrize("factory,T,name,kw", cases(
+    CASES, [f"{c[0].__name__}-{c[2]}" for c in CASES], slow={"potts_3x3_field-wolff"}))
 def test_sampler_matches_enumeration(factory, T, name, kw):
     model = factory()
     toks = sample_states(model, samplers.make(name, **kw), T, n_chains=1024, n_samples=64,
