@@ -42,6 +42,9 @@ def finished(job):
                                                "observables.png"))
 
 
+# -m slow: a kill and resume through the basic launcher runs by default
+# (test_results.py::test_rerunning_the_printed_command_resumes)
+@pytest.mark.slow
 def test_killed_job_is_redone_and_finished_jobs_are_not(tmp_path):
     out = tmp_path / "sweep"
     args = ["-m", "hydra/launcher=parallel", "toy.L=4,6,8", "sampler=metropolis",
@@ -157,6 +160,8 @@ def test_launcher_configs_compose(launcher, target):
     assert cfg.hydra.launcher._target_.endswith(target)
 
 
+# -m slow: the summary of one family's multirun runs by default (test_compare_writes_summary…)
+@pytest.mark.slow
 def test_compare_families_separate_every_physical_parameter(tmp_path):
     out = tmp_path / "dims"
     r = run_module("experiments.sweep", "-m", "toy.dim=2,3", "toy.L=4,6", "sampler=metropolis",

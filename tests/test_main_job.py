@@ -87,6 +87,8 @@ TEXT_FIXTURE = (*TEXT_TINY, "criticality.start=text", "criticality.text=the",
                 "criticality.spins=[{name:token_bucket,sizes:[8,16,24],params:{q:2}}]")
 
 
+# -m slow: the main job along a checkpoint chain runs by default in test_crystallize.py
+@pytest.mark.slow
 def test_checkpoint_chain_gives_one_fit_per_checkpoint(tmp_path):
     from experiments import main_job
     from test_sweep import composed
