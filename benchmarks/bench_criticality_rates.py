@@ -36,6 +36,11 @@ Systems (:mod:`phasejax.lattice.calibration`):
   largest pairs, which a fourth size moves.
 * **bridge_off** — the bridge on the open chain below, with ``T_c`` off the grid on either side:
   a ratio at every temperature, and no crossing to find.
+* **null_sequence**, **curie_weiss_sequence** — the sequence-task path of the main job
+  (answers of ``N = 4, 8`` items, each length sampled anew, at the probe's default temperatures
+  ``T = 0.25 … 2``, read with the Potts order parameter and the plain ``U₄``): the null chains
+  as answerers (false positives), and the Curie–Weiss model with ``T_c = 1`` on that grid
+  (power); levels 128 (the quick probe: 4 prompts × 32) to 3,200 answers per point.
 * **bridge_null**, **bridge_power** — the bridge (the power-law chain fitted at every
   temperature, placed on its family's phase diagram, :mod:`phasejax.fit.bridge`): on the null
   chains' sequences of ``N = 160`` tokens, and on the open ``σ = ½`` chain of ``N = 160`` sites
@@ -80,13 +85,15 @@ SAVED = []   # every system's decisions, for --save
 COMMAND = []  # the arguments of this run, written beside each row of --table
 
 
-def _rows(system, level, sizes, decisions, truth=None, truth_err=0.0, refits=""):
-    """Rows in the shipped table's columns (:data:`phasejax.lattice.calibration.RATES_COLUMNS`)."""
+def _rows(system, level, sizes, decisions, truth=None, truth_err=0.0, refits="", kind=None):
+    """Rows in the shipped table's columns (:data:`phasejax.lattice.calibration.RATES_COLUMNS`);
+    ``kind`` defaults to "null" without a truth, "transition" with one."""
     SAVED.append(dict(system=system, n=level, sizes=list(map(int, sizes)), truth=truth,
                       truth_err=truth_err, decisions=decisions))
     out = []
     for method, r in C.rates(decisions, truth, truth_err).items():
-        out.append(dict(system=system, kind="null" if truth is None else "transition", n=level,
+        kind = kind or ("null" if truth is None else "transition")
+        out.append(dict(system=system, kind=kind, n=level,
                         sizes=" ".join(map(str, sizes)), method=method, refits=refits,
                         datasets=r["n"], named=r["named"], truth_err=truth_err,
                         command=" ".join(COMMAND), **{k: r.get(k, "") for k in (
@@ -195,6 +202,32 @@ def curie_weiss_rates(key, level, n_datasets, n_boot, sizes=(64, 256, 1024)):
     return _power("curie_weiss", key, sets, level, sizes, 1.0)
 
 
+def null_sequence_rates(key, level, n_datasets, n_boot):
+    """The null chains answering a sequence task: lengths ``N = 4, 8`` sampled anew, the
+    probe's default temperatures, read as the main job reads answers (Potts order parameter,
+    plain ``U₄``, :func:`phasejax.fit.sequence.decisions`)."""
+    T, sizes = C.SEQUENCE_GRID, C.SEQUENCE_SIZES
+    decisions = []
+    for c, (name, chain) in enumerate(NULL_CHAINS):
+        for d in range(n_datasets // len(NULL_CHAINS)):
+            k = jax.random.fold_in(jax.random.fold_in(key, c), d)
+            rows = C.sequence_task_rows(k, chain, T, sizes, n_sequences=level, n_boot=n_boot)
+            decisions.append(C.decide_sequence_task(jax.random.fold_in(k, 2), rows))
+    return _rows("null (Markov), sequence task", level, sizes, decisions, kind="null_sequence")
+
+
+def curie_weiss_sequence_rates(key, level, n_datasets, n_boot):
+    """Curie–Weiss (``T_c = 1``) as a sequence task on the same lengths and temperatures: the
+    power of the sequence-task path's decisions."""
+    T, sizes = C.SEQUENCE_GRID, C.SEQUENCE_SIZES
+    decisions = []
+    for d in range(n_datasets):
+        k = jax.random.fold_in(key, d)
+        rows = C.curie_weiss_sequence_rows(k, T, sizes, n_sequences=level, n_boot=n_boot)
+        decisions.append(C.decide_sequence_task(jax.random.fold_in(k, 2), rows))
+    return _rows("curie_weiss, sequence task", level, sizes, decisions, 1.0)
+
+
 def bridge_null_rates(key, level, n_datasets, n_boot, refits=8):
     """The bridge on the null chains: the power-law chain fitted at every temperature of the
     CPU grid to ``level`` sequences of the largest token size."""
@@ -291,13 +324,15 @@ def main(argv=None):
     p.add_argument("--only", nargs="+",
                    default=["null", "null_gpu", "curie_weiss", "long_range", "ising2d",
                             "long_range4", "curie_weiss4", "long_range_cpu", "long_range_gpu",
-                            "bridge_null", "bridge_off", "bridge_power"])
+                            "bridge_null", "bridge_off", "bridge_power", "null_sequence",
+                            "curie_weiss_sequence"])
     p.add_argument("--levels", type=int, nargs="+", default=None,
                    help="sequences per temperature (default per system: null 96 1024 4096; "
                         "null_gpu 4096; curie_weiss 96 1024 4096 16384; long_range 96 1024 "
                         "4096; ising2d 96 1024; long_range4 4096; curie_weiss4 1024 4096 16384; "
                         "long_range_cpu 96 1024; long_range_gpu 4096; bridge_null, bridge_off "
-                        "and bridge_power 96)")
+                        "and bridge_power 96; null_sequence and curie_weiss_sequence 128 800 "
+                        "3200)")
     p.add_argument("--datasets", type=int, default=None,
                    help="data sets per system and level (default: 200 null, 40 with a "
                         "transition)")
@@ -344,7 +379,9 @@ def main(argv=None):
                              100, (1024, 4096, 16384)),
                bridge_null=(functools.partial(bridge_null_rates, refits=a.refits), 200, (96,)),
                bridge_off=(functools.partial(bridge_off_rates, refits=a.refits), 200, (96,)),
-               bridge_power=(functools.partial(bridge_power_rates, refits=a.refits), 40, (96,)))
+               bridge_power=(functools.partial(bridge_power_rates, refits=a.refits), 40, (96,)),
+               null_sequence=(null_sequence_rates, 200, (128, 800, 3200)),
+               curie_weiss_sequence=(curie_weiss_sequence_rates, 100, (128, 800, 3200)))
     for s, name in enumerate(a.only):
         fn, default, levels = run[name]
         for level in a.levels or levels:

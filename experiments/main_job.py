@@ -28,6 +28,7 @@ from phasejax.fit.choice import (CHOICE_OBSERVABLES, choice_transitions, fit_cho
                                  toy_coordinates)
 from phasejax.fit.curvefit import PARAMETERS, toy_curves
 from phasejax.fit.sequence import SEQUENCE_OBSERVABLES, compare_sequences
+from phasejax.lattice import calibration
 from phasejax.plot.toy_vs_lm import cell_edges, plot_sequence_comparison, plot_side_by_side
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ CONFIG_KEYS = ("kind", "lm", "task", "probe", "criticality", "run.seed")
 EXTRA_FILES = ("probe/observables.csv", "probe/probe.png", "text/criticality.png",
                "text/fss.csv")
 FSS_COLUMNS = ("checkpoint", "model", "side", "method", "quantity", "N", "value", "error", "T",
-               "reason")
+               "reason", *calibration.RATE_COLUMNS)
 FIT_COLUMNS = ("checkpoint", "model", "task", "parameter", "value", "error", "chi2", "dof")
 
 
@@ -149,7 +150,10 @@ def _sequences(cfg, out: Path, lm_rows, arrays, timings, t0) -> dict:
         fit = res.pop("_fit")
         table += fit_rows(fit, checkpoint=ck, model=model, task=cfg.task.name)
         results.append(dict(checkpoint=ck, model=model, **fit.as_dict(),
-                            plm=res["plm"], sides=res["sides"]))
+                            plm=res["plm"], sides=res["sides"],
+                            parsed=parsed_fraction(lm_rows, ck),
+                            n_sequences=min(len(v) for v in _items(arrays, ck).values()),
+                            sizes=res["sizes"], temperatures=res["temperatures"]))
         if ck == 0:
             first = (res, model)
     timings["fit"] = time.perf_counter() - t0
@@ -168,18 +172,43 @@ def _sequences(cfg, out: Path, lm_rows, arrays, timings, t0) -> dict:
     return summary
 
 
+def parsed_fraction(lm_rows, checkpoint: int) -> dict:
+    """The smallest fraction of a checkpoint's sampled answers that parsed as ``N`` items, over
+    lengths and temperatures, and where: ``{"value", "N", "T"}``."""
+    rates = [(float(r["mean"]), int(float(r["L"])), float(r["T"])) for r in lm_rows
+             if r["observable"] == "parse_rate" and r["prompt"] == "all"
+             and int(r["checkpoint"]) == checkpoint]
+    value, N, T = min(rates)
+    return dict(value=value, N=N, T=T)
+
+
 def fss_rows(results) -> list[dict]:
     """Every side's decisions (Binder fixed point, χ peaks, collapse) as one tidy table: one row
-    per method and quantity (``value`` or ``nan`` with the reason), plus one per χ peak."""
+    per method and quantity (``value`` or ``nan`` with the reason), plus one per χ peak. The
+    model's ``T_c`` decisions carry their measured false-positive rate and power on the
+    sequence-task path (:func:`phasejax.lattice.calibration.annotate`), and one ``selection``
+    row per checkpoint gives the smallest fraction of answers that parsed: the statistics are
+    those of the answers that did."""
     rows = []
     for r in results:
+        temperatures = r["temperatures"]
+        parsed = r["parsed"]
+        rows.append(dict(checkpoint=r["checkpoint"], model=r["model"], side="model",
+                         method="selection", quantity="parsed_fraction", N=parsed["N"],
+                         value=parsed["value"], error="", T=parsed["T"],
+                         reason=("every statistic is of the answers that parse as N items; the "
+                                 f"smallest parsed fraction is {parsed['value']:.3g}, at N = "
+                                 f"{parsed['N']}, T = {parsed['T']:g}")))
         for side, fss in r["sides"].items():
             base = dict(checkpoint=r["checkpoint"], model=r["model"], side=side)
             for e in fss["estimates"]:
-                rows.append(dict(base, method=e["method"], quantity=e["quantity"], N="",
-                                 value=e["value"], error=e["error"],
-                                 T=e["value"] if e["quantity"] == "T_c" else "",
-                                 reason=e["reason"]))
+                row = dict(base, method=e["method"], quantity=e["quantity"], N="",
+                           value=e["value"], error=e["error"],
+                           T=e["value"] if e["quantity"] == "T_c" else "", reason=e["reason"])
+                if side == "model" and e["quantity"] == "T_c":
+                    row = calibration.annotate(row, r["n_sequences"], temperatures,
+                                               path="sequence", sizes=r["sizes"])
+                rows.append(row)
             for p in fss["chi_peaks"]:
                 rows.append(dict(base, method="chi_peak", quantity="peak", N=p["N"],
                                  value=p["peak"], error=p["peak_err"], T=p["T_peak"],

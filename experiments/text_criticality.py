@@ -75,7 +75,7 @@ OBSERVABLES = (BINDER, "susceptibility", "tau", "xi_over_N")
 STAT_COLUMNS = ("side", "model", "mapping", "L", "T", "observable", "mean", "stderr",
                 "n_samples")
 FSS_COLUMNS = ("side", "model", "mapping", "method", "quantity", "T", "value", "error",
-               "reason", "rates_n", "fp_rate", "fp_upper95", "power", "rates")
+               "reason", *calibration.RATE_COLUMNS)
 FIT_COLUMNS = ("model", "mapping", "T", "q", "N", "A", "A_err", "sigma", "sigma_err",
                "A_fixed_T0", "K_c", "ratio", "ratio_err", "h", "start", "neg_log_pl",
                "n_sequences", "reason")
@@ -202,7 +202,7 @@ def decision_rows(key, stats, side: str, model: str, mapping: str, *, reason: st
         if reason and e["method"] in scaling.TRANSITION_METHODS and e["quantity"] == "T_c" \
                 and not np.isfinite(e["value"]):
             row["reason"] = f"{reason}; {row['reason']}"
-        out.append(with_rates(row, n, temperatures)
+        out.append(calibration.annotate(row, n, temperatures)
                    if side == "model" and e["quantity"] == "T_c" else row)
     N_max = max(x.N for x in stats)
     for x in stats:
@@ -218,22 +218,6 @@ def decision_rows(key, stats, side: str, model: str, mapping: str, *, reason: st
                                     f"{d.chi2_dof_power:.3g}, exponential {d.chi2_dof_exp:.3g}; "
                                     f"Δt ∈ [{d.window[0]}, {d.window[1]}], N = {x.N})")))
     return out
-
-
-def with_rates(row: dict, n: int, temperatures) -> dict:
-    """``row`` (a decision on text with ``n`` sequences per temperature on ``temperatures``)
-    with its method's measured false-positive rate and power at that statistics
-    (:func:`phasejax.lattice.calibration.measured_rates`, ``docs/criticality_rates.md``); a
-    "none" that this does not resolve (power below 90 % on the run's own preset grid, or not
-    measured there) says "not resolved"."""
-    r = calibration.measured_rates(row["method"], n, temperatures)
-    if r is None:
-        return row
-    row = dict(row, rates_n=r.level, fp_rate=r.false_positive_rate,
-               fp_upper95=r.false_positive_upper, power=r.power, rates=r.note())
-    if not np.isfinite(row["value"]) and not r.resolved:
-        row["reason"] = f"{row['reason']}; {r.unresolved()}"
-    return row
 
 
 # ----------------------------------------------------------------------------- toy side
@@ -253,10 +237,10 @@ def toy_fits(key, states, spin_map, model: str, s: Settings):
                  neg_log_pl=f.neg_log_pl, n_sequences=f.n_sequences, reason=p.reason)
             for t, f, p, a0 in zip(T, fits, points, fixed)]
     t_x, t_err, why = B.critical_temperature(points)
-    bridge_row = with_rates(dict(side="toy", model=model, mapping=spin_map.name,
-                                 method="bridge", quantity="T_cross", T="", value=t_x,
-                                 error=t_err, reason=why),
-                            min(f.n_sequences for f in fits), T)
+    bridge_row = calibration.annotate(dict(side="toy", model=model, mapping=spin_map.name,
+                                           method="bridge", quantity="T_cross", T="",
+                                           value=t_x, error=t_err, reason=why),
+                                      min(f.n_sequences for f in fits), T)
     return fits, rows, bridge_row
 
 

@@ -162,3 +162,72 @@ def test_the_benchmark_merges_its_rows_into_a_table(tmp_path):
     assert "| 0.50 | 0.34–0.66 | 1.00 |" in B.markdown([t])
     assert B._measuring_args(["--only", "null", "--table", "--levels", "96", "--save",
                               "x.json"]) == ["--only", "null", "--levels", "96"]
+
+
+# ----------------------------------------------------------------------------- sequence tasks
+def test_sequence_task_rows_are_the_exact_chain_and_name_no_transition():
+    """The sequence-task path (answers of N items, each length sampled anew, plain U₄ of the
+    Potts order parameter): the data set's moments are the exact chain's, and no method names a
+    transition for chains that have none."""
+    T, sizes = C.SEQUENCE_GRID, C.SEQUENCE_SIZES
+    decisions = []
+    for c, chain in enumerate(NULLS):
+        for d in range(3):
+            k = jax.random.fold_in(jax.random.fold_in(jax.random.key(2027), c), d)
+            rows = C.sequence_task_rows(k, chain, T, sizes, n_sequences=800, n_boot=60)
+            if chain.q == 2 and d == 0:             # for q = 2 the Potts order parameter is |m|
+                for r in rows:
+                    if r["observable"] in ("binder", "abs_magnetisation"):
+                        exact = chain.exact_moments(r["T"], r["L"])[r["observable"]]
+                        # (+ 2e-3: deep in the ordered phase 800 draws can all agree, error 0)
+                        assert abs(r["mean"] - exact) < 4.5 * r["stderr"] + 2e-3, r
+            decisions.append(C.decide_sequence_task(jax.random.fold_in(k, 2), rows))
+    rates = C.rates(decisions)
+    assert set(rates) == {"binder_crossing", "chi_peak", "binder_collapse"}
+    for m, r in rates.items():
+        assert r["n_named"] == 0, (m, r)
+
+
+def test_the_sequence_task_path_finds_a_transition_at_sizes_that_resolve_it():
+    """Curie–Weiss (T_c = 1) as answers of 64 … 1,024 items: the same decisions find it, within
+    their errors; on the default lengths 4 and 8 they cannot (the stored power is 0)."""
+    T = np.round(np.linspace(0.9, 1.1, 8), 4)
+    decisions = [C.decide_sequence_task(jax.random.fold_in(jax.random.key(11), d),
+                                        C.curie_weiss_sequence_rows(
+                                            jax.random.fold_in(jax.random.key(10), d), T,
+                                            (64, 256, 1024), n_sequences=3000, n_boot=60))
+                 for d in range(6)]
+    r = C.rates(decisions, truth=1.0)["binder_crossing"]
+    assert r["n_named"] >= 5 and r["cover_2sigma"] >= 0.8, r
+    stored = C.measured_rates("binder_crossing", 800, C.SEQUENCE_GRID, path="sequence",
+                              sizes=C.SEQUENCE_SIZES)
+    assert stored.null_sets >= 200 and stored.grid_matched and stored.power == 0.0
+
+
+def test_the_two_paths_read_their_own_null_rows():
+    rows = [dict(system="text null", kind="null", n=96, sizes="20 40", method="binder_crossing",
+                 refits="", datasets=200, named=0.0),
+            dict(system="answers null", kind="null_sequence", n=128, sizes="4 8",
+                 method="binder_crossing", refits="", datasets=100, named=0.02),
+            dict(system="curie_weiss, sequence task", kind="transition", n=128, sizes="4 8",
+                 method="binder_crossing", refits="", datasets=50, named=0.5)]
+    text = C.measured_rates("binder_crossing", 96, C.PRESET_GRIDS["cpu"], rows)
+    assert (text.null_sets, text.false_positives) == (200, 0)
+    seq = C.measured_rates("binder_crossing", 500, C.SEQUENCE_GRID, rows, path="sequence",
+                           sizes=(8, 4))
+    assert (seq.level, seq.null_sets, seq.false_positives, seq.power) == (128, 100, 2, 0.5)
+    assert seq.grid_matched and not seq.resolved
+    other = C.measured_rates("binder_crossing", 500, C.SEQUENCE_GRID, rows, path="sequence",
+                             sizes=(4, 8, 16))            # other lengths: power not measured
+    assert np.isnan(other.power) and not other.grid_matched
+    row = C.annotate(dict(method="binder_crossing", value=np.nan, reason="no crossing"), 500,
+                     C.SEQUENCE_GRID, path="sequence", sizes=(4, 8))
+    assert row["rates_n"] == 128 and "not resolved" in row["reason"], row
+    assert set(C.RATE_COLUMNS) <= set(row)
+
+
+def test_the_sequence_grid_is_the_probes_default():
+    from phasejax.probe.measure import ProbeSettings
+
+    s = ProbeSettings()
+    assert tuple(s.temperatures) == C.SEQUENCE_GRID and tuple(s.lengths) == C.SEQUENCE_SIZES

@@ -178,3 +178,13 @@ def test_sequence_comparison_end_to_end_on_a_list_writing_model(tmp_path):
     for r in fss:
         if r["quantity"] == "T_c":
             assert np.isnan(float(r["value"])) and r["reason"], r
+    # the model's decisions carry the sequence-task path's measured rates: fewer answers than
+    # any measured level and lengths 4, 6 (power measured on 4, 8 only), so "not resolved"
+    for r in fss:
+        if r["quantity"] == "T_c" and r["side"] == "model":
+            assert r["rates_n"] == 128 and r["fp_rate"] == 0.0 and r["fp_upper95"] < 0.05, r
+            assert "not resolved" in r["reason"], r
+            assert "power not measured" in r["rates"], r
+    (kept,) = [r for r in fss if r["method"] == "selection"]
+    assert float(kept["value"]) == min(rate.values()) < 1
+    assert (int(kept["N"]), float(kept["T"])) == min(rate, key=lambda k: (rate[k], k))

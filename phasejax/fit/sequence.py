@@ -22,6 +22,9 @@ from phasejax.analysis.scaling import scaling_analysis
 from phasejax.fit.curvefit import CurveFit, fit_chain_curves, toy_curves
 
 SEQUENCE_OBSERVABLES = ("abs_magnetisation", "binder")
+# the methods that can name a transition on sequence rows (the ξ/N crossing needs the
+# correlation function, which the probe does not record for answers)
+SEQUENCE_METHODS = ("binder_crossing", "chi_peak", "binder_collapse")
 
 
 def item_profile(items_by_T: dict, q: int, temperatures) -> np.ndarray:
@@ -99,8 +102,7 @@ def decisions(key, rows: Sequence[dict]) -> dict:
     """The shared decisions (:func:`phasejax.analysis.scaling.scaling_analysis`) on one side's
     rows of ``U₄`` and ``χ``: ``{"estimates": …, "chi_peaks": …}``."""
     res = scaling_analysis(key, rows, binder="binder", susceptibility="susceptibility")
-    keep = [e for e in res["estimates"] if e["method"] in ("binder_crossing", "chi_peak",
-                                                           "binder_collapse")]
+    keep = [e for e in res["estimates"] if e["method"] in SEQUENCE_METHODS]
     return dict(estimates=keep, chi_peaks=res["chi_peaks"])
 
 

@@ -255,6 +255,72 @@ def decide_bridge(key, sequences, temperatures, *, q: int, n_bootstrap: int = 8)
     return {"bridge": (t, err)}
 
 
+# ----------------------------------------------------------------------------- sequence tasks
+def _rows_from_order_parameter(key, m: dict, temperatures, n_boot: int) -> list[dict]:
+    """Rows as the probe writes them for a sequence task (``prompt="all"``): the moments of
+    the per-sequence order parameter ``m[(N, i)]`` (temperature ``i``) with bootstrap errors
+    (:func:`~phasejax.analysis.sequences.moment_statistics`, as
+    :func:`phasejax.probe.measure.measure_sequences`)."""
+    from phasejax.analysis.sequences import moment_statistics
+
+    rows = []
+    for (N, i), x in sorted(m.items()):
+        t = float(temperatures[i])
+        mom = moment_statistics(jax.random.fold_in(key, 1000 * N + i), x, N=N, T=t,
+                                n_boot=n_boot)
+        rows += [dict(prompt="all", L=int(N), T=t, observable=o, mean=v, stderr=e)
+                 for o, (v, e) in mom.items()]
+    return rows
+
+
+def sequence_task_rows(key, chain: MarkovChain, temperatures, sizes, *, n_sequences: int,
+                       n_boot: int = 100) -> list[dict]:
+    """One data set of a sequence task answered by the chain: at every length ``N`` and
+    temperature ``n_sequences`` sequences sampled anew (the probe asks for each length
+    separately, so sizes are independent, unlike text's prefixes), read with the Potts order
+    parameter as the probe reads parsed items."""
+    from phasejax.analysis.sequences import potts_m
+
+    m = {}
+    for N in sorted(int(x) for x in sizes):
+        for i, t in enumerate(temperatures):
+            y = markov_sequences(jax.random.fold_in(key, 1000 * N + i), chain, float(t),
+                                 n_sequences, N)
+            m[(N, i)] = potts_m(y, q=chain.q)
+    return _rows_from_order_parameter(jax.random.fold_in(key, 1), m, temperatures, n_boot)
+
+
+def curie_weiss_sequence_rows(key, temperatures, sizes, *, n_sequences: int,
+                              n_boot: int = 100) -> list[dict]:
+    """One data set of the Curie–Weiss model (``T_c = 1``) as a sequence task: ``n_sequences``
+    exact draws of ``|m|`` (the ``q = 2`` Potts order parameter) per size and temperature."""
+    from scipy.special import gammaln
+
+    rng = numpy_rng(key)
+    m = {}
+    for N in sorted(int(x) for x in sizes):
+        k = np.arange(N + 1)
+        M = 2.0 * k - N
+        logC = gammaln(N + 1) - gammaln(k + 1) - gammaln(N - k + 1)
+        for i, t in enumerate(temperatures):
+            lw = logC + M * M / (2.0 * N * float(t))
+            p = np.exp(lw - lw.max())
+            m[(N, i)] = np.abs(M[rng.choice(N + 1, size=n_sequences, p=p / p.sum())]) / N
+    return _rows_from_order_parameter(jax.random.fold_in(key, 1), m, temperatures, n_boot)
+
+
+def decide_sequence_task(key, rows: Sequence[dict]) -> dict:
+    """``{method: (T_c, error)}`` of the sequence-task path's decisions
+    (:func:`phasejax.fit.sequence.decisions`) on one data set of rows (``nan``: none)."""
+    from phasejax.fit.sequence import SEQUENCE_METHODS, decisions
+
+    out = {m: (NAN, NAN) for m in SEQUENCE_METHODS}
+    for r in decisions(key, rows)["estimates"]:
+        if r["quantity"] == "T_c" and r["method"] in out:
+            out[r["method"]] = (r["value"], r["error"])
+    return out
+
+
 # ----------------------------------------------------------------------------- decisions
 def decide(key, curves: dict, *, binder: str = "binder_connected", n_boot: int = 200,
            collapse_boot: int = 20) -> dict:
@@ -322,6 +388,12 @@ POWER_REFERENCE = {**{m: (("long_range σ=0.5, cpu preset grid", "21 41 81 161",
                       for m in scaling.TRANSITION_METHODS},
                    "bridge": (("open long_range σ=0.5", "160", "8", None),)}
 RESOLVED_POWER = 0.9      # below this power a "none" is "not resolved", not "no transition"
+# the sequence-task path of the main job (:mod:`phasejax.fit.sequence`): answers of the probe's
+# default lengths and temperatures (phasejax.probe.measure.ProbeSettings), its null systems of
+# kind "null_sequence", and a mean-field transition at T = 1 seen on that grid as its power
+SEQUENCE_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+SEQUENCE_SIZES = (4, 8)
+SEQUENCE_POWER_REFERENCE = (("curie_weiss, sequence task", "4 8", "", "sequence"),)
 
 
 class MeasuredRates(NamedTuple):
@@ -403,15 +475,32 @@ def preset_grid(temperatures) -> str | None:
     return next((k for k, g in PRESET_GRIDS.items() if T == tuple(sorted(g))), None)
 
 
-def measured_rates(method: str, n: int, temperatures=(), rows=None) -> MeasuredRates | None:
+def sequence_grid(temperatures, sizes) -> str | None:
+    """``"sequence"`` when ``temperatures`` and ``sizes`` are the sequence-task path's
+    measured grid (:data:`SEQUENCE_GRID`, :data:`SEQUENCE_SIZES`), else None."""
+    T = tuple(sorted(round(float(t), 6) for t in temperatures))
+    same = T == SEQUENCE_GRID and tuple(sorted(int(N) for N in sizes)) == SEQUENCE_SIZES
+    return "sequence" if same else None
+
+
+def measured_rates(method: str, n: int, temperatures=(), rows=None, *, path: str = "text",
+                   sizes=()) -> MeasuredRates | None:
     """The stored false-positive rate (every system without a transition on the grid, at one
-    level, pooled) and power (:data:`POWER_REFERENCE`, on the preset grid that
-    ``temperatures`` are) of ``method`` for a run with ``n`` sequences per temperature;
-    ``None`` for a method without stored rates."""
+    level, pooled) and power (on the preset grid that ``temperatures`` are) of ``method`` for
+    a run with ``n`` sequences per temperature; ``None`` for a method without stored rates.
+
+    ``path``: ``"text"`` (free generation read as a lattice: null rows of kind ``"null"``,
+    power from :data:`POWER_REFERENCE`) or ``"sequence"`` (answers of a sequence task, sizes
+    sampled independently and read with the plain ``U₄``: null rows of kind
+    ``"null_sequence"``, power from :data:`SEQUENCE_POWER_REFERENCE` where ``temperatures``
+    and ``sizes`` are its grid)."""
     from scipy.stats import beta
 
+    if path not in ("text", "sequence"):
+        raise ValueError(f"path must be 'text' or 'sequence', not {path!r}")
     rows = stored_rates() if rows is None else rows
-    null = [r for r in rows if r["method"] == method and r["kind"] == "null"]
+    kind = "null" if path == "text" else "null_sequence"
+    null = [r for r in rows if r["method"] == method and r["kind"] == kind]
     if not null:
         return None
     level, below = _at_level(null, n)
@@ -419,18 +508,43 @@ def measured_rates(method: str, n: int, temperatures=(), rows=None) -> MeasuredR
     sets = sum(int(r["datasets"]) for r in null)
     fp = int(round(sum(float(r["named"]) * int(r["datasets"]) for r in null)))
     upper = float(beta.ppf(0.95, fp + 1, sets - fp)) if fp < sets else 1.0
-    grid = preset_grid(temperatures)
+    if path == "text":
+        grid, references = preset_grid(temperatures), POWER_REFERENCE.get(method, ())
+    else:
+        grid, references = sequence_grid(temperatures, sizes), SEQUENCE_POWER_REFERENCE
     power, power_sets, name, matched = NAN, 0, "", False
-    for system, sizes, refits, g in POWER_REFERENCE.get(method, ()):   # at the same level only
+    for system, sizes_, refits, g in references:                       # at the same level only
         if g is not None and g != grid:
             continue
         at = [r for r in rows if r["method"] == method and r["system"] == system
-              and str(r["sizes"]) == sizes and str(r["refits"]) == refits
+              and str(r["sizes"]) == sizes_ and str(r["refits"]) == refits
               and int(r["n"]) == level]
         if at:
             power, power_sets = float(at[0]["named"]), int(at[0]["datasets"])
-            name, matched = f"{system} ({sizes.replace(' ', '/')})", g is not None
+            name, matched = f"{system} ({sizes_.replace(' ', '/')})", g is not None
             break
     null_sizes = ";".join(dict.fromkeys(str(r["sizes"]) for r in null))
     return MeasuredRates(method, int(n), level, below, fp, sets, len(null), upper, power,
                          power_sets, name, null_sizes, matched)
+
+
+# the columns :func:`annotate` adds to a decision's row
+RATE_COLUMNS = ("rates_n", "fp_rate", "fp_upper95", "power", "rates")
+
+
+def annotate(row: dict, n: int, temperatures, *, path: str = "text", sizes=()) -> dict:
+    """``row`` (a decision with ``method`` and ``value``, made on ``n`` sequences per
+    temperature on ``temperatures``) with its method's measured false-positive rate and power
+    at that statistics (:func:`measured_rates`, ``docs/criticality_rates.md``): ``rates_n``,
+    ``fp_rate``, ``fp_upper95``, ``power``, ``rates``. A "none" that the power does not
+    resolve (below :data:`RESOLVED_POWER` on the run's own grid, or not measured there) says
+    "not resolved" in its ``reason``. A method without stored rates is returned unchanged."""
+    r = measured_rates(row["method"], n, temperatures, path=path, sizes=sizes)
+    if r is None:
+        return row
+    row = dict(row, rates_n=r.level, fp_rate=r.false_positive_rate,
+               fp_upper95=r.false_positive_upper, power=r.power, rates=r.note())
+    if not np.isfinite(float(row["value"])) and not r.resolved:
+        row["reason"] = f"{row['reason']}; {r.unresolved()}"
+    return row
+
