@@ -197,27 +197,28 @@ def _moment_datasets(key, T, m: dict, n_datasets: int, n_boot: int) -> list[dict
     return out
 
 
+def curie_weiss_m(rng, N: int, T: float, size) -> np.ndarray:
+    """Exact independent draws of ``m = M/N`` of the Curie–Weiss model ``H = −M²/(2N)`` of
+    ``N`` spins at temperature ``T``: ``P(M) ∝ C(N, (N+M)/2) e^{M²/(2NT)}``."""
+    from scipy.special import gammaln
+
+    k = np.arange(N + 1)
+    M = 2.0 * k - N
+    lw = gammaln(N + 1) - gammaln(k + 1) - gammaln(N - k + 1) + M * M / (2.0 * N * float(T))
+    p = np.exp(lw - lw.max())
+    return M[rng.choice(N + 1, size=size, p=p / p.sum())] / N
+
+
 def curie_weiss_datasets(key, temperatures, sizes, *, n_datasets: int, n_samples: int,
                          n_boot: int = 100) -> list[dict]:
     """``n_datasets`` data sets of the Curie–Weiss Ising model ``H = −M²/(2N)`` (``T_c = 1``):
     ``n_samples`` exact, independent draws of ``m = M/N`` per ``(N, T)``, measured as
     ``U₄ᶜ`` and ``χ``."""
-    from scipy.special import gammaln
-
     rng = numpy_rng(key)
     T = np.asarray(temperatures, float)
     sizes = sorted(int(N) for N in sizes)
-    m = {}
-    for N in sizes:
-        k = np.arange(N + 1)
-        M = 2.0 * k - N
-        logC = gammaln(N + 1) - gammaln(k + 1) - gammaln(N - k + 1)
-        draws = np.empty((T.size, n_datasets, n_samples))
-        for i, t in enumerate(T):
-            lw = logC + M * M / (2.0 * N * t)
-            p = np.exp(lw - lw.max())
-            draws[i] = M[rng.choice(N + 1, size=(n_datasets, n_samples), p=p / p.sum())] / N
-        m[N] = draws
+    m = {N: np.stack([curie_weiss_m(rng, N, t, (n_datasets, n_samples)) for t in T])
+         for N in sizes}
     return _moment_datasets(key, T, {N: m[N].transpose(0, 2, 1) for N in sizes}, n_datasets,
                             n_boot)
 
@@ -294,18 +295,9 @@ def curie_weiss_sequence_rows(key, temperatures, sizes, *, n_sequences: int,
                               n_boot: int = 100) -> list[dict]:
     """One data set of the Curie–Weiss model (``T_c = 1``) as a sequence task: ``n_sequences``
     exact draws of ``|m|`` (the ``q = 2`` Potts order parameter) per size and temperature."""
-    from scipy.special import gammaln
-
     rng = numpy_rng(key)
-    m = {}
-    for N in sorted(int(x) for x in sizes):
-        k = np.arange(N + 1)
-        M = 2.0 * k - N
-        logC = gammaln(N + 1) - gammaln(k + 1) - gammaln(N - k + 1)
-        for i, t in enumerate(temperatures):
-            lw = logC + M * M / (2.0 * N * float(t))
-            p = np.exp(lw - lw.max())
-            m[(N, i)] = np.abs(M[rng.choice(N + 1, size=n_sequences, p=p / p.sum())]) / N
+    m = {(N, i): np.abs(curie_weiss_m(rng, N, t, n_sequences))
+         for N in sorted(int(x) for x in sizes) for i, t in enumerate(temperatures)}
     return _rows_from_order_parameter(jax.random.fold_in(key, 1), m, temperatures, n_boot)
 
 
