@@ -73,6 +73,7 @@ def run(cfg, out: Path) -> dict:
     timings = {}
     steps = (("probe", probe.RESULT_FILES, probe.run),
              ("text", text_criticality.RESULT_FILES, text_criticality.run))
+    load = reuse_last_model()
     for name, files, job in steps:
         t0 = time.perf_counter()
         folder = out / name
@@ -81,7 +82,7 @@ def run(cfg, out: Path) -> dict:
             log.info("%s: results already in %s", name, folder)
         else:
             log.info("%s: running", name)
-            job(cfg, folder)
+            job(cfg, folder, load=load)
         timings[name] = time.perf_counter() - t0
     t0 = time.perf_counter()
     text_stats = io.read_table(out / "text" / "statistics.csv")
@@ -126,6 +127,25 @@ def run(cfg, out: Path) -> dict:
         log.info("%s: tau = %.4f +- %.4f, chi2/dof = %.2f", r["model"], r["tscale"],
                  r["tscale_err"], r["chi2_per_dof"])
     return summary
+
+
+def reuse_last_model():
+    """``load(path, dtype)`` like :func:`phasejax.probe.loading.load_model`, keeping the last
+    model it loaded: the probe and the text step of one job read the model file once (the
+    decoders are pure functions of their parameters and an explicit cache, so the steps cannot
+    change the model for each other)."""
+    from phasejax.probe.loading import load_model
+
+    last = {}
+
+    def load(path, dtype):
+        key = (str(path), str(dtype))
+        if key not in last:
+            last.clear()
+            last[key] = load_model(path, dtype)
+        return last[key]
+
+    return load
 
 
 def _items(arrays, ck: int) -> dict:

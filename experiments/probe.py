@@ -112,14 +112,17 @@ def check(cfg):
     return task, settings, chain_from(cfg)
 
 
-def run(cfg, out: Path) -> list[dict]:
+def run(cfg, out: Path, load=None) -> list[dict]:
+    """The probe on every checkpoint of ``cfg.lm``; ``load(path, dtype)`` loads a model
+    (default :func:`phasejax.probe.loading.load_model`)."""
     from phasejax.probe.loading import load_model
 
+    load = load or load_model
     task, settings, chain = check(cfg)
     rows, arrays = [], {}
     for i, (name, path) in enumerate(chain):
         t0 = time.perf_counter()
-        lm = load_model(path, cfg.lm.dtype)
+        lm = load(path, cfg.lm.dtype)
         log.info("[%d/%d] %s loaded in %.1fs", i + 1, len(chain), name, time.perf_counter() - t0)
         t0 = time.perf_counter()
         r, a = measure(lm, task, settings, name, progress=log.info)

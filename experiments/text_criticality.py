@@ -316,15 +316,19 @@ def analyse_mapping(key, tokens, spin_map, s: Settings, name: str):
     return stats, curves, fss, fit_rows
 
 
-def run(cfg, out: Path) -> dict:
+def run(cfg, out: Path, load=None) -> dict:
+    """Generation, statistics, decisions and the fitted toy for every checkpoint of
+    ``cfg.lm``; ``load(path, dtype)`` loads a model (default
+    :func:`phasejax.probe.loading.load_model`)."""
     from phasejax.probe.loading import load_model
 
+    load = load or load_model
     s, chain = check(cfg)
     key = jax.random.key(int(cfg.run.seed))
     stats, curves, fss, fits, gen_rows = [], [], [], [], []
     for c, (name, path) in enumerate(chain):
         t0 = time.perf_counter()
-        lm = load_model(path, cfg.lm.dtype)
+        lm = load(path, cfg.lm.dtype)
         maps = [spins.spin_map(m, lm.tokenizer, **s.spin_params.get(m, {}))
                 for m in s.spins]                                   # q < 2 fails here
         G.check(lm, s.generation)

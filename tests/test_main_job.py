@@ -188,3 +188,20 @@ def test_sequence_comparison_end_to_end_on_a_list_writing_model(tmp_path):
     (kept,) = [r for r in fss if r["method"] == "selection"]
     assert float(kept["value"]) == min(rate.values()) < 1
     assert (int(kept["N"]), float(kept["T"])) == min(rate, key=lambda k: (rate[k], k))
+
+
+def test_the_job_reads_the_model_file_once_for_both_steps(monkeypatch):
+    from experiments import main_job
+    from phasejax.probe import loading
+
+    calls = []
+    monkeypatch.setattr(loading, "load_model", lambda path, dtype: calls.append(path) or
+                        object())
+    load = main_job.reuse_last_model()
+    a = load("a.gguf", "float32")
+    assert load("a.gguf", "float32") is a and calls == ["a.gguf"]
+    b = load("b.gguf", "float32")                  # another checkpoint: the last one only
+    assert b is not a and load("a.gguf", "float32") is not a
+    assert calls == ["a.gguf", "b.gguf", "a.gguf"]
+    load("a.gguf", "bfloat16")
+    assert len(calls) == 4
