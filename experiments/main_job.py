@@ -165,14 +165,15 @@ def _sequences(cfg, out: Path, lm_rows, arrays, timings, t0) -> dict:
         import jax
 
         key = jax.random.fold_in(jax.random.key(int(cfg.run.seed)), ck)
-        res = compare_sequences(key, lm_rows, _items(arrays, ck), q, checkpoint=ck)
+        items = _items(arrays, ck)
+        res = compare_sequences(key, lm_rows, items, q, checkpoint=ck)
         model = next(r["model"] for r in lm_rows if int(r["checkpoint"]) == ck)
         fit = res.pop("_fit")
         table += fit_rows(fit, checkpoint=ck, model=model, task=cfg.task.name)
         results.append(dict(checkpoint=ck, model=model, **fit.as_dict(),
                             plm=res["plm"], sides=res["sides"],
                             parsed=parsed_fraction(lm_rows, ck),
-                            n_sequences=min(len(v) for v in _items(arrays, ck).values()),
+                            n_sequences=min(len(v) for v in items.values()),
                             sizes=res["sizes"], temperatures=res["temperatures"]))
         if ck == 0:
             first = (res, model)

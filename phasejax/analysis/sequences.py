@@ -209,6 +209,14 @@ def moment_statistics(key, m, *, N: int, T: float = 1.0, n_boot: int = 200) -> d
     return {k: Estimate(value[k], float(_nanstd(boots[k]))) for k in MOMENTS}
 
 
+def moment_rows(key, m, *, N: int, T: float, n_boot: int = 200) -> list[dict]:
+    """:func:`moment_statistics` as tidy rows over all prompts (``prompt="all"``, ``L``, ``T``,
+    ``observable``, ``mean``, ``stderr``): a sequence task's rows as
+    :mod:`phasejax.fit.sequence` reads them."""
+    return [dict(prompt="all", L=int(N), T=float(T), observable=o, mean=v, stderr=e)
+            for o, (v, e) in moment_statistics(key, m, N=N, T=T, n_boot=n_boot).items()]
+
+
 # ----------------------------------------------------------------------------- sums
 class _Sums(NamedTuple):
     n: np.ndarray       # (G,) sequences per unit

@@ -79,7 +79,7 @@ def simulate_toy(key, theta, q: int, profile, sizes, temperatures, n_samples: in
     """
     import jax
 
-    from phasejax.analysis.sequences import moment_statistics, potts_m
+    from phasejax.analysis.sequences import moment_rows, potts_m
     from phasejax.lattice.samplers.chain import sample_chain
 
     J, a, tau = (float(x) for x in theta)
@@ -91,10 +91,8 @@ def simulate_toy(key, theta, q: int, profile, sizes, temperatures, n_samples: in
         for i, t in enumerate(sorted(temperatures)):
             k = jax.random.fold_in(key, 1000 * N + i)
             s = sample_chain(jax.random.fold_in(k, 0), J, a * f, tau * t, N, n_samples)
-            mom = moment_statistics(jax.random.fold_in(k, 1), potts_m(s, q=q), N=N, T=t,
-                                    n_boot=n_boot)
-            rows += [dict(prompt="all", L=int(N), T=float(t), observable=o, mean=v,
-                          stderr=e) for o, (v, e) in mom.items()]
+            rows += moment_rows(jax.random.fold_in(k, 1), potts_m(s, q=q), N=N, T=t,
+                                n_boot=n_boot)
     return rows
 
 

@@ -260,18 +260,12 @@ def decide_bridge(key, sequences, temperatures, *, q: int, n_bootstrap: int = 8)
 def _rows_from_order_parameter(key, m: dict, temperatures, n_boot: int) -> list[dict]:
     """Rows as the probe writes them for a sequence task (``prompt="all"``): the moments of
     the per-sequence order parameter ``m[(N, i)]`` (temperature ``i``) with bootstrap errors
-    (:func:`~phasejax.analysis.sequences.moment_statistics`, as
-    :func:`phasejax.probe.measure.measure_sequences`)."""
-    from phasejax.analysis.sequences import moment_statistics
+    (:func:`~phasejax.analysis.sequences.moment_rows`)."""
+    from phasejax.analysis.sequences import moment_rows
 
-    rows = []
-    for (N, i), x in sorted(m.items()):
-        t = float(temperatures[i])
-        mom = moment_statistics(jax.random.fold_in(key, 1000 * N + i), x, N=N, T=t,
-                                n_boot=n_boot)
-        rows += [dict(prompt="all", L=int(N), T=t, observable=o, mean=v, stderr=e)
-                 for o, (v, e) in mom.items()]
-    return rows
+    return [r for (N, i), x in sorted(m.items())
+            for r in moment_rows(jax.random.fold_in(key, 1000 * N + i), x, N=N,
+                                 T=float(temperatures[i]), n_boot=n_boot)]
 
 
 def sequence_task_rows(key, chain: MarkovChain, temperatures, sizes, *, n_sequences: int,
