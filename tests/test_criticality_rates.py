@@ -231,3 +231,36 @@ def test_the_sequence_grid_is_the_probes_default():
 
     s = ProbeSettings()
     assert tuple(s.temperatures) == C.SEQUENCE_GRID and tuple(s.lengths) == C.SEQUENCE_SIZES
+
+
+def test_a_named_t_c_carries_how_often_the_methods_intervals_held_the_truth():
+    """The reference's coverage travels with the power; a coverage significantly below the
+    nominal 68 % (one-sided binomial test) says the error is a lower bound."""
+    from scipy.stats import binom
+
+    grid, cpu = "long_range σ=0.5, cpu preset grid", C.PRESET_GRIDS["cpu"]
+
+    def rows(cover):
+        return [dict(system="null (Markov)", kind="null", n=1024, sizes="20 40",
+                     method="binder_crossing", refits="", datasets=200, named=0.0),
+                dict(system=grid, kind="transition", n=1024, sizes="21 41 81 161",
+                     method="binder_crossing", refits="", datasets=40, named=0.5,
+                     cover_1sigma=cover, cover_2sigma=0.9)]
+
+    for k in range(21):                       # 20 data sets named one; k of them covered
+        r = C.measured_rates("binder_crossing", 1024, cpu, rows(k / 20))
+        assert r.covered_sets == 20 and r.cover_1sigma == k / 20
+        assert r.under_covers() == (binom.cdf(k, 20, 0.6827) < 0.05), k
+    assert [C.measured_rates("binder_crossing", 1024, cpu, rows(k / 20)).under_covers()
+            for k in (9, 10)] == [True, False]              # P(≤ 9) = 0.026, P(≤ 10) = 0.068
+    r = C.measured_rates("binder_crossing", 1024, cpu, rows(""))     # not measured
+    assert np.isnan(r.cover_1sigma) and not r.under_covers() and r.coverage() == ""
+    named = dict(method="binder_crossing", value=1.02, reason="crossing at 1.02")
+    for cover, lower_bound in ((0.25, True), (0.7, False)):
+        row = C.annotate(named, 1024, cpu, rows=rows(cover))
+        assert row["cover_1sigma"] == cover and row["cover_2sigma"] == 0.9
+        assert row["reason"].startswith("crossing at 1.02; its ±1σ interval held")
+        assert ("the error is a lower bound" in row["reason"]) == lower_bound
+    none = C.annotate(dict(named, value=np.nan, reason="no crossing"), 1024, cpu,
+                      rows=rows(0.25))
+    assert "±1σ" not in none["reason"] and "not resolved" in none["reason"]

@@ -366,8 +366,10 @@ def test_the_figure_titles_carry_each_decisions_measured_rates():
     row = dict(side="model", model="m", mapping="w", quantity="T_c", T="")
     fss = [dict(row, method="binder_crossing", value=float("nan"), error=float("nan"),
                 power=0.05, fp_upper95=0.015),
-           dict(row, method="chi_peak", value=1.02, error=0.03, power=0.9, fp_upper95=0.015),
+           dict(row, method="chi_peak", value=1.02, error=0.03, power=0.9, fp_upper95=0.015,
+                cover_1sigma=0.25),
            dict(row, method="xi_crossing", value=float("nan"), error=float("nan"))]
     text = _tc_text(fss, "model", "m", "w")
-    assert "U₄] = none (power 5%)" in text and "false + ≤ 1.5%" in text
+    assert "U₄] = none (power 5%)" in text
+    assert "χ] = 1.02 ± 0.03 (false + ≤ 1.5%, ±1σ held the truth in 25%)" in text
     assert "ξ/N] = none" in text and "ξ/N] = none (" not in text

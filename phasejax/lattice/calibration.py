@@ -374,6 +374,7 @@ POWER_REFERENCE = {**{m: (("long_range σ=0.5, cpu preset grid", "21 41 81 161",
                       for m in scaling.TRANSITION_METHODS},
                    "bridge": (("open long_range σ=0.5", "160", "8", None),)}
 RESOLVED_POWER = 0.9      # below this power a "none" is "not resolved", not "no transition"
+NOMINAL_1SIGMA = 0.6827   # the coverage of a ±1σ Gaussian interval
 # the sequence-task path of the main job (:mod:`phasejax.fit.sequence`): answers of the probe's
 # default lengths and temperatures (phasejax.probe.measure.ProbeSettings), its null systems of
 # kind "null_sequence", and a mean-field transition at T = 1 seen on that grid as its power
@@ -401,6 +402,32 @@ class MeasuredRates(NamedTuple):
     power_system: str
     null_sizes: str                 # the sizes of those rows, ";" between rows
     grid_matched: bool = False      # the power was measured on the run's own preset grid
+    cover_1sigma: float = NAN       # of the reference's data sets that named a T_c, the
+    cover_2sigma: float = NAN       # fractions whose ±1σ, ±2σ intervals held its truth
+    covered_sets: int = 0           # … out of this many
+
+    def under_covers(self) -> bool:
+        """Whether the ±1σ intervals covered the reference's truth significantly less often
+        than the nominal 68.3 % (one-sided binomial test at level 5 % on
+        :attr:`covered_sets`): the method's error is then a lower bound of its error."""
+        from scipy.stats import binom
+
+        if not self.covered_sets or not np.isfinite(self.cover_1sigma):
+            return False
+        k = int(round(self.cover_1sigma * self.covered_sets))
+        return float(binom.cdf(k, self.covered_sets, NOMINAL_1SIGMA)) < 0.05
+
+    def coverage(self) -> str:
+        """One line on how often the method's intervals held the reference's truth (empty
+        where not measured)."""
+        if not self.covered_sets or not np.isfinite(self.cover_1sigma):
+            return ""
+        line = (f"its ±1σ interval held the reference's T_c in {self.cover_1sigma:.0%} of the "
+                f"{self.covered_sets} data sets that named one (nominal 68 %), ±2σ in "
+                f"{self.cover_2sigma:.0%} (nominal 95 %)")
+        if self.under_covers():
+            line += ": significantly below nominal, so the error is a lower bound"
+        return line
 
     @property
     def false_positive_rate(self) -> float:
@@ -499,6 +526,7 @@ def measured_rates(method: str, n: int, temperatures=(), rows=None, *, path: str
     else:
         grid, references = sequence_grid(temperatures, sizes), SEQUENCE_POWER_REFERENCE
     power, power_sets, name, matched = NAN, 0, "", False
+    cover, covered = (NAN, NAN), 0
     for system, sizes_, refits, g in references:                       # at the same level only
         if g is not None and g != grid:
             continue
@@ -508,26 +536,50 @@ def measured_rates(method: str, n: int, temperatures=(), rows=None, *, path: str
         if at:
             power, power_sets = float(at[0]["named"]), int(at[0]["datasets"])
             name, matched = f"{system} ({sizes_.replace(' ', '/')})", g is not None
+            covered = int(round(power * power_sets))
+            cover = tuple(_number(at[0].get(c)) for c in ("cover_1sigma", "cover_2sigma"))
             break
     null_sizes = ";".join(dict.fromkeys(str(r["sizes"]) for r in null))
     return MeasuredRates(method, int(n), level, below, fp, sets, len(null), upper, power,
-                         power_sets, name, null_sizes, matched)
+                         power_sets, name, null_sizes, matched, *cover, covered)
+
+
+def _number(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return NAN
 
 
 # the columns :func:`annotate` adds to a decision's row
-RATE_COLUMNS = ("rates_n", "fp_rate", "fp_upper95", "power", "rates")
+RATE_COLUMNS = ("rates_n", "fp_rate", "fp_upper95", "power", "cover_1sigma", "cover_2sigma",
+                "rates")
 
 
-def annotate(row: dict, n: int, temperatures, *, path: str = "text", sizes=()) -> dict:
+def annotate(row: dict, n: int, temperatures, *, path: str = "text", sizes=(),
+             rows=None) -> dict:
     """``row`` (a decision with ``method`` and ``value``, made on ``n`` sequences per
-    temperature on ``temperatures``) with its method's measured false-positive rate and power
-    at that statistics (:func:`measured_rates`, ``docs/criticality_rates.md``): ``rates_n``,
-    ``fp_rate``, ``fp_upper95``, ``power``, ``rates``. A "none" that the power does not
-    resolve (below :data:`RESOLVED_POWER` on the run's own grid, or not measured there) says
-    "not resolved" in its ``reason``. A method without stored rates is returned unchanged."""
-    r = measured_rates(row["method"], n, temperatures, path=path, sizes=sizes)
+    temperature on ``temperatures``) with its method's measured false-positive rate, power and
+    coverage at that statistics (:func:`measured_rates`, ``docs/criticality_rates.md``, or
+    ``rows`` of such a table): ``rates_n``, ``fp_rate``, ``fp_upper95``, ``power``,
+    ``cover_1sigma``, ``cover_2sigma``, ``rates``. A "none" that the power does not resolve
+    (below :data:`RESOLVED_POWER` on the run's own grid, or not measured there) says "not
+    resolved" in its ``reason``; a named ``T_c`` says there how often the method's intervals
+    held the reference's truth, and whether that is significantly below nominal. A method
+    without stored rates is returned unchanged."""
+    r = measured_rates(row["method"], n, temperatures, rows, path=path, sizes=sizes)
     if r is None:
         return row
+    row = dict(row, rates_n=r.level, fp_rate=r.false_positive_rate,
+               fp_upper95=r.false_positive_upper, power=r.power, cover_1sigma=r.cover_1sigma,
+               cover_2sigma=r.cover_2sigma, rates=r.note())
+    if not np.isfinite(float(row["value"])):
+        if not r.resolved:
+            row["reason"] = f"{row['reason']}; {r.unresolved()}"
+    elif r.coverage():
+        row["reason"] = (f"{row['reason']}; {r.coverage()}" if row.get("reason")
+                         else r.coverage())
+    return row
     row = dict(row, rates_n=r.level, fp_rate=r.false_positive_rate,
                fp_upper95=r.false_positive_upper, power=r.power, rates=r.note())
     if not np.isfinite(float(row["value"])) and not r.resolved:

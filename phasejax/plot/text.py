@@ -31,7 +31,8 @@ QUANTITIES = {"T_c": "T_c", "T_onset": "T_onset", "T_cross": "T×", "gamma_over_
 def _tc_text(fss, side, model, mapping) -> str:
     """Each method's ``T_c`` (and ``T_onset``, ``γ/ν``, the kept fraction) of one side, two
     lines (a panel title); "none" where a method named nothing, with the method's measured power
-    where stored, and a named value with its false-positive rate's upper bound."""
+    where stored, and a named value with its false-positive rate's upper bound and how often
+    its ±1σ interval held the reference's truth."""
     parts = []
     for e in fss:
         if (e["side"], e["model"], e["mapping"]) != (side, model, mapping):
@@ -49,7 +50,10 @@ def _tc_text(fss, side, model, mapping) -> str:
         if isinstance(power, float) and np.isfinite(power) and not np.isfinite(v):
             text += f" (power {power:.0%})"
         elif isinstance(fp, float) and np.isfinite(fp) and np.isfinite(v):
-            text += f" (false + ≤ {fp:.1%})"
+            cover = e.get("cover_1sigma")
+            cover = (f", ±1σ held the truth in {cover:.0%}" if isinstance(cover, float)
+                     and np.isfinite(cover) else "")
+            text += f" (false + ≤ {fp:.1%}{cover})"
         parts.append(f"{q}[{name}] = {text}")
     half = (len(parts) + 1) // 2
     return f"{side}: " + ", ".join(parts[:half]) + "\n" + ", ".join(parts[half:])
