@@ -1,15 +1,19 @@
 """Critical temperatures of the long-range Potts chain with images, by finite-size scaling.
 
-    python benchmarks/long_range_critical.py [--q 2 6] [--sigma 0.1 0.2 ...] [--out PATH]
+    python benchmarks/long_range_critical.py [--q 2 6] [--sigma 0.1 0.2 ...] [--coarse 0.3 1.0]
+                                             [--out PATH]
 
 Writes the table that :func:`phasejax.lattice.critical.critical_amplitude` interpolates
 (``phasejax/lattice/data/long_range_critical.csv`` by default) and prints one line per
-``(q, σ)`` with its wall time. Each entry: a coarse Swendsen–Wang scan on rings of 33, 65, 129
+``(q, σ)`` with its wall time. Rows of other ``(q, σ)`` already in ``PATH`` are kept, with its
+leading ``#`` comment lines; a measured ``(q, σ)`` replaces its old row. Each entry: a coarse Swendsen–Wang scan on rings of 33, 65, 129
 sites, a fine scan on 65, 129, 257, the Binder fixed-point decision of
 :mod:`phasejax.analysis.decisions`, errors from a bootstrap over independent replicas.
 """
 
 import argparse
+import csv
+import io as io_
 import time
 from pathlib import Path
 
@@ -30,8 +34,11 @@ def main(argv=None):
     p.add_argument("--n-replicas", type=int, default=32)
     p.add_argument("--n-measure", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--coarse", type=float, nargs=2, default=(0.3, 1.0), metavar=("LOW", "HIGH"),
+                   help="the coarse scan's window in units of the mean-field T_MF")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     a = p.parse_args(argv)
+    comments, kept = _existing(a.out)
     rows = []
     key = jax.random.key(a.seed)
     for q in a.q:
@@ -40,16 +47,45 @@ def main(argv=None):
             c = critical_temperature(jax.random.fold_in(jax.random.fold_in(key, q),
                                                         int(round(1000 * s))),
                                      q=q, sigma=s, n_replicas=a.n_replicas,
-                                     n_measure=a.n_measure)
+                                     n_measure=a.n_measure, coarse=a.coarse)
             rows.append(dict(q=q, sigma=s, T_c=c.T_c, T_c_err=c.T_c_err,
                              K_c=1 / c.T_c if np.isfinite(c.T_c) else np.nan,
                              K_c_err=c.T_c_err / c.T_c**2 if np.isfinite(c.T_c) else np.nan,
                              sizes=" ".join(map(str, c.sizes)), n_replicas=a.n_replicas,
-                             n_measure=a.n_measure, reason=c.reason))
+                             n_measure=a.n_measure, coarse=" ".join(map(str, a.coarse)),
+                             reason=c.reason))
             print(f"q={q} σ={s:.2f}: T_c = {c.T_c:.4f} ± {c.T_c_err:.4f}  "
                   f"({time.perf_counter() - t0:.0f} s) {c.reason[:100]}", flush=True)
-            io.write_table(a.out, rows, TABLE_COLUMNS)
+            _write(a.out, comments, kept, rows)
     print(f"table: {a.out}")
+
+
+def _existing(path: Path):
+    """The leading ``#`` lines and the rows of the table at ``path`` (none if absent)."""
+    if not path.exists():
+        return [], []
+    lines = path.read_text().splitlines()
+    comments = lines[:next((i for i, x in enumerate(lines) if not x.startswith("#")),
+                           len(lines))]
+    rows = list(csv.DictReader(lines[len(comments):]))
+    return comments, rows
+
+
+def _write(path: Path, comments, kept, rows):
+    """``rows`` merged into ``kept`` (a new ``(q, σ)`` replaces an old one), sorted, written
+    atomically under the same comment lines."""
+    new = {(int(r["q"]), round(float(r["sigma"]), 6)) for r in rows}
+    merged = [r for r in kept if (int(r["q"]), round(float(r["sigma"]), 6)) not in new] + rows
+    merged.sort(key=lambda r: (int(r["q"]), float(r["sigma"])))
+    columns = list(TABLE_COLUMNS) + [k for r in merged for k in r if k not in TABLE_COLUMNS]
+    columns = list(dict.fromkeys(columns))
+    out = io_.StringIO()
+    w = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for r in merged:
+        w.writerow({k: repr(v) if isinstance(v, float) else v for k, v in r.items()})
+    with io.atomic_path(path) as tmp:
+        tmp.write_text("".join(c + "\n" for c in comments) + out.getvalue())
 
 
 if __name__ == "__main__":
