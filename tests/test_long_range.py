@@ -396,3 +396,17 @@ def test_the_critical_coupling_between_table_entries_is_interpolated_within_its_
     K, _, _ = critical_amplitude(2, 0.6, ends)
     assert abs(1 / K - t6) < 0.02 * t6
     assert abs(np.mean([ends[0][2], ends[1][2]]) - t6) > 0.1 * t6
+
+
+def test_no_critical_coupling_is_interpolated_across_an_entry_where_none_was_named():
+    from phasejax.lattice.critical import critical_amplitude
+
+    nan = float("nan")
+    rows = [(6, 0.4, 1.40, 0.02), (6, 0.5, nan, nan), (6, 0.7, 0.90, 0.01), (6, 0.8, 0.79, 0.01)]
+    K, _, why = critical_amplitude(6, 0.6, rows)
+    assert np.isnan(K) and "across σ = 0.5 where none was named" in why
+    for s, T in ((0.4, 1.40), (0.7, 0.90)):                     # the entries themselves stand
+        K, _, why = critical_amplitude(6, s, rows)
+        assert why == "" and abs(1 / K - T) < 1e-12
+    K, _, why = critical_amplitude(6, 0.75, rows)                # no gap in this bracket
+    assert why == "" and 0.79 < 1 / K < 0.90

@@ -138,14 +138,16 @@ def critical_amplitude(q: int, sigma: float, rows=None) -> tuple:
     line in ``T_c`` over a gap of 0.4 would miss by 13 %. The error is the entries' errors,
     interpolated, with the straight line's own error in quadrature: ``|ρ''| (σ − σ₀)(σ₁ − σ)/2``
     with ``ρ''`` the largest second difference of the ratio over the stored triples that hold
-    the bracket's ends."""
+    the bracket's ends. A bracket that spans an entry where no ``T_c`` was named (``nan``: the
+    method found no fixed point there) gives none, with that entry's ``σ``: a line drawn over a
+    point where the measurement failed would hide it."""
     from toy_models.long_range_chain import transition_possible
 
     why = transition_possible(1.0, sigma)
     if why:
         return NAN, NAN, why
-    rows = [(s, t, e) for qq, s, t, e in (table() if rows is None else rows)
-            if qq == q and np.isfinite(t)]
+    every = [(s, t, e) for qq, s, t, e in (table() if rows is None else rows) if qq == q]
+    rows = [(s, t, e) for s, t, e in every if np.isfinite(t)]
     if len(rows) < 2:
         have = ", ".join(f"σ = {s:g}" for s, _, _ in rows) or "none"
         return NAN, NAN, (f"the stored table has fewer than two critical couplings for q={q} "
@@ -154,14 +156,19 @@ def critical_amplitude(q: int, sigma: float, rows=None) -> tuple:
     if not s[0] <= sigma <= s[-1]:
         return NAN, NAN, (f"σ = {sigma:.3g} lies outside the stored table for q={q} "
                           f"([{s[0]:.2g}, {s[-1]:.2g}])")
+    j = min(int(np.searchsorted(s, sigma, side="right")) - 1, s.size - 2)
+    gaps = [x for x, tt, _ in every if not np.isfinite(tt) and s[j] < x < s[j + 1]]
+    if gaps and not np.isclose(sigma, s[j]) and not np.isclose(sigma, s[j + 1]):
+        return NAN, NAN, (f"σ = {sigma:.3g} lies between stored critical couplings for q={q} "
+                          f"at σ = {s[j]:g} and {s[j + 1]:g}, across σ = "
+                          f"{', '.join(f'{x:g}' for x in gaps)} where none was named")
     mf = np.array([mean_field_scale(q, x) for x in s])
     rho, rho_err = t / mf, e / mf
-    j = min(int(np.searchsorted(s, sigma, side="right")) - 1, s.size - 2)
     r, r_err = float(np.interp(sigma, s, rho)), float(np.interp(sigma, s, rho_err))
     curvature = [abs(2 * ((rho[k + 1] - rho[k]) / (s[k + 1] - s[k])
                           - (rho[k] - rho[k - 1]) / (s[k] - s[k - 1])) / (s[k + 1] - s[k - 1]))
                  for k in (j, j + 1) if 1 <= k <= s.size - 2]
     line = max(curvature, default=0.0) * (sigma - s[j]) * (s[j + 1] - sigma) / 2
-    T_c = r * mean_field_scale(q, sigma)
-    T_err = float(np.hypot(r_err, line)) * mean_field_scale(q, sigma)
+    T_c = float(r * mean_field_scale(q, sigma))
+    T_err = float(np.hypot(r_err, line) * mean_field_scale(q, sigma))
     return 1.0 / T_c, T_err / T_c**2, ""
