@@ -6,8 +6,9 @@
 Writes the table that :func:`phasejax.lattice.critical.critical_amplitude` interpolates
 (``phasejax/lattice/data/long_range_critical.csv`` by default) and prints one line per
 ``(q, σ)`` with its wall time. Rows of other ``(q, σ)`` already in ``PATH`` are kept, with its
-leading ``#`` comment lines; a measured ``(q, σ)`` replaces its old row. Each entry: a coarse Swendsen–Wang scan on rings of 33, 65, 129
-sites, a fine scan on 65, 129, 257, the Binder fixed-point decision of
+leading ``#`` comment lines; a measured ``(q, σ)`` replaces its old row. Each entry: a coarse
+Swendsen–Wang scan on rings of 33, 65, 129 sites (over ``--coarse`` in units of the mean-field
+``T_MF``), a fine scan on 65, 129, 257, the Binder fixed-point decision of
 :mod:`phasejax.analysis.decisions`, errors from a bootstrap over independent replicas.
 """
 

@@ -580,9 +580,4 @@ def annotate(row: dict, n: int, temperatures, *, path: str = "text", sizes=(),
         row["reason"] = (f"{row['reason']}; {r.coverage()}" if row.get("reason")
                          else r.coverage())
     return row
-    row = dict(row, rates_n=r.level, fp_rate=r.false_positive_rate,
-               fp_upper95=r.false_positive_upper, power=r.power, rates=r.note())
-    if not np.isfinite(float(row["value"])) and not r.resolved:
-        row["reason"] = f"{row['reason']}; {r.unresolved()}"
-    return row
 

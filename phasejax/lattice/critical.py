@@ -6,8 +6,8 @@ rings of odd ``L`` (:mod:`toy_models.long_range_chain`) orders below ``T_c(σ, q
 ``K_c = 1/T_c`` (``T_c`` of ``K = 1``).
 
 :func:`critical_temperature` finds ``T_c`` with Swendsen–Wang on three ring sizes: a coarse scan
-over ``[0.3, 1.0] T_MF`` by default (``T_MF`` the mean-field value of the infinite chain's total coupling
-``2ζ(1+σ)``), then a fine scan around the coarse crossing on larger rings, the decision of
+over ``[0.3, 1.0] T_MF`` by default (``T_MF`` the mean-field value of the infinite chain's total
+coupling ``2ζ(1+σ)``), then a fine scan around the coarse crossing on larger rings, the decision of
 :func:`phasejax.analysis.decisions.fixed_point` on the Binder cumulant of the order parameter
 (signed ``m`` for ``q = 2``, the Potts ``m`` for ``q > 2``), with errors from a bootstrap over
 independent replicas. ``benchmarks/long_range_critical.py`` writes the table
