@@ -39,8 +39,13 @@ def test_config_and_tokenizer_of_the_embedded_model(smollm):
 
 
 def greedy(model, ids, n_new, width=48):
-    """Greedy decoding on a fixed-width buffer (one compilation); also the scored argmax."""
-    f = jax.jit(lambda t, m: model(t, m))
+    """Greedy decoding on a fixed-width buffer (one compilation, the weights passed as
+    arguments rather than folded in as constants); also the scored argmax."""
+    from flax import nnx
+
+    graph, state = nnx.split(model)
+    step = jax.jit(lambda s, t, m: nnx.merge(graph, s)(t, m))
+    f = lambda t, m: step(state, t, m)                                   # noqa: E731
     buf = np.zeros((1, width), np.int32)
     buf[0, :len(ids)] = ids
     n = len(ids)

@@ -314,6 +314,9 @@ def binder_with_error(L, T, *, n_replicas, n_measure, seed):
     return full, np.sqrt((n_replicas - 1) / n_replicas * ((jk - jk.mean(0)) ** 2).sum(0))
 
 
+# slow (about 30 s in the default run): the package's own Swendsen–Wang against the table it
+# wrote; the independent Wolff bracket below checks the same stored T_c in the default run
+@pytest.mark.slow
 def test_binder_cumulants_order_on_both_sides_of_the_reference_transition():
     # below T_c the larger chain is more ordered (U₄ nearer 2/3), above it less (U₄ nearer 0)
     T = np.array([0.85, 1.15]) * T_C_SIGMA_HALF
