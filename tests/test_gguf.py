@@ -41,11 +41,12 @@ def test_config_and_tokenizer_of_the_embedded_model(smollm):
 def greedy(model, ids, n_new, width=48):
     """Greedy decoding on a fixed-width buffer (one compilation, the weights passed as
     arguments rather than folded in as constants); also the scored argmax."""
+    import functools
+
     from flax import nnx
 
     graph, state = nnx.split(model)
-    step = jax.jit(lambda s, t, m: nnx.merge(graph, s)(t, m))
-    f = lambda t, m: step(state, t, m)                                   # noqa: E731
+    f = functools.partial(jax.jit(lambda s, t, m: nnx.merge(graph, s)(t, m)), state)
     buf = np.zeros((1, width), np.int32)
     buf[0, :len(ids)] = ids
     n = len(ids)

@@ -406,13 +406,17 @@ class MeasuredRates(NamedTuple):
     cover_2sigma: float = NAN       # fractions whose ±1σ, ±2σ intervals held its truth
     covered_sets: int = 0           # … out of this many
 
+    @property
+    def _coverage_measured(self) -> bool:
+        return self.covered_sets > 0 and np.isfinite(self.cover_1sigma)
+
     def under_covers(self) -> bool:
         """Whether the ±1σ intervals covered the reference's truth significantly less often
         than the nominal 68.3 % (one-sided binomial test at level 5 % on
         :attr:`covered_sets`): the method's error is then a lower bound of its error."""
         from scipy.stats import binom
 
-        if not self.covered_sets or not np.isfinite(self.cover_1sigma):
+        if not self._coverage_measured:
             return False
         k = int(round(self.cover_1sigma * self.covered_sets))
         return float(binom.cdf(k, self.covered_sets, NOMINAL_1SIGMA)) < 0.05
@@ -420,7 +424,7 @@ class MeasuredRates(NamedTuple):
     def coverage(self) -> str:
         """One line on how often the method's intervals held the reference's truth (empty
         where not measured)."""
-        if not self.covered_sets or not np.isfinite(self.cover_1sigma):
+        if not self._coverage_measured:
             return ""
         line = (f"its ±1σ interval held the reference's T_c in {self.cover_1sigma:.0%} of the "
                 f"{self.covered_sets} data sets that named one (nominal 68 %), ±2σ in "

@@ -147,12 +147,12 @@ def critical_amplitude(q: int, sigma: float, rows=None) -> tuple:
     if why:
         return NAN, NAN, why
     every = [(s, t, e) for qq, s, t, e in (table() if rows is None else rows) if qq == q]
-    rows = [(s, t, e) for s, t, e in every if np.isfinite(t)]
-    if len(rows) < 2:
-        have = ", ".join(f"σ = {s:g}" for s, _, _ in rows) or "none"
+    named = [(s, t, e) for s, t, e in every if np.isfinite(t)]
+    if len(named) < 2:
+        have = ", ".join(f"σ = {s:g}" for s, _, _ in named) or "none"
         return NAN, NAN, (f"the stored table has fewer than two critical couplings for q={q} "
                           f"({have}; benchmarks/long_range_critical.py adds them)")
-    s, t, e = (np.array(c) for c in zip(*rows))
+    s, t, e = (np.array(c) for c in zip(*named))
     if not s[0] <= sigma <= s[-1]:
         return NAN, NAN, (f"σ = {sigma:.3g} lies outside the stored table for q={q} "
                           f"([{s[0]:.2g}, {s[-1]:.2g}])")
@@ -169,6 +169,7 @@ def critical_amplitude(q: int, sigma: float, rows=None) -> tuple:
                           - (rho[k] - rho[k - 1]) / (s[k] - s[k - 1])) / (s[k + 1] - s[k - 1]))
                  for k in (j, j + 1) if 1 <= k <= s.size - 2]
     line = max(curvature, default=0.0) * (sigma - s[j]) * (s[j + 1] - sigma) / 2
-    T_c = float(r * mean_field_scale(q, sigma))
-    T_err = float(np.hypot(r_err, line) * mean_field_scale(q, sigma))
+    mf_here = mean_field_scale(q, sigma)
+    T_c = float(r * mf_here)
+    T_err = float(np.hypot(r_err, line) * mf_here)
     return 1.0 / T_c, T_err / T_c**2, ""
