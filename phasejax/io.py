@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
+
 
 def umask() -> int:
     """The process's umask (read without changing it where ``/proc`` allows)."""
@@ -81,8 +83,14 @@ def write_table(path, rows: Sequence[dict], columns: Sequence[str] | None = None
 
 
 def _fmt(v):
-    if isinstance(v, float):
-        return repr(v)
+    """Floats (NumPy's scalars too: ``np.float64`` is a ``float`` whose ``repr`` names its type)
+    as the shortest text that reads back to the same number; integers as digits."""
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
     return v
 
 
@@ -117,8 +125,6 @@ def write_json(path, obj) -> Path:
 def write_npz(path, **arrays) -> Path:
     """``numpy.savez_compressed`` atomically."""
     with atomic_path(path, suffix=".npz") as tmp:
-        import numpy as np
-
         np.savez_compressed(tmp, **arrays)
     return Path(path)
 

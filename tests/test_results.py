@@ -60,6 +60,19 @@ def test_checkpoint_folders_get_the_users_umask_permissions(tmp_path, umask_022)
     assert files and all(mode(p) == 0o644 for p in files), {p.name: oct(mode(p)) for p in files}
 
 
+def test_numpy_scalars_are_written_as_numbers(tmp_path):
+    """``np.float64`` is a ``float`` whose repr names its type (NumPy 2): the table must hold
+    the number, and read it back as one."""
+    row = {"f64": np.float64(0.974471), "f32": np.float32(0.5), "i64": np.int64(7),
+           "nan": np.float64("nan"), "py": 1.25, "text": "x"}
+    io.write_table(tmp_path / "t.csv", [row])
+    text = (tmp_path / "t.csv").read_text()
+    assert "np." not in text and "float64" not in text, text
+    (back,) = io.read_table(tmp_path / "t.csv")
+    assert back["f64"] == 0.974471 and back["f32"] == 0.5 and back["i64"] == 7
+    assert isinstance(back["i64"], int) and np.isnan(back["nan"]) and back["text"] == "x"
+
+
 # ------------------------------------------------------------------------- fingerprints
 def test_a_folder_of_another_configuration_is_refused(tmp_path):
     from experiments.compare import load_job
