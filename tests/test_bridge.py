@@ -47,6 +47,22 @@ def test_a_crossing_the_wrong_way_is_not_a_transition():
     assert np.isnan(t) and "ordered above" in why, why
 
 
+def test_a_ratio_that_crosses_1_twice_is_not_a_transition():
+    # significantly ordered, then disordered, then ordered again (as a fit that lands on a
+    # bound at one temperature can give): each pair alone would bracket a crossing
+    down_up = np.array([2.5, 1.6, 0.9, 1.36, 1.49, 1.5, 1.4, 1.45])
+    t, _, why = B.critical_temperature(points(down_up, np.full(8, 0.03)))
+    assert np.isnan(t) and "changes sign more than once" in why, why
+    assert "+ at T = 0.5, 0.643; − at T = 0.786; + at T = 0.929" in why, why
+    up_down = np.array([0.9, 0.9, 1.2, 1.2, 0.8, 0.8, 0.8, 0.8])      # − + −
+    t, _, why = B.critical_temperature(points(up_down, np.full(8, 0.03)))
+    assert np.isnan(t) and "changes sign more than once" in why, why
+    # the same data with the last excursion removed is one crossing again
+    once = down_up.copy()
+    once[3:] = 0.9
+    assert np.isfinite(B.critical_temperature(points(once, np.full(8, 0.03)))[0])
+
+
 def test_markov_chains_give_no_bridge_crossing():
     T = (0.4, 1.0, 1.6)
     for c, chain in enumerate((C.MarkovChain(2.5, (0.0, 0.8, -0.3, 0.4, -0.6, 0.2)),)):

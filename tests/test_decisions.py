@@ -86,6 +86,24 @@ def test_a_crossing_with_the_disordered_side_below_is_refused():
     assert not c.found and "wrong way" in c.reason
 
 
+def test_curves_that_cross_twice_are_no_crossing():
+    """``U(80) − U(40)``: significantly +, then −, then + again. Each adjacent pair alone
+    brackets a crossing; together they are two crossings in opposite directions."""
+    e = np.full(T.size, 0.005)
+    U40 = 0.5 - 0.3 * (T - 1.0)
+    d = 0.05 * np.cos(2 * np.pi * (T - 0.5) / 0.8)        # + at 0.5, − at 0.9, + at 1.3
+    c = dec.crossing(np.random.default_rng(5), curves([U40, U40 + d], [e, e], [40, 80]), 40,
+                     80)
+    assert not c.found and "changes sign more than once" in c.reason, c.reason
+    assert c.reason.index("+ at T = 0.5") < c.reason.index("− at") < c.reason.rindex("+ at")
+    # the first half alone is an ordinary crossing
+    half = T < 1.1
+    one = dec.crossing(np.random.default_rng(5),
+                       curves([U40[half], (U40 + d)[half]], [e[half], e[half]], [40, 80],
+                              T=T[half]), 40, 80)
+    assert one.found and abs(one.T - 0.7) < 0.05
+
+
 def test_a_crossing_at_the_gaussian_value_is_no_fixed_point():
     """A finite-range chain's U₄ᶜ ≈ c(T)/N crosses for every pair of sizes where c(T) = 0:
     at U₄ = 0, which the decision refuses."""

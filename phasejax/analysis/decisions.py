@@ -16,7 +16,9 @@ difference of two sizes then has the error of the replicate differences, not
 **Crossing** of two sizes ``a < b`` (:func:`crossing`), ``d(T) = y_b(T) − y_a(T)``,
 ``z_j = d_j/σ_j``. The null hypothesis "``d`` keeps one sign on the grid" is rejected only when
 ``d`` is significantly positive at one temperature and significantly negative at a higher one,
-each at the Bonferroni level ``z_c = Φ⁻¹(1 − α/n_T)`` over the ``n_T`` grid points. The
+each at the Bonferroni level ``z_c = Φ⁻¹(1 − α/n_T)`` over the ``n_T`` grid points, and
+every significantly positive point lies below every significantly negative one (``+ − +`` is
+two crossings in opposite directions, not one fixed point). The
 orientation is the ordered phase below: the larger size is *higher* below the crossing (``U₄``
 → 2/3, ``ξ/N`` grows) and *lower* above it. Curves that merge on one side and separate on the
 other have significant differences of one sign only and give no crossing. The crossing
@@ -115,18 +117,35 @@ def sign_change(d, s, zc: float):
     """``(z, pos, neg, bracket)`` of differences ``d`` with errors ``s`` on an ascending grid:
     ``z = d/s`` (``±∞`` where ``s`` is 0 or nan, nan where ``d`` is), the indices where ``z``
     is significantly positive (``> zc``) and negative (``< −zc``), and the bracket ``(lo, hi)``
-    of a change from positive to negative: ``hi`` the first significantly negative point after
-    the first significantly positive one, ``lo`` the last significantly positive point before
-    ``hi`` (``None`` without such a change)."""
+    of the one change from positive to negative: ``lo`` the last significantly positive point,
+    ``hi`` the first significantly negative one. ``None`` unless every significantly positive
+    point lies below every significantly negative one: a difference that changes sign twice
+    (``+ − +`` or ``− + −``) is not one crossing, and a transition has one."""
     d, s = np.asarray(d, float), np.asarray(s, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(s > 0, d / s, np.sign(d) * np.inf)
     pos, neg = np.flatnonzero(z > zc), np.flatnonzero(z < -zc)
-    later = neg[neg > pos.min()] if pos.size else neg[:0]
-    if not later.size:
+    if not (pos.size and neg.size and pos.max() < neg.min()):
         return z, pos, neg, None
-    hi = int(later.min())
-    return z, pos, neg, (int(pos[pos < hi].max()), hi)
+    return z, pos, neg, (int(pos.max()), int(neg.min()))
+
+
+def sign_changes_twice(pos, neg) -> bool:
+    """Whether significant signs of both kinds interleave (neither all ``+`` below all ``−``
+    nor all ``−`` below all ``+``)."""
+    return bool(pos.size and neg.size and pos.max() > neg.min() and neg.max() > pos.min())
+
+
+def significant_signs(z, pos, neg, T) -> str:
+    """``"+ at 0.6, 0.8; − at 1; + at 1.2"``: the significant signs along the grid."""
+    runs, last = [], None
+    for i in np.sort(np.concatenate([pos, neg])):
+        sign = "+" if i in pos else "−"
+        if sign != last:
+            runs.append((sign, []))
+            last = sign
+        runs[-1][1].append(f"{T[i]:.3g}")
+    return "; ".join(f"{sg} at T = {', '.join(ts)}" for sg, ts in runs)
 
 
 def draws(rng: np.random.Generator, curves: SizeCurves, n: int) -> np.ndarray:
@@ -255,7 +274,11 @@ def crossing(rng: np.random.Generator, curves: SizeCurves, N_a: int, N_b: int, *
         return none(f"{name} of N={N_a} and N={N_b} never differ significantly on {span} "
                     f"(|z| ≤ {zc:.2f} everywhere)", float(np.max(z)), float(np.min(z)))
     if found is None:
-        if pos.size and neg.size:
+        if sign_changes_twice(pos, neg):
+            why = (f"y(N={N_b}) − y(N={N_a}) changes sign more than once on {span} "
+                   f"({significant_signs(z, pos, neg, T)}; z_c = {zc:.2f}): {name} cross in both "
+                   "directions, not at one fixed point")
+        elif pos.size and neg.size:
             why = (f"{name} of N={N_a} and N={N_b} cross the wrong way: the larger size is "
                    f"significantly lower at T={T[neg.min()]:.4g} and higher at "
                    f"T={T[pos.max()]:.4g} (disordered below, ordered above)")

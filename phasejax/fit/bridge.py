@@ -34,7 +34,8 @@ from typing import NamedTuple, Sequence
 import jax
 import numpy as np
 
-from phasejax.analysis.decisions import PEAK_ALPHA, sign_change, z_level
+from phasejax.analysis.decisions import (PEAK_ALPHA, sign_change, sign_changes_twice,
+                                         significant_signs, z_level)
 from phasejax.analysis.fits import interpolate_crossing
 
 NAN = float("nan")
@@ -152,10 +153,14 @@ def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_A
         why = "; ".join(sorted({p.reason for p in points if p.reason})) or "fewer than two ratios"
         return NAN, NAN, f"no ratio A/K_c at two temperatures or more: {why}"
     zc = z_level(int(ok.sum()), alpha)
-    _, pos, neg, found = sign_change(r - 1, e, zc)
+    z, pos, neg, found = sign_change(r - 1, e, zc)
     span = f"T ∈ [{T[ok][0]:.3g}, {T[ok][-1]:.3g}]"
     if found is None:
-        if pos.size and neg.size:
+        if sign_changes_twice(pos, neg):
+            why = (f"A/K_c − 1 changes sign more than once on {span} "
+                   f"({significant_signs(z, pos, neg, T)}; z_c = {zc:.2f}): the fitted system passes its family's critical coupling "
+                   "in both directions, where one transition would pass it once, downwards")
+        elif pos.size and neg.size:
             why = (f"the fitted coupling is significantly below the family's critical coupling "
                    f"at T={T[neg.min()]:.3g} and above it at T={T[pos.max()]:.3g} (ordered "
                    "above, disordered below: not a transition of the fitted family)")
