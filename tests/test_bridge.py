@@ -63,6 +63,26 @@ def test_a_ratio_that_crosses_1_twice_is_not_a_transition():
     assert np.isfinite(B.critical_temperature(points(once, np.full(8, 0.03)))[0])
 
 
+def test_a_sigma_not_resolved_from_0_gives_no_ratio():
+    """K_c changes definition at σ = 0 (Kac mean field below, the power-law table above), so a
+    fit whose σ straddles 0 cannot be placed; one resolved from 0 on either side can."""
+    from types import SimpleNamespace
+
+    def fit(A, sigma, sigma_err, rng=np.random.default_rng(0)):
+        draws = np.stack([A + 0.02 * rng.standard_normal(8),
+                          sigma + sigma_err * rng.standard_normal(8)], 1)
+        return SimpleNamespace(A=A, A_err=0.02, sigma=sigma, sigma_err=sigma_err, draws=draws)
+
+    T = [0.6, 1.0, 1.5, 1.5]
+    got = B.bridge(T, [fit(0.2, -0.6, 0.09), fit(0.34, -0.11, 0.09), fit(0.22, -0.06, 0.07),
+                       fit(0.9, 0.5, 0.05)], q=2, N=160)
+    assert np.isfinite(got[0].ratio) and got[0].reason == ""
+    for p in got[1:3]:
+        assert np.isnan(p.ratio) and np.isnan(p.ratio_err), p
+        assert "not resolved from 0" in p.reason and "Kac" in p.reason, p.reason
+    assert np.isfinite(got[3].ratio) and np.isfinite(got[3].K_c)       # the table's branch
+
+
 def test_markov_chains_give_no_bridge_crossing():
     T = (0.4, 1.0, 1.6)
     for c, chain in enumerate((C.MarkovChain(2.5, (0.0, 0.8, -0.3, 0.4, -0.6, 0.2)),)):

@@ -14,7 +14,10 @@ Bialek 2011; Tkačik et al. 2015 place data relative to the critical point of a 
 them in the same way). For ``σ ≤ 0`` the fitted chain is meaningful only with Kac normalisation
 at the fitted length: ``r = T_MF(A Λ_N)`` (mean field, :mod:`toy_models.long_range_chain`),
 which grows with ``N``, and is stated as such. For ``A ≤ 0`` or ``σ > 1`` there is no ratio:
-the fitted family has no transition. The fitted field is not part of ``K_c`` (for ``q = 2`` any
+the fitted family has no transition. Nor is there one where the fitted ``σ`` lies within
+:data:`SIGMA_RESOLVED_Z` errors of 0: ``K_c`` jumps there between the two definitions (the
+table's ``K_c(σ) → 0`` as ``σ → 0⁺``), so the sign of an unresolved ``σ`` would decide the
+placement. The fitted field is not part of ``K_c`` (for ``q = 2`` any
 field removes the transition): ``r`` says where the *coupling* stands.
 
 Errors: the bootstrap refits of ``(A, σ)`` jointly, with ``K_c``'s own error in quadrature;
@@ -39,6 +42,10 @@ from phasejax.analysis.decisions import (PEAK_ALPHA, sign_change, sign_changes_t
 from phasejax.analysis.fits import interpolate_crossing
 
 NAN = float("nan")
+# a fitted σ within this many errors of 0 gives no ratio: K_c changes definition there (the Kac
+# mean field for σ ≤ 0, the power-law table above, where K_c(σ → 0⁺) → 0), so the side of 0
+# decides the placement and the data do not
+SIGMA_RESOLVED_Z = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +122,12 @@ def bridge(temperatures, fits, *, q: int, N: int) -> list:
     out = []
     for T, f in zip(temperatures, fits):
         r, K_c, K_err, why = _ratio(f.A, f.sigma, q, N)
+        if np.isfinite(r) and not abs(f.sigma) >= SIGMA_RESOLVED_Z * f.sigma_err:
+            r, K_c, K_err, why = NAN, NAN, NAN, (
+                f"σ = {f.sigma:.2g} ± {f.sigma_err:.2g} is not resolved from 0 (within "
+                f"{SIGMA_RESOLVED_Z:g} errors), where the family's critical coupling changes "
+                "definition (Kac mean field for σ ≤ 0, the power-law table above, "
+                "K_c(σ → 0⁺) → 0): no placement")
         draws = np.array([_ratio(a, s, q, N)[0] for a, s in f.draws], float)
         spread = np.nanstd(draws, ddof=1) if np.isfinite(draws).sum() >= 2 else NAN
         err = float(np.hypot(spread, r * K_err / K_c)) if np.isfinite(K_c) else float(spread)
