@@ -126,9 +126,11 @@ def settings_from(cfg) -> Settings:
     toy = ToySettings(**toy_cfg)
     if toy.field not in ("fitted", "zero"):
         raise ValueError(f"criticality.toy.field={toy.field!r}; expected 'fitted' or 'zero'")
-    if min(toy.n_replicas, toy.n_measure) < 1 or toy.n_therm < 0 or toy.fit_bootstrap < 0:
-        raise ValueError("criticality.toy: n_replicas, n_measure >= 1 and n_therm, "
-                         "fit_bootstrap >= 0")
+    if min(toy.n_replicas, toy.n_measure) < 1 or toy.n_therm < 0:
+        raise ValueError("criticality.toy: n_replicas, n_measure >= 1 and n_therm >= 0")
+    if toy.fit_bootstrap < 2:
+        raise ValueError(f"criticality.toy.fit_bootstrap={toy.fit_bootstrap} must be >= 2: the "
+                         "bridge's test needs the bootstrap errors of every fit")
     if not 0 < float(min_kept) <= 1:
         raise ValueError(f"criticality.min_kept={min_kept} must lie in (0, 1]")
     part = tuple(int(x) for x in part)

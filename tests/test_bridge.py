@@ -41,6 +41,16 @@ def test_curves_that_touch_1_without_crossing_it_are_not_a_crossing():
     assert np.isnan(t) and "never differs significantly" in why, why
 
 
+def test_ratios_without_errors_decide_nothing():
+    ratio = 1.0 / T8                              # a clear crossing, but no errors
+    t, _, why = B.critical_temperature(points(ratio, np.full(8, np.nan)))
+    assert np.isnan(t) and "with an error" in why, why
+    e = np.full(8, 0.03)
+    e[3:] = np.nan                                # only the ordered side has errors
+    t, _, why = B.critical_temperature(points(ratio, e))
+    assert np.isnan(t) and "never significantly on the other side" in why, why
+
+
 def test_a_crossing_the_wrong_way_is_not_a_transition():
     ratio = 1.0 - 0.6 * (1.0 - T8)                # disordered below, "ordered" above
     t, _, why = B.critical_temperature(points(ratio, np.full(8, 0.03)))
@@ -81,6 +91,9 @@ def test_a_sigma_not_resolved_from_0_gives_no_ratio():
         assert np.isnan(p.ratio) and np.isnan(p.ratio_err), p
         assert "not resolved from 0" in p.reason and "Kac" in p.reason, p.reason
     assert np.isfinite(got[3].ratio) and np.isfinite(got[3].K_c)       # the table's branch
+    # refits that never left the optimum: σ = −1.2 with a spread of 10⁻⁶ is no error
+    (stuck,) = B.bridge([1.0], [fit(0.0059, -1.2, 1e-6)], q=2, N=160)
+    assert np.isnan(stuck.ratio) and "where they started" in stuck.reason, stuck
 
 
 def test_markov_chains_give_no_bridge_crossing():

@@ -17,7 +17,9 @@ which grows with ``N``, and is stated as such. For ``A ≤ 0`` or ``σ > 1`` the
 the fitted family has no transition. Nor is there one where the fitted ``σ`` lies within
 :data:`SIGMA_RESOLVED_Z` errors of 0: ``K_c`` jumps there between the two definitions (the
 table's ``K_c(σ) → 0`` as ``σ → 0⁺``), so the sign of an unresolved ``σ`` would decide the
-placement. The fitted field is not part of ``K_c`` (for ``q = 2`` any
+placement; nor where the bootstrap refits of ``σ`` did not move from the optimum they start
+at (spread below :data:`STUCK_SPREAD`: a pseudo-likelihood flat in ``σ``, whose "error" is
+none). The fitted field is not part of ``K_c`` (for ``q = 2`` any
 field removes the transition): ``r`` says where the *coupling* stands.
 
 Errors: the bootstrap refits of ``(A, σ)`` jointly, with ``K_c``'s own error in quadrature;
@@ -46,6 +48,9 @@ NAN = float("nan")
 # mean field for σ ≤ 0, the power-law table above, where K_c(σ → 0⁺) → 0), so the side of 0
 # decides the placement and the data do not
 SIGMA_RESOLVED_Z = 2.0
+# bootstrap refits of σ that spread less than this did not move from the optimum they start at
+# (a pseudo-likelihood flat in σ, as where A → 0 makes σ unidentifiable): no error, so no ratio
+STUCK_SPREAD = 1e-4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +127,12 @@ def bridge(temperatures, fits, *, q: int, N: int) -> list:
     out = []
     for T, f in zip(temperatures, fits):
         r, K_c, K_err, why = _ratio(f.A, f.sigma, q, N)
-        if np.isfinite(r) and not abs(f.sigma) >= SIGMA_RESOLVED_Z * f.sigma_err:
+        if np.isfinite(r) and f.sigma_err < STUCK_SPREAD:
+            r, K_c, K_err, why = NAN, NAN, NAN, (
+                f"the bootstrap refits left σ = {f.sigma:.3g} where they started (spread "
+                f"{f.sigma_err:.1g} < {STUCK_SPREAD:g}): the pseudo-likelihood is flat in σ "
+                f"there (A = {f.A:.2g}), so the fit has no error and no placement")
+        elif np.isfinite(r) and not abs(f.sigma) >= SIGMA_RESOLVED_Z * f.sigma_err:
             r, K_c, K_err, why = NAN, NAN, NAN, (
                 f"σ = {f.sigma:.2g} ± {f.sigma_err:.2g} is not resolved from 0 (within "
                 f"{SIGMA_RESOLVED_Z:g} errors), where the family's critical coupling changes "
@@ -161,9 +171,11 @@ def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_A
     T = np.array([p.T for p in points])
     r = np.array([p.ratio for p in points])
     e = np.array([p.ratio_err for p in points])
+    r = np.where(np.isfinite(e), r, NAN)      # a ratio without an error is no evidence either way
     ok = np.isfinite(r)
     if ok.sum() < 2:
-        why = "; ".join(sorted({p.reason for p in points if p.reason})) or "fewer than two ratios"
+        why = "; ".join(sorted({p.reason for p in points if p.reason})) or (
+            "fewer than two ratios with an error (the bridge needs bootstrap refits)")
         return NAN, NAN, f"no ratio A/K_c at two temperatures or more: {why}"
     zc = z_level(int(ok.sum()), alpha)
     z, pos, neg, found = sign_change(r - 1, e, zc)
