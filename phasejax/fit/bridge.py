@@ -132,7 +132,7 @@ def bridge(temperatures, fits, *, q: int, N: int) -> list:
                 f"the bootstrap refits left σ = {f.sigma:.3g} where they started (spread "
                 f"{f.sigma_err:.1g} < {STUCK_SPREAD:g}): the pseudo-likelihood is flat in σ "
                 f"there (A = {f.A:.2g}), so the fit has no error and no placement")
-        elif np.isfinite(r) and not abs(f.sigma) >= SIGMA_RESOLVED_Z * f.sigma_err:
+        elif np.isfinite(r) and abs(f.sigma) < SIGMA_RESOLVED_Z * f.sigma_err:
             r, K_c, K_err, why = NAN, NAN, NAN, (
                 f"σ = {f.sigma:.2g} ± {f.sigma_err:.2g} is not resolved from 0 (within "
                 f"{SIGMA_RESOLVED_Z:g} errors), where the family's critical coupling changes "
@@ -183,8 +183,9 @@ def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_A
     if found is None:
         if sign_changes_twice(pos, neg):
             why = (f"A/K_c − 1 changes sign more than once on {span} "
-                   f"({significant_signs(z, pos, neg, T)}; z_c = {zc:.2f}): the fitted system passes its family's critical coupling "
-                   "in both directions, where one transition would pass it once, downwards")
+                   f"({significant_signs(z, pos, neg, T)}; z_c = {zc:.2f}): the fitted system "
+                   "passes its family's critical coupling in both directions, where one "
+                   "transition would pass it once, downwards")
         elif pos.size and neg.size:
             why = (f"the fitted coupling is significantly below the family's critical coupling "
                    f"at T={T[neg.min()]:.3g} and above it at T={T[pos.max()]:.3g} (ordered "
