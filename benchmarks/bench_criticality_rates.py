@@ -22,7 +22,9 @@ Systems (:mod:`phasejax.lattice.calibration`):
   token sizes ``N = 64 … 512``.
 * **long_range** — the ``q = 2``, ``σ = 1/2`` long-range chain with images, rings of 41, 81, 161
   sites, ``T = (0.8 … 1.2) T_c``; ``T_c`` from the stored table
-  (:mod:`phasejax.lattice.critical`).
+  (:mod:`phasejax.lattice.critical`). ``--sigma`` picks another stored ``σ`` (``σ = ½`` is the
+  chain's upper critical range, ``d = 2σ``, where ``ξ/N`` carries logarithmic corrections;
+  ``σ = 0.8`` is in the non-classical range ``½ < σ < 1``).
 * **ising2d** — the 2D Ising model, ``L = 8, 16, 32``, ``T = 2.0 … 2.55``, ``T_c = 2/ln(1+√2)``.
 * **curie_weiss** — mean field, exact independent draws, ``N = 64, 256, 1024``,
   ``T = 0.9 … 1.1``, ``T_c = 1``: cheap, so it reaches the statistics a GPU run affords.
@@ -164,28 +166,29 @@ def _power(system, key, sets, level, sizes, truth, truth_err=0.0):
     return _rows(system, level, sizes, decisions, truth, truth_err)
 
 
-def _long_range_grid():
-    """``(T_c, T_c_err, T)``: the stored ``T_c`` of the ``q = 2``, ``σ = ½`` chain, its error,
+def _long_range_grid(sigma: float = 0.5):
+    """``(T_c, T_c_err, T)``: the stored ``T_c`` of the ``q = 2`` chain at ``sigma``, its error,
     and the grid ``(0.8 … 1.2) T_c`` around it."""
     from phasejax.lattice.critical import critical_amplitude
 
-    K_c, K_err, why = critical_amplitude(2, 0.5)
+    K_c, K_err, why = critical_amplitude(2, sigma)
     if why:
-        raise RuntimeError(f"no stored critical coupling of the q = 2, σ = ½ chain: {why}")
+        raise RuntimeError(f"no stored critical coupling of the q = 2, σ = {sigma:g} chain: {why}")
     T_c = 1.0 / K_c
     return T_c, K_err / K_c**2, np.round(T_c * np.linspace(0.8, 1.2, 8), 4)
 
 
-def long_range_rates(key, level, n_datasets, n_boot, sizes=(41, 81, 161), grid=None):
+def long_range_rates(key, level, n_datasets, n_boot, sizes=(41, 81, 161), grid=None,
+                     sigma=0.5):
     """The ring with images on ``(0.8 … 1.2) T_c``; with ``grid`` (``"cpu"`` or ``"gpu"``) on
     that preset's text grid scaled by ``T_c`` (as the preset is for a model whose transition
     sat at ``T = 1``)."""
-    T_c, T_c_err, T = _long_range_grid()
+    T_c, T_c_err, T = _long_range_grid(sigma)
     if grid:
         T = np.round(T_c * np.asarray(C.PRESET_GRIDS[grid]), 4)
     sets = C.long_range_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
-                                 n_boot=n_boot)
-    system = f"long_range σ=0.5, {grid} preset grid" if grid else "long_range σ=0.5"
+                                 n_boot=n_boot, sigma=sigma)
+    system = f"long_range σ={sigma:g}" + (f", {grid} preset grid" if grid else "")
     return _power(system, key, sets, level, sizes, T_c, T_c_err)
 
 
@@ -341,6 +344,9 @@ def main(argv=None):
                    help="bootstrap refits of the chain per temperature for the bridge (default "
                         "8, as the CPU preset's toy.fit_bootstrap)")
     p.add_argument("--quick", action="store_true", help="10 data sets each, n = 96 only")
+    p.add_argument("--sigma", type=float, default=0.5,
+                   help="σ of the long-range chain of long_range, long_range4, long_range_cpu "
+                        "and long_range_gpu (default ½; T_c from the stored q = 2 table)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None)
     p.add_argument("--save", default=None,
@@ -364,16 +370,17 @@ def main(argv=None):
         a.levels, a.datasets = [96], 10
     key = jax.random.key(a.seed)
     rows = []
+    lr = functools.partial(long_range_rates, sigma=a.sigma)
     run = dict(null=(null_rates, 200, (96, 1024, 4096)),
                null_gpu=(functools.partial(null_rates, grid="gpu"), 200, (4096,)),
                curie_weiss=(curie_weiss_rates, 100, (96, 1024, 4096, 16384)),
-               long_range=(long_range_rates, 40, (96, 1024, 4096)),
+               long_range=(lr, 40, (96, 1024, 4096)),
                ising2d=(ising_rates, 40, (96, 1024)),
-               long_range4=(functools.partial(long_range_rates, sizes=(21, 41, 81, 161)), 40,
+               long_range4=(functools.partial(lr, sizes=(21, 41, 81, 161)), 40,
                             (4096,)),
-               long_range_cpu=(functools.partial(long_range_rates, sizes=(21, 41, 81, 161),
+               long_range_cpu=(functools.partial(lr, sizes=(21, 41, 81, 161),
                                                  grid="cpu"), 40, (96, 1024)),
-               long_range_gpu=(functools.partial(long_range_rates, sizes=(21, 41, 81, 161),
+               long_range_gpu=(functools.partial(lr, sizes=(21, 41, 81, 161),
                                                  grid="gpu"), 40, (4096,)),
                curie_weiss4=(functools.partial(curie_weiss_rates, sizes=(64, 256, 1024, 4096)),
                              100, (1024, 4096, 16384)),
