@@ -349,6 +349,7 @@ def test_the_fitted_toy_with_the_texts_boundaries_agrees_with_the_chain(job, T):
     ("criticality.min_kept=1.5", "min_kept"),
     ("criticality.part=[2,2]", "part"),
     ("criticality.start=middle", "start"),
+    ("criticality.toy.fit_bootstrap=1", "fit_bootstrap=1 must be >= 2"),
 ])
 def test_bad_settings_fail_before_any_model_is_loaded(override, message, tmp_path):
     from experiments import text_criticality
