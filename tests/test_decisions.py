@@ -104,6 +104,16 @@ def test_curves_that_cross_twice_are_no_crossing():
     assert one.found and abs(one.T - 0.7) < 0.05
 
 
+def test_differences_without_errors_are_no_evidence():
+    # a clear crossing whose errors are unknown (nan) names nothing; exact values (error 0) do
+    U40, U80 = 0.5 - 0.3 * (T - 1.0), 0.5 - 0.6 * (T - 1.0)
+    nan = np.full(T.size, np.nan)
+    c = dec.crossing(np.random.default_rng(6), curves([U40, U80], [nan, nan], [40, 80]), 40, 80)
+    assert not c.found and "never differ significantly" in c.reason, c.reason
+    z, pos, neg, found = dec.sign_change(U80 - U40, np.zeros(T.size), 2.0)
+    assert found is not None and np.isinf(z[0])
+
+
 def test_a_crossing_at_the_gaussian_value_is_no_fixed_point():
     """A finite-range chain's U₄ᶜ ≈ c(T)/N crosses for every pair of sizes where c(T) = 0:
     at U₄ = 0, which the decision refuses."""

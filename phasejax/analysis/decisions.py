@@ -115,7 +115,8 @@ def z_level(n_tests: int, alpha: float = ALPHA) -> float:
 
 def sign_change(d, s, zc: float):
     """``(z, pos, neg, bracket)`` of differences ``d`` with errors ``s`` on an ascending grid:
-    ``z = d/s`` (``±∞`` where ``s`` is 0 or nan, nan where ``d`` is), the indices where ``z``
+    ``z = d/s`` (``±∞`` where ``s`` is 0: exact values; nan where ``d`` or ``s`` is: a
+    difference without an error is no evidence either way), the indices where ``z``
     is significantly positive (``> zc``) and negative (``< −zc``), and the bracket ``(lo, hi)``
     of the one change from positive to negative: ``lo`` the last significantly positive point,
     ``hi`` the first significantly negative one. ``None`` unless every significantly positive
@@ -123,7 +124,7 @@ def sign_change(d, s, zc: float):
     (``+ − +`` or ``− + −``) is not one crossing, and a transition has one."""
     d, s = np.asarray(d, float), np.asarray(s, float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(s > 0, d / s, np.sign(d) * np.inf)
+        z = np.where(s > 0, d / s, np.where(s == 0, np.sign(d) * np.inf, np.nan))
     pos, neg = np.flatnonzero(z > zc), np.flatnonzero(z < -zc)
     if not (pos.size and neg.size and pos.max() < neg.min()):
         return z, pos, neg, None

@@ -127,7 +127,7 @@ def bridge(temperatures, fits, *, q: int, N: int) -> list:
     out = []
     for T, f in zip(temperatures, fits):
         r, K_c, K_err, why = _ratio(f.A, f.sigma, q, N)
-        if np.isfinite(r) and f.sigma_err < STUCK_SPREAD:
+        if np.isfinite(r) and f.sigma_err < STUCK_SPREAD:  # refits that never left the optimum
             r, K_c, K_err, why = NAN, NAN, NAN, (
                 f"the bootstrap refits left σ = {f.sigma:.3g} where they started (spread "
                 f"{f.sigma_err:.1g} < {STUCK_SPREAD:g}): the pseudo-likelihood is flat in σ "
@@ -171,8 +171,7 @@ def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_A
     T = np.array([p.T for p in points])
     r = np.array([p.ratio for p in points])
     e = np.array([p.ratio_err for p in points])
-    r = np.where(np.isfinite(e), r, NAN)      # a ratio without an error is no evidence either way
-    ok = np.isfinite(r)
+    ok = np.isfinite(r) & np.isfinite(e)      # a ratio without an error is no evidence (sign_change)
     if ok.sum() < 2:
         why = "; ".join(sorted({p.reason for p in points if p.reason})) or (
             "fewer than two ratios with an error (the bridge needs bootstrap refits)")
@@ -194,10 +193,10 @@ def critical_temperature(points: Sequence[BridgePoint], *, alpha: float = PEAK_A
             side = "above" if pos.size else "below"
             why = (f"the fitted coupling is significantly {side} the family's critical coupling "
                    f"and never significantly on the other side on {span} (A/K_c from "
-                   f"{np.nanmin(r):.3g} to {np.nanmax(r):.3g}, z_c = {zc:.2f})")
+                   f"{r[ok].min():.3g} to {r[ok].max():.3g}, z_c = {zc:.2f})")
         else:
             why = (f"A/K_c never differs significantly from 1 on {span} (|z| ≤ {zc:.2f}; A/K_c "
-                   f"from {np.nanmin(r):.3g} to {np.nanmax(r):.3g})")
+                   f"from {r[ok].min():.3g} to {r[ok].max():.3g})")
         return NAN, NAN, why
     return _line_crossing(T, r, e, *found)
 
