@@ -96,6 +96,28 @@ def test_a_sigma_not_resolved_from_0_gives_no_ratio():
     assert np.isnan(stuck.ratio) and "where they started" in stuck.reason, stuck
 
 
+def test_refits_that_cannot_order_widen_the_error_and_unplaceable_ones_remove_the_ratio():
+    from types import SimpleNamespace
+
+    def fit(A, sigma, draws):
+        draws = np.asarray(draws, float)
+        return SimpleNamespace(A=A, A_err=0.02, sigma=sigma, sigma_err=float(np.std(draws[:, 1])),
+                               draws=draws)
+
+    # σ = 0.9 with two of eight refits past σ = 1 (no transition: r = 0 there); dropping them
+    # left the six near r ≈ 1.2 and an error of 0.03
+    near = [[0.9, 0.85], [0.92, 0.9], [0.88, 0.95], [0.9, 0.88], [0.91, 0.92], [0.89, 0.86]]
+    (p,) = B.bridge([1.0], [fit(0.9, 0.9, near + [[0.9, 1.2], [0.9, 1.1]])], q=2, N=160)
+    kept = [B._ratio(a, s, 2, 160)[0] for a, s in near]
+    assert np.isfinite(p.ratio) and p.ratio_err > 3 * np.std(kept, ddof=1), (p, kept)
+    assert np.sum(p.ratio_draws == 0) == 2
+    # six states: no critical coupling is stored between σ = 0.4 and 0.7, so a refit there
+    # cannot be placed, and the temperature has no ratio
+    draws = [[1.5, 0.8], [1.5, 0.78], [1.5, 0.82], [1.5, 0.6]]
+    (p,) = B.bridge([1.0], [fit(1.5, 0.8, draws)], q=6, N=160)
+    assert np.isnan(p.ratio) and "1 of 4 bootstrap refits" in p.reason, p
+
+
 def test_markov_chains_give_no_bridge_crossing():
     T = (0.4, 1.0, 1.6)
     for c, chain in enumerate((C.MarkovChain(2.5, (0.0, 0.8, -0.3, 0.4, -0.6, 0.2)),)):

@@ -22,7 +22,9 @@ at (spread below :data:`STUCK_SPREAD`: a pseudo-likelihood flat in ``σ``, whose
 none). The fitted field is not part of ``K_c`` (for ``q = 2`` any
 field removes the transition): ``r`` says where the *coupling* stands.
 
-Errors: the bootstrap refits of ``(A, σ)`` jointly, with ``K_c``'s own error in quadrature;
+Errors: the bootstrap refits of ``(A, σ)`` jointly, with ``K_c``'s own error in quadrature (a
+refit that cannot order counts as ``r = 0``; one whose ``σ`` has no stored ``K_c`` leaves the
+temperature without a ratio);
 the crossing's from a weighted line through the ratios that bracket it
 (:func:`critical_temperature`).
 
@@ -121,6 +123,16 @@ def _ratio(A, sigma, q, N):
     return A / K_c, K_c, K_err, ""
 
 
+def _draw_ratio(A, sigma, q, N) -> float:
+    """A bootstrap refit's ratio: 0 where the refitted chain cannot order at any coupling
+    (``A ≤ 0`` or ``σ > 1``: disordered at every temperature), so that such refits widen the
+    spread rather than drop out of it (dropping them truncated the error); nan where ``K_c`` is
+    not stored."""
+    if np.isfinite(A) and np.isfinite(sigma) and (A <= 0 or sigma > 1):
+        return 0.0
+    return _ratio(A, sigma, q, N)[0]
+
+
 def bridge(temperatures, fits, *, q: int, N: int) -> list:
     """:class:`BridgePoint` per temperature from :func:`fit_temperatures` (``N``: the fitted
     sequence length, which fixes the Kac normalisation for ``σ ≤ 0``)."""
@@ -138,8 +150,14 @@ def bridge(temperatures, fits, *, q: int, N: int) -> list:
                 f"{SIGMA_RESOLVED_Z:g} errors), where the family's critical coupling changes "
                 "definition (Kac mean field for σ ≤ 0, the power-law table above, "
                 "K_c(σ → 0⁺) → 0): no placement")
-        draws = np.array([_ratio(a, s, q, N)[0] for a, s in f.draws], float)
-        spread = np.nanstd(draws, ddof=1) if np.isfinite(draws).sum() >= 2 else NAN
+        draws = np.array([_draw_ratio(a, s, q, N) for a, s in f.draws], float)
+        lost = int((~np.isfinite(draws)).sum())
+        if np.isfinite(r) and lost:
+            r, K_c, K_err, why = NAN, NAN, NAN, (
+                f"{lost} of {draws.size} bootstrap refits reach σ where no critical coupling "
+                f"is stored (σ = {f.sigma:.2g} ± {f.sigma_err:.2g}): their ratios, and so the "
+                "error, are unknown")
+        spread = np.std(draws, ddof=1) if draws.size >= 2 and not lost else NAN
         err = float(np.hypot(spread, r * K_err / K_c)) if np.isfinite(K_c) else float(spread)
         out.append(BridgePoint(float(T), f.A, f.A_err, f.sigma, f.sigma_err, float(K_c),
                                float(r), err if np.isfinite(r) else NAN, why, draws))
