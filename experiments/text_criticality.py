@@ -336,7 +336,7 @@ def run(cfg, out: Path, load=None) -> dict:
         G.check(lm, s.generation)
         log.info("%s: loaded in %.1fs", name, time.perf_counter() - t0)
         g = G.run(lm, s.generation, out / "generations" / name,
-                  progress=bool(cfg.run.progress), part=s.part)
+                  progress=bool(cfg.run.progress), part=s.part, report=log.info)
         gen_rows.append(dict(model=name, generated=g["generated"], seconds=g["seconds"],
                              tokens_per_s=g["tokens_per_s"]))
         if s.part[1] > 1:

@@ -155,7 +155,10 @@ def test_a_run_split_into_parts_gives_the_same_sequences(markov, tmp_path):
     _, lm, _ = markov
     spec = G.FreeGeneration(temperatures=(0.8, 1.2), n_tokens=16, n_sequences=12, chunk=4,
                             seed=5)
-    G.run(lm, spec, tmp_path / "one", progress=False)
+    lines = []
+    G.run(lm, spec, tmp_path / "one", progress=False, report=lines.append)
+    # without a terminal every chunk reports a line (a batch job's log shows progress)
+    assert len(lines) == 6 and lines[-1].startswith("generated chunk 6 of 6 (T = 1.2"), lines
     for p in range(3):
         G.run(lm, spec, tmp_path / f"part{p}", progress=False, part=(p, 3))
     gathered = tmp_path / "gathered"

@@ -141,11 +141,13 @@ def chunk_path(folder: Path, i: int, j: int) -> Path:
 
 
 def run(lm, spec: FreeGeneration, folder, progress: bool | None = None,
-        part: tuple = (0, 1)) -> dict:
+        part: tuple = (0, 1), report=None) -> dict:
     """Generate every missing chunk into ``folder``; ``{"tokens/s": …, "generated": …}``.
 
     ``folder/generation.json`` records the spec; a folder holding chunks of another spec is
     refused rather than mixed. ``part=(p, k)`` generates only the chunks ``j ≡ p (mod k)``.
+    Progress shows as a bar on a terminal; without one (a batch job, a log file) ``report``
+    (for example ``logging.info``) gets a line per chunk.
     """
     from tqdm.auto import tqdm
 
@@ -175,7 +177,7 @@ def run(lm, spec: FreeGeneration, folder, progress: bool | None = None,
     generated, seconds = 0, 0.0
     bar = tqdm(todo, desc="generating", unit="chunk",    # off without a terminal
                disable=None if progress or progress is None else True)
-    for i, j in bar:
+    for done, (i, j) in enumerate(bar, 1):
         t = float(spec.temperatures[i])
         rows = min(spec.chunk, spec.n_sequences - j * spec.chunk)
         t0 = time.perf_counter()
@@ -187,6 +189,9 @@ def run(lm, spec: FreeGeneration, folder, progress: bool | None = None,
         generated += tokens.size
         io.write_npz(chunk_path(folder, i, j), tokens=tokens, temperature=np.float64(t))
         bar.set_postfix(T=t, tok_s=f"{generated / max(seconds, 1e-9):.0f}")
+        if report is not None and bar.disable:
+            report(f"generated chunk {done} of {len(todo)} (T = {t:g}, "
+                   f"{generated / max(seconds, 1e-9):.0f} tokens/s) into {folder}")
     return {"generated": generated, "seconds": seconds,
             "tokens_per_s": generated / seconds if seconds else float("nan")}
 
