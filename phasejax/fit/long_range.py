@@ -72,7 +72,7 @@ class LongRangeFit(NamedTuple):
     A: float               # power-law amplitude (nan for form="free")
     A_err: float
     sigma: float           # power-law exponent σ in J_r = A r^-(1+σ) (nan for form="free")
-    sigma_err: float
+    sigma_err: float       # inf where σ > SIGMA_NEAREST (only bounded from below)
     start: np.ndarray      # (q,) float64: βf on the first site, gauge f[0] = 0 (zeros unless
     #                        fitted with start_field=True)
     start_err: np.ndarray  # (q,) float64
@@ -194,6 +194,10 @@ def _minimise(objective, theta0, weights, *, form, l2, max_iter):
 # a Newton step moves σ by at most this much: along a direction where the pseudo-likelihood is
 # flat (A → 0) the step diverges, and any spread this wide already says that σ is not determined
 SIGMA_STEP = 5.0
+# beyond this σ the couplings past r = 1 are below the float32 objective's resolution
+# (J_2/J_1 = 2^-(1+σ) < 2^-24): the fit is a nearest-neighbour chain, σ is bounded from below
+# only, and refits cannot move it (its gradient vanishes), so its error is reported as inf
+SIGMA_NEAREST = 23.0
 
 
 def _inverse(H: np.ndarray) -> np.ndarray:
@@ -364,6 +368,8 @@ def fit_long_range(key: jax.Array, states, *, q: int, R: int, form: str = "free"
         t_err = np.full(theta.size, np.nan)
     if form == "power_law":
         A, sig, A_err, sig_err = theta[0], theta[1], t_err[0], t_err[1]
+        if sig > SIGMA_NEAREST:
+            sig_err = np.inf
         draws = np.array([t[:2] for t in boots], np.float64).reshape(-1, 2)
     else:
         A = sig = A_err = sig_err = np.nan
