@@ -137,6 +137,23 @@ def test_decay_fit_says_not_a_power_law_for_an_exponential():
     assert abs(d.xi - 10.0) < 4 * d.xi_err, d
 
 
+def test_a_correlation_that_vanishes_after_the_first_lags_prefers_no_law():
+    """C ≈ 0 beyond Δt = 2: any fast decay fits, the exponential's fit fails, and the power law
+    "won" by ΔAIC 53 with η = 12 ± 31. A law is preferred only where it determines its decay."""
+    rng = np.random.default_rng(21)
+    L = 80
+    C = np.zeros(L)
+    C[0], C[1], C[2:] = 0.2, rng.uniform(0.005, 0.08), rng.uniform(-0.004, 0.004)
+    s = rng.uniform(0.001, 0.01)
+    reps = C + rng.standard_normal((100, 1)) * s * rng.uniform(0, 1) \
+        + s * rng.standard_normal((100, L))
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = fit_decay(lags=np.arange(1, L + 1), C=C + 0.3 * s * rng.standard_normal(L),
+                      C_replicates=reps, window=(2, 40))
+    assert d.delta_aic > 6 and abs(d.eta) < 2 * d.eta_err, d      # the old verdict's grounds
+    assert d.preferred == "neither", d
+
+
 def test_decay_window_is_fixed_by_the_size():
     from phasejax.analysis.sequences import decay_window
 

@@ -40,8 +40,9 @@ in ``[0, q)`` — generated text mapped to states (:mod:`phasejax.text.spins`) o
   strongly correlated) both as a power law ``A Δt^{−η}`` and as an exponential
   ``A e^{−Δt/ξ}``, in linear space (a ``C ≤ 0`` point is data, not dropped). Each fit's
   ``χ²/dof`` is reported and the two are compared by ``ΔAIC = χ²_exp − χ²_pow`` (same number
-  of parameters): the power law is *preferred* only when ``ΔAIC ≥ 6`` and its own fit is
-  acceptable (``p ≥ 0.01``), the exponential likewise; otherwise neither is. ``η`` is reported
+  of parameters): the power law is *preferred* only when ``ΔAIC ≥ 6``, its own fit is
+  acceptable (``p ≥ 0.01``) and its ``η`` lies at least two errors from 0 (a decay the data
+  determine), the exponential likewise with ``ξ``; otherwise neither is. ``η`` is reported
   with that verdict, so an exponentially decaying ``C`` gives "no power law preferred" rather
   than a confident exponent.
 * **Peak count** of the trace spectrum: the number of ``j ∈ [1, ⌊N/2⌋ − 1]`` where ``S(k_j)``
@@ -301,6 +302,10 @@ DECAY_WINDOW = (2, 0.25)        # Δt from 2 to N/4
 MAX_DECAY_LAGS = 16
 DELTA_AIC = 6.0                 # evidence needed to prefer one decay over the other
 MIN_FIT_P = 0.01                # a preferred fit must itself be acceptable
+# ... and determine its decay: η (or ξ) at least this many errors from 0. A correlation that
+# vanishes beyond the first lags fits any fast decay (η = 30 ± 1.4·10⁵ was "preferred" where
+# the exponential's fit had failed); that is no law of decay
+DECAY_RESOLVED_Z = 2.0
 
 
 class DecayFit(NamedTuple):
@@ -388,9 +393,12 @@ def fit_decay(*, lags, C, C_replicates, window) -> DecayFit:
         if np.isfinite(cov[1, 1]) and cov[1, 1] >= 0 else NAN
     pp, pe = sstats.chi2.sf(chi_p, dof), sstats.chi2.sf(chi_e, dof)
     daic = chi_e - chi_p
-    preferred = ("power_law" if daic >= DELTA_AIC and pp >= MIN_FIT_P else
-                 "exponential" if daic <= -DELTA_AIC and pe >= MIN_FIT_P else "neither")
-    return DecayFit(float(eta), err(cov_p, chi_p), float(xi), err(cov_e, chi_e), chi_p / dof,
+    eta_err, xi_err = err(cov_p, chi_p), err(cov_e, chi_e)
+    preferred = ("power_law" if daic >= DELTA_AIC and pp >= MIN_FIT_P
+                 and abs(eta) >= DECAY_RESOLVED_Z * eta_err else
+                 "exponential" if daic <= -DELTA_AIC and pe >= MIN_FIT_P
+                 and xi >= DECAY_RESOLVED_Z * xi_err else "neither")
+    return DecayFit(float(eta), eta_err, float(xi), xi_err, chi_p / dof,
                     chi_e / dof, dof, float(daic), preferred, tuple(window),
                     tuple(int(x) for x in t))
 
