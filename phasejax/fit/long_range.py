@@ -36,11 +36,12 @@ memory; scipy's L-BFGS-B minimises the sum (its cost is measured in ``docs/text_
 
 **Errors.** Sequences are the independent units: a bootstrap redraws ``n`` sequences with
 replacement (as multinomial weights, so nothing is recompiled), refits, and reports the standard
-deviation of each parameter over the redraws. The power law is fitted by L-BFGS-B and then Newton's method with the
-exact Hessian, and its refits are Newton iterations from the full-data optimum (:func:`_newton`):
-L-BFGS-B stops where the float32 objective no longer resolves its line search, which along a
-nearly flat direction (``σ`` as ``A → 0``) is far from the optimum, and its refits would not move
-there. A free fit (convex, many parameters) is refitted by L-BFGS-B from the full-data optimum.
+deviation of each parameter over the redraws. The power law is fitted by L-BFGS-B and then
+Newton's method with the exact Hessian, and its refits are Newton iterations from the full-data
+optimum (:func:`_newton`): L-BFGS-B stops where the float32 objective no longer resolves its
+line search, which along a nearly flat direction (``σ`` as ``A → 0``) is far from the optimum,
+and its refits would not move there. A free fit (convex, many parameters) is refitted by
+L-BFGS-B from the full-data optimum.
 
 Negative tokens mark padding: absent sites (ragged sequences padded to one length).
 """
@@ -225,10 +226,10 @@ def _newton(obj: "_Objective", theta: np.ndarray, weights: np.ndarray, *, form: 
     direction in which the pseudo-likelihood is nearly flat (``σ`` as ``A → 0``) that is far from
     the optimum: on weakly coupled data it left ``σ`` 0.05–0.19 short of it (at its start value
     in 7 of 20 data sets), and bootstrap refits started at the full-data optimum did not move at
-    all, so ``σ``'s spread came out 10⁻¹⁰–10⁻⁶ where its sampling width is 0.6. The gradient stays resolved there,
-    and Newton's method needs nothing else: a bootstrap refit from the full-data optimum is a
-    Newton iteration whose first step has the sandwich covariance ``H⁻¹ Var(g) H⁻¹`` of the
-    pseudo-likelihood (Varin, Reid & Firth 2011).
+    all, so ``σ``'s spread came out 10⁻¹⁰–10⁻⁶ where its sampling width is 0.6. The gradient
+    stays resolved there, and Newton's method needs nothing else: a bootstrap refit from the
+    full-data optimum is a Newton iteration whose first step has the sandwich covariance
+    ``H⁻¹ Var(g) H⁻¹`` of the pseudo-likelihood (Varin, Reid & Firth 2011).
     """
     t = np.asarray(theta, np.float64)
     v, g = obj(t, weights, form=form, l2=0.0)
