@@ -152,6 +152,12 @@ def test_a_correlation_that_vanishes_after_the_first_lags_prefers_no_law():
                       C_replicates=reps, window=(2, 40))
     assert d.delta_aic > 6 and abs(d.eta) < 2 * d.eta_err, d      # the old verdict's grounds
     assert d.preferred == "neither", d
+    # a correlation that grows with the lag fits a power law with η < 0: no decay, no law
+    t = np.arange(1, L + 1.0)
+    grow = 0.01 * t ** 0.3
+    g = fit_decay(lags=t, C=grow, C_replicates=grow + 1e-4 * rng.standard_normal((100, L)),
+                  window=(2, 40))
+    assert g.eta < -0.25 and g.delta_aic > 6 and g.preferred == "neither", g
 
 
 def test_decay_window_is_fixed_by_the_size():

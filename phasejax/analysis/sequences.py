@@ -41,7 +41,7 @@ in ``[0, q)`` — generated text mapped to states (:mod:`phasejax.text.spins`) o
   ``A e^{−Δt/ξ}``, in linear space (a ``C ≤ 0`` point is data, not dropped). Each fit's
   ``χ²/dof`` is reported and the two are compared by ``ΔAIC = χ²_exp − χ²_pow`` (same number
   of parameters): the power law is *preferred* only when ``ΔAIC ≥ 6``, its own fit is
-  acceptable (``p ≥ 0.01``) and its ``η`` lies at least two errors from 0 (a decay the data
+  acceptable (``p ≥ 0.01``) and its ``η`` lies at least two errors above 0 (a decay the data
   determine), the exponential likewise with ``ξ``; otherwise neither is. ``η`` is reported
   with that verdict, so an exponentially decaying ``C`` gives "no power law preferred" rather
   than a confident exponent.
@@ -302,7 +302,7 @@ DECAY_WINDOW = (2, 0.25)        # Δt from 2 to N/4
 MAX_DECAY_LAGS = 16
 DELTA_AIC = 6.0                 # evidence needed to prefer one decay over the other
 MIN_FIT_P = 0.01                # a preferred fit must itself be acceptable
-# ... and determine its decay: η (or ξ) at least this many errors from 0. A correlation that
+# ... and determine a decay: η (or ξ) at least this many errors above 0. A correlation that
 # vanishes beyond the first lags fits any fast decay (η = 30 ± 1.4·10⁵ was "preferred" where
 # the exponential's fit had failed); that is no law of decay
 DECAY_RESOLVED_Z = 2.0
@@ -395,7 +395,7 @@ def fit_decay(*, lags, C, C_replicates, window) -> DecayFit:
     daic = chi_e - chi_p
     eta_err, xi_err = err(cov_p, chi_p), err(cov_e, chi_e)
     preferred = ("power_law" if daic >= DELTA_AIC and pp >= MIN_FIT_P
-                 and abs(eta) >= DECAY_RESOLVED_Z * eta_err else
+                 and eta >= DECAY_RESOLVED_Z * eta_err else
                  "exponential" if daic <= -DELTA_AIC and pe >= MIN_FIT_P
                  and xi >= DECAY_RESOLVED_Z * xi_err else "neither")
     return DecayFit(float(eta), eta_err, float(xi), xi_err, chi_p / dof,

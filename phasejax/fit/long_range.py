@@ -205,6 +205,9 @@ def _inverse(H: np.ndarray) -> np.ndarray:
     """``|H|⁻¹``: eigenvalues in absolute value, floored at ``10⁻¹²`` of the largest."""
     lam, V = np.linalg.eigh(H)
     lam = np.abs(lam)
+    # far below a float32 Hessian's resolution on purpose: σ's curvature as A → 0 lies below
+    # 1e-7 of the largest, and flooring it there capped the refits' steps (a σ spread of 0.001
+    # where the sampling width is 0.63)
     lam = np.maximum(lam, 1e-12 * max(float(lam.max()), 1e-30))
     return (V / lam) @ V.T
 
@@ -214,10 +217,11 @@ def _newton(obj: "_Objective", theta: np.ndarray, weights: np.ndarray, *, form: 
             tol: float = 1e-13) -> np.ndarray:
     """Newton iterations on the (unpenalised) objective from ``theta``, with the exact Hessian.
 
-    The steps are ``−|H|⁻¹ g`` (:func:`_inverse`), ``σ``'s clipped to ±:data:`SIGMA_STEP`,
-    halved while the objective is not finite or rises beyond its float32 resolution. They stop
-    when the Newton decrement ``gᵀ|H|⁻¹g`` falls below ``tol``; the point with the smallest
-    decrement is returned. With ``Hinv`` given, the first step uses it (a bootstrap refit reuses
+    The steps are ``−|H|⁻¹ g`` (:func:`_inverse`), scaled down as a whole where ``σ``'s part
+    exceeds ±:data:`SIGMA_STEP`, halved while the objective is not finite or rises beyond its
+    float32 resolution. They stop when the Newton decrement ``gᵀ|H|⁻¹g`` falls below ``tol``, or
+    where no step is accepted or the Hessian is not finite; the point reached is returned. With
+    ``Hinv`` given, the first step uses it (a bootstrap refit reuses
     the full-data optimum's). Every later step needs the exact Hessian: with the full-data one
     throughout, the iteration contracts slowly along a flat direction, where the redrawn curvature
     differs most, and stopped short of the refit's optimum (``σ``'s spread a factor 2 too small).
@@ -233,18 +237,20 @@ def _newton(obj: "_Objective", theta: np.ndarray, weights: np.ndarray, *, form: 
     """
     t = np.asarray(theta, np.float64)
     v, g = obj(t, weights, form=form, l2=0.0)
-    best, best_dec = t, np.inf
     for it in range(max_iter):
-        inv = Hinv if (it == 0 and Hinv is not None) else _inverse(obj.hessian(t, weights,
-                                                                               form=form))
+        if it == 0 and Hinv is not None:
+            inv = Hinv
+        else:
+            H = obj.hessian(t, weights, form=form)
+            if not np.all(np.isfinite(H)):
+                break
+            inv = _inverse(H)
         step = -inv @ g
         dec = float(-g @ step)
-        if dec < best_dec:
-            best, best_dec = t, dec
-        if dec < tol:
+        if not dec >= tol:                                   # converged, or not finite
             break
-        if form == "power_law":
-            step[1] = np.clip(step[1], -SIGMA_STEP, SIGMA_STEP)
+        if form == "power_law" and abs(step[1]) > SIGMA_STEP:
+            step = step * (SIGMA_STEP / abs(step[1]))       # keep the step's direction
         for _ in range(30):
             v_new, g_new = obj(t + step, weights, form=form, l2=0.0)
             if np.isfinite(v_new) and v_new <= v + 1e-6 * max(abs(v), 1.0):
@@ -253,7 +259,7 @@ def _newton(obj: "_Objective", theta: np.ndarray, weights: np.ndarray, *, form: 
         else:
             break
         t, v, g = t + step, v_new, g_new
-    return best
+    return t
 
 
 def _power_law_start(J: np.ndarray) -> tuple[float, float]:
@@ -369,7 +375,7 @@ def fit_long_range(key: jax.Array, states, *, q: int, R: int, form: str = "free"
         t_err = np.full(theta.size, np.nan)
     if form == "power_law":
         A, sig, A_err, sig_err = theta[0], theta[1], t_err[0], t_err[1]
-        if sig > SIGMA_NEAREST:
+        if sig > SIGMA_NEAREST and boots:
             sig_err = np.inf
         draws = np.array([t[:2] for t in boots], np.float64).reshape(-1, 2)
     else:
