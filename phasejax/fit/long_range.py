@@ -153,13 +153,17 @@ class _Objective:
             t = jnp.asarray(tok[c * B:(c + 1) * B])
             self.chunks.append((onehot(t), t))
 
-    def __call__(self, theta, weights, *, form: str, l2: float):
-        fn = _value_and_grad(form, self.R, self.q, self.N, self.M, self.start)
+    def _per_chunk(self, fn, theta, weights):
+        """``fn(θ, chunk)`` of every chunk under the weights (float32 on the device)."""
         w = np.concatenate([weights, np.zeros(self.pad)]).astype(np.float32)
         th = jnp.asarray(theta, jnp.float32)
-        value, grad = 0.0, np.zeros(theta.size)
         for c, (Xhat, tok) in enumerate(self.chunks):
-            v, g = fn(th, Xhat, tok, jnp.asarray(w[c * self.B:(c + 1) * self.B]))
+            yield fn(th, Xhat, tok, jnp.asarray(w[c * self.B:(c + 1) * self.B]))
+
+    def __call__(self, theta, weights, *, form: str, l2: float):
+        fn = _value_and_grad(form, self.R, self.q, self.N, self.M, self.start)
+        value, grad = 0.0, np.zeros(theta.size)
+        for v, g in self._per_chunk(fn, theta, weights):
             value += float(v)
             grad += np.asarray(g, np.float64)
         total = float(np.dot(weights, self.present))
@@ -173,12 +177,7 @@ class _Objective:
     def hessian(self, theta, weights, *, form: str) -> np.ndarray:
         """The objective's Hessian (no penalty; exact, by forward-over-reverse)."""
         fn = _hessian(form, self.R, self.q, self.N, self.M, self.start)
-        w = np.concatenate([weights, np.zeros(self.pad)]).astype(np.float32)
-        th = jnp.asarray(theta, jnp.float32)
-        H = np.zeros((theta.size, theta.size))
-        for c, (Xhat, tok) in enumerate(self.chunks):
-            H += np.asarray(fn(th, Xhat, tok, jnp.asarray(w[c * self.B:(c + 1) * self.B])),
-                            np.float64)
+        H = sum(np.asarray(h, np.float64) for h in self._per_chunk(fn, theta, weights))
         H = H / float(np.dot(weights, self.present))
         return 0.5 * (H + H.T)
 
