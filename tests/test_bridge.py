@@ -116,6 +116,12 @@ def test_refits_that_cannot_order_widen_the_error_and_unplaceable_ones_remove_th
     draws = [[1.5, 0.8], [1.5, 0.78], [1.5, 0.82], [1.5, 0.6]]
     (p,) = B.bridge([1.0], [fit(1.5, 0.8, draws)], q=6, N=160)
     assert np.isnan(p.ratio) and "1 of 4 bootstrap refits" in p.reason, p
+    # two states below the table's first entry (σ = 0.1): the mean-field limit at σ → 0⁺ places
+    # a refit at σ = 0.05, which the table alone could not
+    draws = [[0.2, 0.3], [0.2, 0.25], [0.2, 0.35], [0.2, 0.05]]
+    (p,) = B.bridge([1.0], [fit(0.2, 0.3, draws)], q=2, N=160)
+    assert np.isfinite(p.ratio) and np.all(np.isfinite(p.ratio_draws)), p
+    assert p.ratio_draws[3] > 3 * p.ratio_draws[0]               # K_c(0.05) ≈ 0.05 vs 0.28
 
 
 def test_markov_chains_give_no_bridge_crossing():

@@ -467,6 +467,32 @@ def test_the_critical_coupling_between_table_entries_is_interpolated_within_its_
     assert abs(np.mean([ends[0][2], ends[1][2]]) - t6) > 0.1 * t6
 
 
+def test_below_the_first_entry_the_critical_coupling_runs_to_its_mean_field_limit():
+    """σ → 0⁺ is the Kac limit, where T_c/T_MF → 1. Without the stored σ = 0.1 entry, that limit
+    and the entries from σ = 0.2 predict it within 2 combined errors; K_c ζ(1+σ) → 1 for
+    q = 2 (K_c → 0); and an entry without a T_c between 0 and the first named one bars the
+    bracket as anywhere else."""
+    from scipy.special import zeta
+
+    from phasejax.lattice.critical import critical_amplitude, table
+
+    two = [r for r in table() if r[0] == 2]
+    (_, s0, t0, e0), rest = two[0], two[1:]
+    assert s0 == 0.1 and rest[0][1] == 0.2
+    K, K_err, why = critical_amplitude(2, s0, rest)
+    assert why == ""
+    assert abs(1 / K - t0) < 2 * np.hypot(K_err / K**2, e0), (1 / K, K_err / K**2, t0, e0)
+    ratios = [critical_amplitude(2, x)[0] * float(zeta(1 + x)) for x in (0.1, 0.05, 0.01, 1e-3)]
+    assert all(b <= a for a, b in zip(ratios, ratios[1:]))     # T_c/T_MF rises towards 1
+    assert abs(ratios[-1] - 1) < 2e-3 and ratios[0] < 1.02, ratios
+    nan = float("nan")
+    rows = [(6, 0.2, nan, nan), (6, 0.4, 1.40, 0.02), (6, 0.7, 0.90, 0.01)]
+    K, _, why = critical_amplitude(6, 0.1, rows)
+    assert np.isnan(K) and "mean-field limit σ → 0⁺ and σ = 0.4, across σ = 0.2" in why, why
+    K, _, why = critical_amplitude(6, 0.1, rows[1:])
+    assert why == "" and 0.9 < 1 / K / (2 * float(zeta(1.1)) * 4 / (10 * np.log(5))) < 1
+
+
 def test_no_critical_coupling_is_interpolated_across_an_entry_where_none_was_named():
     from phasejax.lattice.critical import critical_amplitude
 
