@@ -76,10 +76,8 @@ def test_killed_training_resumes_bit_identically(tmp_path):
     kw = dict(steps=30, batch=16, checkpoint_every=10, log_every=10)
     whole = Decoder(cfg, nnx.Rngs(0))
     log = train(jax.random.key(0), whole, toks, att, mask, **kw)
-    again = Decoder(cfg, nnx.Rngs(0))
-    log2 = train(jax.random.key(0), again, toks, att, mask, **kw)
-    assert np.array_equal(log.loss, log2.loss)                # same seed, same numbers
     assert log.loss[-1] < log.loss[0]
+    # (a run that were not a function of its seed would fail the comparison below too)
     part = Decoder(cfg, nnx.Rngs(0))
     train(jax.random.key(0), part, toks, att, mask, **{**kw, "steps": 20},
           folder=tmp_path / "ck")                             # "killed" after step 20

@@ -88,9 +88,12 @@ CASES = [
 ]
 
 
-# q = 3 Wolff is slow (7 s); q = 2 Wolff and q = 3 Swendsen–Wang cover its bonds and flips
+# q = 3 Wolff is slow (7 s); q = 2 Wolff and q = 3 Swendsen–Wang cover its bonds and flips.
+# q = 3 Swendsen–Wang draws the same chain at the same T in the default run's
+# test_chi_square_detects_a_wrong_temperature, with the same bound on its p-value
 @pytest.mark.parametrize("q,T,name,kw", cases(
-    CASES, [f"q{c[0]}-{c[2]}-{c[3].get('bonds', '')}" for c in CASES], slow={"q3-wolff-poisson"}))
+    CASES, [f"q{c[0]}-{c[2]}-{c[3].get('bonds', '')}" for c in CASES], slow={"q3-wolff-poisson",
+                                                              "q3-swendsen_wang-poisson"}))
 def test_samplers_match_enumeration(q, T, name, kw):
     model = tiny_chain(q)
     # seed 1: with seed 0 the q=2 poisson case draws p = 5e-4 (12x more samples give p ~ 0.6-0.9)
