@@ -1,7 +1,7 @@
 """Critical temperatures of the long-range Potts chain with images, by finite-size scaling.
 
     python benchmarks/long_range_critical.py [--q 2 6] [--sigma 0.1 0.2 ...] [--coarse 0.3 1.0]
-                                             [--out PATH]
+                                             [--method binder|equal_weight] [--out PATH]
 
 Writes the table that :func:`phasejax.lattice.critical.critical_amplitude` interpolates
 (``phasejax/lattice/data/long_range_critical.csv`` by default) and prints one line per
@@ -10,6 +10,10 @@ leading ``#`` comment lines; a measured ``(q, σ)`` replaces its old row. Each e
 Swendsen–Wang scan on rings of 33, 65, 129 sites (over ``--coarse`` in units of the mean-field
 ``T_MF``), a fine scan on 65, 129, 257, the Binder fixed-point decision of
 :mod:`phasejax.analysis.decisions`, errors from a bootstrap over independent replicas.
+With ``--method equal_weight`` (a first-order transition, where the Binder cumulant has no
+fixed point) each entry is instead the equal-weight temperature of the largest ring
+(:func:`phasejax.lattice.critical.equal_weight_temperature`, 1,500 sweeps per replica by
+default); the ``method`` column says which.
 """
 
 import argparse
@@ -22,7 +26,8 @@ import jax
 import numpy as np
 
 from phasejax import io
-from phasejax.lattice.critical import TABLE, TABLE_COLUMNS, critical_temperature
+from phasejax.lattice.critical import (TABLE, TABLE_COLUMNS, critical_temperature,
+                                       equal_weight_temperature)
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "phasejax" / "lattice" / "data" / TABLE
 
@@ -33,28 +38,40 @@ def main(argv=None):
     p.add_argument("--sigma", type=float, nargs="+",
                    default=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
     p.add_argument("--n-replicas", type=int, default=32)
-    p.add_argument("--n-measure", type=int, default=600)
+    p.add_argument("--n-measure", type=int, default=None,
+                   help="sweeps measured per replica (default 600; 1,500 for equal_weight)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--coarse", type=float, nargs=2, default=(0.3, 1.0), metavar=("LOW", "HIGH"),
                    help="the coarse scan's window in units of the mean-field T_MF")
+    p.add_argument("--method", choices=("binder", "equal_weight"), default="binder",
+                   help="the Binder fixed point (continuous transitions) or the equal-weight "
+                        "point of the energy distribution (first order)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     a = p.parse_args(argv)
+    n_measure = a.n_measure or (600 if a.method == "binder" else 1500)
     comments, kept = _existing(a.out)
     rows = []
     key = jax.random.key(a.seed)
     for q in a.q:
         for s in a.sigma:
             t0 = time.perf_counter()
-            c = critical_temperature(jax.random.fold_in(jax.random.fold_in(key, q),
-                                                        int(round(1000 * s))),
-                                     q=q, sigma=s, n_replicas=a.n_replicas,
-                                     n_measure=a.n_measure, coarse=a.coarse)
+            k = jax.random.fold_in(jax.random.fold_in(key, q), int(round(1000 * s)))
+            if a.method == "binder":
+                c = critical_temperature(k, q=q, sigma=s, n_replicas=a.n_replicas,
+                                         n_measure=n_measure, coarse=a.coarse)
+            else:
+                c = equal_weight_temperature(k, q=q, sigma=s, n_replicas=a.n_replicas,
+                                             n_measure=n_measure, coarse=a.coarse)
+                for L, (e, d) in c.curves.items():
+                    print(f"  L={L}: T_eq = {e.T:.4f} ± {np.nanstd(d, ddof=1):.4f}  valley "
+                          f"{e.valley_over_peak:.2f} of the lower peak {e.reason[:80]}",
+                          flush=True)
             rows.append(dict(q=q, sigma=s, T_c=c.T_c, T_c_err=c.T_c_err,
                              K_c=1 / c.T_c if np.isfinite(c.T_c) else np.nan,
                              K_c_err=c.T_c_err / c.T_c**2 if np.isfinite(c.T_c) else np.nan,
                              sizes=" ".join(map(str, c.sizes)), n_replicas=a.n_replicas,
-                             n_measure=a.n_measure, coarse=" ".join(map(str, a.coarse)),
-                             reason=c.reason))
+                             n_measure=n_measure, coarse=" ".join(map(str, a.coarse)),
+                             reason=c.reason, method=a.method))
             print(f"q={q} σ={s:.2f}: T_c = {c.T_c:.4f} ± {c.T_c_err:.4f}  "
                   f"({time.perf_counter() - t0:.0f} s) {c.reason[:100]}", flush=True)
             _write(a.out, comments, kept, rows)

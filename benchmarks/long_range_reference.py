@@ -37,13 +37,14 @@ def image_couplings(L: int, sigma: float, J: float = 1.0) -> np.ndarray:
     return out
 
 
-def wolff_binder(rng, couplings: np.ndarray, T: float, n_clusters: int, n_therm: int = 500,
-                 n_blocks: int = 20, q: int = 2):
-    """``(U₄, error, ⟨|m|⟩)`` of the ``q``-state ring at ``T`` from ``n_clusters`` Wolff
-    updates."""
+def wolff_series(rng, couplings: np.ndarray, T: float, n_clusters: int, n_therm: int = 500,
+                 q: int = 2, start: str = "random") -> np.ndarray:
+    """The order parameter ``m`` after each of ``n_clusters`` Wolff updates of the ``q``-state
+    ring at ``T`` (after ``n_therm``), from a random or an ordered (every site 0) start."""
     L = couplings.shape[0]
     P = -np.expm1(-couplings / T)
-    s = rng.choice(np.arange(q, dtype=np.int8), size=L)
+    s = (rng.choice(np.arange(q, dtype=np.int8), size=L) if start == "random"
+         else np.zeros(L, np.int8))
     m = np.empty(n_clusters)
     for k in range(n_therm + n_clusters):
         i0 = int(rng.integers(L))
@@ -59,6 +60,14 @@ def wolff_binder(rng, couplings: np.ndarray, T: float, n_clusters: int, n_therm:
         s[member] = (state + 1 + (rng.integers(q - 1) if q > 2 else 0)) % q
         if k >= n_therm:
             m[k - n_therm] = (q * np.bincount(s, minlength=q).max() / L - 1) / (q - 1)
+    return m
+
+
+def wolff_binder(rng, couplings: np.ndarray, T: float, n_clusters: int, n_therm: int = 500,
+                 n_blocks: int = 20, q: int = 2):
+    """``(U₄, error, ⟨|m|⟩)`` of the ``q``-state ring at ``T`` from ``n_clusters`` Wolff
+    updates."""
+    m = wolff_series(rng, couplings, T, n_clusters, n_therm, q)
     blocks = np.array_split(np.arange(n_clusters), n_blocks)
     m2 = np.array([np.mean(m[b] ** 2) for b in blocks])
     m4 = np.array([np.mean(m[b] ** 4) for b in blocks])
@@ -68,6 +77,20 @@ def wolff_binder(rng, couplings: np.ndarray, T: float, n_clusters: int, n_therm:
                    for b in range(n_blocks)])
     err = float(np.sqrt((n_blocks - 1) * np.mean((jk - jk.mean()) ** 2)))
     return float(U), err, float(np.mean(np.abs(m)))
+
+
+def wolff_ordered_weight(rng, couplings: np.ndarray, T: float, n_clusters: int,
+                         n_therm: int = 500, n_blocks: int = 20, q: int = 2,
+                         threshold: float = 0.5):
+    """``(w, error)``: the fraction of samples with ``m > threshold`` (the ordered phases), over
+    two chains of ``n_clusters`` Wolff updates, one started ordered and one at random (at a
+    first-order transition a chain leaves the phase it started in rarely), error by binning
+    each chain into ``n_blocks // 2`` blocks. At a first-order transition with ``q`` ordered
+    phases and one disordered phase, ``w = q/(q + 1)`` at equal weight."""
+    w = [np.mean(b > threshold) for start in ("ordered", "random")
+         for b in np.array_split(wolff_series(rng, couplings, T, n_clusters, n_therm, q, start),
+                                 max(1, n_blocks // 2))]
+    return float(np.mean(w)), float(np.std(w, ddof=1) / np.sqrt(len(w)))
 
 
 def crossing(T, Ua, Ub):

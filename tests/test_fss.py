@@ -60,7 +60,7 @@ def test_potts_q3_critical_temperature_and_order():
 
 
 @pytest.mark.parametrize("q,L,window", [
-    (10, 16, (0.69, 0.712)),
+    pytest.param(10, 16, (0.69, 0.712), marks=pytest.mark.slow),  # the two-start run below
     pytest.param(6, 32, (0.795, 0.82), marks=pytest.mark.slow),   # 40 s; q=6 is weakly first order
 ])
 def test_potts_large_q_is_first_order(q, L, window):
@@ -97,6 +97,48 @@ def check_q10_first_order(ev, L):
     assert deficit / 2 < 2 / 3 - ev["energy_binder_min"] < 2 * deficit, (ev, deficit)
     shift = Q10_TT**2 * np.log(10) / (L**2 * Q10_LATENT)
     assert 0 < ev["T_equal_height"] - Q10_TT < 2 * shift, (ev, shift)
+
+
+def test_equal_weight_finds_the_exact_first_order_point_where_equal_height_is_shifted():
+    """q = 10 Potts, L = 16, half the chains started ordered and half at random: the
+    temperature where the ten ordered phases and the disordered one weigh the same
+    (Borgs–Kotecký) lies within 3 replica-bootstrap errors of Baxter's T_t, while the
+    equal-height point is shifted up by about T_t² ln q / (L² Δe) (checked with the other
+    first-order signatures on the same run)."""
+    L, T = 16, np.linspace(0.69, 0.712, 8)
+    model = toy_models.make("potts", L=L, q=10)
+    E, m = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k, start in enumerate(("ordered", "random")):
+            tr = simulate(jax.random.key(k), model, samplers.make("swendsen_wang"), T,
+                          n_replicas=6, n_therm=300, n_measure=1500, site_histograms=False,
+                          start=start)
+            E.append(np.asarray(tr.energy))
+            m.append(order_parameter(tr.counts, model.n_sites))
+    size = fss.SizeData(L, model.n_sites, T, np.concatenate(E, 1), np.concatenate(m, 1))
+    ew = fss.equal_weight(size, 10)
+    assert ew.reason == "" and ew.valley_over_peak < 0.9, ew
+    draws = [fss.equal_weight(size, 10, split=ew.split, state=st).T
+             for st in size.rw.replica_bootstrap_states(jax.random.key(5), 20)]
+    err = np.std(draws, ddof=1)
+    assert 0 < err < 0.002 and abs(ew.T - Q10_TT) < 3 * err, (ew.T, err, Q10_TT)
+    ev = fss.transition_order(size)
+    check_q10_first_order(ev, L)
+    assert ev["T_equal_height"] - ew.T > 4 * err
+    none = fss.equal_weight(size, 10, split=-3.0)                  # every sample "disordered"
+    assert np.isnan(none.T) and "stays below 10 times" in none.reason
+
+
+def test_equal_weight_names_nothing_without_two_coexisting_phases():
+    """One Gaussian peak of the energy at every temperature (a continuous transition, or none)
+    has no phases to weigh."""
+    rng = np.random.default_rng(0)
+    T = np.linspace(1.0, 1.2, 5)
+    E = np.stack([rng.normal(-100 + 40 * (t - 1), 5, size=(4, 400)) for t in T])
+    size = fss.SizeData(50, 50, T, np.round(E, 1), np.zeros_like(E))
+    ew = fss.equal_weight(size, 6)
+    assert np.isnan(ew.T) and "has one peak at every T" in ew.reason, ew
 
 
 @pytest.mark.slow

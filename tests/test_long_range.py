@@ -420,6 +420,25 @@ def test_the_stored_critical_point_is_bracketed_by_an_independent_sampler(q, sig
 
 
 @pytest.mark.slow
+def test_a_stored_first_order_point_is_bracketed_by_an_independent_sampler():
+    """q = 6, σ = ½ is first order; the table's entry is an equal-weight point (Swendsen–Wang
+    through the package's driver, rings up to 257). The independent numpy Wolff sampler on 129
+    sites, from an ordered and a random start, spends more than q/(q + 1) of its samples
+    ordered 1.5 % below the stored T_c and less 1.5 % above it (about 30 s)."""
+    from phasejax.lattice.critical import table
+
+    ref = _wolff_reference()
+    (row,) = [r for r in table() if r[:2] == (6, 0.5)]
+    T_c = row[2]
+    assert np.isfinite(T_c) and row[3] < 0.01 * T_c
+    rng = np.random.default_rng(1)
+    J = ref.image_couplings(129, 0.5)
+    (below, e1), (above, e2) = (ref.wolff_ordered_weight(rng, J, f * T_c, 20000, q=6)
+                                for f in (0.985, 1.015))
+    assert below - 6 / 7 > 3 * e1 and 6 / 7 - above > 3 * e2, (below, e1, above, e2)
+
+
+@pytest.mark.slow
 def test_reference_crossing():
     """A smaller rerun of the reference FSS: the 257/1025 Binder crossing (reweighted,
     jackknife over replicas) lies at the reference T_c within the drift seen between sizes."""
@@ -494,6 +513,30 @@ def test_below_the_first_entry_the_critical_coupling_runs_to_its_mean_field_limi
     assert np.isnan(K) and "mean-field limit σ → 0⁺ and σ = 0.4, across σ = 0.2" in why, why
     K, _, why = critical_amplitude(6, 0.1, rows[1:])
     assert why == "" and 0.9 < 1 / K / (2 * float(zeta(1.1)) * 4 / (10 * np.log(5))) < 1
+
+
+@pytest.mark.slow
+def test_the_first_order_locator_refuses_a_continuous_transition():
+    """The two-state chain at σ = ½ orders continuously: its energy distribution never has two
+    peaks, so the equal-weight locator names no T_c (1.5 min)."""
+    from phasejax.lattice.critical import equal_weight_temperature
+
+    c = equal_weight_temperature(jax.random.key(0), q=2, sigma=0.5, guess_size=33,
+                                 fine_sizes=(33, 65), n_replicas=8, n_therm=100, n_measure=400,
+                                 n_boot=5)
+    assert np.isnan(c.T_c) and "one peak at every T" in c.reason, c.reason
+
+
+@pytest.mark.slow
+def test_a_stored_first_order_entry_is_reproduced_with_other_seeds():
+    """q = 6, σ = ½ (first order): the equal-weight locator with another seed lands within
+    the two entries' combined errors of the stored T_c (4 min)."""
+    from phasejax.lattice.critical import equal_weight_temperature, table
+
+    (row,) = [r for r in table() if r[:2] == (6, 0.5)]
+    c = equal_weight_temperature(jax.random.key(123), q=6, sigma=0.5)
+    assert c.reason == "", c.reason
+    assert abs(c.T_c - row[2]) < 2 * np.hypot(c.T_c_err, row[3]), (c.T_c, c.T_c_err, row)
 
 
 def test_no_critical_coupling_is_interpolated_across_an_entry_where_none_was_named():

@@ -23,7 +23,7 @@ Errors come from a bootstrap over time blocks (every quantity recomputed per res
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Sequence
+from typing import Dict, List, NamedTuple, Sequence
 
 import numpy as np
 from scipy import optimize
@@ -32,6 +32,8 @@ from phasejax.analysis import distributions as D
 from phasejax.analysis.collapse import quality, scaled_points
 from phasejax.analysis.fits import loglog_fit
 from phasejax.analysis.reweight import Reweighter
+
+NAN = float("nan")
 
 
 def derived(avg: Dict[str, np.ndarray], T: np.ndarray, N: int) -> Dict[str, np.ndarray]:
@@ -201,6 +203,96 @@ def collapse(data, Tc0: float, nu0: float, bnu0: float):
     return float(Tc), float(nu), float(bnu), float(res.fun)
 
 
+def energy_peaks(size: SizeData, T: float, state=None, bins: int = 40,
+                 min_separation: int = 4):
+    """``(centres, h, peaks)``: the smoothed histogram ``h`` of the energy per site at ``T``
+    (``bins`` bins over the range where ``P(e)`` is above ``10⁻⁶`` of its maximum, a Gaussian
+    kernel of 1.5 bins) and the indices of its local maxima above 5 % of the highest (maxima
+    closer than ``min_separation`` bins are one peak), highest first."""
+    e, p = size.rw.energy_distribution(T, state)
+    e = e / size.N
+    keep = p > 1e-6 * p.max()
+    edges = np.linspace(e[keep].min(), e[keep].max() + 1e-12, bins + 1)
+    h = np.histogram(e, edges, weights=p)[0]
+    kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    h = np.convolve(h, kernel / kernel.sum(), mode="same")
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    cand = [k for k in range(1, bins - 1) if h[k] >= h[k - 1] and h[k] > h[k + 1]
+            and h[k] > 0.05 * h.max()]
+    pk = []
+    for k in sorted(cand, key=lambda k: -h[k]):
+        if all(abs(k - j) >= min_separation for j in pk):
+            pk.append(k)
+    return centres, h, pk
+
+
+class EqualWeight(NamedTuple):
+    """The equal-weight point of one size (:func:`equal_weight`)."""
+
+    T: float                  # nan when none
+    split: float              # energy per site that separates the two phases
+    valley_over_peak: float   # the valley at T over the lower of the two peaks (nan: one peak)
+    peak_energies: tuple      # (ordered, disordered) energy per site at T
+    reason: str               # why none ("" when found)
+
+
+def _ordered_log_ratio(size: SizeData, T: float, split: float, n_ordered: int, state=None):
+    e, p = size.rw.energy_distribution(T, state)
+    low = p[e / size.N < split].sum()
+    return float(np.log(max(low, 1e-300)) - np.log(max(1.0 - low, 1e-300)) - np.log(n_ordered))
+
+
+def equal_weight(size: SizeData, n_ordered: int, *, split: float | None = None, state=None,
+                 n_grid: int = 61) -> EqualWeight:
+    """The temperature where the ordered phases and the disordered one have equal weight.
+
+    At a first-order transition with ``n_ordered`` ordered phases (``q`` for the Potts model)
+    and one disordered phase, the probability of the low-energy side of the energy distribution
+    over that of the high-energy side is ``n_ordered`` at ``T_c`` up to corrections that are
+    exponentially small in the size for short-range couplings (Borgs & Kotecký 1990; Janke
+    1993): every phase has equal weight. The two sides are separated at ``split`` (energy per
+    site), by default the valley between the two peaks of ``P(e)`` where they are most nearly
+    balanced on the simulated window; the log-ratio, monotone in ``T`` at a fixed split, is
+    solved for its root by reweighting. ``state`` (a resample of the reweighter) with the full
+    data's ``split`` gives a bootstrap draw. None when ``P(e)`` never has two peaks on the
+    window or the root lies outside it."""
+    from scipy.optimize import brentq
+
+    lo, hi = size.T_range
+    grid = _grid(lo, hi, n_grid)
+    if split is None:
+        best = None
+        for t in grid:
+            c, h, pk = energy_peaks(size, t, state)
+            if len(pk) < 2:
+                continue
+            a, b = sorted(pk[:2])
+            v = a + int(np.argmin(h[a:b + 1]))
+            g = abs(_ordered_log_ratio(size, t, c[v], n_ordered, state))
+            if best is None or g < best[0]:
+                best = (g, float(c[v]))
+        if best is None:
+            return EqualWeight(NAN, NAN, NAN, (NAN, NAN),
+                               f"the energy distribution of L = {size.L} has one peak at every "
+                               f"T in [{lo:.4g}, {hi:.4g}]: no coexisting phases to weigh")
+        split = best[1]
+    g = np.array([_ordered_log_ratio(size, t, split, n_ordered, state) for t in grid])
+    if not (g[0] > 0 > g[-1]):
+        side = "above" if g[-1] > 0 else "below"
+        return EqualWeight(NAN, split, NAN, (NAN, NAN),
+                           f"the ordered weight of L = {size.L} stays {side} {n_ordered} times "
+                           f"the disordered on [{lo:.4g}, {hi:.4g}] (split at e = {split:.4g})")
+    i = int(np.argmax(g <= 0))
+    T = float(brentq(lambda t: _ordered_log_ratio(size, t, split, n_ordered, state),
+                     grid[i - 1], grid[i], xtol=1e-10))
+    c, h, pk = energy_peaks(size, T, state)
+    if len(pk) < 2:
+        return EqualWeight(T, split, NAN, (NAN, NAN), "")
+    a, b = sorted(pk[:2])
+    return EqualWeight(T, split, float(h[a:b + 1].min() / min(h[a], h[b])),
+                       (float(c[a]), float(c[b])), "")
+
+
 def transition_order(size: SizeData, dip_ratio: float = 0.9) -> Dict[str, object]:
     """Classify a transition from the energy distribution of one (the largest) size.
 
@@ -216,25 +308,8 @@ def transition_order(size: SizeData, dip_ratio: float = 0.9) -> Dict[str, object
     evidence: Dict[str, object] = {"L": size.L, "energy_binder_min": float(V[i]),
                                    "T_energy_binder_min": float(T[i])}
 
-    def peaks_at(t, bins=40, min_separation=4):
-        e, p = size.rw.energy_distribution(t)
-        e = e / size.N
-        keep = p > 1e-6 * p.max()
-        edges = np.linspace(e[keep].min(), e[keep].max() + 1e-12, bins + 1)
-        h = np.histogram(e, edges, weights=p)[0]
-        kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
-        h = np.convolve(h, kernel / kernel.sum(), mode="same")
-        centres = 0.5 * (edges[1:] + edges[:-1])
-        cand = [k for k in range(1, bins - 1) if h[k] >= h[k - 1] and h[k] > h[k + 1]
-                and h[k] > 0.05 * h.max()]
-        pk = []  # local maxima closer than min_separation bins are one peak
-        for k in sorted(cand, key=lambda k: -h[k]):
-            if all(abs(k - j) >= min_separation for j in pk):
-                pk.append(k)
-        return centres, h, pk
-
     def imbalance(t):
-        c, h, pk = peaks_at(t)
+        c, h, pk = energy_peaks(size, t)
         if len(pk) < 2:
             return None
         a, b = sorted(pk, key=lambda k: -h[k])[:2]
@@ -249,7 +324,7 @@ def transition_order(size: SizeData, dip_ratio: float = 0.9) -> Dict[str, object
         ds = np.array([d for _, d in bimodal])
         j = int(np.argmin(np.abs(ds)))
         t_eq = float(ts[j])
-        c, h, pk = peaks_at(t_eq)
+        c, h, pk = energy_peaks(size, t_eq)
         a, b = sorted(sorted(pk, key=lambda k: -h[k])[:2])
         valley = float(h[a:b + 1].min())
         ratio = valley / float(min(h[a], h[b]))

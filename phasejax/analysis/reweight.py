@@ -174,6 +174,18 @@ class Reweighter:
             w = np.broadcast_to((self._block != b).astype(float), self.shape).copy()
             yield self.solve(w)
 
+    def replica_bootstrap_states(self, key, n: int):
+        """``n`` states with the replicas of each run resampled with replacement: the error
+        when replicas differ by more than their own time blocks show (at a first-order
+        transition, a replica that rarely tunnels keeps the phase it started in)."""
+        from phasejax.analysis.stats import numpy_rng
+
+        rng = numpy_rng(key)
+        K, R, _ = self.shape
+        for _ in range(n):
+            mult = rng.multinomial(R, np.full(R, 1 / R), size=K).astype(float)    # (K, R)
+            yield self.solve(np.broadcast_to(mult[:, :, None], self.shape).copy())
+
     def bootstrap_states(self, key, n: int):
         """``n`` states with blocks of each run and replica resampled with replacement (the
         JAX PRNG ``key`` fixes the draws)."""

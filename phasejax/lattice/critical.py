@@ -14,6 +14,12 @@ independent replicas. ``benchmarks/long_range_critical.py`` writes the table
 ``phasejax/lattice/data/long_range_critical.csv`` that :func:`critical_amplitude` interpolates
 in ``σ``.
 
+Where the transition is first order (``q = 6`` below ``σ ≈ 0.8``: the energy distribution of the
+largest ring is double-peaked, and the Binder cumulant dips below zero instead of crossing at a
+fixed point) :func:`equal_weight_temperature` locates it instead, at the temperature where the
+``q`` ordered phases and the disordered one have equal weight; the table's ``method`` column says
+which locator an entry comes from.
+
 For ``σ ≤ 0`` only Kac-normalised chains exist, and they are mean field
 (:func:`toy_models.long_range_chain.mean_field_tc`); for ``σ > 1``, or antiferromagnetic
 amplitudes, there is no transition (:func:`toy_models.long_range_chain.transition_possible`).
@@ -35,10 +41,12 @@ from phasejax.analysis.sequences import moment_bootstrap
 
 NAN = float("nan")
 TABLE = "long_range_critical.csv"
+# total energies of the equal-weight runs are rounded to this (units of the coupling K = 1)
+ENERGY_RESOLUTION = 0.05
 # T_c/T_MF as σ → 0⁺: mean field is exact for couplings spread over infinitely many sites
 MEAN_FIELD_LIMIT = 1.0
 TABLE_COLUMNS = ("q", "sigma", "T_c", "T_c_err", "K_c", "K_c_err", "sizes", "n_replicas",
-                 "n_measure", "coarse", "reason")
+                 "n_measure", "coarse", "reason", "method")
 
 
 class Critical(NamedTuple):
@@ -118,6 +126,104 @@ def critical_temperature(key, *, q: int, sigma: float, coarse_sizes=(33, 65, 129
                           guess * np.linspace(0.88, 1.12, n_fine), **kw)
     fp = dec.fixed_point(numpy_rng(jax.random.fold_in(key, 3)), fine, name="the Binder")
     return Critical(q, sigma, fp.T, fp.T_err, tuple(fine_sizes), fp.reason, fine)
+
+
+def _two_start_run(key, q, sigma, L, temperatures, *, n_replicas, n_therm, n_measure):
+    """Total energies ``(n_T, n_replicas, n_measure)`` of Swendsen–Wang chains on the ring of
+    ``L`` sites, half started ordered and half at random: at a first-order transition a chain
+    tunnels between the phases rarely, so the phase it started in is not to decide the weights
+    alone (a replica bootstrap then measures what the starts leave)."""
+    import toy_models
+    from phasejax.lattice import samplers
+    from phasejax.lattice.driver import simulate
+
+    model = toy_models.make("long_range_chain", L=int(L), q=q, J=1.0, sigma=sigma, images=True)
+    half = max(1, n_replicas // 2)
+    E = [np.asarray(simulate(jax.random.fold_in(key, k), model, samplers.make("swendsen_wang"),
+                             np.asarray(temperatures, float), n_replicas=half, n_therm=n_therm,
+                             n_measure=n_measure, site_histograms=False, start=start).energy,
+                    np.float64)
+         for k, start in enumerate(("ordered", "random"))]
+    # rounded to ENERGY_RESOLUTION: far fewer distinct energies for the reweighting, at a weight
+    # error below e^{±ENERGY_RESOLUTION Δβ / 2} per sample over a window Δβ
+    return np.round(np.concatenate(E, axis=1) / ENERGY_RESOLUTION) * ENERGY_RESOLUTION
+
+
+def equal_weight_temperature(key, *, q: int, sigma: float, guess_size: int = 129,
+                             fine_sizes=(65, 129, 257), n_coarse: int = 10, n_fine: int = 9,
+                             width: float = 0.03, n_replicas: int = 32, n_therm: int = 400,
+                             n_measure: int = 1500, n_boot: int = 40, coarse=(0.4, 1.3),
+                             dip_ratio: float = 0.9) -> Critical:
+    """``T_c`` of a first-order transition of the ``K = 1`` chain at ``(q, σ)``: the
+    equal-weight temperature of the largest ring (:func:`phasejax.analysis.fss.equal_weight`:
+    the ``q`` ordered phases and the disordered one equally probable).
+
+    A coarse scan of one ring (``guess_size``) over ``coarse`` (units of ``T_MF``) finds its
+    largest energy variance, a second scan of the same ring over two coarse spacings around it
+    its equal-weight point, which centres the fine window; each ring of ``fine_sizes`` is then run on
+    ``n_fine`` temperatures over ``± width`` of it (half the replicas started ordered, half at
+    random) and reweighted. A ``T_c`` is named only where the largest ring's energy
+    distribution is double-peaked at its equal-weight point (valley below ``dip_ratio`` of the
+    lower peak: coexisting phases) and the point is found in at least 95 % of the replica
+    resamples. Error: the replica bootstrap's spread at the largest ring and the last shift
+    between rings in quadrature (the finite-size drift not extrapolated away)."""
+    from phasejax.analysis import fss
+    from toy_models.long_range_chain import transition_possible
+
+    why = transition_possible(1.0, sigma)
+    if why:
+        return Critical(q, sigma, NAN, NAN, tuple(fine_sizes), why, None)
+    lo, hi = (float(x) for x in coarse)
+    T_mf = mean_field_scale(q, sigma)
+    kw = dict(n_replicas=n_replicas, n_therm=n_therm, n_measure=n_measure)
+    Tc_grid = T_mf * np.linspace(lo, hi, n_coarse)
+    E = _two_start_run(jax.random.fold_in(key, 0), q, sigma, guess_size, Tc_grid,
+                       n_replicas=n_replicas, n_therm=n_therm, n_measure=max(200, n_measure // 4))
+    guess = float(Tc_grid[int(np.argmax(E.reshape(E.shape[0], -1).var(axis=1)))])
+    # the coarse grid's spacing is wider than the fine window: the same ring over a window of
+    # two coarse spacings, reweighted, puts the fine window at its equal-weight point
+    step = (hi - lo) / max(n_coarse - 1, 1) * T_mf
+    T_mid = guess + step * np.linspace(-1, 1, n_fine)
+    E = _two_start_run(jax.random.fold_in(key, 50), q, sigma, guess_size, T_mid,
+                       n_replicas=n_replicas, n_therm=n_therm, n_measure=max(200, n_measure // 4))
+    mid = fss.equal_weight(fss.SizeData(guess_size, guess_size, T_mid, E, np.zeros_like(E)), q)
+    guess = mid.T if np.isfinite(mid.T) else guess
+    T = guess * np.linspace(1 - width, 1 + width, n_fine)
+    per_size = {}
+    for j, L in enumerate(sorted(int(x) for x in fine_sizes)):
+        E = _two_start_run(jax.random.fold_in(key, 1 + j), q, sigma, L, T, **kw)
+        size = fss.SizeData(L, L, T, E, np.zeros_like(E))
+        ew = fss.equal_weight(size, q)
+        draws = np.array([fss.equal_weight(size, q, split=ew.split, state=st).T
+                          for st in size.rw.replica_bootstrap_states(
+                              jax.random.fold_in(key, 100 + j), n_boot)]) if ew.reason == "" \
+            else np.full(n_boot, NAN)
+        per_size[L] = (ew, draws)
+    L_max = max(per_size)
+    ew, draws = per_size[L_max]
+    sizes = tuple(sorted(per_size))
+    found = {L: f"{e.T:.4f}" for L, (e, _) in per_size.items() if np.isfinite(e.T)}
+    if ew.reason:
+        return Critical(q, sigma, NAN, NAN, sizes, ew.reason, per_size)
+    if not ew.valley_over_peak < dip_ratio:
+        return Critical(q, sigma, NAN, NAN, sizes,
+                        f"the energy distribution of L = {L_max} is not double-peaked at its "
+                        f"equal-weight point T = {ew.T:.4f} (valley {ew.valley_over_peak:.2f} of "
+                        f"the lower peak, above {dip_ratio:g}): no coexisting phases, so not a "
+                        "first-order transition at this size", per_size)
+    lost = int(np.isnan(draws).sum())
+    if lost > 0.05 * draws.size:
+        return Critical(q, sigma, NAN, NAN, sizes,
+                        f"the equal-weight point of L = {L_max} is lost in {lost} of {draws.size} "
+                        "replica resamples", per_size)
+    prev = [per_size[L][0].T for L in sizes[:-1] if np.isfinite(per_size[L][0].T)]
+    shift = abs(ew.T - prev[-1]) if prev else NAN
+    err = float(np.hypot(np.nanstd(draws, ddof=1), shift)) if prev else NAN
+    if not np.isfinite(err):
+        return Critical(q, sigma, NAN, NAN, sizes,
+                        f"only L = {L_max} has an equal-weight point ({found}): no shift between "
+                        "rings to bound the finite-size drift", per_size)
+    return Critical(q, sigma, ew.T, err, sizes, "", per_size)
 
 
 @functools.lru_cache(maxsize=1)
