@@ -96,8 +96,11 @@ def test_a_sigma_not_resolved_from_0_gives_no_ratio():
     assert np.isnan(stuck.ratio) and "where they started" in stuck.reason, stuck
 
 
-def test_refits_that_cannot_order_widen_the_error_and_unplaceable_ones_remove_the_ratio():
+def test_refits_that_cannot_order_widen_the_error_and_unplaceable_ones_remove_the_ratio(
+        monkeypatch):
     from types import SimpleNamespace
+
+    from phasejax.lattice import critical
 
     def fit(A, sigma, draws):
         draws = np.asarray(draws, float)
@@ -111,11 +114,16 @@ def test_refits_that_cannot_order_widen_the_error_and_unplaceable_ones_remove_th
     kept = [B._ratio(a, s, 2, 160)[0] for a, s in near]
     assert np.isfinite(p.ratio) and p.ratio_err > 3 * np.std(kept, ddof=1), (p, kept)
     assert np.sum(p.ratio_draws == 0) == 2
-    # six states: no critical coupling is stored between σ = 0.4 and 0.7, so a refit there
-    # cannot be placed, and the temperature has no ratio
-    draws = [[1.5, 0.8], [1.5, 0.78], [1.5, 0.82], [1.5, 0.6]]
-    (p,) = B.bridge([1.0], [fit(1.5, 0.8, draws)], q=6, N=160)
+    # a table with no critical coupling between σ = 0.4 and 0.7 (an entry where none was named):
+    # a refit there cannot be placed, and the temperature has no ratio
+    nan = float("nan")
+    gap = ((6, 0.4, 1.48, 0.005), (6, 0.5, nan, nan), (6, 0.7, 0.91, 0.001),
+           (6, 0.8, 0.79, 0.002))
+    monkeypatch.setattr(critical, "table", lambda: gap)
+    draws = [[1.5, 0.8], [1.5, 0.78], [1.5, 0.75], [1.5, 0.6]]
+    (p,) = B.bridge([1.0], [fit(1.5, 0.78, draws)], q=6, N=160)
     assert np.isnan(p.ratio) and "1 of 4 bootstrap refits" in p.reason, p
+    monkeypatch.undo()
     # two states below the table's first entry (σ = 0.1): the mean-field limit at σ → 0⁺ places
     # a refit at σ = 0.05, which the table alone could not
     draws = [[0.2, 0.3], [0.2, 0.25], [0.2, 0.35], [0.2, 0.05]]
