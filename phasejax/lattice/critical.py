@@ -160,9 +160,9 @@ def equal_weight_temperature(key, *, q: int, sigma: float, guess_size: int = 129
 
     A coarse scan of one ring (``guess_size``) over ``coarse`` (units of ``T_MF``) finds its
     largest energy variance, a second scan of the same ring over two coarse spacings around it
-    its equal-weight point, which centres the fine window; each ring of ``fine_sizes`` is then run on
-    ``n_fine`` temperatures over ``± width`` of it (half the replicas started ordered, half at
-    random) and reweighted. A ``T_c`` is named only where the largest ring's energy
+    its equal-weight point, which centres the fine window; each ring of ``fine_sizes`` is then
+    run on ``n_fine`` temperatures over ``± width`` of it (half the replicas started ordered,
+    half at random) and reweighted. A ``T_c`` is named only where the largest ring's energy
     distribution is double-peaked at its equal-weight point (valley below ``dip_ratio`` of the
     lower peak: coexisting phases) and the point is found in at least 95 % of the replica
     resamples. Error: the replica bootstrap's spread at the largest ring and the last shift
