@@ -123,7 +123,7 @@ def test_refits_that_cannot_order_widen_the_error_and_unplaceable_ones_remove_th
     draws = [[1.5, 0.8], [1.5, 0.78], [1.5, 0.75], [1.5, 0.6]]
     (p,) = B.bridge([1.0], [fit(1.5, 0.78, draws)], q=6, N=160)
     assert np.isnan(p.ratio) and "1 of 4 bootstrap refits" in p.reason, p
-    monkeypatch.undo()
+    monkeypatch.undo()                                 # the stored table for the case below
     # two states below the table's first entry (σ = 0.1): the mean-field limit at σ → 0⁺ places
     # a refit at σ = 0.05, which the table alone could not
     draws = [[0.2, 0.3], [0.2, 0.25], [0.2, 0.35], [0.2, 0.05]]

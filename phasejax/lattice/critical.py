@@ -176,16 +176,15 @@ def equal_weight_temperature(key, *, q: int, sigma: float, guess_size: int = 129
     lo, hi = (float(x) for x in coarse)
     T_mf = mean_field_scale(q, sigma)
     kw = dict(n_replicas=n_replicas, n_therm=n_therm, n_measure=n_measure)
+    scan = dict(kw, n_measure=max(200, n_measure // 4))      # the two scans that place it
     Tc_grid = T_mf * np.linspace(lo, hi, n_coarse)
-    E = _two_start_run(jax.random.fold_in(key, 0), q, sigma, guess_size, Tc_grid,
-                       n_replicas=n_replicas, n_therm=n_therm, n_measure=max(200, n_measure // 4))
+    E = _two_start_run(jax.random.fold_in(key, 0), q, sigma, guess_size, Tc_grid, **scan)
     guess = float(Tc_grid[int(np.argmax(E.reshape(E.shape[0], -1).var(axis=1)))])
     # the coarse grid's spacing is wider than the fine window: the same ring over a window of
     # two coarse spacings, reweighted, puts the fine window at its equal-weight point
     step = (hi - lo) / max(n_coarse - 1, 1) * T_mf
     T_mid = guess + step * np.linspace(-1, 1, n_fine)
-    E = _two_start_run(jax.random.fold_in(key, 50), q, sigma, guess_size, T_mid,
-                       n_replicas=n_replicas, n_therm=n_therm, n_measure=max(200, n_measure // 4))
+    E = _two_start_run(jax.random.fold_in(key, 50), q, sigma, guess_size, T_mid, **scan)
     mid = fss.equal_weight(fss.SizeData(guess_size, guess_size, T_mid, E, np.zeros_like(E)), q)
     guess = mid.T if np.isfinite(mid.T) else guess
     T = guess * np.linspace(1 - width, 1 + width, n_fine)
@@ -276,8 +275,9 @@ def critical_amplitude(q: int, sigma: float, rows=None) -> tuple:
     mf = np.array([mean_field_scale(q, x) for x in s])
     rho, rho_err = t / mf, e / mf
     # the exact limit σ → 0⁺ as an entry with no error (every entry's σ is positive)
-    s, rho, rho_err = (np.concatenate([[v], a]) for v, a in
-                       ((0.0, s), (MEAN_FIELD_LIMIT, rho), (0.0, rho_err)))
+    s = np.concatenate([[0.0], s])
+    rho = np.concatenate([[MEAN_FIELD_LIMIT], rho])
+    rho_err = np.concatenate([[0.0], rho_err])
     j = min(int(np.searchsorted(s, sigma, side="right")) - 1, s.size - 2)
     gaps = [x for x, tt, _ in every if not np.isfinite(tt) and s[j] < x < s[j + 1]]
     if gaps and not np.isclose(sigma, s[j]) and not np.isclose(sigma, s[j + 1]):
