@@ -132,19 +132,54 @@ def _measuring_args(argv: list) -> list:
     return out
 
 
-def merge_table(path, rows):
+def _key(r):
+    return r["system"], int(r["n"]), str(r["sizes"]), r["method"], str(r["refits"])
+
+
+def pool_rows(old: dict, new: dict, skip: int) -> dict:
+    """One row of a system without a transition from two runs over disjoint data sets: ``old``
+    holds the first ``skip``, ``new`` the next ones (``--skip``). Counts add; a mean ``T_c`` and
+    its error are weighted by the data sets that named one."""
+    if _key(old) != _key(new):
+        raise ValueError(f"cannot pool different rows: {_key(old)} and {_key(new)}")
+    if old["kind"] == "transition" or new["kind"] == "transition":
+        raise ValueError(f"{_key(new)}: only rows of systems without a transition are pooled "
+                         "(their coverage needs every data set's decision)")
+    if int(old["datasets"]) != skip:
+        raise ValueError(f"{_key(new)}: the table holds {old['datasets']} data sets, but the "
+                         f"run skipped {skip}; the two would not be the first data sets and the "
+                         "next ones")
+    n_old, n_new = int(old["datasets"]), int(new["datasets"])
+    k_old, k_new = float(old["named"]) * n_old, float(new["named"]) * n_new
+    out = dict(new, datasets=n_old + n_new, named=(k_old + k_new) / (n_old + n_new),
+               command=f"{old['command']} + {new['command']}")
+    for col in ("mean_T_c", "mean_error"):
+        parts = [(k, r[col]) for k, r in ((k_old, old), (k_new, new)) if k > 0 and _has(r[col])]
+        out[col] = (sum(k * x for k, x in parts) / sum(k for k, _ in parts)) if parts else ""
+    return out
+
+
+def merge_table(path, rows, skip: int = 0):
     """Write ``rows`` into the table at ``path``, replacing those of the same system, level,
-    sizes, method and refits (the rest kept in their order, new ones appended)."""
+    sizes, method and refits (the rest kept in their order, new ones appended). With ``skip``,
+    each row is pooled with the table's row of the same key instead (:func:`pool_rows`), which
+    must exist and hold exactly the ``skip`` data sets the run left out."""
     from phasejax import io
 
-    key = lambda r: (r["system"], int(r["n"]), str(r["sizes"]), r["method"], str(r["refits"]))
-    new = {key(r): r for r in rows}
+    key = _key
     old = io.read_table(path) if Path(path).exists() else []
+    if skip:
+        held = {key(r): r for r in old}
+        missing = [key(r) for r in rows if key(r) not in held]
+        if missing:
+            raise ValueError(f"--skip {skip}: no row to pool with in {path}: {missing}")
+        rows = [pool_rows(held[key(r)], r, skip) for r in rows]
+    new = {key(r): r for r in rows}
     kept = [new.pop(key(r), r) for r in old]
     io.write_table(path, kept + list(new.values()), C.RATES_COLUMNS)
 
 
-def null_rates(key, level, n_datasets, n_boot, grid="cpu"):
+def null_rates(key, level, n_datasets, n_boot, grid="cpu", first=0):
     """The null chains on a preset's grid and token sizes (the CPU preset's ``N = 20 … 160``,
     the GPU preset's ``N = 64 … 512``)."""
     T, sizes = C.PRESET_GRIDS[grid], PRESET_SIZES[grid]
@@ -152,7 +187,7 @@ def null_rates(key, level, n_datasets, n_boot, grid="cpu"):
     for c, (name, chain) in enumerate(NULL_CHAINS):
         xi = [chain.correlation_length(t) for t in T]
         print(f"# null {name}: ξ(T) from {min(xi):.2g} to {max(xi):.3g}", flush=True)
-        for d in range(n_datasets // len(NULL_CHAINS)):
+        for d in range(first, first + n_datasets // len(NULL_CHAINS)):
             k = jax.random.fold_in(jax.random.fold_in(key, c), d)
             cur = C.markov_dataset(k, chain, T, sizes, n_sequences=level, n_boot=n_boot)
             decisions.append(C.decide(jax.random.fold_in(k, 1), cur))
@@ -205,14 +240,14 @@ def curie_weiss_rates(key, level, n_datasets, n_boot, sizes=(64, 256, 1024)):
     return _power("curie_weiss", key, sets, level, sizes, 1.0)
 
 
-def null_sequence_rates(key, level, n_datasets, n_boot):
+def null_sequence_rates(key, level, n_datasets, n_boot, first=0):
     """The null chains answering a sequence task: lengths ``N = 4, 8`` sampled anew, the
     probe's default temperatures, read as the main job reads answers (Potts order parameter,
     plain ``U₄``, :func:`phasejax.fit.sequence.decisions`)."""
     T, sizes = C.SEQUENCE_GRID, C.SEQUENCE_SIZES
     decisions = []
     for c, (name, chain) in enumerate(NULL_CHAINS):
-        for d in range(n_datasets // len(NULL_CHAINS)):
+        for d in range(first, first + n_datasets // len(NULL_CHAINS)):
             k = jax.random.fold_in(jax.random.fold_in(key, c), d)
             rows = C.sequence_task_rows(k, chain, T, sizes, n_sequences=level, n_boot=n_boot)
             decisions.append(C.decide_sequence_task(jax.random.fold_in(k, 2), rows))
@@ -231,12 +266,12 @@ def curie_weiss_sequence_rates(key, level, n_datasets, n_boot):
     return _rows("curie_weiss, sequence task", level, sizes, decisions, 1.0)
 
 
-def bridge_null_rates(key, level, n_datasets, n_boot, refits=8):
+def bridge_null_rates(key, level, n_datasets, n_boot, refits=8, first=0):
     """The bridge on the null chains: the power-law chain fitted at every temperature of the
     CPU grid to ``level`` sequences of the largest token size."""
     N, decisions = TOKEN_SIZES[-1], []
     for c, (name, chain) in enumerate(NULL_CHAINS):
-        for d in range(n_datasets // len(NULL_CHAINS)):
+        for d in range(first, first + n_datasets // len(NULL_CHAINS)):
             k = jax.random.fold_in(jax.random.fold_in(key, c), d)
             seqs = [C.markov_sequences(jax.random.fold_in(k, i), chain, float(T), level, N)
                     for i, T in enumerate(CPU_T)]
@@ -339,6 +374,11 @@ def main(argv=None):
     p.add_argument("--datasets", type=int, default=None,
                    help="data sets per system and level (default: 200 null, 40 with a "
                         "transition)")
+    p.add_argument("--skip", type=int, default=0,
+                   help="leave out the first SKIP data sets of a run without it and measure the "
+                        "next --datasets (null systems only: null, null_gpu, null_sequence, "
+                        "bridge_null; a multiple of the five chains); with --table the rows are "
+                        "pooled with the table's rows, which must hold exactly SKIP data sets")
     p.add_argument("--boot", type=int, default=100)
     p.add_argument("--refits", type=int, default=8,
                    help="bootstrap refits of the chain per temperature for the bridge (default "
@@ -368,6 +408,15 @@ def main(argv=None):
     COMMAND[:] = _measuring_args(sys.argv[1:] if argv is None else list(argv))
     if a.quick:
         a.levels, a.datasets = [96], 10
+    skippable = ("null", "null_gpu", "null_sequence", "bridge_null")
+    if a.skip:
+        if a.skip < 0 or a.skip % len(NULL_CHAINS):
+            p.error(f"--skip {a.skip}: a non-negative multiple of the {len(NULL_CHAINS)} chains")
+        if set(a.only) - set(skippable):
+            p.error(f"--skip applies to {', '.join(skippable)} only; got --only "
+                    f"{' '.join(a.only)}")
+        if a.datasets is None or a.datasets % len(NULL_CHAINS):
+            p.error(f"--skip needs --datasets, a multiple of the {len(NULL_CHAINS)} chains")
     key = jax.random.key(a.seed)
     rows = []
     lr = functools.partial(long_range_rates, sigma=a.sigma)
@@ -393,15 +442,16 @@ def main(argv=None):
         fn, default, levels = run[name]
         for level in a.levels or levels:
             t0 = time.perf_counter()
+            extra = dict(first=a.skip // len(NULL_CHAINS)) if a.skip else {}
             got = fn(jax.random.fold_in(jax.random.fold_in(key, s), level), level,
-                     a.datasets or default, a.boot)
+                     a.datasets or default, a.boot, **extra)
             _print(got)
             print(f"# {name} n={level}: {time.perf_counter() - t0:.0f} s", flush=True)
             rows += got
             if a.out:
                 Path(a.out).write_text(markdown(rows))
             if a.table:
-                merge_table(a.table, got)
+                merge_table(a.table, got, skip=a.skip)
             if a.save:
                 import json
 

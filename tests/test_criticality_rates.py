@@ -167,6 +167,48 @@ def test_the_benchmark_merges_its_rows_into_a_table(tmp_path):
                               "x.json"]) == ["--only", "null", "--levels", "96"]
 
 
+
+
+def test_a_run_that_skips_the_first_data_sets_pools_into_the_whole_run(tmp_path, monkeypatch):
+    """``--skip K --datasets M`` measures data sets K … K+M−1 of the run without it, and with
+    ``--table`` pools them with the row of the first K: the result is the row of one run of K+M
+    (the decisions are the same draws)."""
+    from phasejax import io
+
+    B = _bench()
+    drawn = []                                    # the key of every data set a run draws
+    rows_of = B.C.sequence_task_rows
+    monkeypatch.setattr(B.C, "sequence_task_rows", lambda k, *a, **kw: (
+        drawn.append(tuple(np.asarray(jax.random.key_data(k)).ravel())), rows_of(k, *a, **kw))[1])
+    table, whole = tmp_path / "rates.csv", tmp_path / "whole.csv"
+    args = ["--only", "null_sequence", "--levels", "128", "--boot", "20"]
+    B.main(args + ["--datasets", "10", "--table", str(whole)])
+    B.main(args + ["--datasets", "5", "--table", str(table)])
+    B.main(args + ["--datasets", "5", "--skip", "5", "--table", str(table)])
+    assert len(drawn) == 20 and len(set(drawn)) == 10 and set(drawn[10:]) == set(drawn[:10])
+    got, want = io.read_table(table), io.read_table(whole)
+    assert [r["datasets"] for r in got] == [10] * len(want)
+    cols = ("system", "n", "sizes", "method", "datasets", "named", "mean_T_c")
+    assert [[r[c] for c in cols] for r in got] == [[r[c] for c in cols] for r in want]
+    assert got[0]["command"].endswith("+ " + " ".join(args + ["--datasets", "5", "--skip", "5"]))
+    # a named T_c pools by the data sets that named one; the wrong count or a transition refuses
+    row = dict(want[0], named=0.1, mean_T_c=1.0, mean_error=0.1, datasets=10)
+    pooled = B.pool_rows(row, dict(row, named=0.3, mean_T_c=2.0, mean_error=0.3), 10)
+    assert pooled["datasets"] == 20 and abs(pooled["named"] - 0.2) < 1e-12
+    assert abs(pooled["mean_T_c"] - 1.75) < 1e-12 and abs(pooled["mean_error"] - 0.25) < 1e-12
+    for bad, skip in ((row, 5), (dict(row, kind="transition"), 10)):
+        try:
+            B.pool_rows(bad, row, skip)
+        except ValueError:
+            continue
+        raise AssertionError(f"pooled {bad['kind']} with skip {skip}")
+    try:
+        B.main(args + ["--datasets", "5", "--skip", "5", "--table", str(tmp_path / "none.csv")])
+    except ValueError as e:
+        assert "no row to pool with" in str(e)
+    else:
+        raise AssertionError("pooled into a table without the first data sets")
+
 # ----------------------------------------------------------------------------- sequence tasks
 def test_sequence_task_rows_are_the_exact_chain_and_name_no_transition():
     """The sequence-task path (answers of N items, each length sampled anew, plain U₄ of the
