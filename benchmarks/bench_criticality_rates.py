@@ -59,6 +59,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -67,6 +69,7 @@ import jax
 import numpy as np
 
 from phasejax.lattice import calibration as C
+from phasejax.analysis.decisions import SizeCurves
 from phasejax.analysis.scaling import TRANSITION_METHODS
 
 CPU_T = C.PRESET_GRIDS["cpu"]
@@ -84,6 +87,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "phasejax" / "lattice" / "data" 
 
 
 SAVED = []   # every system's decisions, for --save
+DATA = []    # --data DIR: where simulated data sets are kept (_kept)
 COMMAND = []  # the arguments of this run, written beside each row of --table
 
 
@@ -124,7 +128,7 @@ def _measuring_args(argv: list) -> list:
     """The arguments that set what was measured (those naming output files dropped)."""
     out, skip = [], False
     for x in argv:
-        if x in ("--table", "--save", "--out"):
+        if x in ("--table", "--save", "--out", "--data"):
             skip = True
         elif not (skip and not x.startswith("--")):
             out.append(x)
@@ -195,6 +199,37 @@ def null_rates(key, level, n_datasets, n_boot, grid="cpu", first=0):
     return _rows(system, level, sizes, decisions)
 
 
+def _kept(tag: str, key, make, **args) -> list[dict]:
+    """The data sets ``make()`` returns; with ``--data DIR`` they are kept there, and a later run
+    with the same system, key and arguments reads them instead of simulating again (a change to
+    a decision re-measures a row in minutes; a change to the simulation needs a new DIR)."""
+    if not DATA:
+        return make()
+    ident = repr((tag, np.asarray(jax.random.key_data(key)).tolist(), sorted(args.items())))
+    path = Path(DATA[0]) / f"{tag}-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            if str(z["ident"]) != ident:
+                raise RuntimeError(f"{path} holds other data sets ({z['ident']})")
+            n, names = int(z["n_sets"]), str(z["observables"]).split()
+            get = lambda k: z[k] if k in z.files else None            # replicates: None
+            sets = [{o: SizeCurves(*(get(f"{d}/{o}/{f}") for f in SizeCurves._fields))
+                     for o in names} for d in range(n)]
+        print(f"# {tag}: {n} data sets read from {path}", flush=True)
+        return sets
+    sets = make()
+    names = sorted(sets[0])
+    arrays = {f"{d}/{o}/{f}": np.asarray(getattr(cur[o], f)) for d, cur in enumerate(sets)
+              for o in names for f in SizeCurves._fields if getattr(cur[o], f) is not None}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, ident=ident, n_sets=len(sets), observables=" ".join(names),
+                            **arrays)
+    os.replace(tmp, path)
+    return sets
+
+
 def _power(system, key, sets, level, sizes, truth, truth_err=0.0):
     decisions = [C.decide(jax.random.fold_in(key, 10_000 + d), cur, binder="binder")
                  for d, cur in enumerate(sets)]
@@ -221,16 +256,20 @@ def long_range_rates(key, level, n_datasets, n_boot, sizes=(41, 81, 161), grid=N
     T_c, T_c_err, T = _long_range_grid(sigma)
     if grid:
         T = np.round(T_c * np.asarray(C.PRESET_GRIDS[grid]), 4)
-    sets = C.long_range_datasets(key, T, sizes, n_datasets=n_datasets, n_samples=level,
-                                 n_boot=n_boot, sigma=sigma)
+    sets = _kept("long_range", key, lambda: C.long_range_datasets(
+        key, T, sizes, n_datasets=n_datasets, n_samples=level, n_boot=n_boot, sigma=sigma),
+        T=T.tolist(), sizes=list(sizes), n_datasets=n_datasets, level=level, n_boot=n_boot,
+        sigma=sigma)
     system = f"long_range σ={sigma:g}" + (f", {grid} preset grid" if grid else "")
     return _power(system, key, sets, level, sizes, T_c, T_c_err)
 
 
 def ising_rates(key, level, n_datasets, n_boot):
     sizes = (8, 16, 32)
-    sets = C.ising2d_datasets(key, np.round(np.linspace(2.0, 2.55, 8), 4), sizes,
-                              n_datasets=n_datasets, n_samples=level, n_boot=n_boot)
+    T = np.round(np.linspace(2.0, 2.55, 8), 4)
+    sets = _kept("ising2d", key, lambda: C.ising2d_datasets(
+        key, T, sizes, n_datasets=n_datasets, n_samples=level, n_boot=n_boot),
+        T=T.tolist(), sizes=list(sizes), n_datasets=n_datasets, level=level, n_boot=n_boot)
     return _power("ising2d", key, sets, level, [L * L for L in sizes], ISING_TC)
 
 
@@ -391,6 +430,9 @@ def main(argv=None):
     p.add_argument("--out", default=None)
     p.add_argument("--save", default=None,
                    help="also write every data set's decisions (T_c, error per method) as JSON")
+    p.add_argument("--data", default=None,
+                   help="keep the simulated data sets of long_range* and ising2d in this "
+                        "folder, and read them from there when a run asks for the same ones")
     p.add_argument("--table", nargs="?", const=str(SHIPPED), default=None,
                    help="merge the rows into this table of measured rates (default: the one "
                         "shipped in the package, which the text-criticality job quotes)")
@@ -417,6 +459,7 @@ def main(argv=None):
                     f"{' '.join(a.only)}")
         if a.datasets is None or a.datasets % len(NULL_CHAINS):
             p.error(f"--skip needs --datasets, a multiple of the {len(NULL_CHAINS)} chains")
+    DATA[:] = [a.data] if a.data else []
     key = jax.random.key(a.seed)
     rows = []
     lr = functools.partial(long_range_rates, sigma=a.sigma)

@@ -165,6 +165,39 @@ def test_the_benchmark_merges_its_rows_into_a_table(tmp_path):
     assert "| 0.50 | 0.34–0.66 | 1.00 |" in B.markdown([t])
     assert B._measuring_args(["--only", "null", "--table", "--levels", "96", "--save",
                               "x.json"]) == ["--only", "null", "--levels", "96"]
+    assert B._measuring_args(["--only", "ising2d", "--data", "d"]) == ["--only", "ising2d"]
+
+
+def test_kept_data_sets_are_read_back_as_drawn(tmp_path, monkeypatch):
+    """``--data DIR`` keeps the simulated data sets: a second run with the same key and
+    arguments reads the same curves (replicates or none) and simulates nothing; another key
+    simulates anew."""
+    B = _bench()
+    monkeypatch.setattr(B, "DATA", [str(tmp_path)])
+    rng = np.random.default_rng(3)
+    T, N = np.linspace(1.0, 2.0, 4), np.array([8, 16])
+    made = []
+
+    def make():
+        made.append(1)
+        return [{"binder": C.SizeCurves(T, N, rng.random((4, 2)), rng.random((4, 2)),
+                                        rng.random((4, 5, 2))),
+                 "xi": C.SizeCurves(T, N, rng.random((4, 2)), rng.random((4, 2)), None)}
+                for _ in range(3)]
+
+    key = jax.random.key(1)
+    first = B._kept("sys", key, make, level=96)
+    again = B._kept("sys", key, make, level=96)
+    assert len(made) == 1 and len(again) == 3
+    for a, b in zip(first, again):
+        assert b["xi"].replicates is None
+        for o in a:
+            for f in ("T", "N", "value", "error", "replicates"):
+                x, y = getattr(a[o], f), getattr(b[o], f)
+                assert (x is None and y is None) or np.array_equal(x, y), (o, f)
+    B._kept("sys", jax.random.key(2), make, level=96)
+    B._kept("sys", key, make, level=1024)
+    assert len(made) == 3 and not list(tmp_path.glob("*.part"))
 
 
 

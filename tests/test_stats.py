@@ -61,3 +61,35 @@ def test_warnings_for_short_runs_and_stuck_replicas():
 
 def test_rhat_is_one_for_agreeing_replicas():
     assert stats.rhat(ar1(0.5, 20_000, 4)) == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_monotone_cubic_is_scipys_pchip():
+    """``fits.monotone_cubic`` and its zero against ``scipy.interpolate.PchipInterpolator`` (an
+    independent implementation of the same Fritsch–Carlson rule) on random data: monotone runs,
+    sign changes, repeated values and two points."""
+    from scipy.interpolate import PchipInterpolator
+
+    from phasejax.analysis.fits import monotone_cubic, monotone_cubic_zero
+
+    rng = np.random.default_rng(0)
+    zeros = 0
+    for k in range(300):
+        n = int(rng.integers(2, 9))
+        x = np.sort(rng.random(n)) + np.arange(n)
+        y = rng.standard_normal(n)
+        if k % 3 == 0:
+            y = np.cumsum(np.abs(y))
+        if k % 5 == 0:
+            y[rng.integers(n)] = y[rng.integers(n)]
+        ref = PchipInterpolator(x, y)
+        q = np.linspace(x[0], x[-1], 41)
+        np.testing.assert_allclose(monotone_cubic(x, y, q), ref(q), rtol=0, atol=1e-12)
+        for i in np.flatnonzero(y[:-1] * y[1:] < 0):
+            r = ref.roots(extrapolate=False)
+            r = r[(r >= x[i]) & (r <= x[i + 1])]
+            assert monotone_cubic_zero(x, y, i) == pytest.approx(r[0], abs=1e-12)
+            zeros += 1
+    assert zeros > 50
+    # a straight line is read as itself
+    x = np.array([0.0, 0.5, 2.0, 3.0])
+    assert monotone_cubic_zero(x, 1.0 - x, 1) == pytest.approx(1.0, abs=1e-14)

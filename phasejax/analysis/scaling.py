@@ -36,8 +36,9 @@ and power on systems with one are measured (:mod:`phasejax.lattice.calibration`,
 For the χ-peak extrapolation and the collapse, corrections to scaling bias ``T_c`` beyond its
 statistical error; with three sizes or more, the shift of the estimate when the smallest size
 is left out is added in quadrature to the error, for the χ peaks also half the grid spacing (a
-parabola's vertex through three grid points) and for the collapse its distance from the Binder
-crossing it started from (so the intervals cover at their nominal rate, which
+parabola's vertex through three grid points) and for the collapse its shift when the curves are
+read through monotone cubic interpolants instead of straight lines, and its distance from the
+Binder crossing it started from (so the intervals cover at their nominal rate, which
 ``docs/criticality_rates.md`` measures).
 * **Slope of τ** (``tau_slope``): ``s(T) = d ln τ / d ln N`` (weighted least squares at each
   temperature common to all sizes) and ``T_onset``, where ``s`` first falls through ``1/2`` as
@@ -455,18 +456,32 @@ def _collapse(rng, B: dec.SizeCurves, fp: dec.FixedPoint, inv_nu: float, *, n_bo
     D = dec.draws(rng, B, n_boot)
     redraws = [{int(N): x[keep[:, j], j] for j, N in enumerate(B.N)} for x in D]
     start = dict(T_c0=fp.T, inv_nu0=inv_nu if np.isfinite(inv_nu) and inv_nu > 0 else 1.0)
-    col = collapse_curves(curves, redraws=redraws, **start)
+    # the curves are read through monotone cubics between grid points (straight lines bias a
+    # steep large size on a coarse grid, and at high statistics no straight-line collapse
+    # holds); the redraws are refitted with straight lines, far cheaper, for the spread
+    lin = collapse_curves(curves, redraws=redraws, max_quality=np.inf, **start)
+    if np.isfinite(lin["T_c"]):
+        start = dict(T_c0=lin["T_c"], inv_nu0=lin["one_over_nu"])
+    col = collapse_curves(curves, cubic=True, **start)
     col.update(T_c_start=float(fp.T), T_window=(lo, hi))
-    if np.isfinite(col["T_c"]) and len(curves) >= 3:
-        # corrections to scaling: the shift when the smallest size is left out of the collapse
-        rest = {N: c for N, c in curves.items() if N != min(curves)}
-        sub = collapse_curves(rest, **start)
-        for q in ("T_c", "one_over_nu"):
-            shift = col[q] - sub[q] if np.isfinite(sub[q]) else NAN
-            col[f"{q}_err"] = float(np.hypot(col[f"{q}_err"], shift)) if np.isfinite(shift) \
-                else col[f"{q}_err"]
-    if np.isfinite(col["T_c"]):   # and its distance from the crossing it started from
-        col["T_c_err"] = float(np.hypot(col["T_c_err"], col["T_c"] - fp.T))
+    if not np.isfinite(col["T_c"]):
+        return col
+    # the error: the redraws' spread, the shift from straight lines (the grid's resolution),
+    # the shift when the smallest size is left out (corrections to scaling), and the distance
+    # from the crossing it started from
+    sub = collapse_curves({N: c for N, c in curves.items() if N != min(curves)}, cubic=True,
+                          T_c0=col["T_c"], inv_nu0=col["one_over_nu"]) if len(curves) >= 3 \
+        else None
+    for q in ("T_c", "one_over_nu"):
+        parts = [lin[f"{q}_err"], col[q] - lin[q]]
+        if sub is not None and np.isfinite(sub[q]):
+            parts.append(col[q] - sub[q])
+        if q == "T_c":
+            parts.append(col["T_c"] - fp.T)
+        parts = np.asarray(parts, float)
+        col[f"{q}_err"] = float(np.sqrt(np.sum(parts**2))) if np.all(np.isfinite(parts)) \
+            else NAN
+    col["quality_err"] = lin["quality_err"]
     return col
 
 
