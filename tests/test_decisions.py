@@ -62,6 +62,29 @@ def test_a_steep_crossing_on_a_coarse_grid_carries_its_interpolation_error():
     assert c.found and abs(c.T - 1.0) < 4 * c.T_err and c.T_err < 5e-4
 
 
+def test_one_over_nu_from_exact_cumulants_on_a_coarse_grid():
+    """Exact Curie–Weiss cumulants of N = 256, 1,024, 4,096 on eight temperatures in
+    [0.9, 1.1] (``U₄`` is a function of ``(T − 1) N^{1/2}``: ``1/ν = ½`` in ``N``): the slopes at
+    ``T_c`` give ``1/ν`` near ½. A straight line through the five grid points nearest ``T_c``
+    averages the largest size's steep drop with its flat ends and gave 0.30."""
+    grid = np.round(np.linspace(0.9, 1.1, 8), 4)
+    sizes = [256, 1024, 4096]
+    rng = np.random.default_rng(4)
+    exact = [np.array([_curie_weiss_binder(N, t) for t in grid]) for N in sizes]
+    got = {}
+    for noise in (1e-3, 1e-2):
+        e = np.full(grid.size, noise)
+        U = [u + e * rng.standard_normal(grid.size) for u in exact]
+        res = scaling_analysis(jax.random.key(0), {"binder": curves(U, [e] * 3, sizes, T=grid)},
+                               binder="binder", n_boot=50)
+        got[noise] = {(r["method"], r["quantity"]): r for r in res["estimates"]}
+    slope = got[1e-3][("binder_crossing", "one_over_nu")]
+    assert abs(slope["value"] - 0.5) < max(0.05, 3 * slope["error"]), slope
+    # the collapse at noise 0.01 (at 0.001 the N = 256 cumulant's corrections to scaling show)
+    collapse = got[1e-2][("binder_collapse", "one_over_nu")]
+    assert abs(collapse["value"] - 0.5) < max(0.05, 3 * collapse["error"]), collapse
+
+
 def test_merged_curves_that_never_cross_get_no_crossing():
     """The issue's fixture: U(80) = U(40) − gap(T), the gap 0 for T ≥ 1 and up to 0.075 at
     T = 0.5, noise 0.02. The old score found a crossing in 12 of 40 redraws."""

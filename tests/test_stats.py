@@ -69,7 +69,8 @@ def test_the_monotone_cubic_is_scipys_pchip():
     sign changes, repeated values and two points."""
     from scipy.interpolate import PchipInterpolator
 
-    from phasejax.analysis.fits import monotone_cubic, monotone_cubic_zero
+    from phasejax.analysis.fits import (monotone_cubic, monotone_cubic_slope,
+                                        monotone_cubic_zero)
 
     rng = np.random.default_rng(0)
     zeros = 0
@@ -90,6 +91,12 @@ def test_the_monotone_cubic_is_scipys_pchip():
             assert monotone_cubic_zero(x, y, i) == pytest.approx(r[0], abs=1e-12)
             zeros += 1
     assert zeros > 50
+    for _ in range(50):
+        x = np.sort(rng.random(6)) + np.arange(6)
+        y = rng.standard_normal(6)
+        slope = PchipInterpolator(x, y).derivative()
+        for t in np.linspace(x[0], x[-1], 13):
+            assert monotone_cubic_slope(x, y, t) == pytest.approx(slope(t), abs=1e-10)
     # a straight line is read as itself
     x = np.array([0.0, 0.5, 2.0, 3.0])
     assert monotone_cubic_zero(x, 1.0 - x, 1) == pytest.approx(1.0, abs=1e-14)

@@ -3,7 +3,8 @@
 the linear interpolation of where two points cross a level (:func:`interpolate_crossing`), and
 the monotone piecewise-cubic interpolant (PCHIP, :func:`monotone_cubic`, several times faster
 than building ``scipy``'s ``PchipInterpolator`` for the few points of a temperature grid, where
-a fit calls it thousands of times) and its zero on a segment (:func:`monotone_cubic_zero`).
+a fit calls it thousands of times), its zero on a segment (:func:`monotone_cubic_zero`) and
+its slope (:func:`monotone_cubic_slope`).
 
 Used by the finite-size scaling of reweighted runs (:mod:`phasejax.analysis.fss`) and of grid
 curves (:mod:`phasejax.analysis.scaling`), the correlation exponent of sequences
@@ -142,3 +143,15 @@ def monotone_cubic_zero(x, y, i: int) -> float:
     t = np.sort(roots[np.abs(roots.imag) < 1e-9].real)
     t = t[(t >= -1e-12) & (t <= 1 + 1e-12)]
     return float(x[i] + h * np.clip(t[0], 0.0, 1.0)) if t.size else NAN
+
+
+def monotone_cubic_slope(x, y, t: float) -> float:
+    """The derivative at ``t`` (inside ``[x₀, x₋₁]``) of the monotone cubic interpolant
+    (:func:`monotone_cubic`) of ``(x, y)``."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    d = monotone_slopes(x, y)
+    k = int(np.clip(np.searchsorted(x, t, side="right") - 1, 0, x.size - 2))
+    h = x[k + 1] - x[k]
+    s = (t - x[k]) / h
+    return float(((6 * s * s - 6 * s) * (y[k] - y[k + 1])) / h
+                 + (3 * s * s - 4 * s + 1) * d[k] + (3 * s * s - 2 * s) * d[k + 1])
