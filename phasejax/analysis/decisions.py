@@ -242,8 +242,8 @@ def _interpolation_error(T, d, i: int, t: float) -> float:
       beyond the segment. A difference that is flat on one side of the segment and steep on
       the other (a large size's Binder cumulant on a coarse grid, 2D Ising at ``L = 16, 32``)
       has small second differences at both ends while its zero sits towards the steep end,
-      where the cubic moves it. On a segment where ``d`` changes sign the cubic is monotone and has one zero;
-      where the neighbours continue the straight line it is the line.
+      where the cubic moves it. On a segment where ``d`` changes sign the cubic is monotone
+      and has one zero; where the neighbours continue the straight line it is the line.
 
     Both vanish for a straight ``d`` and grow with the grid spacing; at high statistics they can
     exceed the statistical error."""

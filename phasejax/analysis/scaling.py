@@ -38,10 +38,10 @@ and power on systems with one are measured (:mod:`phasejax.lattice.calibration`,
 For the χ-peak extrapolation and the collapse, corrections to scaling bias ``T_c`` beyond its
 statistical error; with three sizes or more, the shift of the estimate when the smallest size
 is left out is added in quadrature to the error, for the χ peaks also half the grid spacing (a
-parabola's vertex through three grid points) and for the collapse its shift when the curves are
-read through monotone cubic interpolants instead of straight lines, and its distance from the
-Binder crossing it started from (so the intervals cover at their nominal rate, which
-``docs/criticality_rates.md`` measures).
+parabola's vertex through three grid points) and for the collapse (whose curves are read
+through monotone cubics between grid points) its shift from the straight-line reading and its
+distance from the Binder crossing it started from (so the intervals cover at their nominal rate,
+which ``docs/criticality_rates.md`` measures).
 * **Slope of τ** (``tau_slope``): ``s(T) = d ln τ / d ln N`` (weighted least squares at each
   temperature common to all sizes) and ``T_onset``, where ``s`` first falls through ``1/2`` as
   ``T`` rises. An onset, not a transition temperature: ``s = 1`` means non-self-averaging, and
