@@ -225,7 +225,7 @@ def _cubic_or_line(T, d, i: int, t: float) -> float:
     return z if np.isfinite(z) else float(t)
 
 
-def _interpolation_error(T, d, i: int, t: float) -> float:
+def _interpolation_error(T, d, i: int, t: float, cubic: float | None = None) -> float:
     """Size of the error of a zero of ``d`` found by linear interpolation on ``[T_i, T_{i+1}]``.
 
     Two indicators that see different shapes; the larger is taken.
@@ -246,7 +246,7 @@ def _interpolation_error(T, d, i: int, t: float) -> float:
       and has one zero; where the neighbours continue the straight line it is the line.
 
     Both vanish for a straight ``d`` and grow with the grid spacing; at high statistics they can
-    exceed the statistical error."""
+    exceed the statistical error. ``cubic``: the cubic's zero, when already known."""
     if i < 0 or not np.isfinite(t) or T.size < 3:
         return NAN
     h = T[i + 1] - T[i]
@@ -259,7 +259,8 @@ def _interpolation_error(T, d, i: int, t: float) -> float:
     if not curv or slope <= 0:
         return NAN
     curvature = float(max(curv) * (t - T[i]) * (T[i + 1] - t) / (2.0 * slope))
-    return max(curvature, abs(monotone_cubic_zero(T, d, i) - t))
+    cubic = monotone_cubic_zero(T, d, i) if cubic is None else cubic
+    return max(curvature, abs(cubic - t)) if np.isfinite(cubic) else curvature
 
 
 class Crossing(NamedTuple):
@@ -335,7 +336,7 @@ def crossing(rng: np.random.Generator, curves: SizeCurves, N_a: int, N_b: int, *
             tb[k], i = _zero_in(T, dd, lo, hi)
             tc[k] = _cubic_or_line(T, dd, i, tb[k])
             lb[k] = float(np.interp(tb[k], T, 0.5 * (x[rows, ia] + x[rows, ib])))
-            eb[k] = _interpolation_error(T, dd, i, tb[k])
+            eb[k] = _interpolation_error(T, dd, i, tb[k], tc[k])
     # the estimate reads the curves through monotone cubics; the tests (the level here, the
     # drift in fixed_point) read the straight-line crossing, as their rates were measured
     t1 = _cubic_or_line(T, d, seg, t0)
@@ -343,7 +344,7 @@ def crossing(rng: np.random.Generator, curves: SizeCurves, N_a: int, N_b: int, *
     # the grid's resolution: the interpolation error joins the statistical one in quadrature,
     # less its own noise (the spread of the estimate over draws), so that curves with no
     # curvature but noise are not charged twice
-    interp = _interpolation_error(T, d, seg, t0)
+    interp = _interpolation_error(T, d, seg, t0, t1)
     if np.isfinite(interp):
         T_err = float(np.hypot(T_err, _beyond_noise(interp, _spread(eb))))
     u0 = level(curves.value)

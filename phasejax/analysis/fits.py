@@ -132,17 +132,27 @@ def monotone_cubic(x, y, xq) -> np.ndarray:
 
 def monotone_cubic_zero(x, y, i: int) -> float:
     """The zero of the monotone cubic interpolant (:func:`monotone_cubic`) on the segment
-    ``[x_i, x_{i+1}]`` where ``y`` changes sign (the first, with several; nan if none)."""
+    ``[x_i, x_{i+1}]`` where ``y`` changes sign (nan if it does not). There the cubic is
+    monotone (Fritsch–Carlson) and the zero unique: bisection to machine precision."""
     x, y = np.asarray(x, float), np.asarray(y, float)
+    y0, y1 = float(y[i]), float(y[i + 1])
+    if y0 == 0.0 or y1 == 0.0:
+        return float(x[i] if y0 == 0.0 else x[i + 1])
+    if (y0 > 0) == (y1 > 0) or not (np.isfinite(y0) and np.isfinite(y1)):
+        return NAN
     d = monotone_slopes(x, y)
-    h = x[i + 1] - x[i]
-    y0, y1, s0, s1 = y[i], y[i + 1], h * d[i], h * d[i + 1]
-    # y(t) = a t³ + b t² + c t + y0 on t ∈ [0, 1]
+    h = float(x[i + 1] - x[i])
+    s0, s1 = h * float(d[i]), h * float(d[i + 1])
+    # y(t) = ((a t + b) t + s0) t + y0 on t ∈ [0, 1]
     a, b = 2 * y0 + s0 - 2 * y1 + s1, -3 * y0 - 2 * s0 + 3 * y1 - s1
-    roots = np.roots([a, b, s0, y0])
-    t = np.sort(roots[np.abs(roots.imag) < 1e-9].real)
-    t = t[(t >= -1e-12) & (t <= 1 + 1e-12)]
-    return float(x[i] + h * np.clip(t[0], 0.0, 1.0)) if t.size else NAN
+    lo, hi, up = 0.0, 1.0, y0 > 0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if (((a * mid + b) * mid + s0) * mid + y0 > 0) == up:
+            lo = mid
+        else:
+            hi = mid
+    return float(x[i]) + h * 0.5 * (lo + hi)
 
 
 def monotone_cubic_slope(x, y, t: float) -> float:
