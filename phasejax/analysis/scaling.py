@@ -38,7 +38,8 @@ and power on systems with one are measured (:mod:`phasejax.lattice.calibration`,
 For the χ-peak extrapolation and the collapse, corrections to scaling bias ``T_c`` beyond its
 statistical error; with three sizes or more, the shift of the estimate when the smallest size
 is left out is added in quadrature to the error, for the χ peaks also half the grid spacing (a
-parabola's vertex through three grid points) and for the collapse (whose curves are read
+parabola's vertex through three grid points; their statistical error redraws the Binder ``1/ν``
+with the peaks, since it sets the extrapolation's lever arm) and for the collapse (whose curves are read
 through monotone cubics between grid points) its shift from the straight-line reading and its
 distance from the Binder crossing it started from (so the intervals cover at their nominal rate,
 which ``docs/criticality_rates.md`` measures).
@@ -181,14 +182,15 @@ def _crossing_rows(method, fp: dec.FixedPoint, level_name, extra_rows=()):
 def _binder(rng, c: dec.SizeCurves, *, alpha, n_boot, name):
     if c.N.size < 2:
         why = f"needs {name!r} curves at two sizes or more (got {c.N.size})"
-        return dec.FixedPoint(False, NAN, NAN, NAN, NAN, NAN, NAN, (), why), NAN, NAN, []
+        return dec.FixedPoint(False, NAN, NAN, NAN, NAN, NAN, NAN, (), why), NAN, NAN, \
+            np.full(0, NAN)
     fp = dec.fixed_point(rng, c, alpha=alpha, n_draws=n_boot, name=f"the {name} curves")
     if not fp.found:
-        return fp, NAN, NAN, []
+        return fp, NAN, NAN, np.full(0, NAN)
     nu = _inv_nu(c, fp.T)
     D = dec.draws(rng, c, n_boot)
-    nu_d = [_inv_nu(c, fp.T, values=x) for x in D]
-    return fp, nu, _std(nu_d), D
+    nu_d = np.array([_inv_nu(c, fp.T, values=x) for x in D])
+    return fp, nu, _std(nu_d), nu_d
 
 
 # ----------------------------------------------------------------------------- χ peaks
@@ -212,7 +214,15 @@ def _extrapolate(sizes, T_peak, T_err, inv_nu):
     return weighted_line(x[ok], T_peak[ok], w)[1]
 
 
-def _chi_rows(rng, X: dec.SizeCurves, fp, inv_nu, *, alpha, n_boot):
+def _half68(values) -> float:
+    """Half the central 68 % range of the finite values (σ for a normal; robust to the long
+    tails of an extrapolation whose lever arm is itself uncertain)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return float(0.5 * np.subtract(*np.percentile(v, [84.13, 15.87]))) if v.size >= 2 else NAN
+
+
+def _chi_rows(rng, X: dec.SizeCurves, fp, inv_nu, *, alpha, n_boot, inv_nu_draws=()):
     if X.N.size < 2:
         why = f"needs susceptibility curves at two sizes or more (got {X.N.size})"
         return [_estimate("chi_peak", q, NAN, NAN, why) for q in ("gamma_over_nu", "T_c")], []
@@ -251,16 +261,20 @@ def _chi_rows(rng, X: dec.SizeCurves, fp, inv_nu, *, alpha, n_boot):
     rows.append(_estimate("chi_peak", "gamma_over_nu", g.exponent, g_err,
                           "" if np.isfinite(g.exponent) else "the peak heights give no slope",
                           sizes=",".join(map(str, sizes))))
-    if not fp.found or not np.isfinite(inv_nu):
-        why = ("extrapolating T*(N) needs 1/ν from a Binder transition, and "
+    if not fp.found or not inv_nu > 0:
+        why = ("extrapolating T*(N) needs 1/ν > 0 from a Binder transition, and "
                + (f"the Binder method named none ({fp.reason})" if not fp.found else
-                  "its 1/ν is undefined"))
+                  f"its 1/ν is {inv_nu:.3g}"))
         rows.append(_estimate("chi_peak", "T_c", NAN, NAN, why))
         return rows, table
     T_peaks = [peaks[j].T for j in idx]
     tc = _extrapolate(sizes, T_peaks, T_err[idx], inv_nu)
-    tc_err = _std([_extrapolate(sizes, pos_d[k, idx], T_err[idx], inv_nu)
-                   for k in range(n_boot)])
+    # each redraw's peaks with a redraw of the Binder 1/ν (the lever arm of the extrapolation);
+    # a redraw whose 1/ν is not positive has no extrapolation
+    nus = np.asarray(inv_nu_draws, float)
+    nus = np.where(nus > 0, nus, NAN) if nus.size else np.full(n_boot, inv_nu)
+    tc_err = _half68([_extrapolate(sizes, pos_d[k, idx], T_err[idx], nus[k % nus.size])
+                      for k in range(n_boot)])
     if len(sizes) >= 3:     # corrections to scaling: the shift when the smallest size is dropped
         tc_err = float(np.hypot(tc_err, tc - _extrapolate(sizes[1:], T_peaks[1:],
                                                           T_err[idx][1:], inv_nu)))
@@ -268,7 +282,8 @@ def _chi_rows(rng, X: dec.SizeCurves, fp, inv_nu, *, alpha, n_boot):
     tc_err = float(np.hypot(tc_err, 0.5 * np.median(np.diff(X.T))))
     rows.append(_estimate("chi_peak", "T_c", tc, tc_err, "",
                           note="T*(N) = T_c + a N^(-1/ν), 1/ν from the Binder method; the error "
-                               "includes the shift when the smallest size is dropped"))
+                               "holds the redraws of the peaks and of 1/ν, the shift when the "
+                               "smallest size is dropped and half a grid spacing"))
     return rows, table
 
 
@@ -386,7 +401,8 @@ def scaling_analysis(key, curves, *, binder: str = "binder_connected",
     est: list = []
     crossings: dict = {}
 
-    fp, inv_nu, inv_nu_err, _ = _binder(rng, B, alpha=alpha, n_boot=n_boot, name=binder)
+    fp, inv_nu, inv_nu_err, inv_nu_draws = _binder(rng, B, alpha=alpha, n_boot=n_boot,
+                                                   name=binder)
     crossings["binder_crossing"] = fp.crossings
     est += _crossing_rows("binder_crossing", fp, "binder_at_T_c", ("one_over_nu",))
     if fp.found:
@@ -401,7 +417,8 @@ def scaling_analysis(key, curves, *, binder: str = "binder_connected",
     crossings["xi_crossing"] = fx.crossings
     est += _crossing_rows("xi_crossing", fx, "xi_over_N_at_T_c")
 
-    chi_rows, chi_table = _chi_rows(rng, X, fp, inv_nu, alpha=peak_alpha, n_boot=n_boot)
+    chi_rows, chi_table = _chi_rows(rng, X, fp, inv_nu, alpha=peak_alpha, n_boot=n_boot,
+                                    inv_nu_draws=inv_nu_draws)
     est += chi_rows
 
     tau_rows, slopes = _tau_rows(rng, Tau, threshold=threshold, n_boot=n_boot)
