@@ -94,7 +94,8 @@ def _fit(curves, start, fit_a: bool, a0: float, min_overlap: float, cubic: bool 
 
 def collapse_curves(curves: dict, *, T_c0: float, inv_nu0: float, a0: float = 0.0,
                     fit_a: bool = False, redraws=(), max_quality: float = 3.0,
-                    min_overlap: float = 0.5, cubic: bool = False) -> dict:
+                    min_overlap: float = 0.5, cubic: bool = False,
+                    starts=START_INV_NU) -> dict:
     """Best collapse of grid curves, with errors from refits of redrawn data.
 
     Args:
@@ -113,6 +114,8 @@ def collapse_curves(curves: dict, *, T_c0: float, inv_nu0: float, a0: float = 0.
       cubic: compare each point with the other size's monotone cubic interpolant (PCHIP)
         instead of its straight lines. Between coarse grid points a steep large size is not
         straight; refitting with ``cubic`` measures what the straight lines cost.
+      starts: the further starting values of ``1/ν`` (``()``: from ``inv_nu0`` alone, e.g. a
+        refit from another fit's optimum).
 
     Returns:
       ``{"T_c", "T_c_err", "one_over_nu", "one_over_nu_err", "a", "a_err", "quality",
@@ -133,7 +136,7 @@ def collapse_curves(curves: dict, *, T_c0: float, inv_nu0: float, a0: float = 0.
     best, S = None, np.inf
     # from the given 1/ν and a few others: where the start overlaps too few points the
     # objective is flat and the simplex cannot leave it
-    for nu in dict.fromkeys((inv_nu0, *START_INV_NU)):
+    for nu in dict.fromkeys((inv_nu0, *starts)):
         p, s = _fit(curves, [T_c0, nu] + ([a0] if fit_a else []), fit_a, a0, min_overlap,
                     cubic)
         if best is None or s < S:

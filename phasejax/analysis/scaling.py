@@ -61,7 +61,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from phasejax.analysis import decisions as dec
-from phasejax.analysis.collapse import collapse_curves
+from phasejax.analysis.collapse import START_INV_NU, collapse_curves
 from phasejax.analysis.fits import (interpolate_crossing, loglog_fit, monotone_cubic_slope,
                                     weighted_line)
 from phasejax.analysis.stats import numpy_rng
@@ -471,7 +471,8 @@ def _collapse(rng, B: dec.SizeCurves, fp: dec.FixedPoint, inv_nu: float, *, n_bo
     lin = collapse_curves(curves, redraws=redraws, max_quality=np.inf, **start)
     if np.isfinite(lin["T_c"]):
         start = dict(T_c0=lin["T_c"], inv_nu0=lin["one_over_nu"])
-    col = collapse_curves(curves, cubic=True, **start)
+    col = collapse_curves(curves, cubic=True, starts=() if np.isfinite(lin["T_c"])
+                          else START_INV_NU, **start)
     col.update(T_c_start=float(fp.T), T_window=(lo, hi))
     if not np.isfinite(col["T_c"]):
         return col
@@ -479,8 +480,8 @@ def _collapse(rng, B: dec.SizeCurves, fp: dec.FixedPoint, inv_nu: float, *, n_bo
     # the shift when the smallest size is left out (corrections to scaling), and the distance
     # from the crossing it started from
     sub = collapse_curves({N: c for N, c in curves.items() if N != min(curves)}, cubic=True,
-                          T_c0=col["T_c"], inv_nu0=col["one_over_nu"]) if len(curves) >= 3 \
-        else None
+                          T_c0=col["T_c"], inv_nu0=col["one_over_nu"], starts=()) \
+        if len(curves) >= 3 else None
     for q in ("T_c", "one_over_nu"):
         parts = [lin[f"{q}_err"], col[q] - lin[q]]
         if sub is not None and np.isfinite(sub[q]):
