@@ -33,6 +33,7 @@ def ising_result():
         return sizes, fss.analyse(jax.random.key(0), sizes, n_bootstrap=20)
 
 
+@pytest.mark.slow
 def test_ising_2d_critical_point_and_exponents(ising_result):
     _, res = ising_result
     v, e = res["values"], res["errors"]

@@ -14,6 +14,7 @@ W = np.array([[[0.8, -0.2, 0.1], [-0.2, 0.5, -0.3], [0.1, -0.3, 0.6]],
 B = np.array([0.3, 0.0, -0.3], np.float32)
 
 
+@pytest.mark.slow
 def test_recovers_range_two_couplings_and_bias_of_a_ring():
     q, N, T = 3, 12, 1.5
     model = toy_models.make("token_lattice", L=N, q=q, W=W, h=B, R=2)

@@ -241,6 +241,7 @@ def test_power_law_fit_reaches_the_optimum_where_sigma_is_weakly_determined():
         assert np.abs(grad).max() < 1e-5, (seed, theta, grad)
 
 
+@pytest.mark.slow
 def test_bootstrap_errors_of_a_weakly_determined_sigma_match_its_sampling_spread():
     # σ over independent data sets of the same source: the error the bootstrap should report
     fits = [fit_long_range(jax.random.key(0), _weakly_coupled(1000 + i), q=2, R=159,

@@ -49,6 +49,7 @@ def test_ising_2d_below_tc_matches_onsager_and_yang(name):
         assert e["stderr"] < 2e-3 and m["stderr"] < 2e-3  # the test has resolving power
 
 
+@pytest.mark.slow
 def test_ising_2d_above_tc_energy_and_vanishing_magnetisation():
     T = [2.6, 3.0]
     sampler = samplers.make("metropolis")

@@ -42,6 +42,7 @@ def test_bad_schedules(make, match):
         make()
 
 
+@pytest.mark.slow
 def test_anneal_at_fixed_temperature_is_an_equilibrium_run():
     model = toy_models.make("ising", L=12)
     sampler = samplers.make("metropolis")
