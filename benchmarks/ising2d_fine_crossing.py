@@ -35,22 +35,19 @@ def coarse_report(sets) -> None:
     """Per data set of the coarse grid: the two largest sizes' crossing read by straight lines
     and by the monotone cubic, and the decision's Binder ``T_c``; then means and coverage."""
     from phasejax.analysis import decisions as dec
-    from phasejax.analysis.fits import monotone_cubic_zero
 
     line, cubic, tc = [], [], []
     for d, cur in enumerate(sets):
         B = cur["binder"]
-        T, diff, s, _ = dec._difference(B, B.N.size - 2, B.N.size - 1)
-        _, _, _, found = dec.sign_change(diff, s, dec.z_level(T.size))
-        if found is None:
-            print(f"data set {d}: the two largest sizes do not cross")
+        c = dec.crossing(np.random.default_rng(d), B, int(B.N[-2]), int(B.N[-1]))
+        if not c.found:
+            print(f"data set {d}: {c.reason}")
             continue
-        t, i = dec._zero_in(T, diff, *found)
-        line.append(t)
-        cubic.append(monotone_cubic_zero(T, diff, i))
+        line.append(c.T_line)
+        cubic.append(c.T)
         got = C.decide(jax.random.fold_in(jax.random.key(3), d), cur, binder="binder")
         tc.append(got["binder_crossing"])
-        print(f"data set {d}: straight line {t:.4f}  cubic {cubic[-1]:.4f}  Binder T_c "
+        print(f"data set {d}: straight line {c.T_line:.4f}  cubic {c.T:.4f}  Binder T_c "
               f"{tc[-1][0]:.4f} ± {tc[-1][1]:.4f}", flush=True)
     for name, x in (("straight line", line), ("monotone cubic", cubic)):
         x = np.asarray(x)

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize
 
-from phasejax.analysis.fits import monotone_cubic
+from phasejax.analysis.fits import monotone_cubic, monotone_slopes
 
 NAN = float("nan")
 START_INV_NU = (0.25, 0.5, 1.0, 2.0)   # further starting values of 1/ν (:func:`collapse_curves`)
@@ -38,6 +38,7 @@ START_INV_NU = (0.25, 0.5, 1.0, 2.0)   # further starting values of 1/ν (:func:
 
 def _sums(points, cubic: bool = False) -> tuple[float, int]:
     total, count = 0.0, 0
+    slopes = [monotone_slopes(x, y) if cubic and x.size >= 3 else None for x, y, _ in points]
     for i, (x, y, dy) in enumerate(points):
         for j, (x2, y2, dy2) in enumerate(points):
             if i == j:
@@ -45,7 +46,7 @@ def _sums(points, cubic: bool = False) -> tuple[float, int]:
             inside = (x >= x2[0]) & (x <= x2[-1])
             if not inside.any():
                 continue
-            yi = monotone_cubic(x2, y2, x[inside]) if cubic and x2.size >= 3 \
+            yi = monotone_cubic(x2, y2, x[inside], slopes[j]) if slopes[j] is not None \
                 else np.interp(x[inside], x2, y2)
             di = np.interp(x[inside], x2, dy2)
             total += float(np.sum((y[inside] - yi) ** 2 / (dy[inside] ** 2 + di**2)))

@@ -115,16 +115,22 @@ def monotone_slopes(x, y) -> np.ndarray:
     return d
 
 
-def monotone_cubic(x, y, xq) -> np.ndarray:
-    """The monotone piecewise-cubic (PCHIP) interpolant of ``(x, y)`` at ``xq`` inside
-    ``[x₀, x₋₁]``: cubic Hermite pieces with :func:`monotone_slopes`. Between points where the
-    data are monotone it is monotone, and it never overshoots them; where the data lie on a
-    straight line it is that line."""
-    x, y, xq = np.asarray(x, float), np.asarray(y, float), np.asarray(xq, float)
-    d = monotone_slopes(x, y)
+def _piece(x, xq):
+    """``(k, h, t)``: the segment ``[x_k, x_{k+1}]`` that holds ``xq`` (the end ones beyond),
+    its width and ``xq``'s place in it, ``t ∈ [0, 1]``."""
     k = np.clip(np.searchsorted(x, xq, side="right") - 1, 0, x.size - 2)
     h = x[k + 1] - x[k]
-    t = (xq - x[k]) / h
+    return k, h, (xq - x[k]) / h
+
+
+def monotone_cubic(x, y, xq, slopes=None) -> np.ndarray:
+    """The monotone piecewise-cubic (PCHIP) interpolant of ``(x, y)`` at ``xq`` inside
+    ``[x₀, x₋₁]``: cubic Hermite pieces with :func:`monotone_slopes` (or ``slopes``, when
+    already computed). Between points where the data are monotone it is monotone, and it never
+    overshoots them; where the data lie on a straight line it is that line."""
+    x, y, xq = np.asarray(x, float), np.asarray(y, float), np.asarray(xq, float)
+    d = monotone_slopes(x, y) if slopes is None else slopes
+    k, h, t = _piece(x, xq)
     t2, t3 = t * t, t * t * t
     return ((2 * t3 - 3 * t2 + 1) * y[k] + (t3 - 2 * t2 + t) * h * d[k]
             + (3 * t2 - 2 * t3) * y[k + 1] + (t3 - t2) * h * d[k + 1])
@@ -160,8 +166,6 @@ def monotone_cubic_slope(x, y, t: float) -> float:
     (:func:`monotone_cubic`) of ``(x, y)``."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     d = monotone_slopes(x, y)
-    k = int(np.clip(np.searchsorted(x, t, side="right") - 1, 0, x.size - 2))
-    h = x[k + 1] - x[k]
-    s = (t - x[k]) / h
+    k, h, s = _piece(x, float(t))
     return float(((6 * s * s - 6 * s) * (y[k] - y[k + 1])) / h
                  + (3 * s * s - 4 * s + 1) * d[k] + (3 * s * s - 2 * s) * d[k + 1])
