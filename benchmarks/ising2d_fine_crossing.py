@@ -12,7 +12,7 @@ and the crossing of the straight line through the segment's two ends (what the c
 
 ``--coarse`` samples the coarse grid itself (``L = 8, 16, 32``, 8 data sets × 512) and prints,
 per data set, the crossing of the two largest sizes by straight lines and by the monotone cubic
-(:func:`phasejax.analysis.fits.monotone_cubic_zero`), and the Binder fixed point that the rates
+(``decisions.crossing``: ``T_line`` and ``T``), and the Binder fixed point that the rates
 table scores (``calibration.decide``), with how often its intervals hold ``T_c``.
 """
 
